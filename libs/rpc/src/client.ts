@@ -1,0 +1,98 @@
+import {
+  Metadata,
+  credentials,
+  type CallOptions,
+  type Client,
+  type ClientOptions,
+  type ClientReadableStream,
+  type ServiceError,
+  type ChannelCredentials,
+} from '@grpc/grpc-js';
+import { injectContext } from '@shardlab/telemetry';
+import { fromServiceError } from './status';
+
+/** Default deadline of a unary call, in milliseconds. */
+export const DEFAULT_DEADLINE_MS = 5000;
+
+/** Options of one client call. */
+export interface CallOpts {
+  /** Deadline in milliseconds from now; default {@link DEFAULT_DEADLINE_MS}. Every call has one. */
+  deadlineMs?: number;
+  /** Cancels the call when aborted (propagates a server-side cancellation downstream). */
+  signal?: AbortSignal;
+}
+
+/** Metadata carrying the active W3C trace context (`traceparent`, `tracestate`). */
+export function traceMetadata(): Metadata {
+  const md = new Metadata();
+  for (const [k, v] of Object.entries(injectContext())) md.set(k, v);
+  return md;
+}
+
+/**
+ * Makes a unary call with a deadline, the active trace context in metadata, and cancellation.
+ * `target` names the callee in errors (e.g. `shard 2`).
+ * @throws ShardLabError with the callee's code for ShardLab statuses; UNAVAILABLE when the
+ *   callee cannot be reached or the deadline passes.
+ */
+export function unaryCall<Res>(
+  target: string,
+  invoke: (md: Metadata, options: CallOptions, cb: (err: ServiceError | null, res?: Res) => void) => { cancel(): void },
+  opts: CallOpts = {},
+): Promise<Res> {
+  return new Promise<Res>((resolve, reject) => {
+    const deadline = new Date(Date.now() + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS));
+    const call = invoke(traceMetadata(), { deadline }, (err, res) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (err) reject(fromServiceError(err, target));
+      else resolve(res as Res);
+    });
+    const onAbort = () => call.cancel();
+    if (opts.signal?.aborted) call.cancel();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Opens a server stream and yields its messages; errors are translated as in {@link unaryCall}.
+ * Streams have no deadline (they are long-lived); abort `signal` to stop reading.
+ */
+export async function* streamCall<Res>(
+  target: string,
+  open: (md: Metadata, options: CallOptions) => ClientReadableStream<Res>,
+  signal?: AbortSignal,
+): AsyncGenerator<Res> {
+  const stream = open(traceMetadata(), {});
+  const onAbort = () => stream.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for await (const msg of stream) yield msg as Res;
+  } catch (err) {
+    if (signal?.aborted) return;
+    throw fromServiceError(err as ServiceError, target);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    stream.cancel();
+  }
+}
+
+/** A generated client constructor (ts-proto `makeGenericClientConstructor` output). */
+export type ClientCtor<C extends Client> = new (address: string, creds: ChannelCredentials, options?: Partial<ClientOptions>) => C;
+
+/** Creates an insecure (plaintext) client for `address` (`host:port`). */
+export function createClient<C extends Client>(Ctor: ClientCtor<C>, address: string): C {
+  return new Ctor(address, credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    'grpc.keepalive_time_ms': 30_000,
+  });
+}
+
+/**
+ * Waits until the channel to `client` is ready, up to `timeoutMs`.
+ * @throws Error naming the target when it does not become ready in time.
+ */
+export function waitForReady(client: Client, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) =>
+    client.waitForReady(new Date(Date.now() + timeoutMs), (err) => (err ? reject(err) : resolve())),
+  );
+}

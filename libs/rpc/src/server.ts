@@ -1,0 +1,167 @@
+import {
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
+import { context, type Context } from '@opentelemetry/api';
+import { descriptorSet } from '@shardlab/proto';
+import { extractContext, type Logger } from '@shardlab/telemetry';
+import { ShardLabError } from '@shardlab/common';
+import { toGrpcStatus } from './status';
+
+/** What a handler learns about its call besides the request. */
+export interface CallContext {
+  /** Aborted when the client cancels or the deadline passes; long work should stop. */
+  readonly signal: AbortSignal;
+  /** Trace context extracted from the call's W3C `traceparent` metadata. */
+  readonly trace: Context;
+}
+
+/** A gRPC service to mount: its generated definition and an implementation. */
+export interface MountedService {
+  /** Fully qualified name, e.g. `shardlab.v1.GatewayService` (for the health service). */
+  name: string;
+  definition: ServiceDefinition;
+  implementation: UntypedServiceImplementation;
+}
+
+/** Options of {@link startServer}. */
+export interface ServerOpts {
+  /** Port to bind; 0 picks a free one (tests). */
+  port: number;
+  /** Host to bind; default `127.0.0.1`. Use `0.0.0.0` in containers. */
+  host?: string;
+  services: MountedService[];
+  logger: Logger;
+  /** Serve gRPC server reflection (for grpcurl). Default true. */
+  reflection?: boolean;
+}
+
+/** A running gRPC server. */
+export interface RunningServer {
+  readonly server: Server;
+  /** The bound port (the real one when 0 was asked). */
+  readonly port: number;
+  /** `host:port` to give clients. */
+  readonly address: string;
+  readonly health: HealthImplementation;
+  /** Stops accepting calls, waits up to `graceMs` (default 2000 ms) for calls in flight, then forces. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Starts a gRPC server with the given services plus the standard health service
+ * (`grpc.health.v1.Health`, every mounted service SERVING) and, by default, server reflection.
+ * @throws Error when the port cannot be bound.
+ */
+export async function startServer(opts: ServerOpts): Promise<RunningServer> {
+  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  for (const s of opts.services) server.addService(s.definition, s.implementation);
+  const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(opts.services.map((s) => [s.name, 'SERVING'])) });
+  health.addToServer(server);
+  if (opts.reflection !== false) {
+    new ReflectionService(loadFileDescriptorSetFromBuffer(descriptorSet())).addToServer(server);
+  }
+  const host = opts.host ?? '127.0.0.1';
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${host}:${opts.port}`, ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const address = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  return {
+    server,
+    port,
+    address,
+    health,
+    close: (graceMs = 2000) =>
+      new Promise<void>((resolve) => {
+        for (const s of opts.services) health.setStatus(s.name, 'NOT_SERVING');
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
+
+function callContext(call: { metadata: { getMap(): Record<string, unknown> }; on(ev: 'cancelled', f: () => void): unknown }): CallContext {
+  const controller = new AbortController();
+  call.on('cancelled', () => controller.abort());
+  const carrier: Record<string, string> = {};
+  for (const [k, v] of Object.entries(call.metadata.getMap())) if (typeof v === 'string') carrier[k] = v;
+  return { signal: controller.signal, trace: extractContext(carrier) };
+}
+
+function logFailure(logger: Logger, method: string, err: unknown): void {
+  if (err instanceof ShardLabError) {
+    logger.debug({ method, code: err.code, err: err.message, ...err.meta }, 'request rejected');
+  } else {
+    logger.error({ method, err }, 'request failed with an internal error');
+  }
+}
+
+/**
+ * Wraps an async unary handler: runs it in the caller's trace context, answers with its result,
+ * and maps any error to a gRPC status (INTERNAL, without details, for non-ShardLab errors).
+ */
+export function unary<Req, Res>(
+  logger: Logger,
+  method: string,
+  handler: (req: Req, ctx: CallContext) => Promise<Res>,
+): (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void {
+  return (call, callback) => {
+    const ctx = callContext(call);
+    context
+      .with(ctx.trace, () => handler(call.request, ctx))
+      .then(
+        (res) => callback(null, res),
+        (err: unknown) => {
+          logFailure(logger, method, err);
+          callback(toGrpcStatus(err));
+        },
+      );
+  };
+}
+
+/**
+ * Wraps an async server-streaming handler. The handler writes with `send` (which waits for the
+ * stream to drain, giving back-pressure) and returns when done; the stream then ends. Errors end
+ * the stream with a gRPC status. Cancellation aborts `ctx.signal`.
+ */
+export function serverStream<Req, Res>(
+  logger: Logger,
+  method: string,
+  handler: (req: Req, send: (msg: Res) => Promise<void>, ctx: CallContext) => Promise<void>,
+): (call: ServerWritableStream<Req, Res>) => void {
+  return (call) => {
+    const ctx = callContext(call);
+    const send = (msg: Res) =>
+      new Promise<void>((resolve) => {
+        if (ctx.signal.aborted) return resolve();
+        if (call.write(msg)) resolve();
+        else call.once('drain', () => resolve());
+      });
+    context
+      .with(ctx.trace, () => handler(call.request, send, ctx))
+      .then(
+        () => {
+          if (!ctx.signal.aborted) call.end();
+        },
+        (err: unknown) => {
+          if (ctx.signal.aborted) return;
+          logFailure(logger, method, err);
+          call.emit('error', toGrpcStatus(err));
+        },
+      );
+  };
+}

@@ -1,0 +1,50 @@
+import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { ErrorCode, ShardLabError } from '@shardlab/common';
+
+const CODE_TO_STATUS: Record<ErrorCode, status> = {
+  [ErrorCode.InvalidArgument]: status.INVALID_ARGUMENT,
+  [ErrorCode.FailedPrecondition]: status.FAILED_PRECONDITION,
+  [ErrorCode.AlreadyExists]: status.ALREADY_EXISTS,
+  [ErrorCode.NotFound]: status.NOT_FOUND,
+  [ErrorCode.Unavailable]: status.UNAVAILABLE,
+  [ErrorCode.ResourceExhausted]: status.RESOURCE_EXHAUSTED,
+  [ErrorCode.Unimplemented]: status.UNIMPLEMENTED,
+  [ErrorCode.Internal]: status.INTERNAL,
+};
+
+const STATUS_TO_CODE = new Map<status, ErrorCode>(
+  Object.entries(CODE_TO_STATUS).map(([code, s]) => [s, code as ErrorCode]),
+);
+
+/** A gRPC status object as handed to a unary callback or `call.destroy`. */
+export interface GrpcStatus {
+  code: status;
+  details: string;
+  metadata: Metadata;
+}
+
+/**
+ * Translates any thrown value into a gRPC status at the handler edge (DESIGN.md section 7):
+ * a {@link ShardLabError} keeps its code and message; anything else becomes INTERNAL with a
+ * generic message, so internal details never leak to clients.
+ */
+export function toGrpcStatus(err: unknown): GrpcStatus {
+  if (err instanceof ShardLabError) {
+    return { code: CODE_TO_STATUS[err.code], details: err.message, metadata: new Metadata() };
+  }
+  return { code: status.INTERNAL, details: 'internal error', metadata: new Metadata() };
+}
+
+/**
+ * Translates a failed client call into a {@link ShardLabError}: statuses that ShardLab uses keep
+ * their code and message (so a gateway passes a shard's FAILED_PRECONDITION through unchanged);
+ * DEADLINE_EXCEEDED, CANCELLED and unknown statuses become UNAVAILABLE naming `target`.
+ */
+export function fromServiceError(err: ServiceError, target: string): ShardLabError {
+  const code = STATUS_TO_CODE.get(err.code);
+  if (code && code !== ErrorCode.Unavailable && code !== ErrorCode.Internal) {
+    return new ShardLabError(code, err.details, { target });
+  }
+  const reason = err.code === status.DEADLINE_EXCEEDED ? 'deadline exceeded' : err.details || status[err.code];
+  return new ShardLabError(ErrorCode.Unavailable, `${target} unavailable: ${reason}`, { target, grpcCode: err.code });
+}
