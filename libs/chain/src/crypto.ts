@@ -1,0 +1,52 @@
+import { createRequire } from 'node:module';
+import { createCustomCommon, Hardfork, Mainnet, type Common, type CustomCrypto } from '@ethereumjs/common';
+
+const require_ = createRequire(__filename);
+
+interface NativeKeccak {
+  (algorithm: 'keccak256'): { update(data: Buffer): { digest(): Buffer } };
+}
+interface NativeSecp256k1 {
+  ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed?: boolean): Uint8Array;
+}
+
+/**
+ * Native keccak256 and secp256k1 recovery (the `keccak` and `secp256k1` packages, which ship
+ * prebuilt binaries and fall back to JavaScript), passed to ethereumjs through `Common`'s
+ * `customCrypto`. DESIGN.md section 8: signature recovery and hashing bound a shard's throughput;
+ * the pure-JavaScript defaults are several times slower.
+ */
+export function nativeCrypto(): CustomCrypto {
+  const keccak = require_('keccak') as NativeKeccak;
+  const secp = require_('secp256k1') as NativeSecp256k1;
+  return {
+    keccak256: (msg: Uint8Array) => {
+      const d = keccak('keccak256').update(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength)).digest();
+      return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+    },
+    ecdsaRecover: (sig: Uint8Array, recId: number, hash: Uint8Array) => secp.ecdsaRecover(sig, recId, hash, false),
+  };
+}
+
+/** Default chain id of a ShardLab network (the id local Ethereum devnets use). */
+export const DEFAULT_CHAIN_ID = 1337;
+
+/** Options of {@link createChainCommon}. */
+export interface ChainCommonOpts {
+  /** EIP-155 chain id; default {@link DEFAULT_CHAIN_ID}. */
+  chainId?: number;
+  /** Use native keccak/secp256k1; default true. The benchmark's baseline turns it off. */
+  native?: boolean;
+}
+
+/**
+ * The ethereumjs `Common` of a ShardLab chain: mainnet rules at the Cancun hardfork with the
+ * network's chain id, and native crypto by default.
+ */
+export function createChainCommon(opts: ChainCommonOpts = {}): Common {
+  const chainId = opts.chainId ?? DEFAULT_CHAIN_ID;
+  return createCustomCommon({ chainId, name: `shardlab-${chainId}` }, Mainnet, {
+    hardfork: Hardfork.Cancun,
+    ...(opts.native === false ? {} : { customCrypto: nativeCrypto() }),
+  });
+}

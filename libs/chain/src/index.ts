@@ -1,0 +1,4 @@
+export * from './crypto';
+export * from './placement';
+export * from './tx';
+export * from './accounts';

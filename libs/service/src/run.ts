@@ -1,0 +1,71 @@
+import { Command, Option } from 'commander';
+import { createLogger, initTelemetry, type Logger } from '@shardlab/telemetry';
+
+/** What {@link runService} hands to a service's start function. */
+export interface ServiceContext {
+  readonly logger: Logger;
+  /** Parsed options (flags, falling back to environment variables, then defaults). */
+  readonly options: Record<string, unknown>;
+}
+
+/** A started service: `close` stops it cleanly (servers, timers, stores). */
+export interface StartedService {
+  close(): Promise<void>;
+}
+
+/**
+ * Runs a service process: parses `argv` with `program` (whose options each name an environment
+ * variable fallback), sets up the pino logger (`LOG_LEVEL`) and OpenTelemetry (`OTEL_*`), calls
+ * `start`, and closes cleanly on SIGINT/SIGTERM. A start failure is logged and exits with code 1.
+ * Apps call this from `main.ts` and do nothing else but wiring.
+ */
+export async function runService(
+  name: string,
+  program: Command,
+  start: (ctx: ServiceContext) => Promise<StartedService>,
+  argv: string[] = process.argv,
+): Promise<void> {
+  program.name(name).addOption(new Option('--log-level <level>', 'pino log level').env('LOG_LEVEL').default('info'));
+  program.parse(argv);
+  const options = program.opts();
+  const logger = createLogger({ service: name, level: String(options['logLevel']) });
+  const telemetry = initTelemetry({ serviceName: `shardlab-${name}` });
+  let service: StartedService;
+  try {
+    service = await start({ logger, options });
+  } catch (err) {
+    logger.fatal({ err }, `${name} failed to start`);
+    await telemetry.shutdown().catch(() => {});
+    process.exit(1);
+  }
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, `${name} shutting down`);
+    service
+      .close()
+      .then(() => telemetry.shutdown())
+      .then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err }, 'error during shutdown');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+/**
+ * Parses a non-negative integer option.
+ * @throws Error (shown by commander) when the value is not a non-negative integer.
+ */
+export function intOption(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export { Command, Option };
