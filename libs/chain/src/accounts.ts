@@ -60,7 +60,7 @@ export interface TxRequest {
 /** Signs a transaction with `account`'s key and returns the raw bytes for SendRawTransaction. */
 export function signTransaction(common: Common, account: DevAccount, req: TxRequest): Uint8Array {
   const base: TypedTxData = {
-    to: req.to,
+    to: req.to as `0x${string}` | undefined,
     value: req.value ?? 0n,
     nonce: req.nonce,
     gasLimit: req.gasLimit ?? 21_000n,
