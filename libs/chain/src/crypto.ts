@@ -25,6 +25,16 @@ export function nativeCrypto(): CustomCrypto {
       return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
     },
     ecdsaRecover: (sig: Uint8Array, recId: number, hash: Uint8Array) => secp.ecdsaRecover(sig, recId, hash, false),
+    ecrecover: (msgHash: Uint8Array, v: bigint, r: Uint8Array, s: Uint8Array, chainId?: bigint) => {
+      const recovery = v === 0n || v === 1n ? v : chainId === undefined ? v - 27n : v - (chainId * 2n + 35n);
+      if (recovery !== 0n && recovery !== 1n) throw new Error('invalid signature v value');
+      const sig = new Uint8Array(64);
+      if (r.length > 32 || s.length > 32) throw new Error('invalid signature r or s');
+      sig.set(r, 32 - r.length);
+      sig.set(s, 64 - s.length);
+      // 65-byte uncompressed key 0x04 || X || Y; ethereumjs expects the 64 bytes X || Y.
+      return secp.ecdsaRecover(sig, Number(recovery), msgHash, false).subarray(1);
+    },
   };
 }
 

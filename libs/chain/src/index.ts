@@ -2,3 +2,4 @@ export * from './crypto';
 export * from './placement';
 export * from './tx';
 export * from './accounts';
+export * from './executor';
