@@ -3,3 +3,4 @@ export * from './placement';
 export * from './tx';
 export * from './accounts';
 export * from './executor';
+export * from './block';

@@ -1,0 +1,3 @@
+export * from './mempool';
+export * from './node';
+export * from './service';

@@ -1,0 +1,98 @@
+import { errors } from '@shardlab/common';
+import type { DecodedTx } from '@shardlab/chain';
+import type { Context } from '@opentelemetry/api';
+
+/** A transaction waiting in the mempool. */
+export interface MempoolEntry {
+  readonly tx: DecodedTx;
+  /** Milliseconds since the epoch when it was accepted. */
+  readonly acceptedAtMs: number;
+  /** Trace context of the submission, linked from the block span that executes it. */
+  readonly trace?: Context;
+  /** True while a block that holds it is being executed and persisted. */
+  executing: boolean;
+}
+
+/**
+ * The pending transactions of a shard, in arrival order (which is nonce order per sender, since
+ * a transaction is only accepted with the sender's next nonce). Entries stay, marked executing,
+ * until the block that executed them is durable, so that nonce and balance checks of new
+ * submissions always see head state plus every transaction not yet in it.
+ */
+export class Mempool {
+  private readonly entries = new Map<string, MempoolEntry>();
+  private readonly bySender = new Map<string, { count: number; cost: bigint }>();
+
+  /** @param capacity most transactions held at once (default 100,000). */
+  constructor(readonly capacity = 100_000) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  has(hash: string): boolean {
+    return this.entries.has(hash);
+  }
+
+  get(hash: string): MempoolEntry | undefined {
+    return this.entries.get(hash);
+  }
+
+  /** Count and summed max cost (wei) of the sender's transactions still in the mempool. */
+  senderView(from: string): { pendingCount: number; pendingCost: bigint } {
+    const s = this.bySender.get(from);
+    return { pendingCount: s?.count ?? 0, pendingCost: s?.cost ?? 0n };
+  }
+
+  /**
+   * Adds a validated transaction.
+   * @throws ShardLabError RESOURCE_EXHAUSTED when the mempool is full.
+   */
+  add(tx: DecodedTx, acceptedAtMs: number, trace?: Context): void {
+    if (this.entries.size >= this.capacity) {
+      throw errors.resourceExhausted(`mempool is full (${this.capacity} transactions); retry later`);
+    }
+    this.entries.set(tx.hash, { tx, acceptedAtMs, executing: false, ...(trace ? { trace } : {}) });
+    const s = this.bySender.get(tx.from) ?? { count: 0, cost: 0n };
+    s.count += 1;
+    s.cost += tx.maxCost;
+    this.bySender.set(tx.from, s);
+  }
+
+  /**
+   * Takes the oldest transactions not yet executing, up to `maxTxs` and a total gas limit of
+   * `maxGas`, and marks them executing. They stay in the mempool until {@link remove}.
+   */
+  take(maxTxs: number, maxGas: bigint): MempoolEntry[] {
+    const out: MempoolEntry[] = [];
+    let gas = 0n;
+    for (const e of this.entries.values()) {
+      if (out.length >= maxTxs) break;
+      if (e.executing) continue;
+      if (gas + e.tx.gasLimit > maxGas) break;
+      gas += e.tx.gasLimit;
+      e.executing = true;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Un-marks entries taken for a block that failed, so a later block retries them. */
+  untake(entries: readonly MempoolEntry[]): void {
+    for (const e of entries) e.executing = false;
+  }
+
+  /** Removes transactions (once their block is durable, or when they are dropped). */
+  remove(hashes: Iterable<string>): void {
+    for (const h of hashes) {
+      const e = this.entries.get(h);
+      if (!e) continue;
+      this.entries.delete(h);
+      const s = this.bySender.get(e.tx.from);
+      if (!s) continue;
+      s.count -= 1;
+      s.cost -= e.tx.maxCost;
+      if (s.count === 0) this.bySender.delete(e.tx.from);
+    }
+  }
+}

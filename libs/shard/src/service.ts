@@ -1,0 +1,52 @@
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { errors } from '@shardlab/common';
+import type {
+  Account,
+  GetAccountRequest,
+  GetBlockRequest,
+  GetCodeRequest,
+  GetCodeResponse,
+  GetHeadRequest,
+  GetHeadResponse,
+  GetProofRequest,
+  GetProofResponse,
+  GetTransactionRequest,
+  StateShardBlock,
+  SubmitTransactionRequest,
+  SubmitTransactionResponse,
+  SubscribeBlocksRequest,
+  TransactionStatus,
+} from '@shardlab/proto';
+import { serverStream, unary } from '@shardlab/rpc';
+import type { Logger } from '@shardlab/telemetry';
+import type { ShardNode } from './node';
+
+/**
+ * The gRPC implementation of `shardlab.v1.StateShardService` over a {@link ShardNode}. Every input
+ * is validated by the node; errors become gRPC statuses at this edge. GetProof and GetCode answer
+ * UNIMPLEMENTED until the simulator lands.
+ */
+export function stateShardService(node: ShardNode, logger: Logger): UntypedServiceImplementation {
+  return {
+    submitTransaction: unary<SubmitTransactionRequest, SubmitTransactionResponse>(logger, 'SubmitTransaction', async (req) => {
+      if (!req.rawTransaction || req.rawTransaction.length === 0) throw errors.invalidArgument('raw_transaction is empty');
+      return node.submit(new Uint8Array(req.rawTransaction));
+    }),
+    getAccount: unary<GetAccountRequest, Account>(logger, 'GetAccount', (req) => node.getAccount(req.address)),
+    getTransaction: unary<GetTransactionRequest, TransactionStatus>(logger, 'GetTransaction', (req) => node.getTransaction(req.txHash)),
+    getBlock: unary<GetBlockRequest, StateShardBlock>(logger, 'GetBlock', (req) => node.getBlock(req.height)),
+    getHead: unary<GetHeadRequest, GetHeadResponse>(logger, 'GetHead', async () => {
+      const h = node.head();
+      return { shardId: node.shardId, height: h.height, hash: h.hash, stateRoot: h.stateRoot, mempoolSize: h.mempoolSize };
+    }),
+    subscribeBlocks: serverStream<SubscribeBlocksRequest, StateShardBlock>(logger, 'SubscribeBlocks', async (req, send, ctx) => {
+      for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(block);
+    }),
+    getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', async () => {
+      throw errors.unimplemented('GetProof serves the simulator, which is not implemented yet');
+    }),
+    getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', async () => {
+      throw errors.unimplemented('GetCode serves the simulator, which is not implemented yet');
+    }),
+  };
+}

@@ -1,0 +1,2 @@
+export * from './kv';
+export * from './shard-store';

@@ -1,0 +1,144 @@
+import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
+import { StateShardBlock } from '@shardlab/proto';
+import type { KV, KVOp } from './kv';
+
+/** The durable head of a shard chain. */
+export interface HeadInfo {
+  height: number;
+  /** Block hash, 0x hex. */
+  hash: string;
+  /** State root after the head block, 0x hex. */
+  stateRoot: string;
+}
+
+/** Where a transaction sits in the chain. */
+export interface TxLocation {
+  height: number;
+  /** Index among the block's user-transaction receipts. */
+  receiptIndex: number;
+}
+
+const HEAD_KEY = 'm:head';
+const blockKey = (height: number) => `b:${height.toString(16).padStart(12, '0')}`;
+const txKey = (hash: string) => `x:${hash}`;
+const trieKey = (key: string) => `t:${key}`;
+
+/**
+ * The trie-node database handed to the state trie: reads go to pending writes, then the KV;
+ * writes are buffered until {@link ShardStore.commitBlock} writes them in the block's atomic batch.
+ */
+class BufferedTrieDB implements DB<string, Uint8Array> {
+  constructor(
+    private readonly kv: KV,
+    readonly pending: Map<string, Uint8Array | null>,
+  ) {}
+  async get(key: string, _opts?: EncodingOpts): Promise<Uint8Array | undefined> {
+    const p = this.pending.get(key);
+    if (p !== undefined) return p ?? undefined;
+    return this.kv.get(trieKey(key));
+  }
+  async put(key: string, val: Uint8Array): Promise<void> {
+    this.pending.set(key, val);
+  }
+  async del(key: string): Promise<void> {
+    this.pending.set(key, null);
+  }
+  async batch(ops: BatchDBOp<string, Uint8Array>[]): Promise<void> {
+    for (const op of ops) {
+      if (op.type === 'put') this.pending.set(op.key, op.value);
+      else this.pending.set(op.key, null);
+    }
+  }
+  shallowCopy(): DB<string, Uint8Array> {
+    return this;
+  }
+  async open(): Promise<void> {}
+}
+
+/**
+ * Durable storage of one state shard (DESIGN.md section 4): blocks by height (with their
+ * receipts), a transaction-hash index, the state trie's nodes and the head pointer. A block and
+ * every trie node it created are written in one atomic batch, so after a crash the store holds
+ * exactly the blocks it acknowledged and their state.
+ */
+export class ShardStore {
+  /** Trie-node database for the executor (writes buffered until the next commit). */
+  readonly trie: DB<string, Uint8Array>;
+  private readonly pending = new Map<string, Uint8Array | null>();
+  private readonly recent = new Map<number, StateShardBlock>();
+  private headInfo: HeadInfo | undefined;
+
+  /** Blocks kept decoded in memory for stream subscribers. */
+  static readonly RECENT_BLOCKS = 512;
+
+  private constructor(private readonly kv: KV) {
+    this.trie = new BufferedTrieDB(kv, this.pending);
+  }
+
+  /** Opens a store over `kv` and loads its head, if any. */
+  static async open(kv: KV): Promise<ShardStore> {
+    const store = new ShardStore(kv);
+    const head = await kv.get(HEAD_KEY);
+    if (head) store.headInfo = JSON.parse(Buffer.from(head).toString('utf8')) as HeadInfo;
+    return store;
+  }
+
+  /** The durable head, or undefined for a store without genesis. */
+  head(): HeadInfo | undefined {
+    return this.headInfo;
+  }
+
+  /** A block by height, or undefined beyond the head. */
+  async getBlock(height: number): Promise<StateShardBlock | undefined> {
+    const cached = this.recent.get(height);
+    if (cached) return cached;
+    if (!this.headInfo || height > this.headInfo.height) return undefined;
+    const bytes = await this.kv.get(blockKey(height));
+    return bytes ? StateShardBlock.decode(bytes) : undefined;
+  }
+
+  /** Where a transaction was included, or undefined if it never was. */
+  async txLocation(hash: string): Promise<TxLocation | undefined> {
+    const bytes = await this.kv.get(txKey(hash));
+    return bytes ? (JSON.parse(Buffer.from(bytes).toString('utf8')) as TxLocation) : undefined;
+  }
+
+  /** Trie writes buffered since the last commit. */
+  get pendingTrieWrites(): number {
+    return this.pending.size;
+  }
+
+  /**
+   * Durably appends `block` with the trie nodes buffered since the last commit, indexes its
+   * receipts by transaction hash, and moves the head, all in one atomic batch.
+   * @throws Error when `block.height` is not head + 1 (or 0 for genesis on an empty store).
+   */
+  async commitBlock(block: StateShardBlock): Promise<void> {
+    const expected = this.headInfo ? this.headInfo.height + 1 : 0;
+    if (block.height !== expected) throw new Error(`block height ${block.height} does not extend head (expected ${expected})`);
+    const ops: KVOp[] = [];
+    for (const [key, value] of this.pending) {
+      ops.push(value === null ? { type: 'del', key: trieKey(key) } : { type: 'put', key: trieKey(key), value });
+    }
+    ops.push({ type: 'put', key: blockKey(block.height), value: StateShardBlock.encode(block).finish() });
+    block.receipts.forEach((r, i) =>
+      ops.push({ type: 'put', key: txKey(r.txHash), value: Buffer.from(JSON.stringify({ height: block.height, receiptIndex: i })) }),
+    );
+    const head: HeadInfo = { height: block.height, hash: block.hash, stateRoot: block.stateRoot };
+    ops.push({ type: 'put', key: HEAD_KEY, value: Buffer.from(JSON.stringify(head)) });
+    await this.kv.batch(ops);
+    this.pending.clear();
+    this.headInfo = head;
+    this.recent.set(block.height, block);
+    this.recent.delete(block.height - ShardStore.RECENT_BLOCKS);
+  }
+
+  /** Drops trie writes buffered since the last commit (after a failed block execution). */
+  discardPending(): void {
+    this.pending.clear();
+  }
+
+  async close(): Promise<void> {
+    await this.kv.close();
+  }
+}
