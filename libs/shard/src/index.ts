@@ -1,3 +1,4 @@
 export * from './mempool';
 export * from './node';
 export * from './service';
+export * from './server';

@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, type Placement } from '@shardlab/chain';
+import { errors, parseAddress, parseWei } from '@shardlab/common';
+import { StateShardServiceService } from '@shardlab/proto';
+import { backoffDelayMs, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
+import { ErrorCode, isShardLabError } from '@shardlab/common';
+import { startServer, type RunningServer } from '@shardlab/rpc';
+import { LevelKV, ShardStore } from '@shardlab/storage';
+import type { Logger } from '@shardlab/telemetry';
+import { createShardNode, type ShardNode } from './node';
+import { stateShardService } from './service';
+
+/** Fully qualified name of the state-shard gRPC service (for health checks). */
+export const STATE_SHARD_SERVICE_NAME = 'shardlab.v1.StateShardService';
+
+/**
+ * Reads a genesis file: JSON `{ "alloc": { "0xaddress": "wei as decimal string", ... } }`.
+ * @throws ShardLabError INVALID_ARGUMENT naming the file and the bad entry.
+ */
+export async function readGenesisFile(path: string): Promise<Map<string, bigint>> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    throw errors.invalidArgument(`cannot read genesis file ${path}: ${(err as Error).message}`);
+  }
+  const alloc = (json as { alloc?: unknown }).alloc;
+  if (typeof alloc !== 'object' || alloc === null) throw errors.invalidArgument(`genesis file ${path} has no "alloc" object`);
+  const out = new Map<string, bigint>();
+  for (const [address, wei] of Object.entries(alloc as Record<string, unknown>)) {
+    out.set(parseAddress(address, `genesis alloc address`), parseWei(String(wei), `genesis alloc of ${address}`));
+  }
+  return out;
+}
+
+/**
+ * The genesis allocation of a network: the ten development accounts with
+ * {@link DEV_ACCOUNT_BALANCE} each, plus (overriding) the entries of `extra`.
+ */
+export function genesisAllocation(extra: ReadonlyMap<string, bigint> = new Map()): Map<string, bigint> {
+  const alloc = new Map(devAccounts().map((a) => [a.address, DEV_ACCOUNT_BALANCE]));
+  for (const [a, v] of extra) alloc.set(a, v);
+  return alloc;
+}
+
+/** Options of {@link startStateShard}. */
+export interface StateShardOpts {
+  shardId: number;
+  /** Directory of this instance's LevelDB store (created if missing). */
+  dataDir: string;
+  port: number;
+  host: string;
+  /** Address other services use to reach this instance; default the bound `host:port`. */
+  advertiseAddress?: string;
+  /** Registry directory: the source of shard count, chain id, placement and block interval. */
+  directory: RegistryDirectory;
+  registryAddress: string;
+  /** Block interval in milliseconds; default the registry's. */
+  blockIntervalMs?: number;
+  maxTxsPerBlock?: number;
+  /** Extra genesis allocation besides the development accounts. */
+  genesisExtra?: ReadonlyMap<string, bigint>;
+  logger: Logger;
+}
+
+/** A running state shard process. */
+export interface RunningStateShard {
+  readonly node: ShardNode;
+  readonly server: RunningServer;
+  readonly membership: Membership;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a state shard: reads the network configuration from the registry, opens (or creates)
+ * the LevelDB store, writes genesis or resumes at the stored head, serves
+ * `shardlab.v1.StateShardService` (plus health and reflection), registers with the registry and
+ * produces blocks.
+ * @throws ShardLabError INVALID_ARGUMENT when the shard id is outside the registry's shard count;
+ *   UNAVAILABLE when the registry cannot be reached.
+ */
+export async function startStateShard(opts: StateShardOpts): Promise<RunningStateShard> {
+  const log = opts.logger.child({ shardId: opts.shardId });
+  const config = await untilAvailable(() => opts.directory.config(), log, 'registry');
+  const placement: Placement = await opts.directory.placement();
+  if (opts.shardId >= config.shardCount) {
+    throw errors.invalidArgument(`shard id ${opts.shardId} is outside the registry's ${config.shardCount} shards (0..${config.shardCount - 1})`);
+  }
+  mkdirSync(opts.dataDir, { recursive: true });
+  const store = await ShardStore.open(await LevelKV.open(opts.dataDir));
+  const node = await createShardNode({
+    shardId: opts.shardId,
+    placement,
+    common: createChainCommon({ chainId: config.chainId }),
+    store,
+    logger: log,
+    genesis: genesisAllocation(opts.genesisExtra),
+    blockIntervalMs: opts.blockIntervalMs ?? config.blockIntervalMs,
+    ...(opts.maxTxsPerBlock !== undefined ? { maxTxsPerBlock: opts.maxTxsPerBlock } : {}),
+  });
+  const server = await startServer({
+    port: opts.port,
+    host: opts.host,
+    services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, log) }],
+    logger: log,
+  });
+  node.start();
+  const membership = startMembership({
+    registryAddress: opts.registryAddress,
+    endpoint: { service: 'state-shard', address: opts.advertiseAddress ?? server.address, shardId: opts.shardId, instanceId: `state-shard-${opts.shardId}-${randomUUID().slice(0, 8)}` },
+    logger: log,
+  });
+  await membership.registered;
+  const head = node.head();
+  log.info({ address: server.address, height: head.height, stateRoot: head.stateRoot, blockIntervalMs: node.blockIntervalMs }, 'state shard serving');
+  return {
+    node,
+    server,
+    membership,
+    close: async () => {
+      await membership.stop();
+      await server.close();
+      await node.stop();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * Calls `fn` until it does not fail with UNAVAILABLE, backing off between attempts and logging
+ * each wait; other errors are thrown at once.
+ */
+async function untilAvailable<T>(fn: () => Promise<T>, log: Logger, what: string): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isShardLabError(err, ErrorCode.Unavailable)) throw err;
+      const delay = backoffDelayMs(attempt);
+      log.info({ attempt: attempt + 1, retryInMs: delay, err: err.message }, `waiting for the ${what}`);
+      // A referenced timer: nothing else keeps the process alive while it waits.
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
