@@ -1,0 +1,103 @@
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { createChainCommon, createPlacement, devAccounts } from '@shardlab/chain';
+import { GatewayServiceClient } from '@shardlab/proto';
+import { createClient } from '@shardlab/rpc';
+import { startDevnet, type Devnet } from './devnet';
+import { REPO_ROOT } from './processes';
+import { formatSummary, summarise } from './summary';
+import { planLocalTransfers, runWorkload } from './workload';
+
+const int = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${v}`);
+  return n;
+};
+
+/** The running network, stopped on an unexpected error. */
+let devnetForCleanup: Devnet | undefined;
+
+const program = new Command()
+  .name('npm start --')
+  .description('Starts a local ShardLab network (registry, gateway, state shards as separate processes), sends a workload of signed transfers through the gateway, prints a summary and shuts down.')
+  .addOption(new Option('--shards <n>', 'number of state shards').argParser(int).default(4))
+  .addOption(new Option('--block-interval-ms <ms>', 'block interval of state shards').argParser(int).default(250))
+  .addOption(new Option('--txs <n>', 'number of transfers in the workload').argParser(int).default(400))
+  .addOption(new Option('--seed <n>', 'seed of the workload').argParser(int).default(1))
+  .addOption(new Option('--data-dir <dir>', 'where each service keeps its LevelDB data and logs (default: a new directory under .data/)'))
+  .addOption(new Option('--keep-running', 'leave the network running after the workload (Ctrl-C stops it)').default(false))
+  .addOption(new Option('--keep-data', 'keep the data directory after a successful run').default(false));
+
+async function main(): Promise<number> {
+  program.parse();
+  const o = program.opts<{ shards: number; blockIntervalMs: number; txs: number; seed: number; dataDir?: string; keepRunning: boolean; keepData: boolean }>();
+  if (o.shards < 1) throw new Error('--shards must be at least 1');
+  if (o.blockIntervalMs < 10) throw new Error('--block-interval-ms must be at least 10');
+  const dataDir = o.dataDir ?? (mkdirSync(join(REPO_ROOT, '.data'), { recursive: true }), mkdtempSync(join(REPO_ROOT, '.data', 'devnet-')));
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  say(`ShardLab devnet: ${o.shards} shards, block interval ${o.blockIntervalMs} ms, data in ${dataDir}`);
+
+  let devnet: Devnet | undefined;
+  const track = () => (devnetForCleanup = devnet);
+  let stopping = false;
+  const shutdown = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    if (devnet) {
+      say('stopping the network...');
+      await devnet.stop();
+    }
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(130));
+  process.on('SIGTERM', () => void shutdown(143));
+
+  const t0 = Date.now();
+  try {
+    devnet = await startDevnet({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, dataDir, onProgress: (l) => say(`  ${l}`) });
+  } catch (err) {
+    say(`the network failed to start: ${(err as Error).message}`);
+    say(`logs are in ${join(dataDir, 'logs')}`);
+    return 1;
+  }
+  track();
+  say(`network up in ${((Date.now() - t0) / 1000).toFixed(1)} s; gateway at ${devnet.gatewayAddress} (gRPC, reflection on)`);
+
+  const common = createChainCommon();
+  const placement = createPlacement(o.shards);
+  const plan = planLocalTransfers({ common, placement, accounts: devAccounts(), count: o.txs, seed: o.seed });
+  const gateway = createClient(GatewayServiceClient, devnet.gatewayAddress);
+  say(`sending ${o.txs} signed transfers from ${plan.length} development accounts through the gateway...`);
+  let done = 0;
+  const progress = setInterval(() => say(`  ${done}/${o.txs} transactions settled`), 1000);
+  let results;
+  try {
+    results = await runWorkload(gateway, plan, () => (done += 1));
+  } finally {
+    clearInterval(progress);
+  }
+  gateway.close();
+  const summary = summarise(results);
+  say('');
+  say(formatSummary(summary, o.shards, o.blockIntervalMs));
+  say(`  logs           ${devnet.logDir}`);
+  const ok = summary.committed === summary.submitted;
+  if (o.keepRunning) {
+    say(`\nnetwork still running; gateway at ${devnet.gatewayAddress}. Ctrl-C to stop.`);
+    return new Promise<number>(() => {});
+  }
+  await devnet.stop();
+  devnet = undefined;
+  if (ok && !o.keepData && !o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+  return ok ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  async (err: unknown) => {
+    process.stderr.write(`devnet failed: ${(err as Error).message}\n`);
+    if (devnetForCleanup) await devnetForCleanup.stop();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,132 @@
+import type { Common } from '@ethereumjs/common';
+import { signTransaction, shardOf, type DevAccount, type Placement } from '@shardlab/chain';
+import { isShardLabError } from '@shardlab/common';
+import { TxStatus, type GatewayServiceClient, type SendRawTransactionResponse } from '@shardlab/proto';
+import { streamCall, unaryCall } from '@shardlab/rpc';
+import { prng } from './stats';
+
+/** One signed transfer of a workload. */
+export interface PlannedTx {
+  readonly from: string;
+  readonly to: string;
+  /** Wei. */
+  readonly value: bigint;
+  readonly nonce: bigint;
+  readonly raw: Uint8Array;
+  readonly homeShard: number;
+}
+
+/** A random address whose default placement is `shard`. */
+function addressOnShard(rand: () => number, shard: number, shardCount: number): string {
+  const bytes = Array.from({ length: 19 }, () => Math.floor(rand() * 256));
+  let last = Math.floor(rand() * 256);
+  last = last - (last % shardCount) + shard;
+  if (last > 255) last -= shardCount;
+  return '0x' + [...bytes, last].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Options of {@link planLocalTransfers}. */
+export interface LocalTransferOpts {
+  common: Common;
+  placement: Placement;
+  /** Senders (funded at genesis). */
+  accounts: readonly DevAccount[];
+  /** Number of transfers in all. */
+  count: number;
+  /** Seed of the deterministic choice of recipients and values. */
+  seed: number;
+  /** First nonce of each sender (its current nonce); default 0. */
+  startNonces?: ReadonlyMap<string, bigint>;
+}
+
+/**
+ * Plans `count` signed transfers, round-robin over the senders, each to another account on the
+ * sender's own shard (a development account there, or a fresh address placed there), so that
+ * every transfer is local. Values are 1..1000 gwei. Deterministic for a seed.
+ */
+export function planLocalTransfers(opts: LocalTransferOpts): PlannedTx[][] {
+  const rand = prng(opts.seed);
+  const n = opts.placement.shardCount;
+  const nonces = new Map(opts.accounts.map((a) => [a.address, opts.startNonces?.get(a.address) ?? 0n]));
+  const perSender = new Map<string, PlannedTx[]>(opts.accounts.map((a) => [a.address, []]));
+  for (let i = 0; i < opts.count; i++) {
+    const from = opts.accounts[i % opts.accounts.length]!;
+    const shard = shardOf(opts.placement, from.address);
+    const peers = opts.accounts.filter((a) => a !== from && shardOf(opts.placement, a.address) === shard);
+    const to = peers.length > 0 && rand() < 0.5 ? peers[Math.floor(rand() * peers.length)]!.address : addressOnShard(rand, shard, n);
+    const value = BigInt(1 + Math.floor(rand() * 1000)) * 1_000_000_000n;
+    const nonce = nonces.get(from.address)!;
+    nonces.set(from.address, nonce + 1n);
+    const raw = signTransaction(opts.common, from, { to, value, nonce });
+    perSender.get(from.address)!.push({ from: from.address, to, value, nonce, raw, homeShard: shard });
+  }
+  return [...perSender.values()].filter((l) => l.length > 0);
+}
+
+/** The outcome of one transaction of a workload. */
+export interface TxResult {
+  readonly tx: PlannedTx;
+  hash?: string;
+  /** Final status, or undefined when the submission was rejected. */
+  status?: TxStatus;
+  /** Rejection or failure reason. */
+  error?: string;
+  /** Receipt success flag, once final. */
+  success?: boolean;
+  submittedAtMs: number;
+  finalAtMs?: number;
+  blockHeight?: number;
+}
+
+const TERMINAL = new Set([TxStatus.TX_STATUS_FINAL, TxStatus.TX_STATUS_COMMITTED, TxStatus.TX_STATUS_ABORTED, TxStatus.TX_STATUS_DROPPED]);
+
+/**
+ * Submits every planned transaction through the gateway (each sender's transactions in nonce
+ * order, senders in parallel), watches each accepted one with WatchTransaction until a terminal
+ * status, and returns one result per transaction. Never throws for a single transaction: its
+ * rejection or failure is recorded in its result.
+ */
+export async function runWorkload(
+  gateway: GatewayServiceClient,
+  plan: readonly PlannedTx[][],
+  onResult: (r: TxResult) => void = () => {},
+): Promise<TxResult[]> {
+  const results: TxResult[] = [];
+  const watches: Promise<void>[] = [];
+  const watch = async (r: TxResult) => {
+    try {
+      for await (const s of streamCall('gateway', (md, o) => gateway.watchTransaction({ txHash: r.hash! }, md, o))) {
+        if (TERMINAL.has(s.status)) {
+          r.status = s.status;
+          r.finalAtMs = Date.now();
+          r.blockHeight = s.blockHeight;
+          r.success = s.receipt?.success ?? false;
+          if (s.reason) r.error = s.reason;
+          break;
+        }
+      }
+      if (r.status === undefined) r.error = 'watch ended before a terminal status';
+    } catch (err) {
+      r.error = `watch failed: ${(err as Error).message}`;
+    }
+    onResult(r);
+  };
+  await Promise.all(
+    plan.map(async (txs) => {
+      for (const tx of txs) {
+        const r: TxResult = { tx, submittedAtMs: Date.now() };
+        results.push(r);
+        try {
+          const res = await unaryCall<SendRawTransactionResponse>('gateway', (md, o, cb) => gateway.sendRawTransaction({ rawTransaction: Buffer.from(tx.raw) }, md, o, cb));
+          r.hash = res.txHash;
+          watches.push(watch(r));
+        } catch (err) {
+          r.error = isShardLabError(err) ? `${err.code}: ${err.message}` : String(err);
+          onResult(r);
+        }
+      }
+    }),
+  );
+  await Promise.all(watches);
+  return results;
+}
