@@ -4,17 +4,19 @@ import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
 import type { BlockTransaction, Receipt, StateShardBlock } from '@shardlab/proto';
+import { nativeKeccak256 } from './crypto';
 import type { BlockExecution } from './executor';
 import { toProtoTransaction } from './tx';
 
 /** Parent hash of a genesis block: 32 zero bytes. */
 export const ZERO_HASH = '0x' + '00'.repeat(32);
 
-/** keccak256 of `data` with the chain's (native) hash function. */
+/**
+ * keccak256 of `data` with the chain's hash function: the common's custom one, else the `keccak`
+ * package (a common created with `native: false` has none).
+ */
 function keccak(common: Common, data: Uint8Array): Uint8Array {
-  const f = common.customCrypto.keccak256;
-  if (!f) throw new Error('common has no keccak256');
-  return f(data);
+  return (common.customCrypto.keccak256 ?? nativeKeccak256)(data);
 }
 
 /**

@@ -10,6 +10,15 @@ interface NativeSecp256k1 {
   ecdsaRecover(sig: Uint8Array, recid: number, msg32: Uint8Array, compressed?: boolean): Uint8Array;
 }
 
+let keccakModule: NativeKeccak | undefined;
+
+/** keccak256 with the native `keccak` package (which falls back to JavaScript). */
+export function nativeKeccak256(msg: Uint8Array): Uint8Array {
+  const keccak = (keccakModule ??= require_('keccak') as NativeKeccak);
+  const d = keccak('keccak256').update(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength)).digest();
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
 /**
  * Native keccak256 and secp256k1 recovery (the `keccak` and `secp256k1` packages, which ship
  * prebuilt binaries and fall back to JavaScript), passed to ethereumjs through `Common`'s
@@ -17,13 +26,9 @@ interface NativeSecp256k1 {
  * the pure-JavaScript defaults are several times slower.
  */
 export function nativeCrypto(): CustomCrypto {
-  const keccak = require_('keccak') as NativeKeccak;
   const secp = require_('secp256k1') as NativeSecp256k1;
   return {
-    keccak256: (msg: Uint8Array) => {
-      const d = keccak('keccak256').update(Buffer.from(msg.buffer, msg.byteOffset, msg.byteLength)).digest();
-      return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
-    },
+    keccak256: nativeKeccak256,
     ecdsaRecover: (sig: Uint8Array, recId: number, hash: Uint8Array) => secp.ecdsaRecover(sig, recId, hash, false),
     ecrecover: (msgHash: Uint8Array, v: bigint, r: Uint8Array, s: Uint8Array, chainId?: bigint) => {
       const recovery = v === 0n || v === 1n ? v : chainId === undefined ? v - 27n : v - (chainId * 2n + 35n);

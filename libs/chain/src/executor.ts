@@ -24,6 +24,8 @@ export interface ExecutorOpts {
   blockGasLimit?: bigint;
   /** Account that receives priority fees. Default the zero address. */
   coinbase?: string;
+  /** Trie nodes kept in memory (LRU) in front of `db`. Default 100,000. */
+  trieCacheSize?: number;
 }
 
 /** The outcome of one transaction in a block. */
@@ -93,6 +95,7 @@ export class BlockExecutor {
       useKeyHashing: true,
       common: opts.common,
       valueEncoding: ValueEncoding.Bytes,
+      cacheSize: opts.trieCacheSize ?? 100_000,
       ...(opts.stateRoot ? { root: opts.stateRoot } : {}),
     });
     const sm = new MerkleStateManager({ trie, common: opts.common, caches: new Caches() });

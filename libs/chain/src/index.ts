@@ -4,3 +4,4 @@ export * from './tx';
 export * from './accounts';
 export * from './executor';
 export * from './block';
+export * from './signature-pool';

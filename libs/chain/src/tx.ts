@@ -36,11 +36,15 @@ export interface DecodedTx {
 function envelopeChainId(raw: Uint8Array): bigint | undefined {
   const first = raw[0];
   if (first !== undefined && first <= 0x7f) {
-    const fields = RLP.decode(raw.subarray(1)) as Uint8Array[];
+    const fields = RLP.decode(raw.subarray(1));
+    if (!Array.isArray(fields)) throw new Error('typed transaction payload is not an RLP list');
     const id = fields[0];
     return id instanceof Uint8Array ? bytesToBigInt(id) : undefined;
   }
-  const fields = RLP.decode(raw) as Uint8Array[];
+  const fields = RLP.decode(raw);
+  if (!Array.isArray(fields)) throw new Error('legacy transaction is not an RLP list');
+  // 9 fields signed, 6 unsigned (pre-EIP-155); anything else is not a transaction.
+  if (fields.length !== 9 && fields.length !== 6) throw new Error(`legacy transaction has ${fields.length} fields, expected 9`);
   const v = fields[6];
   if (!(v instanceof Uint8Array)) return undefined;
   const vn = bytesToBigInt(v);
@@ -50,11 +54,12 @@ function envelopeChainId(raw: Uint8Array): bigint | undefined {
 /**
  * Decodes a raw signed transaction (legacy with EIP-155, EIP-2930 or EIP-1559) and checks what
  * does not depend on state: well-formed RLP, supported type, chain id, signature, gas limit
- * within {@link MIN_GAS_LIMIT}..{@link MAX_GAS_LIMIT}.
+ * within {@link MIN_GAS_LIMIT}..{@link MAX_GAS_LIMIT}. `senderPublicKey`, when given, is the
+ * sender's key already recovered from this very transaction (by a {@link SignaturePool}).
  * @throws ShardLabError INVALID_ARGUMENT naming what is wrong (malformed RLP, unsupported type,
  *   missing EIP-155 replay protection, wrong chain id, bad signature, gas out of bounds).
  */
-export function decodeTransaction(raw: Uint8Array, common: Common): DecodedTx {
+export function decodeTransaction(raw: Uint8Array, common: Common, senderPublicKey?: Uint8Array): DecodedTx {
   if (raw.length === 0) throw errors.invalidArgument('raw transaction is empty');
   const type = raw[0]!;
   if (type <= 0x7f && type !== 0x01 && type !== 0x02) {
@@ -84,6 +89,8 @@ export function decodeTransaction(raw: Uint8Array, common: Common): DecodedTx {
   let from: string;
   try {
     if (!tx.isSigned()) throw new Error('transaction is not signed');
+    // A key recovered elsewhere (SignaturePool) is the same computation done off the main thread.
+    if (senderPublicKey) tx.cache.senderPubKey = senderPublicKey;
     from = tx.getSenderAddress().toString();
   } catch (err) {
     throw errors.invalidArgument(`bad signature: ${(err as Error).message}`);

@@ -10,6 +10,7 @@ import {
   decodeTransaction,
   shardOf,
   type Placement,
+  type SignaturePool,
   type TrieDB,
 } from '@shardlab/chain';
 import { errors, parseAddress, parseHash, toHex } from '@shardlab/common';
@@ -41,6 +42,8 @@ export interface ShardNodeOpts {
   blockGasLimit?: bigint;
   /** Clock in milliseconds [Date.now]. */
   now?: () => number;
+  /** Worker threads that recover senders off the main thread [none: recover inline]. */
+  signaturePool?: SignaturePool;
 }
 
 /** What SubmitTransaction answers. */
@@ -186,15 +189,14 @@ export class ShardNode {
    *   (cross-shard: recipient or created contract on another shard), RESOURCE_EXHAUSTED (mempool full).
    */
   async submit(raw: Uint8Array): Promise<SubmitResult> {
-    const d = decodeTransaction(raw, this.opts.common);
+    const key = this.opts.signaturePool ? await this.opts.signaturePool.recover(raw) : undefined;
+    const d = decodeTransaction(raw, this.opts.common, key);
     return withSpan(t, 'shard.submit', { 'tx.hash': d.hash, 'shard.id': this.shardId }, async () => {
       const home = shardOf(this.opts.placement, d.from);
       if (home !== this.shardId) {
         throw errors.failedPrecondition(`sender ${d.from} is placed on shard ${home}, not shard ${this.shardId}; submit through the gateway`, { txHash: d.hash });
       }
-      if (this.mempool.has(d.hash) || (await this.opts.store.txLocation(d.hash))) {
-        throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
-      }
+      if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
       const target = d.to ?? toHex(createContractAddress(createAddressFromString(d.from), d.nonce).bytes);
       const targetShard = shardOf(this.opts.placement, target);
       if (targetShard !== this.shardId) {
@@ -207,7 +209,16 @@ export class ShardNode {
         if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
         const acct = await this.reader.getAccount(d.from);
         const pending = this.mempool.senderView(d.from);
-        checkAgainstSender(d, { stateNonce: acct.nonce, balance: acct.balance, locked: 0n, ...pending }, this.executor.baseFeePerGas);
+        try {
+          checkAgainstSender(d, { stateNonce: acct.nonce, balance: acct.balance, locked: 0n, ...pending }, this.executor.baseFeePerGas);
+        } catch (err) {
+          // An included transaction necessarily has a nonce below the sender's next one, so the
+          // store is only asked on that path (not on every submission).
+          if (d.nonce < acct.nonce && (await this.opts.store.txLocation(d.hash))) {
+            throw errors.alreadyExists(`transaction ${d.hash} was already submitted (included)`, { txHash: d.hash });
+          }
+          throw err;
+        }
         this.mempool.add(d, this.now(), context.active());
         this.dropped.delete(d.hash);
       });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
-import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, type Placement } from '@shardlab/chain';
+import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, type Placement } from '@shardlab/chain';
 import { errors, parseAddress, parseWei } from '@shardlab/common';
 import { StateShardServiceService } from '@shardlab/proto';
 import { backoffDelayMs, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
@@ -90,6 +90,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
   }
   mkdirSync(opts.dataDir, { recursive: true });
   const store = await ShardStore.open(await LevelKV.open(opts.dataDir));
+  const signaturePool = new SignaturePool(config.chainId);
   const node = await createShardNode({
     shardId: opts.shardId,
     placement,
@@ -99,6 +100,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     genesis: genesisAllocation(opts.genesisExtra),
     blockIntervalMs: opts.blockIntervalMs ?? config.blockIntervalMs,
     ...(opts.maxTxsPerBlock !== undefined ? { maxTxsPerBlock: opts.maxTxsPerBlock } : {}),
+    signaturePool,
   });
   const server = await startServer({
     port: opts.port,
@@ -124,6 +126,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
       await server.close();
       await node.stop();
       await store.close();
+      await signaturePool.close();
     },
   };
 }
