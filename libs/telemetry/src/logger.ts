@@ -15,13 +15,16 @@ export interface LoggerOpts {
 }
 
 /**
- * Creates the root structured JSON logger of a service (pino). Modules take a child with
- * `logger.child({ module: 'mempool' })`; lines about a transaction carry `txHash`.
+ * Creates the root structured JSON logger of a service (pino): one JSON object per line with
+ * `level` (pino number), `time` (ISO 8601), `service`, `pid`, the `base` fields, the call's fields
+ * and `msg`. Modules take a child with `logger.child({ module: 'mempool' })`; lines about a
+ * transaction carry `txHash`. `service` cannot be overridden by `base`.
+ * @throws Error when `level` is not a pino level.
  */
 export function createLogger(opts: LoggerOpts): Logger {
   const options: LoggerOptions = {
     level: opts.level ?? 'info',
-    base: { service: opts.service, pid: process.pid, ...opts.base },
+    base: { pid: process.pid, ...opts.base, service: opts.service },
     timestamp: pino.stdTimeFunctions.isoTime,
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);

@@ -1,0 +1,25 @@
+/**
+ * The orchestrator process. Options (flag, environment variable, default):
+ * `--port` PORT 50060 (0 picks a free port), `--host` HOST 127.0.0.1 (`0.0.0.0` in containers),
+ * `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
+ * Logs `orchestrator listening` with `address` and `port` once it serves.
+ */
+import { orchestratorService } from '@shardlab/orchestrator';
+import { startServer } from '@shardlab/rpc';
+import { Command, Option, intOption, runService } from '@shardlab/service';
+
+const program = new Command()
+  .description('ShardLab orchestrator shard (gRPC shardlab.v1.OrchestratorService)')
+  .addOption(new Option('--port <port>', 'gRPC port; 0 picks a free one').env('PORT').argParser(intOption).default(50060))
+  .addOption(new Option('--host <host>', 'address to bind').env('HOST').default('127.0.0.1'));
+
+void runService('orchestrator', program, async ({ logger, options }) => {
+  const server = await startServer({
+    port: options['port'] as number,
+    host: options['host'] as string,
+    services: [orchestratorService(logger)],
+    logger,
+  });
+  logger.info({ address: server.address, port: server.port }, 'orchestrator listening');
+  return { close: () => server.close() };
+});

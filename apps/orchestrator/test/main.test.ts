@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
+import { service as healthServiceDefinition } from 'grpc-health-check';
+import { OrchestratorServiceClient } from '@shardlab/proto';
+import { createClient, type ClientCtor } from '@shardlab/rpc';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const MAIN = join(ROOT, 'apps', 'orchestrator', 'src', 'main.ts');
+
+/** The standard health client (`grpc.health.v1.Health`), built from grpc-health-check's loaded proto. */
+interface HealthCheckClient extends Client {
+  check(
+    req: { service: string },
+    md: Metadata,
+    opts: { deadline: Date },
+    cb: (err: ServiceError | null, res?: { status: string }) => void,
+  ): void;
+}
+const HealthCheckClient = makeClientConstructor(
+  healthServiceDefinition as unknown as ServiceDefinition,
+  'grpc.health.v1.Health',
+) as unknown as ClientCtor<HealthCheckClient>;
+
+function checkHealth(address: string, service: string): Promise<string> {
+  const client = createClient(HealthCheckClient, address);
+  return new Promise<string>((resolve, reject) =>
+    client.check({ service }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err, res) =>
+      err ? reject(err) : resolve(res?.status ?? ''),
+    ),
+  ).finally(() => client.close());
+}
+
+/** A started service process and the parsed JSON log lines it wrote so far. */
+interface Proc {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  exited: Promise<number | null>;
+}
+
+/** Starts `main.ts` with tsx and resolves once it logs `msg`, or rejects if it exits first. */
+function startProcess(args: string[], env: Record<string, string>, msg: string): Promise<Proc & { line: Record<string, unknown> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const line = JSON.parse(text) as Record<string, unknown>;
+      lines.push(line);
+      if (line['msg'] === msg) resolve({ child, lines, exited, line });
+    });
+    void exited.then((code) => reject(new Error(`process exited with ${code} before logging "${msg}": ${stderr}`)));
+  });
+}
+
+describe('orchestrator process', () => {
+  let proc: (Proc & { line: Record<string, unknown> }) | undefined;
+
+  afterEach(async () => {
+    if (proc && proc.child.exitCode === null) {
+      proc.child.kill('SIGKILL');
+      await proc.exited;
+    }
+    proc = undefined;
+  });
+
+  it('takes PORT and HOST from the environment, serves health and the contract, and stops on SIGTERM', async () => {
+    proc = await startProcess([], { PORT: '0', HOST: '127.0.0.1' }, 'orchestrator listening');
+    const address = String(proc.line['address']);
+    expect(proc.line).toMatchObject({ service: 'orchestrator', port: expect.any(Number) });
+    expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    await expect(checkHealth(address, '')).resolves.toBe('SERVING');
+    await expect(checkHealth(address, 'shardlab.v1.OrchestratorService')).resolves.toBe('SERVING');
+
+    const client = createClient(OrchestratorServiceClient, address);
+    const err = await new Promise<ServiceError | null>((resolve) =>
+      client.getBlock({}, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (e) => resolve(e)),
+    );
+    client.close();
+    expect(err?.code).toBe(status.UNIMPLEMENTED);
+    expect(err?.details).toMatch(/orchestrator blocks are not implemented yet/);
+
+    proc.child.kill('SIGTERM');
+    await expect(proc.exited).resolves.toBe(0);
+    expect(proc.lines.map((l) => l['msg'])).toContain('orchestrator shutting down');
+  });
+
+  it('flags win over the environment', async () => {
+    proc = await startProcess(['--port', '0'], { PORT: 'not-a-port' }, 'orchestrator listening');
+    expect(Number(proc.line['port'])).toBeGreaterThan(0);
+  });
+});
