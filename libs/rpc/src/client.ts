@@ -20,6 +20,11 @@ export interface CallOpts {
   deadlineMs?: number;
   /** Cancels the call when aborted (propagates a server-side cancellation downstream). */
   signal?: AbortSignal;
+  /**
+   * Wait (up to the deadline) for a connection instead of failing at once while the channel is
+   * reconnecting, e.g. to a service that is restarting. Default false.
+   */
+  waitForReady?: boolean;
 }
 
 /** Metadata carrying the active W3C trace context (`traceparent`, `tracestate`). */
@@ -42,7 +47,9 @@ export function unaryCall<Res>(
 ): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
     const deadline = new Date(Date.now() + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS));
-    const call = invoke(traceMetadata(), { deadline }, (err, res) => {
+    const md = traceMetadata();
+    if (opts.waitForReady) md.setOptions({ waitForReady: true });
+    const call = invoke(md, { deadline }, (err, res) => {
       opts.signal?.removeEventListener('abort', onAbort);
       if (err) reject(fromServiceError(err, target));
       else resolve(res as Res);

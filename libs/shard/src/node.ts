@@ -289,6 +289,8 @@ export class ShardNode {
   async *subscribe(fromHeight: number, signal: AbortSignal): AsyncGenerator<StateShardBlock> {
     let next = fromHeight;
     const stop = AbortSignal.any([signal, this.closing.signal]);
+    // `on` throws at once on an aborted signal; an aborted subscription simply ends.
+    if (stop.aborted) return;
     // Subscribed before reading the head, so no block published meanwhile is missed; the events
     // only wake the loop, the store is the source of truth.
     const events = on(this.blocks, 'block', { signal: stop });

@@ -30,6 +30,10 @@ export async function readGenesisFile(path: string): Promise<Map<string, bigint>
   if (typeof alloc !== 'object' || alloc === null) throw errors.invalidArgument(`genesis file ${path} has no "alloc" object`);
   const out = new Map<string, bigint>();
   for (const [address, wei] of Object.entries(alloc as Record<string, unknown>)) {
+    // A JSON number above 2^53 has already lost precision in JSON.parse: insist on a string.
+    if (typeof wei === 'number' && !Number.isSafeInteger(wei)) {
+      throw errors.invalidArgument(`genesis alloc of ${address} in ${path} must be a decimal string of wei: ${wei} is not exact as a JSON number`);
+    }
     out.set(parseAddress(address, `genesis alloc address`), parseWei(String(wei), `genesis alloc of ${address}`));
   }
   return out;

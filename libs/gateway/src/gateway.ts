@@ -1,0 +1,337 @@
+import type { Common } from '@ethereumjs/common';
+import { errors, parseAddress, parseHash } from '@shardlab/common';
+import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
+import {
+  TxStatus,
+  type Account,
+  type ListShardsResponse,
+  type SendRawTransactionResponse,
+  type StateShardBlock,
+  type SubmitTransactionResponse,
+  type TransactionStatus,
+} from '@shardlab/proto';
+import type { BackoffOpts } from '@shardlab/registry';
+import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
+import { BoundedMap } from './bounded-map';
+import { ShardRouter, type ShardDirectory } from './shards';
+import { BlockWatchHub, TERMINAL_STATUSES } from './watch';
+
+/** Largest raw transaction accepted, in bytes (the txpool limit of geth). */
+export const MAX_RAW_TX_BYTES = 128 * 1024;
+
+/** Options of {@link createGateway}. */
+export interface GatewayOpts {
+  /** Where shards are and how accounts are placed (a `RegistryDirectory`, or a fake). */
+  directory: ShardDirectory;
+  logger: Logger;
+  /** Deadline of each call to a shard, in milliseconds; default 5000. */
+  shardDeadlineMs?: number;
+  /** How many transaction → home shard entries to remember; default 100 000. */
+  txIndexCapacity?: number;
+  /** Most concurrent WatchTransaction streams; more are refused with RESOURCE_EXHAUSTED. Default 10 000. */
+  maxWatches?: number;
+  /**
+   * A watched transaction's status is also re-read from its shard this often, in milliseconds, to
+   * notice changes that no block shows (a drop from the mempool). Default 10 000. Block streams,
+   * not this, deliver the FINAL status.
+   */
+  watchRecheckMs?: number;
+  /** Back-off between reconnections of a broken shard block stream; default 100 ms doubling to 5 s. */
+  reconnect?: BackoffOpts;
+}
+
+/** Where a transaction was found: its home shard and the shard's status of it. */
+interface Located {
+  shardId: number;
+  status: TransactionStatus;
+}
+
+const tr = tracer('gateway');
+
+/**
+ * The gateway's logic (DESIGN.md sections 1 and 3): the only public entry. It decodes and
+ * verifies signed transactions, forwards them to the sender's home shard, routes reads, and
+ * tracks transaction status (WatchTransaction is driven by the shards' block streams).
+ * Every method throws ShardLabErrors that the gRPC edge turns into statuses.
+ */
+export class Gateway {
+  private readonly directory: ShardDirectory;
+  private readonly log: Logger;
+  private readonly router: ShardRouter;
+  private readonly hub: BlockWatchHub;
+  private readonly txHome: BoundedMap<string, number>;
+  private readonly maxWatches: number;
+  private readonly watchRecheckMs: number;
+  private common: { chainId: number; common: Common } | undefined;
+
+  constructor(opts: GatewayOpts) {
+    this.directory = opts.directory;
+    this.log = opts.logger.child({ module: 'gateway' });
+    this.router = new ShardRouter({
+      directory: opts.directory,
+      logger: opts.logger,
+      ...(opts.shardDeadlineMs !== undefined ? { deadlineMs: opts.shardDeadlineMs } : {}),
+    });
+    this.hub = new BlockWatchHub({ router: this.router, logger: opts.logger, ...(opts.reconnect ? { reconnect: opts.reconnect } : {}) });
+    this.txHome = new BoundedMap(opts.txIndexCapacity ?? 100_000);
+    this.maxWatches = opts.maxWatches ?? 10_000;
+    this.watchRecheckMs = opts.watchRecheckMs ?? 10_000;
+  }
+
+  /** Number of open WatchTransaction streams. */
+  get activeWatches(): number {
+    return this.hub.activeWatches;
+  }
+
+  /** Shards whose block stream the gateway follows (started by the first watcher of each). */
+  get subscribedShards(): number[] {
+    return this.hub.subscribedShards;
+  }
+
+  /**
+   * The next block height the gateway's subscription to shard `shardId` waits for (last height
+   * received + 1); undefined without a subscription.
+   */
+  nextStreamHeight(shardId: number): number | undefined {
+    return this.hub.nextHeight(shardId);
+  }
+
+  /**
+   * SendRawTransaction: decodes and verifies `raw` with the network's chain id, forwards it to
+   * the sender's home shard (SubmitTransaction), and remembers its home shard.
+   * @returns the transaction hash, home shard and whether the shard found it cross-shard.
+   * @throws ShardLabError INVALID_ARGUMENT (empty or oversized input, malformed RLP, unsupported
+   *   type, wrong chain id, bad signature, gas limit out of bounds); the home shard's error
+   *   unchanged (FAILED_PRECONDITION for nonce or funds, ALREADY_EXISTS for a duplicate,
+   *   UNIMPLEMENTED for a cross-shard transaction until the protocol lands); UNAVAILABLE naming
+   *   the shard when it cannot be reached.
+   */
+  async sendRawTransaction(raw: Uint8Array, signal?: AbortSignal): Promise<SendRawTransactionResponse> {
+    if (raw.length > MAX_RAW_TX_BYTES) {
+      throw errors.invalidArgument(`raw transaction is ${raw.length} bytes, more than the ${MAX_RAW_TX_BYTES} accepted`);
+    }
+    const tx = decodeTransaction(raw, await this.chainCommon());
+    const homeShard = shardOf(await this.directory.placement(), tx.from);
+    return withSpan(tr, 'gateway.send_raw_transaction', { 'tx.hash': tx.hash, 'tx.from': tx.from, 'shard.home': homeShard }, async (span) => {
+      let res: SubmitTransactionResponse;
+      try {
+        res = await this.router.call<SubmitTransactionResponse>(
+          homeShard,
+          (c, md, o, cb) => c.submitTransaction({ rawTransaction: Buffer.from(raw) }, md, o, cb),
+          { idempotent: false, ...(signal ? { signal } : {}) },
+        );
+      } catch (err) {
+        this.log.debug({ txHash: tx.hash, homeShard, err: (err as Error).message }, 'transaction refused');
+        throw err;
+      }
+      const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
+      this.txHome.set(txHash, homeShard);
+      span.setAttribute('tx.cross_shard', res.crossShard);
+      this.log.info({ txHash, homeShard, crossShard: res.crossShard, nonce: Number(tx.nonce) }, 'transaction accepted');
+      return { txHash, homeShard, crossShard: res.crossShard };
+    });
+  }
+
+  /**
+   * GetAccount: the account's state on its shard under the current placement.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address; the shard's error; UNAVAILABLE.
+   */
+  async getAccount(address: string, signal?: AbortSignal): Promise<Account> {
+    const a = parseAddress(address);
+    const shardId = shardOf(await this.directory.placement(), a);
+    return this.router.call<Account>(shardId, (c, md, o, cb) => c.getAccount({ address: a }, md, o, cb), signal ? { signal } : {});
+  }
+
+  /**
+   * GetTransaction: asks the transaction's known home shard, or else every shard in parallel,
+   * and answers the status of the shard that knows it.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when no shard knows the
+   *   transaction; UNAVAILABLE when no shard knows it but some could not be asked.
+   */
+  async getTransaction(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
+    return (await this.locate(parseHash(txHash, 'tx hash'), signal)).status;
+  }
+
+  /**
+   * WatchTransaction: sends the current status (as {@link getTransaction}), then every change
+   * until a terminal status (FINAL, COMMITTED, ABORTED, DROPPED), then returns. FINAL comes from
+   * the home shard's block stream; after subscribing, the status is read again so that a
+   * transaction that became final in between is not missed. Returns early when `signal` aborts
+   * (the client cancelled).
+   * @throws ShardLabError as {@link getTransaction} for the first status; RESOURCE_EXHAUSTED when
+   *   too many watches are open; UNAVAILABLE when the gateway shuts down during the watch.
+   */
+  async watchTransaction(txHash: string, send: (status: TransactionStatus) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const hash = parseHash(txHash, 'tx hash');
+    if (this.hub.activeWatches >= this.maxWatches) {
+      throw errors.resourceExhausted(`too many transactions are being watched (${this.maxWatches}); try again later`);
+    }
+    const first = await this.locate(hash, signal);
+    await send(first.status);
+    let last = first.status;
+    if (TERMINAL_STATUSES.has(last.status) || signal.aborted) return;
+
+    const log = this.log.child({ txHash: hash, homeShard: first.shardId });
+    const watch = this.hub.watch(hash, first.shardId);
+    try {
+      const firstStreamHeight = await raceAbort(watch.ready, signal);
+      if (signal.aborted) return;
+      if (firstStreamHeight === undefined) throw shuttingDown();
+
+      /** Sends `s` when it changes the status; true when the watch is over. */
+      const emit = async (s: TransactionStatus): Promise<boolean> => {
+        if (s.status !== last.status) {
+          await send(s);
+          last = s;
+        }
+        return TERMINAL_STATUSES.has(last.status);
+      };
+      /** Reads the status from the home shard again; a transaction it forgot was dropped. */
+      const reread = async (): Promise<TransactionStatus | undefined> => {
+        try {
+          const s = await this.shardStatus(first.shardId, hash, signal);
+          if (s.status !== TxStatus.TX_STATUS_UNKNOWN) return s;
+          return { ...last, status: TxStatus.TX_STATUS_DROPPED, reason: 'the home shard no longer knows the transaction', updatedAtMs: Date.now() };
+        } catch (err) {
+          if (!signal.aborted) log.debug({ err: (err as Error).message }, 'could not re-read the transaction status');
+          return undefined;
+        }
+      };
+
+      const again = await reread();
+      if (again && (await emit(again))) return;
+      const cfg = await this.directory.config().catch(() => undefined);
+      const blockIntervalMs = Math.max(50, cfg?.blockIntervalMs ?? 250);
+      while (!signal.aborted) {
+        // A transaction included below the first height the stream delivers is not on it: re-read
+        // its status each block interval until it is final. Otherwise blocks drive the watch.
+        const missedByStream = last.status === TxStatus.TX_STATUS_INCLUDED && last.blockHeight < firstStreamHeight;
+        const ev = await watch.next(signal, missedByStream ? Math.min(blockIntervalMs, this.watchRecheckMs) : this.watchRecheckMs);
+        if (ev.kind === 'aborted') return;
+        if (ev.kind === 'closed') throw shuttingDown();
+        const s = ev.kind === 'status' ? ev.status : await reread();
+        if (s && (await emit(s))) return;
+      }
+    } finally {
+      watch.close();
+    }
+  }
+
+  /**
+   * GetShardBlock: a block of a shard (its head when `height` is undefined).
+   * @throws ShardLabError INVALID_ARGUMENT when shardId ≥ shardCount; the shard's NOT_FOUND for a
+   *   height it does not have; UNAVAILABLE.
+   */
+  async getShardBlock(shardId: number, height: number | undefined, signal?: AbortSignal): Promise<StateShardBlock> {
+    const { shardCount } = await this.directory.config();
+    if (!Number.isInteger(shardId) || shardId < 0 || shardId >= shardCount) {
+      throw errors.invalidArgument(`shard ${shardId} does not exist: this network has shards 0..${shardCount - 1}`);
+    }
+    return this.router.call<StateShardBlock>(
+      shardId,
+      (c, md, o, cb) => c.getBlock(height === undefined ? {} : { height }, md, o, cb),
+      signal ? { signal } : {},
+    );
+  }
+
+  /**
+   * ListShards: the registry's ListShards.
+   * @throws ShardLabError UNAVAILABLE when the registry cannot be reached.
+   */
+  listShards(): Promise<ListShardsResponse> {
+    return this.directory.listShards();
+  }
+
+  /**
+   * Ends open watches (with UNAVAILABLE, so that clients watch again elsewhere), stops the shard
+   * block subscriptions and closes shard clients. The directory is the caller's to close.
+   */
+  async close(): Promise<void> {
+    await this.hub.close();
+    this.router.close();
+  }
+
+  private async chainCommon(): Promise<Common> {
+    const { chainId } = await this.directory.config();
+    if (this.common?.chainId !== chainId) this.common = { chainId, common: createChainCommon({ chainId }) };
+    return this.common.common;
+  }
+
+  private shardStatus(shardId: number, txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
+    return this.router.call<TransactionStatus>(shardId, (c, md, o, cb) => c.getTransaction({ txHash }, md, o, cb), signal ? { signal } : {});
+  }
+
+  /** Finds the shard that knows `txHash` (lowercase): its remembered home shard, else every shard. */
+  private async locate(txHash: string, signal?: AbortSignal): Promise<Located> {
+    const known = this.txHome.get(txHash);
+    if (known !== undefined) {
+      const status = await this.shardStatus(known, txHash, signal);
+      if (!isKnown(status)) throw errors.notFound(`transaction ${txHash} is unknown to its home shard ${known}`, { txHash });
+      return { shardId: known, status };
+    }
+    const { shardCount } = await this.directory.config();
+    const failures: Array<{ shardId: number; err: Error }> = [];
+    const found = await new Promise<Located | undefined>((resolve) => {
+      let pending = shardCount;
+      const settle = () => {
+        if (--pending === 0) resolve(undefined);
+      };
+      for (let shardId = 0; shardId < shardCount; shardId++) {
+        this.shardStatus(shardId, txHash, signal).then(
+          (status) => {
+            if (isKnown(status)) resolve({ shardId, status });
+            settle();
+          },
+          (err: Error) => {
+            failures.push({ shardId, err });
+            settle();
+          },
+        );
+      }
+    });
+    if (found) {
+      this.txHome.set(txHash, found.shardId);
+      return found;
+    }
+    if (failures.length > 0) {
+      failures.sort((a, b) => a.shardId - b.shardId);
+      throw errors.unavailable(
+        `transaction ${txHash} is unknown to the shards that answered, but shard(s) ${failures.map((f) => f.shardId).join(', ')} could not be asked: ${failures[0]!.err.message}`,
+        { txHash },
+      );
+    }
+    throw errors.notFound(`transaction ${txHash} is unknown to every shard`, { txHash });
+  }
+}
+
+function shuttingDown() {
+  return errors.unavailable('the gateway is shutting down; watch the transaction again');
+}
+
+function isKnown(s: TransactionStatus): boolean {
+  return s.status !== TxStatus.TX_STATUS_UNKNOWN && s.status !== TxStatus.TX_STATUS_UNSPECIFIED;
+}
+
+/** Resolves with `p`'s value, or undefined as soon as `signal` aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/** Creates a {@link Gateway}; nothing is fetched until the first request. */
+export function createGateway(opts: GatewayOpts): Gateway {
+  return new Gateway(opts);
+}

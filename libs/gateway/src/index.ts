@@ -1,0 +1,10 @@
+/**
+ * The gateway (DESIGN.md section 1): the only public entry of a ShardLab network. `Gateway` holds
+ * the logic (decode, route, track status from shard block streams); `gatewayService` is its gRPC
+ * edge; `ShardRouter` and `BlockWatchHub` are its shard-facing parts.
+ */
+export * from './gateway';
+export * from './service';
+export * from './shards';
+export * from './watch';
+export * from './bounded-map';

@@ -1,0 +1,261 @@
+import { ErrorCode, isShardLabError } from '@shardlab/common';
+import { TxStatus, type GetHeadResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/registry';
+import type { Logger } from '@shardlab/telemetry';
+import type { ShardRouter } from './shards';
+
+/** Statuses after which a transaction's status never changes. */
+export const TERMINAL_STATUSES: ReadonlySet<TxStatus> = new Set([
+  TxStatus.TX_STATUS_FINAL,
+  TxStatus.TX_STATUS_COMMITTED,
+  TxStatus.TX_STATUS_ABORTED,
+  TxStatus.TX_STATUS_DROPPED,
+]);
+
+/**
+ * What a {@link TxWatch} yields: a status from a block, or why waiting stopped (`timeout`, the
+ * caller's signal `aborted`, or the watch `closed`, e.g. by the hub shutting down).
+ */
+export type WatchEvent = { kind: 'status'; status: TransactionStatus } | { kind: 'timeout' } | { kind: 'aborted' } | { kind: 'closed' };
+
+/** One waiter on one transaction, fed by its home shard's block stream. */
+export interface TxWatch {
+  /**
+   * Resolves once the shard's block stream is positioned, with the first block height this watch
+   * is guaranteed to see: every block at or above it that holds the transaction is delivered.
+   * Resolves with undefined when the watch is closed first. Never rejects; it stays pending
+   * while the shard cannot be reached.
+   */
+  readonly ready: Promise<number | undefined>;
+  /** The next status delivered from a block, or `timeout` after `timeoutMs`, `aborted` or `closed`. */
+  next(signal: AbortSignal, timeoutMs: number): Promise<WatchEvent>;
+  /** Stops watching (idempotent). */
+  close(): void;
+}
+
+/** Options of {@link BlockWatchHub}. */
+export interface BlockWatchHubOpts {
+  router: ShardRouter;
+  logger: Logger;
+  /** Back-off between reconnections of a broken block stream; default 100 ms doubling to 5 s. */
+  reconnect?: BackoffOpts;
+  /** Clock for `updatedAtMs` when a block has no timestamp; default `Date.now`. */
+  now?: () => number;
+}
+
+class Waiter implements TxWatch {
+  readonly ready: Promise<number | undefined>;
+  private readonly queue: TransactionStatus[] = [];
+  private wake: (() => void) | undefined;
+  private closed = false;
+  private resolveClosed!: () => void;
+
+  constructor(
+    readonly txHash: string,
+    readonly shardId: number,
+    ready: Promise<number>,
+    private readonly onClose: (w: Waiter) => void,
+  ) {
+    const closed = new Promise<undefined>((resolve) => (this.resolveClosed = () => resolve(undefined)));
+    this.ready = Promise.race([ready, closed]);
+  }
+
+  deliver(status: TransactionStatus): void {
+    if (this.closed) return;
+    this.queue.push(status);
+    this.wake?.();
+  }
+
+  async next(signal: AbortSignal, timeoutMs: number): Promise<WatchEvent> {
+    for (;;) {
+      const status = this.queue.shift();
+      if (status) return { kind: 'status', status };
+      if (signal.aborted) return { kind: 'aborted' };
+      if (this.closed) return { kind: 'closed' };
+      const woken = await new Promise<boolean>((resolve) => {
+        const done = (v: boolean) => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          this.wake = undefined;
+          resolve(v);
+        };
+        const onAbort = () => done(true);
+        const timer = setTimeout(() => done(false), timeoutMs);
+        this.wake = () => done(true);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      if (!woken) return { kind: 'timeout' };
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.resolveClosed();
+    this.wake?.();
+    this.onClose(this);
+  }
+}
+
+/** One block subscription to one shard, shared by every watcher of that shard. */
+class ShardFeed {
+  /** Next height to receive; undefined until the first GetHead answered. */
+  next: number | undefined;
+  readonly ready: Promise<number>;
+  private resolveReady!: (h: number) => void;
+  private readonly controller = new AbortController();
+  private readonly done: Promise<void>;
+
+  constructor(
+    readonly shardId: number,
+    private readonly router: ShardRouter,
+    private readonly log: Logger,
+    private readonly reconnect: BackoffOpts | undefined,
+    private readonly onBlock: (block: StateShardBlock) => void,
+  ) {
+    this.ready = new Promise((resolve) => (this.resolveReady = resolve));
+    this.done = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.done;
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.controller.signal;
+    let failures = 0;
+    while (!signal.aborted) {
+      try {
+        if (this.next === undefined) {
+          const head = await this.router.call<GetHeadResponse>(this.shardId, (c, md, o, cb) => c.getHead({}, md, o, cb), { signal });
+          this.next = head.height + 1;
+          this.log.debug({ fromHeight: this.next }, 'subscribing to shard blocks from its head');
+          this.resolveReady(this.next);
+        }
+        for await (const block of this.router.subscribeBlocks(this.shardId, this.next, signal)) {
+          if (block.height < this.next) continue; // already seen (a shard replaying history)
+          if (block.height > this.next) {
+            this.log.warn({ expected: this.next, got: block.height }, 'gap in the shard block stream');
+          }
+          this.next = block.height + 1;
+          if (failures > 0) this.log.info({ failures, height: block.height }, 'shard block stream restored');
+          failures = 0;
+          this.onBlock(block);
+        }
+        if (signal.aborted) return;
+        this.log.info({ nextHeight: this.next }, 'shard block stream ended; reconnecting');
+      } catch (err) {
+        if (signal.aborted) return;
+        const fields = { err: (err as Error).message, nextHeight: this.next, failures: failures + 1 };
+        if (failures === 0) this.log.warn(fields, 'shard block stream failed; reconnecting with back-off');
+        else this.log.debug(fields, 'shard block stream failed again');
+        if (isShardLabError(err, ErrorCode.Unavailable)) this.router.invalidate();
+      }
+      await sleep(backoffDelayMs(failures++, this.reconnect), signal);
+    }
+  }
+}
+
+/**
+ * Drives WatchTransaction from the shards' block streams rather than by polling each
+ * transaction: one `SubscribeBlocks` subscription per shard, started on the first watcher of that
+ * shard (from its head height + 1, found with GetHead) and kept, reconnecting with back-off from
+ * the last height seen + 1 when it breaks. For each user transaction of a block that a watcher
+ * waits for, a FINAL status built from the block's receipt is delivered (blocks on the stream are
+ * durable).
+ */
+export class BlockWatchHub {
+  private readonly router: ShardRouter;
+  private readonly log: Logger;
+  private readonly reconnect: BackoffOpts | undefined;
+  private readonly now: () => number;
+  private readonly feeds = new Map<number, ShardFeed>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private watchCount = 0;
+
+  constructor(opts: BlockWatchHubOpts) {
+    this.router = opts.router;
+    this.log = opts.logger.child({ module: 'watch-hub' });
+    this.reconnect = opts.reconnect;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Number of open watches. */
+  get activeWatches(): number {
+    return this.watchCount;
+  }
+
+  /** Shard ids with a running block subscription. */
+  get subscribedShards(): number[] {
+    return [...this.feeds.keys()].sort((a, b) => a - b);
+  }
+
+  /**
+   * The next block height the subscription to `shardId` waits for (last height received + 1);
+   * undefined when there is no subscription or it has not found the shard's head yet.
+   */
+  nextHeight(shardId: number): number | undefined {
+    return this.feeds.get(shardId)?.next;
+  }
+
+  /** Starts watching `txHash` (lowercase 0x hex) on its home shard `shardId`; close the watch when done. */
+  watch(txHash: string, shardId: number): TxWatch {
+    const feed = this.feedFor(shardId);
+    const ready = feed.next !== undefined ? Promise.resolve(feed.next) : feed.ready;
+    const waiter = new Waiter(txHash, shardId, ready, (w) => this.remove(w));
+    let set = this.waiters.get(txHash);
+    if (!set) this.waiters.set(txHash, (set = new Set()));
+    set.add(waiter);
+    this.watchCount++;
+    return waiter;
+  }
+
+  /** Stops every subscription and closes every watch. */
+  async close(): Promise<void> {
+    for (const set of [...this.waiters.values()]) for (const w of [...set]) w.close();
+    const feeds = [...this.feeds.values()];
+    this.feeds.clear();
+    await Promise.all(feeds.map((f) => f.stop()));
+  }
+
+  private feedFor(shardId: number): ShardFeed {
+    let feed = this.feeds.get(shardId);
+    if (!feed) {
+      const log = this.log.child({ shardId });
+      feed = new ShardFeed(shardId, this.router, log, this.reconnect, (b) => this.onBlock(shardId, b));
+      this.feeds.set(shardId, feed);
+    }
+    return feed;
+  }
+
+  private remove(w: Waiter): void {
+    const set = this.waiters.get(w.txHash);
+    if (!set?.delete(w)) return;
+    this.watchCount--;
+    if (set.size === 0) this.waiters.delete(w.txHash);
+  }
+
+  private onBlock(shardId: number, block: StateShardBlock): void {
+    if (this.waiters.size === 0) return;
+    for (const t of block.transactions) {
+      if (t.kind?.$case !== 'user') continue;
+      const txHash = t.kind.value.hash.toLowerCase();
+      const set = this.waiters.get(txHash);
+      if (!set) continue;
+      const receipt = block.receipts.find((r) => r.txHash.toLowerCase() === txHash);
+      const status: TransactionStatus = {
+        txHash,
+        status: TxStatus.TX_STATUS_FINAL,
+        homeShard: shardId,
+        crossShard: false,
+        blockHeight: block.height,
+        receipt,
+        reason: '',
+        updatedAtMs: block.timestampMs > 0 ? block.timestampMs : this.now(),
+      };
+      this.log.debug({ txHash, height: block.height, watchers: set.size }, 'transaction final in a shard block');
+      for (const w of set) if (w.shardId === shardId) w.deliver(status);
+    }
+  }
+}

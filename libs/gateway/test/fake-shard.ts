@@ -1,0 +1,259 @@
+import { errors } from '@shardlab/common';
+import { createChainCommon, decodeTransaction, shardOf, toProtoTransaction, type Placement } from '@shardlab/chain';
+import {
+  StateShardServiceService,
+  TxStatus,
+  type StateShardBlock,
+  type StateShardServiceServer,
+  type TransactionStatus,
+} from '@shardlab/proto';
+import { serverStream, startServer, unary, type RunningServer } from '@shardlab/rpc';
+import { silentLogger } from '@shardlab/telemetry';
+
+const hex32 = (n: number) => '0x' + n.toString(16).padStart(64, '0');
+
+/**
+ * A state shard for gateway tests: a real gRPC server implementing StateShardService over an
+ * in-memory mempool with the contract's behaviour (QUEUED on submit, nonce checks, duplicates,
+ * UNKNOWN for unknown hashes, wrong-shard accounts refused, cross-shard UNIMPLEMENTED). Blocks are
+ * produced only when the test calls `produceBlock`.
+ */
+export class FakeShard {
+  server: RunningServer | undefined;
+  readonly txs = new Map<string, TransactionStatus>();
+  readonly submitted: string[] = [];
+  readonly subscribeFrom: number[] = [];
+  readonly getTransactionCalls = new Map<string, number>();
+  /** Called after the n-th (1-based) GetTransaction of a hash computed its answer. */
+  onGetTransaction: ((txHash: string, n: number) => void) | undefined;
+  private readonly nonces = new Map<string, bigint>();
+  private readonly blocks: StateShardBlock[];
+  private readonly pending = new Map<string, ReturnType<typeof decodeTransaction>>();
+  private readonly listeners = new Set<() => void>();
+  private liveStreams = 0;
+  private stopped = false;
+  private streamsBroken = 0;
+  private readonly common = createChainCommon({ chainId: 1337 });
+
+  constructor(
+    readonly shardId: number,
+    private readonly placement: Placement,
+  ) {
+    this.blocks = [this.block(0, [])];
+  }
+
+  /** Height of the last block. */
+  get head(): number {
+    return this.blocks.length - 1;
+  }
+
+  /** Open SubscribeBlocks streams. */
+  get subscribers(): number {
+    return this.liveStreams;
+  }
+
+  /** `host:port` once started. */
+  get address(): string {
+    if (!this.server) throw new Error('fake shard not started');
+    return this.server.address;
+  }
+
+  async start(): Promise<this> {
+    const logger = silentLogger();
+    this.server = await startServer({
+      port: 0,
+      services: [{ name: 'shardlab.v1.StateShardService', definition: StateShardServiceService, implementation: this.implementation() }],
+      logger,
+    });
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const l of [...this.listeners]) l();
+    await this.server?.close(500);
+    this.server = undefined;
+  }
+
+  /** Accepts a raw transaction as SubmitTransaction would (used to bypass the gateway). */
+  submit(raw: Uint8Array): TransactionStatus {
+    const d = decodeTransaction(raw, this.common);
+    if (shardOf(this.placement, d.from) !== this.shardId) {
+      throw errors.failedPrecondition(`sender ${d.from} is not placed on shard ${this.shardId}`);
+    }
+    if (this.txs.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} is already known`);
+    const expected = this.nonces.get(d.from) ?? 0n;
+    if (d.nonce < expected) throw errors.failedPrecondition(`nonce too low: transaction nonce ${d.nonce}, next nonce of ${d.from} is ${expected}`);
+    if (d.nonce > expected) throw errors.failedPrecondition(`nonce too high: transaction nonce ${d.nonce}, next nonce of ${d.from} is ${expected}`);
+    if (d.to !== undefined && shardOf(this.placement, d.to) !== this.shardId) {
+      throw errors.unimplemented('cross-shard transactions are not supported yet');
+    }
+    this.nonces.set(d.from, expected + 1n);
+    const status: TransactionStatus = {
+      txHash: d.hash,
+      status: TxStatus.TX_STATUS_QUEUED,
+      homeShard: this.shardId,
+      crossShard: false,
+      blockHeight: 0,
+      receipt: undefined,
+      reason: '',
+      updatedAtMs: Date.now(),
+    };
+    this.txs.set(d.hash, status);
+    this.pending.set(d.hash, d);
+    this.submitted.push(d.hash);
+    return status;
+  }
+
+  /** Produces a durable block holding the given queued transactions; they become FINAL. */
+  produceBlock(txHashes: string[]): StateShardBlock {
+    const height = this.blocks.length;
+    const block = this.block(height, txHashes);
+    this.blocks.push(block);
+    for (const r of block.receipts) {
+      this.txs.set(r.txHash, {
+        txHash: r.txHash,
+        status: TxStatus.TX_STATUS_FINAL,
+        homeShard: this.shardId,
+        crossShard: false,
+        blockHeight: height,
+        receipt: r,
+        reason: '',
+        updatedAtMs: block.timestampMs,
+      });
+    }
+    for (const l of [...this.listeners]) l();
+    return block;
+  }
+
+  /** Ends every open SubscribeBlocks stream with UNAVAILABLE. */
+  breakStreams(): void {
+    this.streamsBroken++;
+    for (const l of [...this.listeners]) l();
+  }
+
+  private block(height: number, txHashes: string[]): StateShardBlock {
+    const txs = txHashes.map((h) => {
+      const d = this.pending.get(h);
+      if (!d) throw new Error(`unknown queued transaction ${h}`);
+      this.pending.delete(h);
+      return d;
+    });
+    return {
+      shardId: this.shardId,
+      height,
+      hash: hex32(1000 * this.shardId + height),
+      parentHash: height === 0 ? hex32(0) : hex32(1000 * this.shardId + height - 1),
+      stateRoot: hex32(height),
+      transactionsRoot: hex32(0),
+      receiptsRoot: hex32(0),
+      timestampMs: 1_700_000_000_000 + height,
+      gasUsed: 21_000 * txs.length,
+      transactions: txs.map((d) => ({ kind: { $case: 'user' as const, value: toProtoTransaction(d) } })),
+      receipts: txs.map((d, i) => ({
+        txHash: d.hash,
+        shardId: this.shardId,
+        blockHeight: height,
+        blockHash: hex32(1000 * this.shardId + height),
+        txIndex: i,
+        success: true,
+        gasUsed: 21_000,
+        cumulativeGasUsed: 21_000 * (i + 1),
+        effectiveGasPrice: '1000000001',
+        contractAddress: '',
+        logs: [],
+        error: '',
+      })),
+      tpcPrepare: [],
+    };
+  }
+
+  private implementation(): StateShardServiceServer {
+    const log = silentLogger();
+    return {
+      submitTransaction: unary(log, 'SubmitTransaction', async (req) => {
+        const s = this.submit(req.rawTransaction);
+        return { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status };
+      }),
+      getAccount: unary(log, 'GetAccount', async (req) => {
+        if (shardOf(this.placement, req.address) !== this.shardId) {
+          throw errors.failedPrecondition(`account ${req.address} is not placed on shard ${this.shardId}`);
+        }
+        return {
+          address: req.address,
+          shardId: this.shardId,
+          balance: (10n ** 24n).toString(),
+          nonce: Number(this.nonces.get(req.address) ?? 0n),
+          locked: '0',
+          codeHash: hex32(0),
+          blockHeight: this.head,
+        };
+      }),
+      getTransaction: unary(log, 'GetTransaction', async (req) => {
+        const n = (this.getTransactionCalls.get(req.txHash) ?? 0) + 1;
+        this.getTransactionCalls.set(req.txHash, n);
+        const status = this.txs.get(req.txHash) ?? {
+          txHash: req.txHash,
+          status: TxStatus.TX_STATUS_UNKNOWN,
+          homeShard: 0,
+          crossShard: false,
+          blockHeight: 0,
+          receipt: undefined,
+          reason: '',
+          updatedAtMs: 0,
+        };
+        this.onGetTransaction?.(req.txHash, n);
+        return status;
+      }),
+      getBlock: unary(log, 'GetBlock', async (req) => {
+        const block = this.blocks[req.height ?? this.head];
+        if (!block) throw errors.notFound(`block ${req.height} not found on shard ${this.shardId}`);
+        return block;
+      }),
+      getHead: unary(log, 'GetHead', async () => ({
+        shardId: this.shardId,
+        height: this.head,
+        hash: this.blocks[this.head]!.hash,
+        stateRoot: this.blocks[this.head]!.stateRoot,
+        mempoolSize: this.pending.size,
+      })),
+      subscribeBlocks: serverStream(log, 'SubscribeBlocks', async (req, send, ctx) => {
+        this.subscribeFrom.push(req.fromHeight);
+        this.liveStreams++;
+        const broken = this.streamsBroken;
+        try {
+          let cursor = req.fromHeight;
+          const checkBroken = () => {
+            if (this.streamsBroken !== broken) throw errors.unavailable('block stream reset by the test');
+          };
+          for (;;) {
+            checkBroken();
+            while (cursor <= this.head && !ctx.signal.aborted) {
+              await send(this.blocks[cursor++]!);
+              checkBroken();
+            }
+            if (ctx.signal.aborted || this.stopped) return;
+            await new Promise<void>((resolve) => {
+              const wake = () => {
+                this.listeners.delete(wake);
+                ctx.signal.removeEventListener('abort', wake);
+                resolve();
+              };
+              this.listeners.add(wake);
+              ctx.signal.addEventListener('abort', wake, { once: true });
+            });
+          }
+        } finally {
+          this.liveStreams--;
+        }
+      }),
+      getProof: unary(log, 'GetProof', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
+      getCode: unary(log, 'GetCode', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
+    };
+  }
+}
+

@@ -1,0 +1,86 @@
+import { makeGenericClientConstructor, credentials, loadPackageDefinition, type ServiceError, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { service as healthServiceDefinition } from 'grpc-health-check';
+import type { GatewayServiceClient, TransactionStatus } from '@shardlab/proto';
+
+/** Promisifies a raw generated-client unary call; rejects with the raw gRPC ServiceError. */
+export function rawCall<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
+  return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** The gRPC status code and details a raw call failed with; fails the test when it succeeded. */
+export async function grpcError(p: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as ServiceError;
+    return { code: e.code, details: e.details };
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** Polls `cond` every 10 ms until it holds, failing after `timeoutMs`. */
+export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** An open WatchTransaction stream: the messages received so far and how it ended. */
+export interface OpenWatch {
+  cancel(): void;
+  readonly messages: TransactionStatus[];
+  /** Resolves when the stream ends: code 0 for a clean end, else the gRPC status. */
+  readonly ended: Promise<{ code: number; details: string }>;
+}
+
+/** Opens WatchTransaction on the gateway. */
+export function openWatch(client: GatewayServiceClient, txHash: string): OpenWatch {
+  const call = client.watchTransaction({ txHash });
+  const messages: TransactionStatus[] = [];
+  const ended = new Promise<{ code: number; details: string }>((resolve) => {
+    call.on('data', (m: TransactionStatus) => messages.push(m));
+    call.on('end', () => resolve({ code: 0, details: '' }));
+    call.on('error', (e: ServiceError) => resolve({ code: e.code, details: e.details }));
+  });
+  return { cancel: () => call.cancel(), messages, ended };
+}
+
+/** `grpc.health.v1.Health/Check` of `service` on the server at `address`. */
+export function healthCheck(address: string, service: string): Promise<string> {
+  const Ctor = makeGenericClientConstructor(healthServiceDefinition as never, 'grpc.health.v1.Health');
+  const client = new Ctor(address, credentials.createInsecure()) as unknown as Client & {
+    check(req: { service: string }, cb: (err: ServiceError | null, res: { status: string }) => void): void;
+  };
+  return rawCall<{ status: string }>((cb) => client.check({ service }, cb))
+    .then((r) => r.status)
+    .finally(() => client.close());
+}
+
+interface ReflectionResponse {
+  listServicesResponse?: { service: Array<{ name: string }> };
+  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
+  errorResponse?: { errorCode: number; errorMessage: string };
+}
+
+/** Asks the server's gRPC reflection service (`grpc.reflection.v1.ServerReflection`) one question. */
+export function reflect(address: string, request: { listServices: string } | { fileContainingSymbol: string }): Promise<ReflectionResponse> {
+  const protoPath = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+  const pkg = loadPackageDefinition(loadSync(protoPath, { longs: Number, defaults: true })) as unknown as {
+    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => Client & {
+      serverReflectionInfo(): ClientDuplexStream<object, ReflectionResponse>;
+    } } } };
+  };
+  const client = new pkg.grpc.reflection.v1.ServerReflection(address, credentials.createInsecure());
+  return new Promise<ReflectionResponse>((resolve, reject) => {
+    const call = client.serverReflectionInfo();
+    call.on('data', (res: ReflectionResponse) => {
+      resolve(res);
+      call.end();
+    });
+    call.on('error', reject);
+    call.write(request);
+  }).finally(() => client.close());
+}
