@@ -17,6 +17,7 @@ export class SignaturePool {
   private batch: { raws: Uint8Array[]; resolvers: ((k: Uint8Array | undefined) => void)[] } | undefined;
   private nextId = 0;
   private rr = 0;
+  private closed = false;
 
   /**
    * @param chainId chain id the transactions are signed for.
@@ -37,6 +38,7 @@ export class SignaturePool {
   /** The sender's 64-byte public key, or undefined when the signature cannot be recovered. */
   recover(raw: Uint8Array): Promise<Uint8Array | undefined> {
     return new Promise((resolve) => {
+      if (this.closed) return resolve(undefined);
       if (!this.batch) {
         const batch = (this.batch = { raws: [], resolvers: [] });
         setImmediate(() => this.flush(batch));
@@ -48,6 +50,7 @@ export class SignaturePool {
 
   private flush(batch: { raws: Uint8Array[]; resolvers: ((k: Uint8Array | undefined) => void)[] }): void {
     if (this.batch === batch) this.batch = undefined;
+    if (this.closed) return batch.resolvers.forEach((r) => r(undefined));
     const id = this.nextId++;
     this.waiting.set(id, (keys) => batch.resolvers.forEach((r, i) => r(keys[i] ?? undefined)));
     const worker = this.workers[this.rr++ % this.workers.length]!;
@@ -56,6 +59,9 @@ export class SignaturePool {
 
   /** Stops the workers; pending recoveries resolve to undefined. */
   async close(): Promise<void> {
+    this.closed = true;
+    // A batch not yet sent (same event-loop turn) would otherwise go to a terminated worker.
+    if (this.batch) this.flush(this.batch);
     for (const done of this.waiting.values()) done([]);
     this.waiting.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));

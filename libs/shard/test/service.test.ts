@@ -1,0 +1,273 @@
+import { status, type Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
+import { createChainCommon, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount, type TxRequest } from '@shardlab/chain';
+import { StateShardServiceClient, StateShardServiceService, TxStatus, type Account, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { createClient, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
+import { MemoryKV, ShardStore } from '@shardlab/storage';
+import { silentLogger } from '@shardlab/telemetry';
+import { STATE_SHARD_SERVICE_NAME, createShardNode, genesisAllocation, stateShardService, type ShardNode } from '../src';
+
+const common = createChainCommon();
+const placement = createPlacement(4);
+const SHARD = 0;
+const dev = devAccounts();
+const local = dev.filter((a) => shardOf(placement, a.address) === SHARD);
+const remote = dev.filter((a) => shardOf(placement, a.address) !== SHARD);
+const [alice, bob] = local as [DevAccount, DevAccount];
+
+const sign = (from: DevAccount, req: Partial<TxRequest> & { nonce: bigint }) => signTransaction(common, from, { to: bob.address, value: 1n, ...req });
+
+/** Promisifies a generated-client unary call; rejects with the raw gRPC ServiceError. */
+function call<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
+  return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** The gRPC status a call failed with; fails the test when it succeeded. */
+async function grpcError(p: Promise<unknown>): Promise<{ code: number; details: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as ServiceError;
+    return { code: e.code, details: e.details };
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('StateShardService over gRPC', () => {
+  let node: ShardNode;
+  let server: RunningServer;
+  let client: StateShardServiceClient;
+  const logger = silentLogger();
+
+  const submit = (raw: Uint8Array) => call((cb) => client.submitTransaction({ rawTransaction: Buffer.from(raw) }, cb));
+
+  beforeAll(async () => {
+    node = await createShardNode({ shardId: SHARD, placement, common, store: await ShardStore.open(new MemoryKV()), logger, genesis: genesisAllocation() });
+    server = await startServer({
+      port: 0,
+      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, logger) }],
+      logger,
+    });
+    expect(server.port).toBeGreaterThan(0);
+    client = createClient(StateShardServiceClient, server.address);
+  });
+
+  afterAll(async () => {
+    client.close();
+    await server.close();
+    await node.stop();
+  });
+
+  it('SubmitTransaction queues a good transaction and GetTransaction follows it to FINAL', async () => {
+    const raw = sign(alice, { nonce: 0n, value: 42n });
+    const hash = decodeTransaction(raw, common).hash;
+    expect(await submit(raw)).toEqual({ txHash: hash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED });
+    expect(await call((cb) => client.getTransaction({ txHash: hash }, cb))).toMatchObject({ txHash: hash, status: TxStatus.TX_STATUS_QUEUED });
+    expect(await call((cb) => client.getHead({}, cb))).toMatchObject({ mempoolSize: 1 });
+
+    const block = await node.produceBlock();
+    const st = await call<TransactionStatus>((cb) => client.getTransaction({ txHash: hash }, cb));
+    expect(st).toMatchObject({ status: TxStatus.TX_STATUS_FINAL, blockHeight: block.height, homeShard: SHARD });
+    expect(st.receipt).toMatchObject({ txHash: hash, success: true, gasUsed: 21_000, blockHash: block.hash });
+
+    // Then the same transaction again is a duplicate, and its nonce is spent.
+    const dup = await grpcError(submit(raw));
+    expect(dup.code).toBe(status.ALREADY_EXISTS);
+    expect(dup.details).toContain(hash);
+    const low = await grpcError(submit(sign(alice, { nonce: 0n, value: 43n })));
+    expect(low.code).toBe(status.FAILED_PRECONDITION);
+    expect(low.details).toMatch(/nonce too low/);
+  });
+
+  it('SubmitTransaction answers ALREADY_EXISTS for a queued duplicate', async () => {
+    const raw = sign(bob, { nonce: 0n, to: alice.address });
+    await submit(raw);
+    expect((await grpcError(submit(raw))).code).toBe(status.ALREADY_EXISTS);
+    await node.produceBlock();
+  });
+
+  it.each([
+    ['empty raw', new Uint8Array(), /raw_transaction is empty/],
+    ['garbage bytes', Uint8Array.from([0xde, 0xad, 0xbe, 0xef]), /malformed transaction/],
+    ['unsupported type', Uint8Array.from([0x05, 0xc0]), /unsupported transaction type/],
+    ['wrong chain id', signTransaction(createChainCommon({ chainId: 1 }), dev[1]!, { to: dev[2]!.address, nonce: 0n }), /wrong chain id/],
+  ])('SubmitTransaction maps %s to INVALID_ARGUMENT', async (_name, raw, details) => {
+    const err = await grpcError(submit(raw));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(details);
+  });
+
+  it('SubmitTransaction maps a nonce gap to FAILED_PRECONDITION', async () => {
+    const err = await grpcError(submit(sign(alice, { nonce: 50n })));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(err.details).toMatch(/nonce too high/);
+  });
+
+  it('SubmitTransaction maps a sender on another shard to FAILED_PRECONDITION', async () => {
+    const err = await grpcError(submit(signTransaction(common, remote[0]!, { to: alice.address, nonce: 0n })));
+    expect(err.code).toBe(status.FAILED_PRECONDITION);
+    expect(err.details).toMatch(/placed on shard \d, not shard 0/);
+  });
+
+  it('SubmitTransaction maps a cross-shard transfer to UNIMPLEMENTED', async () => {
+    const err = await grpcError(submit(sign(alice, { nonce: 1n, to: remote[0]!.address })));
+    expect(err.code).toBe(status.UNIMPLEMENTED);
+    expect(err.details).toMatch(/cross-shard/);
+  });
+
+  it('GetAccount answers balances and maps bad or foreign addresses', async () => {
+    const acct = await call<Account>((cb) => client.getAccount({ address: bob.address.toUpperCase().replace('0X', '0x') }, cb));
+    expect(acct).toMatchObject({ address: bob.address, shardId: SHARD, nonce: 1, locked: '0' });
+    expect(BigInt(acct.balance)).toBeGreaterThan(0n);
+    for (const address of ['', '0x12', 'not an address']) {
+      const err = await grpcError(call((cb) => client.getAccount({ address }, cb)));
+      expect(err.code).toBe(status.INVALID_ARGUMENT);
+      expect(err.details).toMatch(/address/);
+    }
+    expect((await grpcError(call((cb) => client.getAccount({ address: remote[0]!.address }, cb)))).code).toBe(status.FAILED_PRECONDITION);
+  });
+
+  it('GetTransaction answers UNKNOWN for an unknown hash and INVALID_ARGUMENT for a malformed one', async () => {
+    const unknown = await call<TransactionStatus>((cb) => client.getTransaction({ txHash: '0x' + '5a'.repeat(32) }, cb));
+    expect(unknown).toMatchObject({ status: TxStatus.TX_STATUS_UNKNOWN, homeShard: SHARD });
+    expect(unknown.receipt).toBeUndefined();
+    const err = await grpcError(call((cb) => client.getTransaction({ txHash: '0x1234' }, cb)));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+  });
+
+  it('GetBlock answers the head without a height, a given height, and NOT_FOUND beyond the head', async () => {
+    const head = node.head();
+    const headBlock = await call<StateShardBlock>((cb) => client.getBlock({}, cb));
+    expect(headBlock).toMatchObject({ height: head.height, hash: head.hash, stateRoot: head.stateRoot });
+    const genesis = await call<StateShardBlock>((cb) => client.getBlock({ height: 0 }, cb));
+    expect(genesis.height).toBe(0);
+    expect(genesis.hash).toBe((await node.getBlock(0)).hash);
+    const err = await grpcError(call((cb) => client.getBlock({ height: head.height + 1 }, cb)));
+    expect(err.code).toBe(status.NOT_FOUND);
+    expect(err.details).toMatch(new RegExp(`no block at height ${head.height + 1}`));
+  });
+
+  it('GetBlock returns blocks with their transactions and receipts intact', async () => {
+    const local = await node.getBlock(1);
+    const remoteBlock = await call<StateShardBlock>((cb) => client.getBlock({ height: 1 }, cb));
+    expect(remoteBlock).toEqual(local);
+  });
+
+  it('GetHead answers shard, height, hash, state root and mempool size', async () => {
+    const h = node.head();
+    expect(await call((cb) => client.getHead({}, cb))).toEqual({ shardId: SHARD, height: h.height, hash: h.hash, stateRoot: h.stateRoot, mempoolSize: h.mempoolSize });
+  });
+
+  it('SubscribeBlocks streams history from 0, then new blocks, until cancelled', async () => {
+    const ac = new AbortController();
+    const stream = streamCall<StateShardBlock>(
+      'shard 0',
+      (md: Metadata, opts: CallOptions) => client.subscribeBlocks({ fromHeight: 0 }, md, opts),
+      ac.signal,
+    );
+    const head = node.head().height;
+    const seen: number[] = [];
+    for (let h = 0; h <= head; h++) {
+      const r = await stream.next();
+      expect(r.done).toBe(false);
+      seen.push(r.value!.height);
+    }
+    expect(seen).toEqual(Array.from({ length: head + 1 }, (_, i) => i));
+
+    const next = stream.next();
+    const produced = await node.produceBlock();
+    const r = await next;
+    expect(r.value).toMatchObject({ height: produced.height, hash: produced.hash });
+
+    ac.abort();
+    expect((await stream.next()).done).toBe(true);
+  });
+
+  it('SubscribeBlocks from a later height starts there', async () => {
+    const ac = new AbortController();
+    const stream = streamCall<StateShardBlock>('shard 0', (md, opts) => client.subscribeBlocks({ fromHeight: 2 }, md, opts), ac.signal);
+    expect((await stream.next()).value!.height).toBe(2);
+    ac.abort();
+    expect((await stream.next()).done).toBe(true);
+  });
+
+  it('GetProof and GetCode answer UNIMPLEMENTED', async () => {
+    const proof = await grpcError(call((cb) => client.getProof({ address: alice.address, slots: [] }, cb)));
+    expect(proof.code).toBe(status.UNIMPLEMENTED);
+    expect(proof.details).toMatch(/simulator/);
+    const code = await grpcError(call((cb) => client.getCode({ address: alice.address }, cb)));
+    expect(code.code).toBe(status.UNIMPLEMENTED);
+  });
+});
+
+describe('StateShardService edge behaviour (fake node)', () => {
+  const logger = silentLogger();
+  let server: RunningServer;
+  let client: StateShardServiceClient;
+  let subscriptionEnded!: Promise<AbortSignal>;
+  let endSubscription!: (signal: AbortSignal) => void;
+
+  const block = (height: number): StateShardBlock => ({
+    shardId: 0,
+    height,
+    hash: '0x' + height.toString(16).padStart(64, '0'),
+    parentHash: '0x' + '00'.repeat(32),
+    stateRoot: '0x' + '00'.repeat(32),
+    transactionsRoot: '0x' + '00'.repeat(32),
+    receiptsRoot: '0x' + '00'.repeat(32),
+    timestampMs: 0,
+    gasUsed: 0,
+    transactions: [],
+    receipts: [],
+    tpcPrepare: [],
+  });
+
+  /** Only what the handlers under test call; everything else is absent. */
+  const fake = {
+    shardId: 0,
+    head: () => {
+      throw new Error('secret: /var/lib/shardlab/db is corrupt');
+    },
+    async *subscribe(fromHeight: number, signal: AbortSignal): AsyncGenerator<StateShardBlock> {
+      try {
+        yield block(fromHeight);
+        await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      } finally {
+        endSubscription(signal);
+      }
+    },
+  };
+
+  beforeAll(async () => {
+    subscriptionEnded = new Promise((resolve) => (endSubscription = resolve));
+    server = await startServer({
+      port: 0,
+      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(fake as unknown as ShardNode, logger) }],
+      logger,
+    });
+    client = createClient(StateShardServiceClient, server.address);
+  });
+
+  afterAll(async () => {
+    client.close();
+    await server.close();
+  });
+
+  it('answers INTERNAL without leaking the message of an unexpected error', async () => {
+    const err = await grpcError(call((cb) => client.getHead({}, cb)));
+    expect(err.code).toBe(status.INTERNAL);
+    expect(err.details).toBe('internal error');
+    expect(err.details).not.toMatch(/secret/);
+  });
+
+  it('propagates a client cancelling SubscribeBlocks to the node subscription', async () => {
+    const ac = new AbortController();
+    const stream = streamCall<StateShardBlock>('shard 0', (md, opts) => client.subscribeBlocks({ fromHeight: 7 }, md, opts), ac.signal);
+    expect((await stream.next()).value!.height).toBe(7);
+    const pending = stream.next();
+    ac.abort();
+    expect((await pending).done).toBe(true);
+    // The server-side generator ends because its signal was aborted (times out otherwise).
+    const signal = await subscriptionEnded;
+    expect(signal.aborted).toBe(true);
+  });
+});
