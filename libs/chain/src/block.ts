@@ -3,9 +3,9 @@ import { MerklePatriciaTrie } from '@ethereumjs/mpt';
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
-import type { BlockTransaction, Receipt, StateShardBlock } from '@shardlab/proto';
+import { SystemTxKind, type BlockTransaction, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
 import { nativeKeccak256 } from './crypto';
-import type { BlockExecution } from './executor';
+import type { BlockExecution, SystemOp } from './executor';
 import { toProtoTransaction } from './tx';
 
 /** Parent hash of a genesis block: 32 zero bytes. */
@@ -39,11 +39,32 @@ export function encodeReceipt(r: Receipt): Uint8Array {
   ]);
 }
 
+const SYSTEM_KIND: Record<SystemOp['kind'], SystemTxKind> = {
+  lock: SystemTxKind.SYSTEM_TX_KIND_LOCK,
+  unlock: SystemTxKind.SYSTEM_TX_KIND_UNLOCK,
+  debit: SystemTxKind.SYSTEM_TX_KIND_DEBIT,
+  credit: SystemTxKind.SYSTEM_TX_KIND_CREDIT,
+  abort: SystemTxKind.SYSTEM_TX_KIND_ABORT,
+};
+
+/** The wire form of a system operation. */
+export function toProtoSystemTx(op: SystemOp): SystemTransaction {
+  return { kind: SYSTEM_KIND[op.kind], txHash: op.txHash, address: op.address, amount: op.amount.toString(), writes: [] };
+}
+
+/** Canonical RLP of a system transaction for the transactions root: [kind, txHash, address, amount]. */
+export function encodeSystemTx(t: SystemTransaction): Uint8Array {
+  return RLP.encode([t.kind, hexToBytes(t.txHash as `0x${string}`), hexToBytes(t.address as `0x${string}`), bigIntToUnpaddedBytes(BigInt(t.amount || '0'))]);
+}
+
+/** The header fields of a state-shard block (what its hash covers). */
+export type BlockHeader = Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare'>;
+
 /**
  * Block hash: keccak256 of RLP([shardId, height, parentHash, stateRoot, transactionsRoot,
- * receiptsRoot, timestampMs, gasUsed]).
+ * receiptsRoot, timestampMs, gasUsed, baseFeePerGas, orchestratorHeight]).
  */
-export function blockHash(common: Common, b: Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare'>): string {
+export function blockHash(common: Common, b: BlockHeader): string {
   return toHex(
     keccak(
       common,
@@ -56,6 +77,8 @@ export function blockHash(common: Common, b: Omit<StateShardBlock, 'hash' | 'tra
         hexToBytes(b.receiptsRoot as `0x${string}`),
         intToBytes(b.timestampMs),
         intToBytes(b.gasUsed),
+        bigIntToUnpaddedBytes(BigInt(b.baseFeePerGas || '0')),
+        intToBytes(b.orchestratorHeight),
       ]),
     ),
   );
@@ -68,27 +91,40 @@ export interface BlockInputs {
   parentHash: string;
   timestampMs: number;
   execution: BlockExecution;
+  /** Base fee per gas of the block, in wei [0]. */
+  baseFeePerGas?: bigint;
+  /** Last orchestrator height whose work the block records [0]. */
+  orchestratorHeight?: number;
+  /** Two-phase-commit votes cast in this block. */
+  votes?: PrepareVote[];
 }
 
 /**
- * Builds a state-shard block from an execution: the executed user transactions in order with
- * one receipt each (rejected transactions are left out), the transactions and receipts roots,
- * the state root and the block hash. Pure: the same inputs give the same block.
+ * Builds a state-shard block from an execution: user transactions and system transactions in
+ * execution order (rejected transactions are left out), one receipt per user transaction, the
+ * transactions and receipts roots, the state root and the block hash. Pure: the same inputs give
+ * the same block.
  */
 export async function buildBlock(common: Common, inp: BlockInputs): Promise<StateShardBlock> {
   const transactions: BlockTransaction[] = [];
   const receipts: Receipt[] = [];
-  const raws: Uint8Array[] = [];
+  const encoded: Uint8Array[] = [];
   for (const o of inp.execution.outcomes) {
+    if (o.kind === 'system') {
+      const sys = toProtoSystemTx(o.op);
+      transactions.push({ kind: { $case: 'system', value: sys } });
+      encoded.push(encodeSystemTx(sys));
+      continue;
+    }
     if (o.kind !== 'executed') continue;
     transactions.push({ kind: { $case: 'user', value: toProtoTransaction(o.tx) } });
-    raws.push(o.tx.raw);
+    encoded.push(o.tx.raw);
     receipts.push({
       txHash: o.tx.hash,
       shardId: inp.shardId,
       blockHeight: inp.height,
       blockHash: '',
-      txIndex: receipts.length,
+      txIndex: transactions.length - 1,
       success: o.success,
       gasUsed: Number(o.gasUsed),
       cumulativeGasUsed: Number(o.cumulativeGasUsed),
@@ -98,17 +134,19 @@ export async function buildBlock(common: Common, inp: BlockInputs): Promise<Stat
       error: o.error ?? '',
     });
   }
-  const header = {
+  const header: BlockHeader = {
     shardId: inp.shardId,
     height: inp.height,
     parentHash: inp.parentHash,
     stateRoot: toHex(inp.execution.stateRoot),
-    transactionsRoot: await orderedTrieRoot(common, raws),
+    transactionsRoot: await orderedTrieRoot(common, encoded),
     receiptsRoot: await orderedTrieRoot(common, receipts.map(encodeReceipt)),
     timestampMs: inp.timestampMs,
     gasUsed: Number(inp.execution.gasUsed),
+    baseFeePerGas: (inp.baseFeePerGas ?? 0n).toString(),
+    orchestratorHeight: inp.orchestratorHeight ?? 0,
   };
   const hash = blockHash(common, header);
   for (const r of receipts) r.blockHash = hash;
-  return { ...header, hash, transactions, receipts, tpcPrepare: [] };
+  return { ...header, hash, transactions, receipts, tpcPrepare: inp.votes ?? [] };
 }

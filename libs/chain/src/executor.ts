@@ -11,6 +11,15 @@ import { MAX_GAS_LIMIT } from './tx';
 /** Trie-node store the executor reads and writes (hex string keys, raw node bytes). */
 export type TrieDB = DB<string, Uint8Array>;
 
+/** A Merkle state manager that remembers which accounts were written (for the accounts index). */
+class TrackingStateManager extends MerkleStateManager {
+  readonly touched = new Set<string>();
+  override async putAccount(address: Address, account: Account | undefined): Promise<void> {
+    this.touched.add(address.toString().toLowerCase());
+    return super.putAccount(address, account);
+  }
+}
+
 /** Options of {@link createBlockExecutor}. */
 export interface ExecutorOpts {
   common: Common;
@@ -28,11 +37,31 @@ export interface ExecutorOpts {
   trieCacheSize?: number;
 }
 
+/**
+ * A commit-protocol operation recorded as a system transaction (DESIGN.md section 2). Amounts in
+ * wei. Only `credit` and `debit` change EVM state.
+ */
+export interface SystemOp {
+  kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort';
+  /** The cross-shard transaction it serves. */
+  txHash: string;
+  address: string;
+  amount: bigint;
+}
+
+/** A step of a block: a local user transaction, a cross-shard acceptance, or a system operation. */
+export type BlockStep = DecodedTx | { kind: 'accept'; tx: DecodedTx } | { kind: 'system'; op: SystemOp };
+
+/** The outcome of one step of a block. */
+export type StepOutcome = TxOutcome | { kind: 'system'; op: SystemOp };
+
 /** The outcome of one transaction in a block. */
 export type TxOutcome =
   | {
       kind: 'executed';
       tx: DecodedTx;
+      /** True for a cross-shard transaction accepted on its source shard (nonce and fee only). */
+      crossShard?: boolean;
       /** False when the EVM reverted or ran out of gas (fees are still charged). */
       success: boolean;
       gasUsed: bigint;
@@ -48,13 +77,16 @@ export type TxOutcome =
       kind: 'rejected';
       tx: DecodedTx;
       reason: string;
+      crossShard?: boolean;
     };
 
 /** Result of executing a block's transactions. */
 export interface BlockExecution {
   stateRoot: Uint8Array;
   gasUsed: bigint;
-  outcomes: TxOutcome[];
+  outcomes: StepOutcome[];
+  /** Addresses whose account was written in the block (lowercase hex, sorted). */
+  touched: string[];
 }
 
 /** Balance and nonce of an account. */
@@ -77,9 +109,9 @@ export class BlockExecutor {
   readonly blockGasLimit: bigint;
   readonly coinbase: Address;
   private readonly vm: VM;
-  private readonly sm: MerkleStateManager;
+  private readonly sm: TrackingStateManager;
 
-  private constructor(common: Common, vm: VM, sm: MerkleStateManager, opts: ExecutorOpts) {
+  private constructor(common: Common, vm: VM, sm: TrackingStateManager, opts: ExecutorOpts) {
     this.common = common;
     this.vm = vm;
     this.sm = sm;
@@ -98,7 +130,7 @@ export class BlockExecutor {
       cacheSize: opts.trieCacheSize ?? 100_000,
       ...(opts.stateRoot ? { root: opts.stateRoot } : {}),
     });
-    const sm = new MerkleStateManager({ trie, common: opts.common, caches: new Caches() });
+    const sm = new TrackingStateManager({ trie, common: opts.common, caches: new Caches() });
     const vm = await createVM({ common: opts.common, stateManager: sm });
     return new BlockExecutor(opts.common, vm, sm, opts);
   }
@@ -118,6 +150,7 @@ export class BlockExecutor {
    * @throws Error when called on a non-empty executor mid-block.
    */
   async applyGenesis(alloc: ReadonlyMap<string, bigint>): Promise<Uint8Array> {
+    this.sm.touched.clear();
     await this.sm.checkpoint();
     for (const [address, balance] of [...alloc.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       await this.sm.putAccount(createAddressFromString(address), new Account(0n, balance));
@@ -153,21 +186,62 @@ export class BlockExecutor {
   }
 
   /**
-   * Executes `txs` in order as block `height` and returns each outcome and the new state root.
-   * A transaction that `runTx` refuses (nonce, balance, block gas) is `rejected` and changes
-   * nothing; one that reverts is `executed` with `success: false`. Transactions that would
-   * exceed the block gas limit are rejected with a reason (the caller re-queues them).
+   * Executes a block's steps in order as block `height` and returns each outcome, the gas used and
+   * the new state root (DESIGN.md section 3: finalize, unlock, lock, then local).
+   *
+   * - A user transaction (a {@link DecodedTx}) runs with `runTx`. One that `runTx` refuses (nonce,
+   *   balance, block gas) is `rejected` and changes nothing; one that reverts is `executed` with
+   *   `success: false`. One whose sender could only pay by spending locked funds
+   *   (`lockedOf(sender)`, wei) is rejected.
+   * - An `accept` step is a cross-shard transaction accepted on its source shard: it consumes the
+   *   sender's nonce and charges the intrinsic gas (base fee burned, tip to the coinbase); its
+   *   value is not moved here (it is locked, then debited or released by the commit protocol).
+   * - A `system` step applies a commit-protocol operation: `credit` adds to a balance, `debit`
+   *   takes from one; lock, unlock and abort change no EVM state (locks are protocol metadata).
+   * @throws Error when a debit exceeds the balance: a broken invariant (locked funds are always
+   *   there), and the block is rolled back.
    */
-  async executeBlock(height: number, timestampMs: number, txs: readonly DecodedTx[]): Promise<BlockExecution> {
+  async executeBlock(
+    height: number,
+    timestampMs: number,
+    steps: readonly BlockStep[],
+    lockedOf: (address: string) => bigint = () => 0n,
+  ): Promise<BlockExecution> {
     const block = this.blockEnv(height, timestampMs);
-    const outcomes: TxOutcome[] = [];
+    const outcomes: StepOutcome[] = [];
     let gasUsed = 0n;
+    this.sm.touched.clear();
     await this.sm.checkpoint();
     try {
-      for (const d of txs) {
+      for (const step of steps) {
+        if ('kind' in step) {
+          if (step.kind === 'system') {
+            await this.applySystem(step.op);
+            outcomes.push({ kind: 'system', op: step.op });
+            continue;
+          }
+          const d = step.tx;
+          if (gasUsed + d.gasLimit > this.blockGasLimit) {
+            outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached', crossShard: true });
+            continue;
+          }
+          const o = await this.accept(d, lockedOf(d.from), gasUsed);
+          if (o.kind === 'executed') gasUsed = o.cumulativeGasUsed;
+          outcomes.push(o);
+          continue;
+        }
+        const d = step;
         if (gasUsed + d.gasLimit > this.blockGasLimit) {
           outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached' });
           continue;
+        }
+        const locked = lockedOf(d.from);
+        if (locked > 0n) {
+          const acc = await this.sm.getAccount(createAddressFromString(d.from));
+          if ((acc?.balance ?? 0n) - locked < d.maxCost) {
+            outcomes.push({ kind: 'rejected', tx: d, reason: `would spend funds locked by cross-shard transactions (${locked} wei locked)` });
+            continue;
+          }
         }
         try {
           const r = await runTx(this.vm, { tx: d.tx, block, blockGasUsed: gasUsed, skipHardForkValidation: true });
@@ -197,7 +271,63 @@ export class BlockExecutor {
       await this.sm.revert();
       throw e;
     }
-    return { stateRoot: await this.sm.getStateRoot(), gasUsed, outcomes };
+    return { stateRoot: await this.sm.getStateRoot(), gasUsed, outcomes, touched: [...this.sm.touched].sort() };
+  }
+
+  /** Price per gas a transaction pays in a block, in wei: min(maxFee, baseFee + tip) or gasPrice. */
+  effectiveGasPrice(d: DecodedTx): bigint {
+    const tx = d.tx;
+    if ('maxPriorityFeePerGas' in tx) {
+      const viaTip = this.baseFeePerGas + tx.maxPriorityFeePerGas;
+      return viaTip < tx.maxFeePerGas ? viaTip : tx.maxFeePerGas;
+    }
+    return d.maxFeePerGas;
+  }
+
+  private async accept(d: DecodedTx, locked: bigint, gasBefore: bigint): Promise<TxOutcome> {
+    const sender = createAddressFromString(d.from);
+    const acc = (await this.sm.getAccount(sender)) ?? new Account(0n, 0n);
+    const price = this.effectiveGasPrice(d);
+    const gas = d.tx.getIntrinsicGas();
+    const fee = gas * price;
+    if (acc.nonce !== d.nonce) {
+      return { kind: 'rejected', tx: d, reason: `nonce ${d.nonce} does not match the account nonce ${acc.nonce}`, crossShard: true };
+    }
+    if (acc.balance - locked < fee + d.value || price < this.baseFeePerGas) {
+      return { kind: 'rejected', tx: d, reason: `insufficient funds for fee and value (${acc.balance - locked} wei available)`, crossShard: true };
+    }
+    acc.nonce += 1n;
+    acc.balance -= fee;
+    await this.sm.putAccount(sender, acc);
+    const tip = (price - this.baseFeePerGas) * gas;
+    if (tip > 0n) {
+      const cb = (await this.sm.getAccount(this.coinbase)) ?? new Account(0n, 0n);
+      cb.balance += tip;
+      await this.sm.putAccount(this.coinbase, cb);
+    }
+    return {
+      kind: 'executed',
+      tx: d,
+      success: true,
+      gasUsed: gas,
+      cumulativeGasUsed: gasBefore + gas,
+      effectiveGasPrice: price,
+      logs: [],
+      crossShard: true,
+    };
+  }
+
+  private async applySystem(op: SystemOp): Promise<void> {
+    if (op.kind !== 'credit' && op.kind !== 'debit') return;
+    const address = createAddressFromString(op.address);
+    const acc = (await this.sm.getAccount(address)) ?? new Account(0n, 0n);
+    if (op.kind === 'debit') {
+      if (acc.balance < op.amount) throw new Error(`debit of ${op.amount} wei from ${op.address} exceeds its balance ${acc.balance} (tx ${op.txHash})`);
+      acc.balance -= op.amount;
+    } else {
+      acc.balance += op.amount;
+    }
+    await this.sm.putAccount(address, acc);
   }
 }
 

@@ -54,6 +54,9 @@ export function orchestratorService(logger: Logger): MountedService {
         fromHeight: req.fromHeight,
       });
     }),
+    subscribeStatus: serverStream<SubscribeStatusRequest, TransactionStatus>(log, 'SubscribeStatus', async () => {
+      throw errors.unimplemented(`the cross-shard status stream is not implemented yet ${LATER}`);
+    }),
   };
   return { name: ORCHESTRATOR_SERVICE_NAME, definition: OrchestratorServiceService, implementation };
 }

@@ -138,7 +138,7 @@ export class ShardNode {
         height: 0,
         parentHash: ZERO_HASH,
         timestampMs: 0,
-        execution: { stateRoot: root, gasUsed: 0n, outcomes: [] },
+        execution: { stateRoot: root, gasUsed: 0n, outcomes: [], touched: [] },
       });
       await opts.store.commitBlock(genesis);
       head = opts.store.head()!;
