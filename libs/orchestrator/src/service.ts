@@ -8,6 +8,7 @@ import {
   type OrchestratorBlock,
   type OrchestratorServiceServer,
   type SubscribeBlocksRequest,
+  type SubscribeStatusRequest,
   type TransactionStatus,
 } from '@shardlab/proto';
 import { serverStream, unary, type MountedService } from '@shardlab/rpc';
