@@ -1,25 +1,39 @@
 /**
- * The orchestrator process. Options (flag, environment variable, default):
- * `--port` PORT 50060 (0 picks a free port), `--host` HOST 127.0.0.1 (`0.0.0.0` in containers),
- * `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
- * Logs `orchestrator listening` with `address` and `port` once it serves.
+ * The orchestrator process (wiring only). Options: flag, environment variable, default.
+ * Tracing is configured with the standard `OTEL_*` variables.
  */
-import { orchestratorService } from '@shardlab/orchestrator';
-import { startServer } from '@shardlab/rpc';
+import { startOrchestrator } from '@shardlab/orchestrator';
+import { createRegistryDirectory } from '@shardlab/registry';
 import { Command, Option, intOption, runService } from '@shardlab/service';
 
 const program = new Command()
-  .description('ShardLab orchestrator shard (gRPC shardlab.v1.OrchestratorService)')
+  .description('ShardLab orchestrator shard: block-based two-phase commit of cross-shard transactions')
   .addOption(new Option('--port <port>', 'gRPC port; 0 picks a free one').env('PORT').argParser(intOption).default(50060))
-  .addOption(new Option('--host <host>', 'address to bind').env('HOST').default('127.0.0.1'));
+  .addOption(new Option('--host <host>', 'address to bind').env('HOST').default('127.0.0.1'))
+  .addOption(new Option('--advertise-address <host:port>', 'address other services use to reach it').env('ADVERTISE_ADDRESS'))
+  .addOption(new Option('--registry <host:port>', 'registry address').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
+  .addOption(new Option('--data-dir <dir>', 'LevelDB directory').env('DATA_DIR').default('.data/orchestrator'))
+  .addOption(new Option('--block-interval-ms <ms>', "orchestrator block interval (default: the registry's)").env('BLOCK_INTERVAL_MS').argParser(intOption))
+  .addOption(new Option('--vote-timeout-blocks <n>', 'orchestrator blocks to wait for votes before aborting').env('VOTE_TIMEOUT_BLOCKS').argParser(intOption).default(20));
 
 void runService('orchestrator', program, async ({ logger, options }) => {
-  const server = await startServer({
+  const registryAddress = options['registry'] as string;
+  const directory = createRegistryDirectory({ registryAddress, logger });
+  const orch = await startOrchestrator({
     port: options['port'] as number,
     host: options['host'] as string,
-    services: [orchestratorService(logger)],
+    ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
+    dataDir: options['dataDir'] as string,
+    directory,
+    registryAddress,
+    ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
+    voteTimeoutBlocks: options['voteTimeoutBlocks'] as number,
     logger,
   });
-  logger.info({ address: server.address, port: server.port }, 'orchestrator listening');
-  return { close: () => server.close() };
+  return {
+    close: async () => {
+      await orch.close();
+      directory.close();
+    },
+  };
 });

@@ -49,8 +49,11 @@ export interface SystemOp {
   amount: bigint;
 }
 
-/** A step of a block: a local user transaction, a cross-shard acceptance, or a system operation. */
-export type BlockStep = DecodedTx | { kind: 'accept'; tx: DecodedTx } | { kind: 'system'; op: SystemOp };
+/**
+ * A step of a block: a local user transaction, a cross-shard acceptance on the source shard
+ * (`lock`: also lock the value, unless the transaction was already aborted), or a system operation.
+ */
+export type BlockStep = DecodedTx | { kind: 'accept'; tx: DecodedTx; lock: boolean } | { kind: 'system'; op: SystemOp };
 
 /** The outcome of one step of a block. */
 export type StepOutcome = TxOutcome | { kind: 'system'; op: SystemOp };
@@ -195,7 +198,8 @@ export class BlockExecutor {
    *   (`lockedOf(sender)`, wei) is rejected.
    * - An `accept` step is a cross-shard transaction accepted on its source shard: it consumes the
    *   sender's nonce and charges the intrinsic gas (base fee burned, tip to the coinbase); its
-   *   value is not moved here (it is locked, then debited or released by the commit protocol).
+   *   value is not moved here: with `lock` it is locked (a `lock` system outcome follows), then
+   *   debited or released by the commit protocol (lock-only prepare).
    * - A `system` step applies a commit-protocol operation: `credit` adds to a balance, `debit`
    *   takes from one; lock, unlock and abort change no EVM state (locks are protocol metadata).
    * @throws Error when a debit exceeds the balance: a broken invariant (locked funds are always
@@ -210,6 +214,10 @@ export class BlockExecutor {
     const block = this.blockEnv(height, timestampMs);
     const outcomes: StepOutcome[] = [];
     let gasUsed = 0n;
+    // Locks taken and released within this block, on top of `lockedOf` (wei by address).
+    const lockDelta = new Map<string, bigint>();
+    const locked = (a: string) => lockedOf(a) + (lockDelta.get(a) ?? 0n);
+    const moveLock = (a: string, by: bigint) => lockDelta.set(a, (lockDelta.get(a) ?? 0n) + by);
     this.sm.touched.clear();
     await this.sm.checkpoint();
     try {
@@ -217,6 +225,8 @@ export class BlockExecutor {
         if ('kind' in step) {
           if (step.kind === 'system') {
             await this.applySystem(step.op);
+            if (step.op.kind === 'lock') moveLock(step.op.address, step.op.amount);
+            if (step.op.kind === 'unlock' || step.op.kind === 'debit') moveLock(step.op.address, -step.op.amount);
             outcomes.push({ kind: 'system', op: step.op });
             continue;
           }
@@ -225,9 +235,15 @@ export class BlockExecutor {
             outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached', crossShard: true });
             continue;
           }
-          const o = await this.accept(d, lockedOf(d.from), gasUsed);
-          if (o.kind === 'executed') gasUsed = o.cumulativeGasUsed;
+          const o = await this.accept(d, locked(d.from), gasUsed);
           outcomes.push(o);
+          if (o.kind === 'executed') {
+            gasUsed = o.cumulativeGasUsed;
+            if (step.lock) {
+              moveLock(d.from, d.value);
+              outcomes.push({ kind: 'system', op: { kind: 'lock', txHash: d.hash, address: d.from, amount: d.value } });
+            }
+          }
           continue;
         }
         const d = step;
@@ -235,11 +251,11 @@ export class BlockExecutor {
           outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached' });
           continue;
         }
-        const locked = lockedOf(d.from);
-        if (locked > 0n) {
+        const held = locked(d.from);
+        if (held > 0n) {
           const acc = await this.sm.getAccount(createAddressFromString(d.from));
-          if ((acc?.balance ?? 0n) - locked < d.maxCost) {
-            outcomes.push({ kind: 'rejected', tx: d, reason: `would spend funds locked by cross-shard transactions (${locked} wei locked)` });
+          if ((acc?.balance ?? 0n) - held < d.maxCost) {
+            outcomes.push({ kind: 'rejected', tx: d, reason: `would spend funds locked by cross-shard transactions (${held} wei locked)` });
             continue;
           }
         }

@@ -1,1 +1,4 @@
+export * from './coordinator';
+export * from './node';
 export * from './service';
+export * from './server';

@@ -1,4 +1,3 @@
-import { errors } from '@shardlab/common';
 import {
   OrchestratorServiceService,
   type ForwardTransactionRequest,
@@ -13,50 +12,29 @@ import {
 } from '@shardlab/proto';
 import { serverStream, unary, type MountedService } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
+import type { OrchestratorNode } from './node';
 
 /** Fully qualified gRPC name of the orchestrator service (also its health-check service name). */
 export const ORCHESTRATOR_SERVICE_NAME = 'shardlab.v1.OrchestratorService';
 
-/** Why every orchestrator RPC is refused for now; the protocol lands with a later issue. */
-const LATER = '(orchestrator protocol, a later issue)';
-
 /**
- * The gRPC orchestrator service, contract only: the service is mounted, listed by reflection and
- * reported SERVING by health checks, but every RPC answers the gRPC status UNIMPLEMENTED with a
- * message naming what is missing:
- * - `ForwardTransaction`: cross-shard commit;
- * - `GetCrossShardStatus`: cross-shard transaction status;
- * - `GetBlock`: orchestrator blocks;
- * - `SubscribeBlocks`: the orchestrator block stream (ends at once with the status).
- * Refusals are logged at debug level with the transaction hash when the request carries one.
- * Pass the result to `startServer` of `@shardlab/rpc`.
+ * The gRPC implementation of `shardlab.v1.OrchestratorService` over an {@link OrchestratorNode}:
+ * ForwardTransaction, GetCrossShardStatus, GetBlock, SubscribeBlocks and SubscribeStatus. Inputs
+ * are validated by the node; errors become gRPC statuses at this edge.
  */
-export function orchestratorService(logger: Logger): MountedService {
+export function orchestratorService(node: OrchestratorNode, logger: Logger): MountedService {
   const log = logger.child({ module: 'orchestrator-service' });
   const implementation: OrchestratorServiceServer = {
-    forwardTransaction: unary<ForwardTransactionRequest, ForwardTransactionResponse>(
-      log,
-      'ForwardTransaction',
-      async (req) => {
-        throw errors.unimplemented(`cross-shard commit is not implemented yet ${LATER}`, {
-          txHash: req.tx?.hash,
-          homeShard: req.homeShard,
-        });
-      },
-    ),
-    getCrossShardStatus: unary<GetTransactionRequest, TransactionStatus>(log, 'GetCrossShardStatus', async (req) => {
-      throw errors.unimplemented(`cross-shard transaction status is not implemented yet ${LATER}`, { txHash: req.txHash });
+    forwardTransaction: unary<ForwardTransactionRequest, ForwardTransactionResponse>(log, 'ForwardTransaction', async (req) => ({
+      status: await node.forward(req),
+    })),
+    getCrossShardStatus: unary<GetTransactionRequest, TransactionStatus>(log, 'GetCrossShardStatus', async (req) => node.status(req.txHash)),
+    getBlock: unary<GetBlockRequest, OrchestratorBlock>(log, 'GetBlock', (req) => node.getBlock(req.height)),
+    subscribeBlocks: serverStream<SubscribeBlocksRequest, OrchestratorBlock>(log, 'SubscribeBlocks', async (req, send, ctx) => {
+      for await (const b of node.subscribe(req.fromHeight, ctx.signal)) await send(b);
     }),
-    getBlock: unary<GetBlockRequest, OrchestratorBlock>(log, 'GetBlock', async (req) => {
-      throw errors.unimplemented(`orchestrator blocks are not implemented yet ${LATER}`, { height: req.height });
-    }),
-    subscribeBlocks: serverStream<SubscribeBlocksRequest, OrchestratorBlock>(log, 'SubscribeBlocks', async (req) => {
-      throw errors.unimplemented(`the orchestrator block stream is not implemented yet ${LATER}`, {
-        fromHeight: req.fromHeight,
-      });
-    }),
-    subscribeStatus: serverStream<SubscribeStatusRequest, TransactionStatus>(log, 'SubscribeStatus', async () => {
-      throw errors.unimplemented(`the cross-shard status stream is not implemented yet ${LATER}`);
+    subscribeStatus: serverStream<SubscribeStatusRequest, TransactionStatus>(log, 'SubscribeStatus', async (_req, send, ctx) => {
+      for await (const s of node.statusChanges(ctx.signal)) await send(s);
     }),
   };
   return { name: ORCHESTRATOR_SERVICE_NAME, definition: OrchestratorServiceService, implementation };

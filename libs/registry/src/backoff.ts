@@ -1,3 +1,5 @@
+import { ErrorCode, isShardLabError } from '@shardlab/common';
+import type { Logger } from '@shardlab/telemetry';
 /** Exponential back-off settings, in milliseconds. */
 export interface BackoffOpts {
   /** First delay; default 100 ms. */
@@ -33,4 +35,22 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     timer.unref?.();
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/**
+ * Calls `fn` until it does not fail with UNAVAILABLE, backing off between attempts and logging
+ * each wait (`waiting for <what>`); other errors are thrown at once. Uses a referenced timer, so
+ * a process that has nothing else to do yet stays alive while it waits.
+ */
+export async function retryWhileUnavailable<T>(fn: () => Promise<T>, log: Logger, what: string, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isShardLabError(err, ErrorCode.Unavailable) || signal?.aborted) throw err;
+      const delay = backoffDelayMs(attempt);
+      log.info({ attempt: attempt + 1, retryInMs: delay, err: err.message }, `waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
 }

@@ -1,3 +1,4 @@
 export * from './status';
 export * from './server';
 export * from './client';
+export * from './follow';

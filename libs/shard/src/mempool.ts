@@ -11,6 +11,10 @@ export interface MempoolEntry {
   readonly trace?: Context;
   /** True while a block that holds it is being executed and persisted. */
   executing: boolean;
+  /** A cross-shard transaction (accepted on this, its source shard, by the commit protocol). */
+  readonly crossShard: boolean;
+  /** False until it may go into a block (a cross-shard one once the orchestrator has it). */
+  ready: boolean;
 }
 
 /**
@@ -48,27 +52,35 @@ export class Mempool {
    * Adds a validated transaction.
    * @throws ShardLabError RESOURCE_EXHAUSTED when the mempool is full.
    */
-  add(tx: DecodedTx, acceptedAtMs: number, trace?: Context): void {
+  add(tx: DecodedTx, acceptedAtMs: number, trace?: Context, crossShard = false): MempoolEntry {
     if (this.entries.size >= this.capacity) {
       throw errors.resourceExhausted(`mempool is full (${this.capacity} transactions); retry later`);
     }
-    this.entries.set(tx.hash, { tx, acceptedAtMs, executing: false, ...(trace ? { trace } : {}) });
+    const entry: MempoolEntry = { tx, acceptedAtMs, executing: false, crossShard, ready: !crossShard, ...(trace ? { trace } : {}) };
+    this.entries.set(tx.hash, entry);
     const s = this.bySender.get(tx.from) ?? { count: 0, cost: 0n };
     s.count += 1;
     s.cost += tx.maxCost;
     this.bySender.set(tx.from, s);
+    return entry;
   }
 
   /**
    * Takes the oldest transactions not yet executing, up to `maxTxs` and a total gas limit of
-   * `maxGas`, and marks them executing. They stay in the mempool until {@link remove}.
+   * `maxGas`, and marks them executing. They stay in the mempool until {@link remove}. An entry
+   * not yet ready holds back its sender's later transactions (nonce order).
    */
   take(maxTxs: number, maxGas: bigint): MempoolEntry[] {
     const out: MempoolEntry[] = [];
+    const held = new Set<string>();
     let gas = 0n;
     for (const e of this.entries.values()) {
       if (out.length >= maxTxs) break;
       if (e.executing) continue;
+      if (!e.ready || held.has(e.tx.from)) {
+        held.add(e.tx.from);
+        continue;
+      }
       if (gas + e.tx.gasLimit > maxGas) break;
       gas += e.tx.gasLimit;
       e.executing = true;

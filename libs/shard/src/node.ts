@@ -9,17 +9,35 @@ import {
   checkAgainstSender,
   decodeTransaction,
   shardOf,
+  type BlockStep,
+  type DecodedTx,
   type Placement,
   type SignaturePool,
   type TrieDB,
 } from '@shardlab/chain';
 import { errors, parseAddress, parseHash, toHex } from '@shardlab/common';
-import { TxStatus, type Account, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { TxStatus, Vote, type Account, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
 import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { Mempool } from './mempool';
+import { Participant, decodeRecord, encodeRecord, type TpcRecord } from './participant';
+
+/** Record keys of the two-phase-commit participant in the shard store's metadata. */
+const TPC_PREFIX = 'tpc:';
+
+/**
+ * Hands a cross-shard transaction accepted by its home shard to the orchestrator
+ * (ForwardTransaction). Resolves once the orchestrator has it durably.
+ * @throws ShardLabError UNAVAILABLE when the orchestrator cannot be reached.
+ */
+export interface Forwarder {
+  forward(tx: DecodedTx, homeShard: number, involvedShards: number[]): Promise<void>;
+}
 
 const t = tracer('state-shard');
+
+/** keccak256 of empty code: the code hash of an account without code. */
+const EMPTY_CODE_HASH = '0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470';
 
 /** Options of {@link createShardNode}. Defaults in brackets. */
 export interface ShardNodeOpts {
@@ -44,6 +62,8 @@ export interface ShardNodeOpts {
   now?: () => number;
   /** Worker threads that recover senders off the main thread [none: recover inline]. */
   signaturePool?: SignaturePool;
+  /** Where cross-shard transactions go [none: they are refused with UNIMPLEMENTED]. */
+  forwarder?: Forwarder;
 }
 
 /** What SubmitTransaction answers. */
@@ -94,13 +114,25 @@ export class ShardNode {
   private producing: Promise<void> | undefined;
   private closed = false;
   private readonly closing = new AbortController();
+  private readonly participant: Participant;
+  /** Orchestrator blocks received and not yet recorded in a shard block, in height order. */
+  private orchQueue: OrchestratorBlock[] = [];
+  /** Last orchestrator height recorded in a durable block. */
+  private orchDurable: number;
+  /** Decisions seen on cross-shard transactions (bounded), for status queries. */
+  private readonly decided = new Map<string, 'commit' | 'abort'>();
+  private chain: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly opts: ShardNodeOpts,
     private readonly executor: BlockExecutor,
     /** Reads account state at the durable head (never mid-block). */
     private readonly reader: BlockExecutor,
+    records: TpcRecord[],
+    orchestratorHeight: number,
   ) {
+    this.participant = new Participant(records);
+    this.orchDurable = orchestratorHeight;
     this.shardId = opts.shardId;
     this.blockIntervalMs = opts.blockIntervalMs ?? 250;
     this.maxTxsPerBlock = opts.maxTxsPerBlock ?? 5000;
@@ -133,14 +165,17 @@ export class ShardNode {
       executor = await mk();
       const own = new Map([...opts.genesis].filter(([a]) => shardOf(opts.placement, a) === opts.shardId));
       const root = await executor.applyGenesis(own);
+      // The allocation is recorded as credits, so that every state change is in a block.
+      const credits = [...own].sort(([a], [b]) => (a < b ? -1 : 1)).map(([address, amount]) => ({ kind: 'system' as const, op: { kind: 'credit' as const, txHash: ZERO_HASH, address, amount } }));
       const genesis = await buildBlock(opts.common, {
         shardId: opts.shardId,
         height: 0,
         parentHash: ZERO_HASH,
         timestampMs: 0,
-        execution: { stateRoot: root, gasUsed: 0n, outcomes: [], touched: [] },
+        execution: { stateRoot: root, gasUsed: 0n, outcomes: credits, touched: [...own.keys()].sort() },
+        baseFeePerGas: executor.baseFeePerGas,
       });
-      await opts.store.commitBlock(genesis);
+      await opts.store.commitBlock(genesis, [...own.keys()]);
       head = opts.store.head()!;
       opts.logger.info({ height: 0, stateRoot: head.stateRoot, accounts: own.size }, 'genesis written');
     } else {
@@ -148,7 +183,9 @@ export class ShardNode {
       opts.logger.info({ height: head.height, stateRoot: head.stateRoot }, 'resumed from store');
     }
     const reader = await mk(hexToBytes(head.stateRoot as `0x${string}`));
-    return new ShardNode(opts, executor, reader);
+    const records = (await opts.store.metaEntries(TPC_PREFIX)).map(([, v]) => decodeRecord(v));
+    const headBlock = await opts.store.getBlock(head.height);
+    return new ShardNode(opts, executor, reader, records, headBlock?.orchestratorHeight ?? 0);
   }
 
   /** Starts producing a block every `blockIntervalMs`. */
@@ -199,18 +236,25 @@ export class ShardNode {
       if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
       const target = d.to ?? toHex(createContractAddress(createAddressFromString(d.from), d.nonce).bytes);
       const targetShard = shardOf(this.opts.placement, target);
-      if (targetShard !== this.shardId) {
-        throw errors.unimplemented(
-          `cross-shard transaction ${d.hash}: ${d.to ? 'recipient' : 'created contract'} ${target} is on shard ${targetShard}, sender on shard ${this.shardId}; cross-shard commit is not implemented yet`,
-          { txHash: d.hash },
-        );
+      const crossShard = targetShard !== this.shardId;
+      if (crossShard) {
+        const why = !d.to
+          ? `creates a contract at ${target}, placed on shard ${targetShard}`
+          : d.tx.data.length > 0
+            ? `calls ${target} on shard ${targetShard} with calldata`
+            : !this.opts.forwarder
+              ? `sends value to ${target} on shard ${targetShard}, and this shard has no orchestrator`
+              : '';
+        if (why) {
+          throw errors.unimplemented(`cross-shard transaction ${d.hash} ${why}: only cross-shard value transfers are implemented (contract calls need the simulator)`, { txHash: d.hash });
+        }
       }
-      await this.admission.run(async () => {
+      const entry = await this.admission.run(async () => {
         if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
         const acct = await this.reader.getAccount(d.from);
         const pending = this.mempool.senderView(d.from);
         try {
-          checkAgainstSender(d, { stateNonce: acct.nonce, balance: acct.balance, locked: 0n, ...pending }, this.executor.baseFeePerGas);
+          checkAgainstSender(d, { stateNonce: acct.nonce, balance: acct.balance, locked: this.participant.lockedOf(d.from), ...pending }, this.executor.baseFeePerGas);
         } catch (err) {
           // An included transaction necessarily has a nonce below the sender's next one, so the
           // store is only asked on that path (not on every submission).
@@ -219,9 +263,22 @@ export class ShardNode {
           }
           throw err;
         }
-        this.mempool.add(d, this.now(), context.active());
         this.dropped.delete(d.hash);
+        return this.mempool.add(d, this.now(), context.active(), crossShard);
       });
+      if (crossShard) {
+        // The nonce is reserved in the mempool; the entry enters a block only once the
+        // orchestrator holds the transaction, so a signed transaction is never half-accepted.
+        try {
+          await this.opts.forwarder!.forward(d, this.shardId, [targetShard]);
+        } catch (err) {
+          this.mempool.remove([d.hash]);
+          throw err;
+        }
+        entry.ready = true;
+        this.opts.logger.debug({ txHash: d.hash, from: d.from, to: d.to, toShard: targetShard }, 'cross-shard transaction forwarded');
+        return { txHash: d.hash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING };
+      }
       this.opts.logger.debug({ txHash: d.hash, from: d.from, nonce: Number(d.nonce) }, 'transaction queued');
       return { txHash: d.hash, shardId: this.shardId, crossShard: false, status: TxStatus.TX_STATUS_QUEUED };
     });
@@ -243,10 +300,32 @@ export class ShardNode {
         shardId: this.shardId,
         balance: s.balance.toString(),
         nonce: Number(s.nonce),
-        locked: '0',
+        locked: this.participant.lockedOf(a).toString(),
         codeHash: s.codeHash,
         blockHeight: this.opts.store.head()!.height,
       };
+    });
+  }
+
+  /**
+   * A page of the accounts this shard holds (every account ever written here), at the durable
+   * head, in address order. `pageToken` is the last address of the previous page ('' for the
+   * first); `pageSize` 1..10,000 (0 means 1,000).
+   * @throws ShardLabError INVALID_ARGUMENT for a bad token or page size.
+   */
+  async listAccounts(pageToken: string, pageSize: number): Promise<{ accounts: Account[]; nextPageToken: string; blockHeight: number }> {
+    const after = pageToken === '' ? undefined : parseAddress(pageToken, 'page_token');
+    const size = pageSize === 0 ? 1000 : pageSize;
+    if (!Number.isInteger(size) || size < 1 || size > 10_000) throw errors.invalidArgument(`page_size must be 1..10000, got ${pageSize}`);
+    return this.admission.run(async () => {
+      const addresses = await this.opts.store.accounts(after, size);
+      const blockHeight = this.opts.store.head()!.height;
+      const accounts: Account[] = [];
+      for (const a of addresses) {
+        const st = await this.reader.getAccount(a);
+        accounts.push({ address: a, shardId: this.shardId, balance: st.balance.toString(), nonce: Number(st.nonce), locked: this.participant.lockedOf(a).toString(), codeHash: st.codeHash, blockHeight });
+      }
+      return { accounts, nextPageToken: addresses.length === size ? addresses.at(-1)! : '', blockHeight };
     });
   }
 
@@ -262,9 +341,20 @@ export class ShardNode {
     if (loc) {
       const block = await this.opts.store.getBlock(loc.height);
       const receipt = block?.receipts[loc.receiptIndex];
-      if (block && receipt) return { ...base, status: TxStatus.TX_STATUS_FINAL, blockHeight: block.height, receipt };
+      if (block && receipt) {
+        const entry = block.transactions[receipt.txIndex]?.kind;
+        const to = entry?.$case === 'user' ? entry.value.to : '';
+        if (to && shardOf(this.opts.placement, to) !== this.shardId) {
+          // A cross-shard transaction: its receipt is the fee; the outcome is the commit decision.
+          const d = this.decided.get(h);
+          const status = d === 'commit' ? TxStatus.TX_STATUS_COMMITTED : d === 'abort' ? TxStatus.TX_STATUS_ABORTED : TxStatus.TX_STATUS_PENDING;
+          return { ...base, crossShard: true, status, blockHeight: block.height, receipt };
+        }
+        return { ...base, status: TxStatus.TX_STATUS_FINAL, blockHeight: block.height, receipt };
+      }
     }
     const e = this.mempool.get(h);
+    if (e?.crossShard) return { ...base, crossShard: true, status: TxStatus.TX_STATUS_PENDING, updatedAtMs: e.acceptedAtMs };
     if (e) return { ...base, status: e.executing ? TxStatus.TX_STATUS_INCLUDED : TxStatus.TX_STATUS_QUEUED, updatedAtMs: e.acceptedAtMs };
     const d = this.dropped.get(h);
     if (d) return { ...base, status: TxStatus.TX_STATUS_DROPPED, reason: d.reason, updatedAtMs: d.atMs };
@@ -314,14 +404,45 @@ export class ShardNode {
   }
 
   /**
-   * Produces one block now: executes up to `maxTxsPerBlock` queued transactions (oldest first),
-   * persists block, receipts and state atomically, and publishes the block. Blocks are produced
-   * even when empty, so heights measure time. Returns the block.
-   * @throws Error when persisting fails (the transactions stay queued and state is rolled back).
+   * Queues an orchestrator block for the next shard block (blocks arrive by subscription, in
+   * height order). Blocks at or below the last queued height are ignored (duplicates after a
+   * reconnect); a gap throws, so that the subscriber restarts from {@link orchestratorCursor} + 1.
+   * @throws ShardLabError FAILED_PRECONDITION on a gap in heights.
    */
-  async produceBlock(): Promise<StateShardBlock> {
+  enqueueOrchestratorBlock(block: OrchestratorBlock): void {
+    const last = this.orchestratorCursor();
+    if (block.height <= last) return;
+    if (block.height !== last + 1) {
+      throw errors.failedPrecondition(`orchestrator block ${block.height} does not follow ${last}; resubscribe from ${last + 1}`);
+    }
+    this.orchQueue.push(block);
+  }
+
+  /** Highest orchestrator height received (queued or durably recorded). */
+  orchestratorCursor(): number {
+    return this.orchQueue.at(-1)?.height ?? this.orchDurable;
+  }
+
+  /**
+   * Produces one block now (DESIGN.md section 3): records the work of queued orchestrator blocks
+   * (finalize and unlock first, then destination prepares and their votes), then executes queued
+   * transactions oldest first — local ones with the EVM, cross-shard ones accepted with their
+   * value locked and a vote — and persists block, receipts, state, 2PC records and the
+   * orchestrator cursor atomically, then publishes the block. Blocks are produced even when
+   * empty, so heights measure time. Calls are serialised.
+   * @throws Error when persisting fails (transactions stay queued and state is rolled back).
+   */
+  produceBlock(): Promise<StateShardBlock> {
+    const run = this.chain.then(() => this.produceBlockNow());
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async produceBlockNow(): Promise<StateShardBlock> {
     const head = this.opts.store.head()!;
     const height = head.height + 1;
+    const orchBlocks = this.orchQueue;
+    this.orchQueue = [];
     const entries = this.mempool.take(this.maxTxsPerBlock, this.executor.blockGasLimit);
     const links: Link[] = entries
       .map((e) => (e.trace ? otTrace.getSpanContext(e.trace) : undefined))
@@ -330,11 +451,69 @@ export class ShardNode {
     return withSpan(t, 'shard.block', { 'shard.id': this.shardId, 'block.height': height, 'block.txs': entries.length }, async () => {
       const timestampMs = Math.max(this.now(), 1);
       let block: StateShardBlock;
+      let committed = false;
       try {
-        const execution = await this.executor.executeBlock(height, timestampMs, entries.map((e) => e.tx));
-        block = await buildBlock(this.opts.common, { shardId: this.shardId, height, parentHash: head.hash, timestampMs, execution });
-        await this.opts.store.commitBlock(block);
-        const rejected = execution.outcomes.filter((o) => o.kind === 'rejected');
+        const plan = await this.participant.plan(
+          orchBlocks,
+          {
+            shardId: this.shardId,
+            shardOf: (a) => shardOf(this.opts.placement, a),
+            isContract: async (a) => (await this.reader.getAccount(a)).codeHash !== EMPTY_CODE_HASH,
+            inMempool: (h) => this.mempool.has(h),
+          },
+          this.orchDurable,
+        );
+        const pendingRecord = (h: string) => (plan.writes.has(h) ? plan.writes.get(h) : this.participant.get(h));
+        const steps: BlockStep[] = plan.finalize.map((op) => ({ kind: 'system', op }));
+        const votes: PrepareVote[] = [...plan.votes];
+        for (const raw of plan.accepts) {
+          try {
+            const d = decodeTransaction(new Uint8Array(raw.raw), this.opts.common);
+            steps.push({ kind: 'accept', tx: d, lock: true });
+          } catch (err) {
+            votes.push({ txHash: raw.hash, vote: Vote.VOTE_NO, reason: `cannot decode: ${(err as Error).message}` });
+          }
+        }
+        for (const e of entries) {
+          steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: pendingRecord(e.tx.hash)?.phase !== 'abortedEarly' } : e.tx);
+        }
+        const execution = await this.executor.executeBlock(height, timestampMs, steps, (a) => this.participant.lockedOf(a));
+        // Votes and records of cross-shard acceptances (source side).
+        const accepted: Parameters<Participant['acceptanceWrites']>[0] = [];
+        const outcomes = execution.outcomes;
+        for (let i = 0; i < outcomes.length; i++) {
+          const o = outcomes[i]!;
+          if (o.kind === 'system' || !o.crossShard) continue;
+          const lockedNext = outcomes[i + 1];
+          const locked = lockedNext?.kind === 'system' && lockedNext.op.kind === 'lock' && lockedNext.op.txHash === o.tx.hash;
+          const wantedLock = pendingRecord(o.tx.hash)?.phase !== 'abortedEarly';
+          if (o.kind === 'executed') {
+            accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: wantedLock, ok: locked });
+            if (locked) votes.push({ txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' });
+          } else {
+            accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: wantedLock, ok: false });
+            if (wantedLock) votes.push({ txHash: o.tx.hash, vote: Vote.VOTE_NO, reason: o.reason });
+          }
+        }
+        const writes = new Map([...plan.writes, ...this.participant.acceptanceWrites(accepted)]);
+        block = await buildBlock(this.opts.common, {
+          shardId: this.shardId,
+          height,
+          parentHash: head.hash,
+          timestampMs,
+          execution,
+          baseFeePerGas: this.executor.baseFeePerGas,
+          orchestratorHeight: plan.orchestratorHeight,
+          votes,
+        });
+        const meta = new Map([...writes].map(([h, r]) => [TPC_PREFIX + h, r ? encodeRecord(r) : null] as const));
+        await this.opts.store.commitBlock(block, execution.touched, meta);
+        committed = true;
+        this.participant.apply(writes);
+        this.orchDurable = plan.orchestratorHeight;
+        for (const [h, d] of plan.decided) this.decided.set(h, d);
+        this.trimMap(this.decided);
+        const rejected = outcomes.filter((o) => o.kind === 'rejected');
         await this.admission.run(async () => {
           await this.reader.setStateRoot(execution.stateRoot);
           this.mempool.remove(entries.map((e) => e.tx.hash));
@@ -343,27 +522,34 @@ export class ShardNode {
           this.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
           this.opts.logger.warn({ txHash: o.tx.hash, reason: o.reason }, 'transaction dropped');
         }
-        this.trimDropped();
+        this.trimMap(this.dropped);
+        for (const v of votes) this.opts.logger.debug({ txHash: v.txHash, vote: Vote[v.vote], reason: v.reason, height }, 'prepare vote');
+        for (const [h, d] of plan.decided) this.opts.logger.debug({ txHash: h, decision: d, height }, 'cross-shard decision applied');
       } catch (err) {
+        if (committed) {
+          // The block is durable; only the in-memory follow-up failed. Never roll back past it.
+          this.opts.logger.error({ err, height }, 'after-commit bookkeeping failed');
+          throw err;
+        }
         this.opts.store.discardPending();
         await this.executor.setStateRoot(hexToBytes(head.stateRoot as `0x${string}`));
         this.mempool.untake(entries);
+        this.orchQueue = [...orchBlocks, ...this.orchQueue];
         throw err;
       }
       if (block.transactions.length > 0) {
-        this.opts.logger.info({ height, txs: block.transactions.length, gasUsed: block.gasUsed, stateRoot: block.stateRoot }, 'block');
+        this.opts.logger.info({ height, txs: block.transactions.length, votes: block.tpcPrepare.length, gasUsed: block.gasUsed, stateRoot: block.stateRoot }, 'block');
       }
       this.blocks.emit('block', block);
       return block;
     }, links);
   }
 
-  private trimDropped(): void {
-    const max = 10_000;
-    if (this.dropped.size <= max) return;
-    for (const k of this.dropped.keys()) {
-      this.dropped.delete(k);
-      if (this.dropped.size <= max) break;
+  private trimMap(m: Map<string, unknown>, max = 100_000): void {
+    if (m.size <= max) return;
+    for (const k of m.keys()) {
+      m.delete(k);
+      if (m.size <= max) break;
     }
   }
 }

@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
-import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, type Placement } from '@shardlab/chain';
+import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, toProtoTransaction, type Placement } from '@shardlab/chain';
 import { errors, parseAddress, parseWei } from '@shardlab/common';
-import { StateShardServiceService } from '@shardlab/proto';
-import { backoffDelayMs, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { ErrorCode, isShardLabError } from '@shardlab/common';
-import { startServer, type RunningServer } from '@shardlab/rpc';
+import { OrchestratorServiceClient, StateShardServiceService, type ForwardTransactionResponse, type OrchestratorBlock } from '@shardlab/proto';
+import { createRegistryClient, retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
+import { createClient, followStream, startServer, streamCall, unaryCall, type RunningServer } from '@shardlab/rpc';
 import { LevelKV, ShardStore } from '@shardlab/storage';
 import type { Logger } from '@shardlab/telemetry';
-import { createShardNode, type ShardNode } from './node';
+import { createShardNode, type Forwarder, type ShardNode } from './node';
 import { stateShardService } from './service';
 
 /** Fully qualified name of the state-shard gRPC service (for health checks). */
@@ -87,7 +86,7 @@ export interface RunningStateShard {
  */
 export async function startStateShard(opts: StateShardOpts): Promise<RunningStateShard> {
   const log = opts.logger.child({ shardId: opts.shardId });
-  const config = await untilAvailable(() => opts.directory.config(), log, 'registry');
+  const config = await retryWhileUnavailable(() => opts.directory.config(), log, 'the registry');
   const placement: Placement = await opts.directory.placement();
   if (opts.shardId >= config.shardCount) {
     throw errors.invalidArgument(`shard id ${opts.shardId} is outside the registry's ${config.shardCount} shards (0..${config.shardCount - 1})`);
@@ -95,6 +94,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
   mkdirSync(opts.dataDir, { recursive: true });
   const store = await ShardStore.open(await LevelKV.open(opts.dataDir));
   const signaturePool = new SignaturePool(config.chainId);
+  const orchestrator = orchestratorLink(opts.registryAddress, log);
   const node = await createShardNode({
     shardId: opts.shardId,
     placement,
@@ -105,6 +105,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     blockIntervalMs: opts.blockIntervalMs ?? config.blockIntervalMs,
     ...(opts.maxTxsPerBlock !== undefined ? { maxTxsPerBlock: opts.maxTxsPerBlock } : {}),
     signaturePool,
+    forwarder: orchestrator.forwarder,
   });
   const server = await startServer({
     port: opts.port,
@@ -113,6 +114,23 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     logger: log,
   });
   node.start();
+  const stop = new AbortController();
+  const following = followStream<OrchestratorBlock>({
+    name: 'orchestrator blocks',
+    signal: stop.signal,
+    logger: log,
+    open: (signal) =>
+      (async function* () {
+        try {
+          const client = await orchestrator.client();
+          yield* streamCall('orchestrator', (md, o) => client.subscribeBlocks({ fromHeight: node.orchestratorCursor() + 1 }, md, o), signal);
+        } catch (err) {
+          orchestrator.invalidate();
+          throw err;
+        }
+      })(),
+    handle: (b) => node.enqueueOrchestratorBlock(b),
+  });
   const membership = startMembership({
     registryAddress: opts.registryAddress,
     endpoint: { service: 'state-shard', address: opts.advertiseAddress ?? server.address, shardId: opts.shardId, instanceId: `state-shard-${opts.shardId}-${randomUUID().slice(0, 8)}` },
@@ -127,28 +145,61 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     membership,
     close: async () => {
       await membership.stop();
+      stop.abort();
+      await following;
       await server.close();
       await node.stop();
+      orchestrator.close();
       await store.close();
       await signaturePool.close();
     },
   };
 }
 
+
 /**
- * Calls `fn` until it does not fail with UNAVAILABLE, backing off between attempts and logging
- * each wait; other errors are thrown at once.
+ * The shard's link to the orchestrator: its address from the registry (cached until a call
+ * fails), a client, and the {@link Forwarder} that hands cross-shard transactions over.
  */
-async function untilAvailable<T>(fn: () => Promise<T>, log: Logger, what: string): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isShardLabError(err, ErrorCode.Unavailable)) throw err;
-      const delay = backoffDelayMs(attempt);
-      log.info({ attempt: attempt + 1, retryInMs: delay, err: err.message }, `waiting for the ${what}`);
-      // A referenced timer: nothing else keeps the process alive while it waits.
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
-  }
+function orchestratorLink(registryAddress: string, log: Logger) {
+  const registry = createRegistryClient(registryAddress);
+  let cached: { address: string; client: OrchestratorServiceClient } | undefined;
+  const client = async (): Promise<OrchestratorServiceClient> => {
+    if (cached) return cached.client;
+    const { endpoints } = await registry.listEndpoints('orchestrator');
+    const ep = endpoints.find((e) => e.alive);
+    if (!ep) throw errors.unavailable('no orchestrator is registered with the registry');
+    cached = { address: ep.address, client: createClient(OrchestratorServiceClient, ep.address) };
+    log.info({ orchestrator: ep.address }, 'orchestrator found');
+    return cached.client;
+  };
+  const forwarder: Forwarder = {
+    forward: async (d, homeShard, involvedShards) => {
+      const c = await client();
+      try {
+        await unaryCall<ForwardTransactionResponse>(
+          'orchestrator',
+          (md, o, cb) => c.forwardTransaction({ tx: toProtoTransaction(d), homeShard, involvedShards, rwSet: undefined }, md, o, cb),
+          { deadlineMs: 5000, waitForReady: true },
+        );
+      } catch (err) {
+        cached?.client.close();
+        cached = undefined;
+        throw err;
+      }
+    },
+  };
+  return {
+    client,
+    forwarder,
+    /** Forgets the cached address (the orchestrator may have moved). */
+    invalidate: () => {
+      cached?.client.close();
+      cached = undefined;
+    },
+    close: () => {
+      cached?.client.close();
+      registry.close();
+    },
+  };
 }

@@ -11,6 +11,8 @@ import type {
   GetProofRequest,
   GetProofResponse,
   GetTransactionRequest,
+  ListAccountsRequest,
+  ListAccountsResponse,
   StateShardBlock,
   SubmitTransactionRequest,
   SubmitTransactionResponse,
@@ -48,5 +50,6 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', async () => {
       throw errors.unimplemented('GetCode serves the simulator, which is not implemented yet');
     }),
+    listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),
   };
 }

@@ -8,6 +8,11 @@ export interface KV {
   get(key: string): Promise<Uint8Array | undefined>;
   /** Applies every op atomically: after a crash either all or none are visible. */
   batch(ops: KVOp[]): Promise<void>;
+  /**
+   * Entries whose key starts with `prefix`, in key order, strictly after `after` when given, at
+   * most `limit` of them.
+   */
+  entries(prefix: string, opts?: { after?: string; limit?: number }): Promise<[string, Uint8Array][]>;
   close(): Promise<void>;
 }
 
@@ -22,6 +27,10 @@ export class MemoryKV implements KV {
       if (op.type === 'put') this.map.set(op.key, op.value);
       else this.map.delete(op.key);
     }
+  }
+  async entries(prefix: string, opts: { after?: string; limit?: number } = {}): Promise<[string, Uint8Array][]> {
+    const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix) && (opts.after === undefined || k > opts.after)).sort();
+    return keys.slice(0, opts.limit ?? keys.length).map((k) => [k, this.map.get(k)!]);
   }
   async close(): Promise<void> {}
   /** Number of keys held. */
@@ -50,6 +59,11 @@ export class LevelKV implements KV {
 
   async batch(ops: KVOp[]): Promise<void> {
     await this.db.batch(ops.map((op) => (op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key })));
+  }
+
+  async entries(prefix: string, opts: { after?: string; limit?: number } = {}): Promise<[string, Uint8Array][]> {
+    const range = { ...(opts.after !== undefined ? { gt: opts.after } : { gte: prefix }), lt: prefix + '\xff', ...(opts.limit !== undefined ? { limit: opts.limit } : {}) };
+    return (await this.db.iterator(range).all()) as [string, Uint8Array][];
   }
 
   async close(): Promise<void> {

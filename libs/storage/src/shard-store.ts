@@ -19,6 +19,8 @@ export interface TxLocation {
 }
 
 const HEAD_KEY = 'm:head';
+const accountKey = (address: string) => `a:${address}`;
+const metaKey = (key: string) => `p:${key}`;
 const blockKey = (height: number) => `b:${height.toString(16).padStart(12, '0')}`;
 const txKey = (hash: string) => `x:${hash}`;
 const trieKey = (key: string) => `t:${key}`;
@@ -109,11 +111,30 @@ export class ShardStore {
   }
 
   /**
+   * Protocol metadata (two-phase-commit records) stored under `key`, as written by
+   * {@link commitBlock}'s `meta` argument; every entry whose key starts with `prefix`.
+   */
+  async metaEntries(prefix: string): Promise<[string, Uint8Array][]> {
+    const rows = await this.kv.entries(metaKey(prefix));
+    return rows.map(([k, v]) => [k.slice(2), v]);
+  }
+
+  /**
+   * Addresses of accounts this shard has written, in order, after `after`, at most `limit`
+   * (the accounts index, for ListAccounts and audits).
+   */
+  async accounts(after: string | undefined, limit: number): Promise<string[]> {
+    const rows = await this.kv.entries('a:', { ...(after !== undefined ? { after: accountKey(after) } : {}), limit });
+    return rows.map(([k]) => k.slice(2));
+  }
+
+  /**
    * Durably appends `block` with the trie nodes buffered since the last commit, indexes its
-   * receipts by transaction hash, and moves the head, all in one atomic batch.
+   * receipts by transaction hash and the accounts it `touched`, applies the protocol metadata
+   * writes `meta` (value null deletes), and moves the head, all in one atomic batch.
    * @throws Error when `block.height` is not head + 1 (or 0 for genesis on an empty store).
    */
-  async commitBlock(block: StateShardBlock): Promise<void> {
+  async commitBlock(block: StateShardBlock, touched: readonly string[] = [], meta: ReadonlyMap<string, Uint8Array | null> = new Map()): Promise<void> {
     const expected = this.headInfo ? this.headInfo.height + 1 : 0;
     if (block.height !== expected) throw new Error(`block height ${block.height} does not extend head (expected ${expected})`);
     const ops: KVOp[] = [];
@@ -124,6 +145,9 @@ export class ShardStore {
     block.receipts.forEach((r, i) =>
       ops.push({ type: 'put', key: txKey(r.txHash), value: Buffer.from(JSON.stringify({ height: block.height, receiptIndex: i })) }),
     );
+    const empty = new Uint8Array();
+    for (const a of touched) ops.push({ type: 'put', key: accountKey(a), value: empty });
+    for (const [k, v] of meta) ops.push(v === null ? { type: 'del', key: metaKey(k) } : { type: 'put', key: metaKey(k), value: v });
     const head: HeadInfo = { height: block.height, hash: block.hash, stateRoot: block.stateRoot };
     ops.push({ type: 'put', key: HEAD_KEY, value: Buffer.from(JSON.stringify(head)) });
     await this.kv.batch(ops);

@@ -13,6 +13,8 @@ export interface DevnetOpts {
   dataDir: string;
   /** How long each service may take to become healthy, in milliseconds [30,000]. */
   startTimeoutMs?: number;
+  /** Orchestrator blocks to wait for votes before aborting [20]. */
+  voteTimeoutBlocks?: number;
   /** Called with a line of progress ("registry healthy", ...). */
   onProgress?: (line: string) => void;
 }
@@ -32,12 +34,19 @@ export interface Devnet {
   stopShard(shardId: number): Promise<void>;
   /** Starts a stopped shard again on the same port and data directory, and waits until healthy. */
   restartShard(shardId: number): Promise<void>;
+  /** Kills the orchestrator abruptly (SIGKILL) and waits for it to exit. */
+  killOrchestrator(): Promise<void>;
+  /** Starts a stopped orchestrator again on the same port and data directory. */
+  restartOrchestrator(): Promise<void>;
+  /** Sends a signal to a process by name (e.g. SIGSTOP / SIGCONT to freeze a shard). */
+  signal(name: string, sig: NodeJS.Signals): void;
+  readonly orchestratorAddress: string;
   /** Stops every process (gateway and shards first, registry last). */
   stop(): Promise<void>;
 }
 
 /**
- * Starts the registry, the state shards and the gateway as separate processes on free ports,
+ * Starts the registry, the state shards, the orchestrator and the gateway as separate processes on free ports,
  * each shard with its own LevelDB directory under `dataDir`, and waits until each is healthy.
  * @throws Error naming the service and its log file when one fails to start; every process
  *   already started is stopped first.
@@ -85,6 +94,18 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
         args: ['--shard-id', String(id), '--port', String(port), '--registry', registryAddress, '--data-dir', join(opts.dataDir, `shard-${id}`)],
       });
     }
+    const orchPort = await freePort();
+    const orchestratorAddress = `127.0.0.1:${orchPort}`;
+    const orchArgs = [
+      '--port', String(orchPort), '--registry', registryAddress, '--data-dir', join(opts.dataDir, 'orchestrator'),
+      '--vote-timeout-blocks', String(opts.voteTimeoutBlocks ?? 20),
+    ];
+    const startOrchestrator = () => {
+      const p = spawnService('orchestrator', 'orchestrator', orchestratorAddress, orchArgs, logDir);
+      procs.set('orchestrator', p);
+      return p;
+    };
+    const orchestrator = startOrchestrator();
     const gwPort = await freePort();
     const gatewayAddress = `127.0.0.1:${gwPort}`;
     const shardProcs = [...shardArgs.keys()].map(startShard);
@@ -96,6 +117,8 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
         progress(`${p.name} ready at ${p.address}`);
       }),
     );
+    await waitHealthy(orchestrator, timeout);
+    progress(`orchestrator ready at ${orchestratorAddress}`);
     await waitHealthy(gateway, timeout);
     progress(`gateway ready at ${gatewayAddress}`);
 
@@ -121,6 +144,22 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
         const old = procs.get(`state-shard-${id}`);
         if (old && old.child.exitCode === null && old.child.signalCode === null) throw new Error(`shard ${id} is still running`);
         await waitHealthy(startShard(id), timeout);
+      },
+      orchestratorAddress,
+      killOrchestrator: async () => {
+        const p = procs.get('orchestrator')!;
+        p.child.kill('SIGKILL');
+        await p.exited;
+      },
+      restartOrchestrator: async () => {
+        const old = procs.get('orchestrator');
+        if (old && old.child.exitCode === null && old.child.signalCode === null) throw new Error('the orchestrator is still running');
+        await waitHealthy(startOrchestrator(), timeout);
+      },
+      signal: (name, sig) => {
+        const p = procs.get(name);
+        if (!p) throw new Error(`no process ${name}`);
+        p.child.kill(sig);
       },
       stop: stopAll,
     };

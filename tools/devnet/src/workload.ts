@@ -14,6 +14,8 @@ export interface PlannedTx {
   readonly nonce: bigint;
   readonly raw: Uint8Array;
   readonly homeShard: number;
+  /** Whether the recipient is on another shard. */
+  readonly crossShard: boolean;
 }
 
 /** A random address whose default placement is `shard`. */
@@ -37,12 +39,15 @@ export interface LocalTransferOpts {
   seed: number;
   /** First nonce of each sender (its current nonce); default 0. */
   startNonces?: ReadonlyMap<string, bigint>;
+  /** Share of transfers whose recipient is on another shard, 0..1 [0]. */
+  crossShardRatio?: number;
 }
 
 /**
- * Plans `count` signed transfers, round-robin over the senders, each to another account on the
- * sender's own shard (a development account there, or a fresh address placed there), so that
- * every transfer is local. Values are 1..1000 gwei. Deterministic for a seed.
+ * Plans `count` signed transfers, round-robin over the senders. A share `crossShardRatio` goes to
+ * an account on another shard (cross-shard); the rest to another account on the sender's own shard
+ * (local). Recipients are development accounts or fresh addresses placed on the chosen shard.
+ * Values are 1..1000 gwei. Deterministic for a seed.
  */
 export function planLocalTransfers(opts: LocalTransferOpts): PlannedTx[][] {
   const rand = prng(opts.seed);
@@ -51,14 +56,16 @@ export function planLocalTransfers(opts: LocalTransferOpts): PlannedTx[][] {
   const perSender = new Map<string, PlannedTx[]>(opts.accounts.map((a) => [a.address, []]));
   for (let i = 0; i < opts.count; i++) {
     const from = opts.accounts[i % opts.accounts.length]!;
-    const shard = shardOf(opts.placement, from.address);
+    const home = shardOf(opts.placement, from.address);
+    const cross = n > 1 && rand() < (opts.crossShardRatio ?? 0);
+    const shard = cross ? (home + 1 + Math.floor(rand() * (n - 1))) % n : home;
     const peers = opts.accounts.filter((a) => a !== from && shardOf(opts.placement, a.address) === shard);
     const to = peers.length > 0 && rand() < 0.5 ? peers[Math.floor(rand() * peers.length)]!.address : addressOnShard(rand, shard, n);
     const value = BigInt(1 + Math.floor(rand() * 1000)) * 1_000_000_000n;
     const nonce = nonces.get(from.address)!;
     nonces.set(from.address, nonce + 1n);
     const raw = signTransaction(opts.common, from, { to, value, nonce });
-    perSender.get(from.address)!.push({ from: from.address, to, value, nonce, raw, homeShard: shard });
+    perSender.get(from.address)!.push({ from: from.address, to, value, nonce, raw, homeShard: home, crossShard: cross });
   }
   return [...perSender.values()].filter((l) => l.length > 0);
 }
@@ -71,8 +78,10 @@ export interface TxResult {
   status?: TxStatus;
   /** Rejection or failure reason. */
   error?: string;
-  /** Receipt success flag, once final. */
+  /** True once final with a successful receipt (local) or committed (cross-shard). */
   success?: boolean;
+  /** Statuses seen, in order (e.g. PENDING, PREPARED, COMMITTED). */
+  seen: TxStatus[];
   submittedAtMs: number;
   finalAtMs?: number;
   blockHeight?: number;
@@ -96,11 +105,12 @@ export async function runWorkload(
   const watch = async (r: TxResult) => {
     try {
       for await (const s of streamCall('gateway', (md, o) => gateway.watchTransaction({ txHash: r.hash! }, md, o))) {
+        if (r.seen.at(-1) !== s.status) r.seen.push(s.status);
         if (TERMINAL.has(s.status)) {
           r.status = s.status;
           r.finalAtMs = Date.now();
           r.blockHeight = s.blockHeight;
-          r.success = s.receipt?.success ?? false;
+          r.success = s.status === TxStatus.TX_STATUS_COMMITTED || (s.status === TxStatus.TX_STATUS_FINAL && (s.receipt?.success ?? false));
           if (s.reason) r.error = s.reason;
           break;
         }
@@ -114,7 +124,7 @@ export async function runWorkload(
   await Promise.all(
     plan.map(async (txs) => {
       for (const tx of txs) {
-        const r: TxResult = { tx, submittedAtMs: Date.now() };
+        const r: TxResult = { tx, submittedAtMs: Date.now(), seen: [] };
         results.push(r);
         try {
           const res = await unaryCall<SendRawTransactionResponse>('gateway', (md, o, cb) => gateway.sendRawTransaction({ rawTransaction: Buffer.from(tx.raw) }, md, o, cb));

@@ -1,0 +1,216 @@
+import {
+  Decision,
+  TxStatus,
+  Vote,
+  type CrossShardTx,
+  type RwSet,
+  type StateShardBlock,
+  type TpcResult,
+  type Transaction,
+  type TransactionStatus,
+} from '@shardlab/proto';
+
+/** Phase of a cross-shard transaction at the orchestrator. */
+export type CrossPhase = 'pending' | 'prepared' | 'committed' | 'aborted';
+
+/** What the orchestrator knows of one cross-shard transaction. */
+export interface CrossRecord {
+  tx: Transaction;
+  homeShard: number;
+  /** Every shard that must vote (source first), sorted after the source. */
+  involved: number[];
+  rwSet?: RwSet;
+  /** Votes received: shard → YES/NO. */
+  votes: Record<number, 'yes' | 'no'>;
+  phase: CrossPhase;
+  /** Why it aborted (first NO vote's reason, or the timeout). */
+  reason: string;
+  /** Orchestrator height whose block ordered it (ct_to_order); undefined while queued. */
+  orderedAt?: number;
+  /** Orchestrator height whose block carries the decision. */
+  decidedAt?: number;
+  /** W3C trace context of the transaction's trace. */
+  traceContext: Record<string, string>;
+  updatedAtMs: number;
+}
+
+/** Terminal phases. */
+export const isDecided = (p: CrossPhase) => p === 'committed' || p === 'aborted';
+
+const STATUS: Record<CrossPhase, TxStatus> = {
+  pending: TxStatus.TX_STATUS_PENDING,
+  prepared: TxStatus.TX_STATUS_PREPARED,
+  committed: TxStatus.TX_STATUS_COMMITTED,
+  aborted: TxStatus.TX_STATUS_ABORTED,
+};
+
+/** The client-facing status of a record. */
+export function statusOf(r: CrossRecord): TransactionStatus {
+  return {
+    txHash: r.tx.hash,
+    status: STATUS[r.phase],
+    homeShard: r.homeShard,
+    crossShard: true,
+    blockHeight: r.decidedAt ?? r.orderedAt ?? 0,
+    receipt: undefined,
+    reason: r.reason,
+    updatedAtMs: r.updatedAtMs,
+  };
+}
+
+/** Options of {@link Coordinator}. */
+export interface CoordinatorOpts {
+  /** Orchestrator blocks after ordering without a decision before the transaction aborts. */
+  voteTimeoutBlocks: number;
+  /** Shard of an address (to learn transactions first seen in a shard block). */
+  shardOf(address: string): number;
+}
+
+/** The changes one orchestrator block makes. */
+export interface BlockPlan {
+  ctToOrder: CrossShardTx[];
+  tpcResult: TpcResult[];
+  /** Records changed since the previous block (to persist with the block). */
+  changed: CrossRecord[];
+}
+
+/**
+ * The orchestrator's two-phase-commit coordinator (DESIGN.md section 3), pure: it keeps the
+ * cross-shard transactions, queues new ones for the next block's `ct_to_order`, tallies votes
+ * read from state-shard blocks (first NO aborts; commit when every expected shard voted YES;
+ * duplicate and unexpected votes are ignored), and decides in the next block, aborting those
+ * with no decision `voteTimeoutBlocks` blocks after ordering.
+ */
+export class Coordinator {
+  private readonly records = new Map<string, CrossRecord>();
+  /** Hashes of undecided transactions. */
+  private readonly open = new Set<string>();
+  private queue: string[] = [];
+  private readonly dirty = new Set<string>();
+
+  constructor(
+    private readonly opts: CoordinatorOpts,
+    restored: Iterable<CrossRecord> = [],
+  ) {
+    for (const r of restored) {
+      this.records.set(r.tx.hash, r);
+      if (!isDecided(r.phase)) this.open.add(r.tx.hash);
+      if (r.orderedAt === undefined && !isDecided(r.phase)) this.queue.push(r.tx.hash);
+    }
+  }
+
+  /** A record by transaction hash. */
+  get(txHash: string): CrossRecord | undefined {
+    return this.records.get(txHash);
+  }
+
+  /** Transactions ordered or queued but not decided. */
+  inFlight(): CrossRecord[] {
+    return [...this.open].map((h) => this.records.get(h)!);
+  }
+
+  /**
+   * Registers a cross-shard transaction forwarded by its home shard (idempotent: a second
+   * forward of the same hash returns the existing record and `isNew: false`).
+   */
+  forward(tx: Transaction, homeShard: number, otherShards: readonly number[], rwSet: RwSet | undefined, traceContext: Record<string, string>, nowMs: number): { record: CrossRecord; isNew: boolean } {
+    const existing = this.records.get(tx.hash);
+    if (existing) return { record: existing, isNew: false };
+    const involved = [homeShard, ...[...new Set(otherShards)].filter((s) => s !== homeShard).sort((a, b) => a - b)];
+    const record: CrossRecord = { tx, homeShard, involved, votes: {}, phase: 'pending', reason: '', traceContext, updatedAtMs: nowMs, ...(rwSet ? { rwSet } : {}) };
+    this.records.set(tx.hash, record);
+    this.open.add(tx.hash);
+    this.queue.push(tx.hash);
+    this.dirty.add(tx.hash);
+    return { record, isNew: true };
+  }
+
+  /**
+   * Reads the votes of a state-shard block. A vote for a transaction not yet known (its
+   * ForwardTransaction was lost) is matched with the transaction in the same block and the
+   * transaction is learned. Returns the records whose phase changed (to `prepared`).
+   */
+  onShardBlock(shardId: number, block: StateShardBlock, nowMs: number): CrossRecord[] {
+    const changed: CrossRecord[] = [];
+    for (const v of block.tpcPrepare) {
+      let r = this.records.get(v.txHash);
+      if (!r) {
+        const entry = block.transactions.find((e) => e.kind?.$case === 'user' && e.kind.value.hash === v.txHash)?.kind;
+        if (entry?.$case !== 'user' || !entry.value.to) continue;
+        r = this.forward(entry.value, shardId, [this.opts.shardOf(entry.value.to)], undefined, {}, nowMs).record;
+      }
+      if (isDecided(r.phase) || !r.involved.includes(shardId) || r.votes[shardId] !== undefined) continue;
+      r.votes[shardId] = v.vote === Vote.VOTE_YES ? 'yes' : 'no';
+      if (v.vote !== Vote.VOTE_YES && !r.reason) r.reason = `shard ${shardId} voted NO: ${v.reason || 'no reason given'}`;
+      r.updatedAtMs = nowMs;
+      this.dirty.add(r.tx.hash);
+      if (r.phase === 'pending' && r.involved.every((s) => r.votes[s] === 'yes')) {
+        r.phase = 'prepared';
+        changed.push(r);
+      }
+    }
+    return changed;
+  }
+
+  /**
+   * Plans orchestrator block `height`: orders every queued transaction, and decides every
+   * transaction ordered in an earlier block that has a NO vote (abort), YES from every involved
+   * shard (commit), or no decision after `voteTimeoutBlocks` blocks (abort). Mutates the records;
+   * the caller persists `changed` with the block.
+   */
+  planBlock(height: number, nowMs: number): BlockPlan {
+    const ctToOrder: CrossShardTx[] = [];
+    const tpcResult: TpcResult[] = [];
+    for (const h of this.queue) {
+      const r = this.records.get(h);
+      if (!r || r.orderedAt !== undefined || isDecided(r.phase)) continue;
+      r.orderedAt = height;
+      r.updatedAtMs = nowMs;
+      this.dirty.add(h);
+      ctToOrder.push({ tx: r.tx, involvedShards: r.involved, rwSet: r.rwSet, sourceShard: r.homeShard, traceContext: r.traceContext });
+    }
+    this.queue = [];
+    for (const h of this.open) {
+      const r = this.records.get(h)!;
+      if (r.orderedAt === undefined || r.orderedAt >= height) continue;
+      const no = r.involved.some((s) => r.votes[s] === 'no');
+      const allYes = r.involved.every((s) => r.votes[s] === 'yes');
+      let decision: Decision | undefined;
+      if (no) decision = Decision.DECISION_ABORT;
+      else if (allYes) decision = Decision.DECISION_COMMIT;
+      else if (height - r.orderedAt >= this.opts.voteTimeoutBlocks) {
+        decision = Decision.DECISION_ABORT;
+        const missing = r.involved.filter((s) => r.votes[s] === undefined);
+        r.reason = `vote timeout: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not vote within ${this.opts.voteTimeoutBlocks} orchestrator blocks`;
+      }
+      if (decision === undefined) continue;
+      r.phase = decision === Decision.DECISION_COMMIT ? 'committed' : 'aborted';
+      r.decidedAt = height;
+      r.updatedAtMs = nowMs;
+      this.open.delete(h);
+      this.dirty.add(r.tx.hash);
+      tpcResult.push({ txHash: r.tx.hash, decision, reason: r.reason, involvedShards: r.involved, traceContext: r.traceContext });
+    }
+    const changed = [...this.dirty].map((h) => this.records.get(h)!).filter(Boolean);
+    this.dirty.clear();
+    return { ctToOrder, tpcResult, changed };
+  }
+
+  /** Marks records dirty again (after a failed block write), so the next block persists them. */
+  redirty(records: readonly CrossRecord[]): void {
+    for (const r of records) this.dirty.add(r.tx.hash);
+  }
+}
+
+/** Serialised form of a record for the orchestrator store. */
+export function encodeCrossRecord(r: CrossRecord): Uint8Array {
+  return Buffer.from(
+    JSON.stringify({ ...r, tx: { ...r.tx, raw: Buffer.from(r.tx.raw).toString('base64'), data: Buffer.from(r.tx.data).toString('base64') }, rwSet: undefined }),
+  );
+}
+
+/** Inverse of {@link encodeCrossRecord}. */
+export function decodeCrossRecord(bytes: Uint8Array): CrossRecord {
+  const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as CrossRecord & { tx: Transaction & { raw: string; data: string } };
+  return { ...o, tx: { ...o.tx, raw: Buffer.from(o.tx.raw as unknown as string, 'base64'), data: Buffer.from(o.tx.data as unknown as string, 'base64') } };
+}

@@ -1,0 +1,309 @@
+import { EventEmitter, on } from 'node:events';
+import { RLP } from '@ethereumjs/rlp';
+import { hexToBytes, intToBytes } from '@ethereumjs/util';
+import { context } from '@opentelemetry/api';
+import { nativeKeccak256, ZERO_HASH } from '@shardlab/chain';
+import { errors, parseHash, toHex } from '@shardlab/common';
+import { OrchestratorBlock, TxStatus, type ForwardTransactionRequest, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import type { KV, KVOp } from '@shardlab/storage';
+import { extractContext, injectContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
+import { Coordinator, decodeCrossRecord, encodeCrossRecord, isDecided, statusOf, type CrossRecord } from './coordinator';
+
+const t = tracer('orchestrator');
+
+const HEAD_KEY = 'm:head';
+const blockKey = (h: number) => `b:${h.toString(16).padStart(12, '0')}`;
+const recordKey = (hash: string) => `r:${hash}`;
+const cursorKey = (shard: number) => `c:${shard}`;
+
+/** Options of {@link OrchestratorNode.create}. Defaults in brackets. */
+export interface OrchestratorNodeOpts {
+  /** This instance's store (LevelDB in production, memory in tests). */
+  kv: KV;
+  logger: Logger;
+  /** Number of state shards (ids 0..shardCount-1). */
+  shardCount: number;
+  /** Shard of an address under the current placement. */
+  shardOf(address: string): number;
+  /** Time between orchestrator blocks, in milliseconds [250]. */
+  blockIntervalMs?: number;
+  /** Orchestrator blocks to wait for votes after ordering before aborting [20]. */
+  voteTimeoutBlocks?: number;
+  /** Clock in milliseconds [Date.now]. */
+  now?: () => number;
+}
+
+interface Head {
+  height: number;
+  hash: string;
+}
+
+/**
+ * Hash of an orchestrator block: keccak256 of RLP([height, parentHash, timestampMs,
+ * [ordered tx hashes], [[decided tx hash, decision]]]).
+ */
+export function orchestratorBlockHash(b: Omit<OrchestratorBlock, 'hash'>): string {
+  return toHex(
+    nativeKeccak256(
+      RLP.encode([
+        intToBytes(b.height),
+        hexToBytes(b.parentHash as `0x${string}`),
+        intToBytes(b.timestampMs),
+        b.ctToOrder.map((x) => hexToBytes((x.tx?.hash ?? ZERO_HASH) as `0x${string}`)),
+        b.tpcResult.map((r) => [hexToBytes(r.txHash as `0x${string}`), r.decision]),
+      ]),
+    ),
+  );
+}
+
+/**
+ * The orchestrator shard (DESIGN.md sections 1 and 3): accepts cross-shard transactions from home
+ * shards, produces a block every `blockIntervalMs` with `ct_to_order` and `tpc_result`, reads
+ * votes from state-shard block streams, and keeps blocks, records and per-shard stream cursors in
+ * its store. A block, the records it changed and the cursors of the shard blocks whose votes it
+ * used are written in one batch, so after a crash the orchestrator resumes each shard stream
+ * after the last block it durably processed, and nothing is applied twice.
+ */
+export class OrchestratorNode {
+  readonly blockIntervalMs: number;
+  private readonly coordinator: Coordinator;
+  private readonly events = new EventEmitter();
+  private readonly cursors: number[];
+  private readonly durableCursors: number[];
+  private readonly recent = new Map<number, OrchestratorBlock>();
+  private head: Head;
+  private timer: NodeJS.Timeout | undefined;
+  private producing: Promise<unknown> = Promise.resolve();
+  private readonly closing = new AbortController();
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly opts: OrchestratorNodeOpts,
+    head: Head,
+    records: CrossRecord[],
+    cursors: number[],
+  ) {
+    this.blockIntervalMs = opts.blockIntervalMs ?? 250;
+    this.now = opts.now ?? Date.now;
+    this.coordinator = new Coordinator({ voteTimeoutBlocks: opts.voteTimeoutBlocks ?? 20, shardOf: opts.shardOf }, records);
+    this.head = head;
+    this.cursors = [...cursors];
+    this.durableCursors = [...cursors];
+    this.events.setMaxListeners(0);
+  }
+
+  /** Opens the orchestrator on its store: writes block 0 on an empty store, else resumes. */
+  static async create(opts: OrchestratorNodeOpts): Promise<OrchestratorNode> {
+    const headBytes = await opts.kv.get(HEAD_KEY);
+    let head: Head;
+    if (!headBytes) {
+      const genesis: Omit<OrchestratorBlock, 'hash'> = { height: 0, parentHash: ZERO_HASH, timestampMs: 0, ctToOrder: [], tpcResult: [] };
+      const block = { ...genesis, hash: orchestratorBlockHash(genesis) };
+      head = { height: 0, hash: block.hash };
+      await opts.kv.batch([
+        { type: 'put', key: blockKey(0), value: OrchestratorBlock.encode(block).finish() },
+        { type: 'put', key: HEAD_KEY, value: Buffer.from(JSON.stringify(head)) },
+      ]);
+      opts.logger.info({ height: 0 }, 'orchestrator genesis written');
+    } else {
+      head = JSON.parse(Buffer.from(headBytes).toString('utf8')) as Head;
+    }
+    const records = (await opts.kv.entries('r:')).map(([, v]) => decodeCrossRecord(v));
+    const cursors: number[] = [];
+    for (let s = 0; s < opts.shardCount; s++) {
+      const c = await opts.kv.get(cursorKey(s));
+      cursors.push(c ? Number(Buffer.from(c).toString('utf8')) : -1);
+    }
+    const open = records.filter((r) => !isDecided(r.phase)).length;
+    opts.logger.info({ height: head.height, records: records.length, inFlight: open, cursors }, 'orchestrator opened');
+    return new OrchestratorNode(opts, head, records, cursors);
+  }
+
+  /** Starts producing a block every `blockIntervalMs`. */
+  start(): void {
+    if (this.timer || this.closing.signal.aborted) return;
+    const tick = () => {
+      this.produceBlock()
+        .catch((err: unknown) => this.opts.logger.error({ err }, 'orchestrator block production failed'))
+        .finally(() => {
+          if (!this.closing.signal.aborted) this.timer = setTimeout(tick, this.blockIntervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, this.blockIntervalMs);
+  }
+
+  /** Stops block production, waits for a block in progress, and ends every stream. */
+  async stop(): Promise<void> {
+    this.closing.abort();
+    if (this.timer) clearTimeout(this.timer);
+    await this.producing;
+  }
+
+  /** Height and hash of the durable head. */
+  headInfo(): Head {
+    return { ...this.head };
+  }
+
+  /** Last state-shard height whose block was read (votes taken), per shard; -1 for none. */
+  shardCursor(shardId: number): number {
+    return this.cursors[shardId] ?? -1;
+  }
+
+  /**
+   * Accepts a cross-shard transaction forwarded by its home shard and writes it to the store
+   * before answering, so an acknowledged transaction survives a crash; it is ordered in the next
+   * block. Forwarding the same hash again is answered with its current status.
+   * @throws ShardLabError INVALID_ARGUMENT for a missing or malformed transaction or shard ids
+   *   outside the network.
+   */
+  async forward(req: ForwardTransactionRequest): Promise<TxStatus> {
+    const tx = req.tx;
+    if (!tx) throw errors.invalidArgument('tx is required');
+    parseHash(tx.hash, 'tx.hash');
+    if (!tx.raw || tx.raw.length === 0) throw errors.invalidArgument('tx.raw is required');
+    const bad = [req.homeShard, ...req.involvedShards].find((s) => !Number.isInteger(s) || s < 0 || s >= this.opts.shardCount);
+    if (bad !== undefined) throw errors.invalidArgument(`shard ${bad} does not exist: this network has shards 0..${this.opts.shardCount - 1}`);
+    if (req.involvedShards.length === 0) throw errors.invalidArgument('involved_shards must name the shards besides the home shard');
+    return withSpan(t, 'orchestrator.enqueue', { 'tx.hash': tx.hash, 'shard.home': req.homeShard }, async () => {
+      const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(), this.now());
+      if (isNew) {
+        await this.opts.kv.batch([{ type: 'put', key: recordKey(tx.hash), value: encodeCrossRecord(record) }]);
+        this.opts.logger.debug({ txHash: tx.hash, homeShard: req.homeShard, involved: record.involved }, 'cross-shard transaction queued');
+        this.emitStatus(record);
+      }
+      return statusOf(record).status;
+    });
+  }
+
+  /** Status of a cross-shard transaction; UNKNOWN when the orchestrator never saw it. */
+  status(txHash: string): TransactionStatus {
+    const h = parseHash(txHash, 'tx_hash');
+    const r = this.coordinator.get(h);
+    if (!r) return { txHash: h, status: TxStatus.TX_STATUS_UNKNOWN, homeShard: 0, crossShard: true, blockHeight: 0, receipt: undefined, reason: '', updatedAtMs: this.now() };
+    return statusOf(r);
+  }
+
+  /**
+   * Reads the votes of the next block of a state shard's stream. Blocks at or below the shard's
+   * cursor are ignored (duplicates after a reconnect).
+   * @throws ShardLabError FAILED_PRECONDITION on a gap, so the subscriber resubscribes after
+   *   {@link shardCursor}.
+   */
+  onShardBlock(shardId: number, block: StateShardBlock): void {
+    const cursor = this.shardCursor(shardId);
+    if (block.height <= cursor) return;
+    if (block.height !== cursor + 1) throw errors.failedPrecondition(`shard ${shardId} block ${block.height} does not follow ${cursor}`);
+    for (const r of this.coordinator.onShardBlock(shardId, block, this.now())) {
+      this.opts.logger.debug({ txHash: r.tx.hash }, 'cross-shard transaction prepared');
+      this.emitStatus(r);
+    }
+    this.cursors[shardId] = block.height;
+  }
+
+  /** Produces the next orchestrator block now (serialised with the timer's). */
+  produceBlock(): Promise<OrchestratorBlock> {
+    const run = this.producing.then(() => this.produceBlockNow());
+    this.producing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async produceBlockNow(): Promise<OrchestratorBlock> {
+    const height = this.head.height + 1;
+    const now = Math.max(this.now(), 1);
+    const plan = this.coordinator.planBlock(height, now);
+    const body: Omit<OrchestratorBlock, 'hash'> = { height, parentHash: this.head.hash, timestampMs: now, ctToOrder: plan.ctToOrder, tpcResult: plan.tpcResult };
+    const block: OrchestratorBlock = { ...body, hash: orchestratorBlockHash(body) };
+    const cursors = [...this.cursors];
+    const ops: KVOp[] = [{ type: 'put', key: blockKey(height), value: OrchestratorBlock.encode(block).finish() }];
+    for (const r of plan.changed) ops.push({ type: 'put', key: recordKey(r.tx.hash), value: encodeCrossRecord(r) });
+    cursors.forEach((c, s) => {
+      if (c !== this.durableCursors[s]) ops.push({ type: 'put', key: cursorKey(s), value: Buffer.from(String(c)) });
+    });
+    const head = { height, hash: block.hash };
+    ops.push({ type: 'put', key: HEAD_KEY, value: Buffer.from(JSON.stringify(head)) });
+    try {
+      await this.opts.kv.batch(ops);
+    } catch (err) {
+      // Nothing was written: the decisions are not durable. A restart replays from the store;
+      // in this process, keep the records dirty so the next block writes them.
+      this.coordinator.redirty(plan.changed);
+      throw err;
+    }
+    this.head = head;
+    cursors.forEach((c, s) => (this.durableCursors[s] = c));
+    this.recent.set(height, block);
+    this.recent.delete(height - 512);
+    for (const d of block.tpcResult) {
+      const r = this.coordinator.get(d.txHash)!;
+      const parent = extractContext(r.traceContext);
+      context.with(parent, () => {
+        const span = t.startSpan('orchestrator.decision', { attributes: { 'tx.hash': d.txHash, decision: r.phase, 'orchestrator.height': height, reason: r.reason } });
+        span.end();
+      });
+      this.opts.logger.info({ txHash: d.txHash, decision: r.phase, reason: r.reason || undefined, height }, 'cross-shard decision');
+      this.emitStatus(r);
+    }
+    if (block.ctToOrder.length > 0 || block.tpcResult.length > 0) {
+      this.opts.logger.info({ height, ordered: block.ctToOrder.length, decided: block.tpcResult.length }, 'orchestrator block');
+    }
+    this.events.emit('block', block);
+    return block;
+  }
+
+  /**
+   * An orchestrator block by height, or the head block.
+   * @throws ShardLabError NOT_FOUND beyond the head.
+   */
+  async getBlock(height?: number): Promise<OrchestratorBlock> {
+    const h = height ?? this.head.height;
+    const cached = this.recent.get(h);
+    if (cached) return cached;
+    const bytes = h <= this.head.height ? await this.opts.kv.get(blockKey(h)) : undefined;
+    if (!bytes) throw errors.notFound(`the orchestrator has no block at height ${h} (head is ${this.head.height})`);
+    return OrchestratorBlock.decode(bytes);
+  }
+
+  /** Every block from `fromHeight` on, history first, then live; ends on abort or stop. */
+  async *subscribe(fromHeight: number, signal: AbortSignal): AsyncGenerator<OrchestratorBlock> {
+    const stop = AbortSignal.any([signal, this.closing.signal]);
+    if (stop.aborted) return;
+    const events = on(this.events, 'block', { signal: stop });
+    let next = fromHeight;
+    try {
+      while (!stop.aborted) {
+        while (next <= this.head.height && !stop.aborted) {
+          yield await this.getBlock(next);
+          next += 1;
+        }
+        if (next > this.head.height) await events.next();
+      }
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') return;
+      throw err;
+    } finally {
+      await events.return?.();
+    }
+  }
+
+  /** Every status change of every cross-shard transaction from now on; ends on abort or stop. */
+  async *statusChanges(signal: AbortSignal): AsyncGenerator<TransactionStatus> {
+    const stop = AbortSignal.any([signal, this.closing.signal]);
+    if (stop.aborted) return;
+    const events = on(this.events, 'status', { signal: stop });
+    try {
+      for await (const [s] of events) yield s as TransactionStatus;
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') return;
+      throw err;
+    }
+  }
+
+  /** Number of cross-shard transactions not yet decided. */
+  inFlight(): number {
+    return this.coordinator.inFlight().length;
+  }
+
+  private emitStatus(r: CrossRecord): void {
+    this.events.emit('status', statusOf(r));
+  }
+}
