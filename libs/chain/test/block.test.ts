@@ -117,7 +117,7 @@ describe('buildBlock', () => {
       height: 0,
       parentHash: ZERO_HASH,
       timestampMs: 0,
-      execution: { stateRoot: new Uint8Array(32).fill(1), gasUsed: 0n, outcomes: [] },
+      execution: { stateRoot: new Uint8Array(32).fill(1), gasUsed: 0n, outcomes: [], touched: [] },
     });
     expect(b.transactionsRoot).toBe(EMPTY_TRIE_ROOT);
     expect(b.receiptsRoot).toBe(EMPTY_TRIE_ROOT);
@@ -144,6 +144,8 @@ describe('blockHash', () => {
     receiptsRoot: '0x' + '04'.repeat(32),
     timestampMs: 1_700_000_000_000,
     gasUsed: 21_000,
+    baseFeePerGas: '1000000000',
+    orchestratorHeight: 7,
   };
 
   it('is keccak256 of the RLP header and stable', () => {
@@ -164,6 +166,8 @@ describe('blockHash', () => {
     ['timestampMs', { timestampMs: 1_700_000_000_001 }],
     ['gasUsed', { gasUsed: 21_001 }],
     ['gasUsed zero', { gasUsed: 0 }],
+    ['baseFeePerGas', { baseFeePerGas: '1000000001' }],
+    ['orchestratorHeight', { orchestratorHeight: 8 }],
   ])('changes when %s changes', (_field, change) => {
     expect(blockHash(common, { ...header, ...change })).not.toBe(blockHash(common, header));
   });

@@ -9,6 +9,7 @@ import {
   signTransaction,
   type BlockExecution,
   type DecodedTx,
+  type StepOutcome,
   type TxOutcome,
   type TxRequest,
 } from '../src';
@@ -43,7 +44,7 @@ async function balances(ex: BlockExecutor, addrs: string[]): Promise<bigint[]> {
   return Promise.all(addrs.map(async (a) => (await ex.getAccount(a)).balance));
 }
 
-function executed(o: TxOutcome | undefined): Extract<TxOutcome, { kind: 'executed' }> {
+function executed(o: StepOutcome | undefined): Extract<TxOutcome, { kind: 'executed' }> {
   if (!o || o.kind !== 'executed') throw new Error(`expected an executed outcome, got ${JSON.stringify(o && { kind: o.kind, reason: 'reason' in o ? o.reason : '' })}`);
   return o;
 }

@@ -18,7 +18,7 @@ import {
 import { errors, parseAddress, parseHash, toHex } from '@shardlab/common';
 import { TxStatus, Vote, type Account, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
-import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
+import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { Mempool } from './mempool';
 import { Participant, decodeRecord, encodeRecord, type TpcRecord } from './participant';
 
@@ -523,8 +523,21 @@ export class ShardNode {
           this.opts.logger.warn({ txHash: o.tx.hash, reason: o.reason }, 'transaction dropped');
         }
         this.trimMap(this.dropped);
-        for (const v of votes) this.opts.logger.debug({ txHash: v.txHash, vote: Vote[v.vote], reason: v.reason, height }, 'prepare vote');
-        for (const [h, d] of plan.decided) this.opts.logger.debug({ txHash: h, decision: d, height }, 'cross-shard decision applied');
+        // One span per protocol step, in the transaction's own trace (DESIGN.md section 6).
+        const entryTrace = new Map(entries.filter((e) => e.trace).map((e) => [e.tx.hash, e.trace!]));
+        const stepSpan = (name: string, txHash: string, attributes: Record<string, string | number>) => {
+          const carrier = plan.traces.get(txHash);
+          const parent = carrier ? extractContext(carrier) : (entryTrace.get(txHash) ?? context.active());
+          t.startSpan(name, { attributes: { 'tx.hash': txHash, 'shard.id': this.shardId, 'block.height': height, ...attributes } }, parent).end();
+        };
+        for (const v of votes) {
+          this.opts.logger.debug({ txHash: v.txHash, vote: Vote[v.vote], reason: v.reason, height }, 'prepare vote');
+          stepSpan('shard.prepare', v.txHash, { vote: Vote[v.vote], reason: v.reason });
+        }
+        for (const [h, d] of plan.decided) {
+          this.opts.logger.debug({ txHash: h, decision: d, height }, 'cross-shard decision applied');
+          stepSpan('shard.finalize', h, { decision: d });
+        }
       } catch (err) {
         if (committed) {
           // The block is durable; only the in-memory follow-up failed. Never roll back past it.

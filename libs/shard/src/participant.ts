@@ -44,6 +44,8 @@ export interface TpcPlan {
   decided: Map<string, 'commit' | 'abort'>;
   /** Orchestrator height the plan covers (the block's `orchestratorHeight`). */
   orchestratorHeight: number;
+  /** W3C trace context of each transaction the plan touches, from the orchestrator blocks. */
+  traces: Map<string, Record<string, string>>;
 }
 
 /** Facts the participant asks the node while planning. */
@@ -121,7 +123,7 @@ export class Participant {
    *   later acceptance consumes the nonce without locking.
    */
   async plan(blocks: readonly OrchestratorBlock[], ctx: PlanContext, fromHeight: number): Promise<TpcPlan> {
-    const plan: TpcPlan = { finalize: [], votes: [], accepts: [], writes: new Map(), decided: new Map(), orchestratorHeight: fromHeight };
+    const plan: TpcPlan = { finalize: [], votes: [], accepts: [], writes: new Map(), decided: new Map(), orchestratorHeight: fromHeight, traces: new Map() };
     const current = (h: string) => (plan.writes.has(h) ? (plan.writes.get(h) ?? undefined) : this.records.get(h));
     const unlocks: SystemOp[] = [];
     for (const b of blocks) {
@@ -129,6 +131,7 @@ export class Participant {
       for (const x of b.ctToOrder) {
         const tx = x.tx;
         if (!tx || !x.involvedShards.includes(ctx.shardId)) continue;
+        plan.traces.set(tx.hash, x.traceContext);
         if (x.sourceShard === ctx.shardId) {
           if (!current(tx.hash) && !ctx.inMempool(tx.hash) && !plan.accepts.some((a) => a.hash === tx.hash)) plan.accepts.push(tx);
           continue;
@@ -144,6 +147,7 @@ export class Participant {
       }
       for (const d of b.tpcResult) {
         if (!d.involvedShards.includes(ctx.shardId)) continue;
+        plan.traces.set(d.txHash, d.traceContext);
         const r = current(d.txHash);
         const commit = d.decision === Decision.DECISION_COMMIT;
         plan.decided.set(d.txHash, commit ? 'commit' : 'abort');

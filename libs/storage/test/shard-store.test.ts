@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Receipt, StateShardBlock } from '@shardlab/proto';
@@ -39,6 +40,8 @@ function block(height: number, txHashes: string[] = []): StateShardBlock {
     transactions: [],
     receipts: txHashes.map((h, i) => receipt(h, height, i)),
     tpcPrepare: [],
+    baseFeePerGas: '1000000000',
+    orchestratorHeight: 0,
   };
 }
 
@@ -57,6 +60,9 @@ class RecordingKV implements KV {
     }
     this.batches.push(ops);
     await this.inner.batch(ops);
+  }
+  entries(prefix: string, opts?: { after?: string; limit?: number }): Promise<[string, Uint8Array][]> {
+    return this.inner.entries(prefix, opts);
   }
   close(): Promise<void> {
     return this.inner.close();
@@ -305,6 +311,37 @@ describe('ShardStore on LevelKV', () => {
       await expect(LevelKV.open(dir)).rejects.toThrow();
     } finally {
       await kv.close();
+    }
+  });
+});
+
+describe('metadata and the accounts index', () => {
+  it.each([
+    ['MemoryKV', async () => new MemoryKV()],
+  ])('%s: commitBlock writes and deletes metadata and indexes touched accounts in order', async (_name, make) => {
+    const store = await ShardStore.open(await make());
+    const a = '0x' + '01'.repeat(20);
+    const b = '0x' + '02'.repeat(20);
+    const c = '0x' + '03'.repeat(20);
+    await store.commitBlock(block(0), [c, a], new Map([['tpc:x', Buffer.from('1')], ['tpc:y', Buffer.from('2')]]));
+    await store.commitBlock(block(1), [b, a], new Map([['tpc:x', null]]));
+    expect((await store.metaEntries('tpc:')).map(([k, v]) => [k, Buffer.from(v).toString()])).toEqual([['tpc:y', '2']]);
+    expect(await store.accounts(undefined, 10)).toEqual([a, b, c]);
+    expect(await store.accounts(a, 1)).toEqual([b]);
+    expect(await store.accounts(c, 10)).toEqual([]);
+  });
+
+  it('LevelKV pages entries by prefix after a key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shardlab-kv-'));
+    const kv = await LevelKV.open(dir);
+    try {
+      await kv.batch(['a:1', 'a:2', 'a:3', 'b:1'].map((key) => ({ type: 'put' as const, key, value: Buffer.from(key) })));
+      expect((await kv.entries('a:')).map(([k]) => k)).toEqual(['a:1', 'a:2', 'a:3']);
+      expect((await kv.entries('a:', { after: 'a:1', limit: 1 })).map(([k]) => k)).toEqual(['a:2']);
+      expect((await kv.entries('c:')).length).toBe(0);
+    } finally {
+      await kv.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
