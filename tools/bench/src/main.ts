@@ -1,4 +1,5 @@
 import { Command, Option } from 'commander';
+import { runCrossShardBench } from './cross-shard-bench';
 import { makeTransfers, runBaseline, runShard } from './executor-bench';
 
 const int = (v: string) => {
@@ -15,12 +16,42 @@ const program = new Command()
   .addOption(new Option('--txs <n>', 'signed transfers per round').argParser(int).default(4000))
   .addOption(new Option('--senders <n>', 'distinct senders').argParser(int).default(200))
   .addOption(new Option('--block-size <n>', 'transactions per block for the shard').argParser(int).default(1000))
-  .addOption(new Option('--rounds <n>', 'rounds (baseline and shard alternate)').argParser(int).default(3));
+  .addOption(new Option('--rounds <n>', 'rounds (baseline and shard alternate)').argParser(int).default(3))
+  .addOption(new Option('--suite <name>', 'which benchmarks').choices(['all', 'executor', 'cross-shard']).default('all'))
+  .addOption(new Option('--shards <n>', 'cross-shard suite: state shards').argParser(int).default(4))
+  .addOption(new Option('--block-interval-ms <ms>', 'cross-shard suite: block interval').argParser(int).default(250))
+  .addOption(new Option('--cross-txs <n>', 'cross-shard suite: transfers per workload').argParser(int).default(400));
 
 async function main(): Promise<void> {
   program.parse();
-  const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number }>();
+  const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number; suite: string; shards: number; blockIntervalMs: number; crossTxs: number }>();
   const say = (s: string) => process.stdout.write(s + '\n');
+  if (o.suite === 'all' || o.suite === 'executor') await executorSuite(o, say);
+  if (o.suite === 'all' || o.suite === 'cross-shard') await crossShardSuite(o, say);
+}
+
+async function crossShardSuite(o: { shards: number; blockIntervalMs: number; crossTxs: number }, say: (s: string) => void): Promise<void> {
+  say('');
+  say(`Cross-shard benchmark: ${o.shards} shards, block interval ${o.blockIntervalMs} ms, ${o.crossTxs} transfers per workload, real processes`);
+  const runs = await runCrossShardBench({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, txs: o.crossTxs, say });
+  const iv = (ms: number) => (ms / o.blockIntervalMs).toFixed(2);
+  say('');
+  say('| workload | committed | aborted | tx/s | p50 ms (intervals) | p99 ms (intervals) |');
+  say('|---|---:|---:|---:|---:|---:|');
+  for (const r of runs) {
+    const l = r.name === 'local-only' ? r.summary.latencyMs.local : r.summary.latencyMs.crossShard;
+    say(`| ${r.name} | ${r.summary.committed} | ${r.summary.aborted} | ${r.summary.throughputTps.toFixed(1)} | ${l.p50.toFixed(0)} (${iv(l.p50)}) | ${l.p99.toFixed(0)} (${iv(l.p99)}) |`);
+  }
+  const local = runs[0]!.summary;
+  const cross = runs[1]!.summary;
+  say('');
+  say(`cross-shard / local throughput: ${(cross.throughputTps / local.throughputTps).toFixed(2)}x`);
+  const p50 = cross.latencyMs.crossShard.p50 / o.blockIntervalMs;
+  const p99 = cross.latencyMs.crossShard.p99 / o.blockIntervalMs;
+  say(`target: cross-shard p50 <= 3 intervals (${p50.toFixed(2)}: ${p50 <= 3 ? 'met' : 'NOT met'}), p99 <= 4 intervals (${p99.toFixed(2)}: ${p99 <= 4 ? 'met' : 'NOT met'})`);
+}
+
+async function executorSuite(o: { txs: number; senders: number; blockSize: number; rounds: number }, say: (s: string) => void): Promise<void> {
   say(`Executor benchmark: ${o.txs} signed ETH transfers from ${o.senders} senders, ${o.rounds} rounds, shard block size ${o.blockSize}`);
   say('signing transfers (not measured)...');
   const set = makeTransfers(o.txs, o.senders);

@@ -15,6 +15,8 @@ export interface DevnetOpts {
   startTimeoutMs?: number;
   /** Orchestrator blocks to wait for votes before aborting [20]. */
   voteTimeoutBlocks?: number;
+  /** Orchestrator block interval in milliseconds [the shards' block interval]. */
+  orchestratorBlockIntervalMs?: number;
   /** Called with a line of progress ("registry healthy", ...). */
   onProgress?: (line: string) => void;
 }
@@ -99,6 +101,7 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
     const orchArgs = [
       '--port', String(orchPort), '--registry', registryAddress, '--data-dir', join(opts.dataDir, 'orchestrator'),
       '--vote-timeout-blocks', String(opts.voteTimeoutBlocks ?? 20),
+      ...(opts.orchestratorBlockIntervalMs !== undefined ? ['--block-interval-ms', String(opts.orchestratorBlockIntervalMs)] : []),
     ];
     const startOrchestrator = () => {
       const p = spawnService('orchestrator', 'orchestrator', orchestratorAddress, orchArgs, logDir);
