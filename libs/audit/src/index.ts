@@ -1,0 +1,12 @@
+/**
+ * The cross-shard audit (DESIGN.md section 5): conservation of ether, atomicity of cross-shard
+ * transactions and leftover locks, checked over every shard's blocks and accounts and the
+ * orchestrator's blocks.
+ *
+ * - `auditNetwork` (pure): the checks, over an `AuditInput`.
+ * - `collectAuditInput` / `runAudit` (gRPC): read a running network found through the registry.
+ * - `formatReport` (pure): the report for people.
+ */
+export * from './audit';
+export * from './collect';
+export * from './format';
