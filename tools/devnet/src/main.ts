@@ -8,6 +8,8 @@ import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
 import { formatSummary, summarise } from './summary';
 import { planLocalTransfers, runWorkload } from './workload';
+import { runAudit } from '@shardlab/audit';
+import { formatEther } from '@shardlab/common';
 
 const int = (v: string) => {
   const n = Number(v);
@@ -88,8 +90,16 @@ async function main(): Promise<number> {
   const summary = summarise(results);
   say('');
   say(formatSummary(summary, o.shards, o.blockIntervalMs));
+  // Every decision is applied by the shards' next blocks; audit once nothing is in flight.
+  const audit = await auditWhenSettled(devnet.registryAddress, 10_000);
+  const c = audit.conservation;
+  say(`  audit          ${audit.ok ? 'PASSED' : 'FAILED'}`);
+  say(`    conservation ${c.ok ? 'ok' : 'VIOLATED'}: genesis ${formatEther(c.genesisWei)} − burned ${formatEther(c.burnedWei)} = ${formatEther(c.expectedWei)} ether; balances ${formatEther(c.actualWei)} ether (exact, in wei)`);
+  say(`    atomicity    ${audit.atomicity.ok ? 'ok' : 'VIOLATED'}: ${audit.atomicity.committed} committed, ${audit.atomicity.aborted} aborted, ${audit.atomicity.inFlight} in flight`);
+  say(`    locks        ${audit.locks.ok ? 'none left' : `${audit.locks.accountsWithLocks.length} accounts still locked`}`);
+  for (const p of audit.problems.slice(0, 5)) say(`    problem: ${p}`);
   say(`  logs           ${devnet.logDir}`);
-  const ok = summary.committed + summary.aborted === summary.submitted;
+  const ok = summary.committed + summary.aborted === summary.submitted && audit.ok;
   if (o.keepRunning) {
     say(`\nnetwork still running; gateway at ${devnet.gatewayAddress}. Ctrl-C to stop.`);
     return new Promise<number>(() => {});
@@ -108,3 +118,13 @@ main().then(
     process.exit(1);
   },
 );
+
+/** Runs the audit until it passes or `timeoutMs` passes (decisions land in the shards' next blocks). */
+async function auditWhenSettled(registryAddress: string, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const report = await runAudit({ registryAddress });
+    if (report.ok || Date.now() > end) return report;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
