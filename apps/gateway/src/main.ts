@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Command, Option, intOption, runService } from '@shardlab/service';
 import { startServer } from '@shardlab/rpc';
-import { createRegistryDirectory, startMembership } from '@shardlab/registry';
+import { createRegistryClient, createRegistryDirectory, startMembership } from '@shardlab/registry';
 import { createGateway, gatewayMountedService } from '@shardlab/gateway';
 
 const program = new Command()
@@ -19,12 +19,26 @@ const program = new Command()
       .env('SHARD_DEADLINE_MS')
       .argParser(intOption)
       .default(5000),
+  )
+  .addOption(
+    new Option('--orchestrator-deadline-ms <ms>', 'deadline of each call to the orchestrator, in milliseconds')
+      .env('ORCHESTRATOR_DEADLINE_MS')
+      .argParser(intOption)
+      .default(5000),
   );
 
 void runService('gateway', program, async ({ logger, options }) => {
   const registryAddress = options['registry'] as string;
   const directory = createRegistryDirectory({ registryAddress, logger });
-  const gateway = createGateway({ directory, logger, shardDeadlineMs: options['shardDeadlineMs'] as number });
+  // The orchestrator's address comes from the registry's ListEndpoints.
+  const registry = createRegistryClient(registryAddress);
+  const gateway = createGateway({
+    directory,
+    registry,
+    logger,
+    shardDeadlineMs: options['shardDeadlineMs'] as number,
+    orchestratorDeadlineMs: options['orchestratorDeadlineMs'] as number,
+  });
   const server = await startServer({
     port: options['port'] as number,
     host: options['host'] as string,
@@ -49,6 +63,7 @@ void runService('gateway', program, async ({ logger, options }) => {
       // Stop accepting calls while open watches end (UNAVAILABLE: clients watch again elsewhere).
       await Promise.all([server.close(), gateway.close()]);
       directory.close();
+      registry.close();
     },
   };
 });

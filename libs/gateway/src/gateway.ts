@@ -13,8 +13,10 @@ import {
 import type { BackoffOpts } from '@shardlab/registry';
 import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { BoundedMap } from './bounded-map';
+import { CrossShardWatchHub } from './cross-shard-watch';
+import { OrchestratorClient, type ServiceLocator } from './orchestrator';
 import { ShardRouter, type ShardDirectory } from './shards';
-import { BlockWatchHub, TERMINAL_STATUSES } from './watch';
+import { BlockWatchHub, TERMINAL_STATUSES, advancesStatus } from './watch';
 
 /** Largest raw transaction accepted, in bytes (the txpool limit of geth). */
 export const MAX_RAW_TX_BYTES = 128 * 1024;
@@ -23,26 +25,44 @@ export const MAX_RAW_TX_BYTES = 128 * 1024;
 export interface GatewayOpts {
   /** Where shards are and how accounts are placed (a `RegistryDirectory`, or a fake). */
   directory: ShardDirectory;
+  /**
+   * Where the orchestrator is registered: the registry's ListEndpoints (a `RegistryClient` from
+   * `@shardlab/registry`, or a fake). Not closed by the gateway.
+   */
+  registry: ServiceLocator;
   logger: Logger;
   /** Deadline of each call to a shard, in milliseconds; default 5000. */
   shardDeadlineMs?: number;
-  /** How many transaction → home shard entries to remember; default 100 000. */
+  /** Deadline of each unary call to the orchestrator, in milliseconds; default 5000. */
+  orchestratorDeadlineMs?: number;
+  /** How many transaction → (home shard, cross-shard) entries to remember; default 100 000. */
   txIndexCapacity?: number;
   /** Most concurrent WatchTransaction streams; more are refused with RESOURCE_EXHAUSTED. Default 10 000. */
   maxWatches?: number;
   /**
-   * A watched transaction's status is also re-read from its shard this often, in milliseconds, to
-   * notice changes that no block shows (a drop from the mempool). Default 10 000. Block streams,
-   * not this, deliver the FINAL status.
+   * A watched transaction's status is also re-read this often, in milliseconds, from its shard
+   * (to notice changes that no block shows, such as a drop from the mempool) or, for a
+   * cross-shard transaction, from the orchestrator (a safety net). Default 10 000. Block streams
+   * and the orchestrator's status stream, not this, drive watches.
    */
   watchRecheckMs?: number;
-  /** Back-off between reconnections of a broken shard block stream; default 100 ms doubling to 5 s. */
+  /**
+   * Back-off between reconnections of a broken shard block stream or orchestrator status stream,
+   * and of the channel to the orchestrator; default 100 ms doubling to 5 s.
+   */
   reconnect?: BackoffOpts;
 }
 
-/** Where a transaction was found: its home shard and the shard's status of it. */
-interface Located {
+/** What the gateway remembers of a transaction it has seen. */
+interface TxRecord {
+  /** The home shard. */
   shardId: number;
+  /** Whether its outcome is decided by the orchestrator. */
+  crossShard: boolean;
+}
+
+/** Where a transaction was found: its home shard, whether it is cross-shard, and its status. */
+interface Located extends TxRecord {
   status: TransactionStatus;
 }
 
@@ -51,7 +71,10 @@ const tr = tracer('gateway');
 /**
  * The gateway's logic (DESIGN.md sections 1 and 3): the only public entry. It decodes and
  * verifies signed transactions, forwards them to the sender's home shard, routes reads, and
- * tracks transaction status (WatchTransaction is driven by the shards' block streams).
+ * tracks transaction status. A local transaction's status comes from its home shard
+ * (WatchTransaction is driven by the shards' block streams); a cross-shard transaction's comes
+ * from the orchestrator (WatchTransaction is driven by its status stream): its home shard's block
+ * only charges its fee and does not make it final.
  * Every method throws ShardLabErrors that the gRPC edge turns into statuses.
  */
 export class Gateway {
@@ -59,7 +82,9 @@ export class Gateway {
   private readonly log: Logger;
   private readonly router: ShardRouter;
   private readonly hub: BlockWatchHub;
-  private readonly txHome: BoundedMap<string, number>;
+  private readonly orchestrator: OrchestratorClient;
+  private readonly crossHub: CrossShardWatchHub;
+  private readonly txIndex: BoundedMap<string, TxRecord>;
   private readonly maxWatches: number;
   private readonly watchRecheckMs: number;
   private common: { chainId: number; common: Common } | undefined;
@@ -72,15 +97,41 @@ export class Gateway {
       logger: opts.logger,
       ...(opts.shardDeadlineMs !== undefined ? { deadlineMs: opts.shardDeadlineMs } : {}),
     });
-    this.hub = new BlockWatchHub({ router: this.router, logger: opts.logger, ...(opts.reconnect ? { reconnect: opts.reconnect } : {}) });
-    this.txHome = new BoundedMap(opts.txIndexCapacity ?? 100_000);
+    this.txIndex = new BoundedMap(opts.txIndexCapacity ?? 100_000);
+    const reconnect = opts.reconnect ? { reconnect: opts.reconnect } : {};
+    this.hub = new BlockWatchHub({
+      router: this.router,
+      logger: opts.logger,
+      isCrossShard: (h) => this.txIndex.get(h)?.crossShard === true,
+      ...reconnect,
+    });
+    this.orchestrator = new OrchestratorClient({
+      registry: opts.registry,
+      logger: opts.logger,
+      ...(opts.orchestratorDeadlineMs !== undefined ? { deadlineMs: opts.orchestratorDeadlineMs } : {}),
+      ...reconnect,
+    });
+    this.crossHub = new CrossShardWatchHub({ orchestrator: this.orchestrator, logger: opts.logger, ...reconnect });
     this.maxWatches = opts.maxWatches ?? 10_000;
     this.watchRecheckMs = opts.watchRecheckMs ?? 10_000;
   }
 
-  /** Number of open WatchTransaction streams. */
+  /** Number of open WatchTransaction streams (local and cross-shard). */
   get activeWatches(): number {
-    return this.hub.activeWatches;
+    return this.hub.activeWatches + this.crossHub.activeWatches;
+  }
+
+  /** Number of open WatchTransaction streams of cross-shard transactions. */
+  get activeCrossShardWatches(): number {
+    return this.crossHub.activeWatches;
+  }
+
+  /**
+   * The gateway's subscription to the orchestrator's status stream: whether it is connected now,
+   * and how many times it has connected (it starts with the first cross-shard watch).
+   */
+  get statusStream(): { connected: boolean; connections: number } {
+    return { connected: this.crossHub.streaming, connections: this.crossHub.connections };
   }
 
   /** Shards whose block stream the gateway follows (started by the first watcher of each). */
@@ -98,13 +149,14 @@ export class Gateway {
 
   /**
    * SendRawTransaction: decodes and verifies `raw` with the network's chain id, forwards it to
-   * the sender's home shard (SubmitTransaction), and remembers its home shard.
+   * the sender's home shard (SubmitTransaction), and remembers its home shard and whether the
+   * shard found it cross-shard (it then forwarded it to the orchestrator, which decides it).
    * @returns the transaction hash, home shard and whether the shard found it cross-shard.
    * @throws ShardLabError INVALID_ARGUMENT (empty or oversized input, malformed RLP, unsupported
    *   type, wrong chain id, bad signature, gas limit out of bounds); the home shard's error
    *   unchanged (FAILED_PRECONDITION for nonce or funds, ALREADY_EXISTS for a duplicate,
-   *   UNIMPLEMENTED for a cross-shard transaction until the protocol lands); UNAVAILABLE naming
-   *   the shard when it cannot be reached.
+   *   UNIMPLEMENTED from a shard that does not support cross-shard transactions); UNAVAILABLE
+   *   naming the shard when it cannot be reached.
    */
   async sendRawTransaction(raw: Uint8Array, signal?: AbortSignal): Promise<SendRawTransactionResponse> {
     if (raw.length > MAX_RAW_TX_BYTES) {
@@ -125,7 +177,7 @@ export class Gateway {
         throw err;
       }
       const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
-      this.txHome.set(txHash, homeShard);
+      this.txIndex.set(txHash, { shardId: homeShard, crossShard: res.crossShard });
       span.setAttribute('tx.cross_shard', res.crossShard);
       this.log.info({ txHash, homeShard, crossShard: res.crossShard, nonce: Number(tx.nonce) }, 'transaction accepted');
       return { txHash, homeShard, crossShard: res.crossShard };
@@ -144,9 +196,15 @@ export class Gateway {
 
   /**
    * GetTransaction: asks the transaction's known home shard, or else every shard in parallel,
-   * and answers the status of the shard that knows it.
-   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when no shard knows the
-   *   transaction; UNAVAILABLE when no shard knows it but some could not be asked.
+   * and answers the status of the shard that knows it. For a cross-shard transaction (known as
+   * such, or one its home shard reports with `crossShard`), or one no shard knows, it asks the
+   * orchestrator (GetCrossShardStatus) and answers its status (PENDING, PREPARED, COMMITTED or
+   * ABORTED). A cross-shard transaction the orchestrator does not know (yet) gets its home shard's
+   * view, which stays PENDING (the fee receipt attached) until the orchestrator decides.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when neither the shards
+   *   nor the orchestrator know the transaction (or no shard knows it and the orchestrator cannot
+   *   be asked); UNAVAILABLE when no shard knows it but some could not be asked, or when it is
+   *   cross-shard and the orchestrator is not registered or cannot be reached.
    */
   async getTransaction(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
     return (await this.locate(parseHash(txHash, 'tx hash'), signal)).status;
@@ -154,19 +212,23 @@ export class Gateway {
 
   /**
    * WatchTransaction: sends the current status (as {@link getTransaction}), then every change
-   * until a terminal status (FINAL, COMMITTED, ABORTED, DROPPED), then returns. FINAL comes from
-   * the home shard's block stream; after subscribing, the status is read again so that a
-   * transaction that became final in between is not missed. Returns early when `signal` aborts
-   * (the client cancelled).
+   * until a terminal status (FINAL, COMMITTED, ABORTED, DROPPED), then returns. Never sends the
+   * same status twice in a row nor an older one. For a local transaction FINAL comes from the
+   * home shard's block stream; after subscribing, the status is read again so that a transaction
+   * that became final in between is not missed. For a cross-shard transaction the changes
+   * (PENDING → PREPARED → COMMITTED | ABORTED) come from the orchestrator's status stream, shared
+   * by every watch (see {@link CrossShardWatchHub}); its home shard's block does not end the
+   * watch. Returns early when `signal` aborts (the client cancelled).
    * @throws ShardLabError as {@link getTransaction} for the first status; RESOURCE_EXHAUSTED when
    *   too many watches are open; UNAVAILABLE when the gateway shuts down during the watch.
    */
   async watchTransaction(txHash: string, send: (status: TransactionStatus) => Promise<void>, signal: AbortSignal): Promise<void> {
     const hash = parseHash(txHash, 'tx hash');
-    if (this.hub.activeWatches >= this.maxWatches) {
+    if (this.activeWatches >= this.maxWatches) {
       throw errors.resourceExhausted(`too many transactions are being watched (${this.maxWatches}); try again later`);
     }
     const first = await this.locate(hash, signal);
+    if (first.crossShard) return this.watchCrossShard(hash, first, send, signal);
     await send(first.status);
     let last = first.status;
     if (TERMINAL_STATUSES.has(last.status) || signal.aborted) return;
@@ -180,7 +242,7 @@ export class Gateway {
 
       /** Sends `s` when it changes the status; true when the watch is over. */
       const emit = async (s: TransactionStatus): Promise<boolean> => {
-        if (s.status !== last.status) {
+        if (advancesStatus(last.status, s.status)) {
           await send(s);
           last = s;
         }
@@ -244,11 +306,56 @@ export class Gateway {
 
   /**
    * Ends open watches (with UNAVAILABLE, so that clients watch again elsewhere), stops the shard
-   * block subscriptions and closes shard clients. The directory is the caller's to close.
+   * block subscriptions and the orchestrator status stream, and closes shard and orchestrator
+   * clients. The directory and the registry client are the caller's to close.
    */
   async close(): Promise<void> {
-    await this.hub.close();
+    await Promise.all([this.hub.close(), this.crossHub.close()]);
     this.router.close();
+    this.orchestrator.close();
+  }
+
+  /**
+   * The cross-shard part of WatchTransaction: `first` (from the orchestrator, or the home shard's
+   * view), then the orchestrator's changes until COMMITTED or ABORTED.
+   */
+  private async watchCrossShard(
+    hash: string,
+    first: Located,
+    send: (status: TransactionStatus) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    let last = first.status;
+    await send(last);
+    if (TERMINAL_STATUSES.has(last.status) || signal.aborted) return;
+    const log = this.log.child({ txHash: hash, homeShard: first.shardId, crossShard: true });
+    const watch = this.crossHub.watch(hash);
+    try {
+      while (!signal.aborted) {
+        const ev = await watch.next(signal, this.watchRecheckMs);
+        if (ev.kind === 'aborted') return;
+        if (ev.kind === 'closed') throw shuttingDown();
+        let s: TransactionStatus | undefined;
+        if (ev.kind === 'status') s = ev.status;
+        else {
+          // Safety net: the stream and the re-reads on (re)connection should have told us.
+          s = await this.orchestrator.getCrossShardStatus(hash, signal).catch((err: Error) => {
+            if (!signal.aborted) log.debug({ err: err.message }, 'could not re-read the cross-shard status');
+            return undefined;
+          });
+        }
+        if (s && advancesStatus(last.status, s.status)) {
+          last = { ...s, txHash: hash, crossShard: true };
+          await send(last);
+          if (TERMINAL_STATUSES.has(last.status)) {
+            log.debug({ status: TxStatus[last.status], reason: last.reason }, 'cross-shard transaction decided');
+            return;
+          }
+        }
+      }
+    } finally {
+      watch.close();
+    }
   }
 
   private async chainCommon(): Promise<Common> {
@@ -261,17 +368,22 @@ export class Gateway {
     return this.router.call<TransactionStatus>(shardId, (c, md, o, cb) => c.getTransaction({ txHash }, md, o, cb), signal ? { signal } : {});
   }
 
-  /** Finds the shard that knows `txHash` (lowercase): its remembered home shard, else every shard. */
+  /**
+   * Finds `txHash` (lowercase): at its remembered home shard, else at every shard, else at the
+   * orchestrator; a cross-shard transaction's status comes from the orchestrator.
+   */
   private async locate(txHash: string, signal?: AbortSignal): Promise<Located> {
-    const known = this.txHome.get(txHash);
+    const known = this.txIndex.get(txHash);
+    if (known?.crossShard) return this.locateCrossShard(txHash, known.shardId, undefined, signal);
     if (known !== undefined) {
-      const status = await this.shardStatus(known, txHash, signal);
-      if (!isKnown(status)) throw errors.notFound(`transaction ${txHash} is unknown to its home shard ${known}`, { txHash });
-      return { shardId: known, status };
+      const status = await this.shardStatus(known.shardId, txHash, signal);
+      if (!isKnown(status)) throw errors.notFound(`transaction ${txHash} is unknown to its home shard ${known.shardId}`, { txHash });
+      if (status.crossShard) return this.locateCrossShard(txHash, known.shardId, status, signal);
+      return { shardId: known.shardId, crossShard: false, status };
     }
     const { shardCount } = await this.directory.config();
     const failures: Array<{ shardId: number; err: Error }> = [];
-    const found = await new Promise<Located | undefined>((resolve) => {
+    const found = await new Promise<{ shardId: number; status: TransactionStatus } | undefined>((resolve) => {
       let pending = shardCount;
       const settle = () => {
         if (--pending === 0) resolve(undefined);
@@ -290,8 +402,20 @@ export class Gateway {
       }
     });
     if (found) {
-      this.txHome.set(txHash, found.shardId);
-      return found;
+      if (found.status.crossShard) return this.locateCrossShard(txHash, found.shardId, found.status, signal);
+      this.txIndex.set(txHash, { shardId: found.shardId, crossShard: false });
+      return { ...found, crossShard: false };
+    }
+    // No shard knows it: perhaps the orchestrator does. Its home shard is the authority on
+    // whether it was accepted at all, so an orchestrator that cannot be asked does not turn
+    // NOT_FOUND into UNAVAILABLE.
+    const orch = await this.orchestrator.getCrossShardStatus(txHash, signal).catch((err: Error) => {
+      this.log.debug({ txHash, err: err.message }, 'could not ask the orchestrator about a transaction no shard knows');
+      return undefined;
+    });
+    if (orch && isKnown(orch)) {
+      this.txIndex.set(txHash, { shardId: orch.homeShard, crossShard: true });
+      return { shardId: orch.homeShard, crossShard: true, status: { ...orch, txHash, crossShard: true } };
     }
     if (failures.length > 0) {
       failures.sort((a, b) => a.shardId - b.shardId);
@@ -302,6 +426,34 @@ export class Gateway {
     }
     throw errors.notFound(`transaction ${txHash} is unknown to every shard`, { txHash });
   }
+
+  /**
+   * The status of the cross-shard transaction `txHash` of home shard `shardId`: the
+   * orchestrator's, or when it does not know it (yet) the home shard's view (`shardView`, or read
+   * now), which cannot be final before the orchestrator decides.
+   * @throws ShardLabError UNAVAILABLE when the orchestrator cannot be asked; NOT_FOUND when neither
+   *   it nor the home shard knows the transaction.
+   */
+  private async locateCrossShard(txHash: string, shardId: number, shardView: TransactionStatus | undefined, signal?: AbortSignal): Promise<Located> {
+    this.txIndex.set(txHash, { shardId, crossShard: true });
+    const s = await this.orchestrator.getCrossShardStatus(txHash, signal);
+    if (isKnown(s)) return { shardId, crossShard: true, status: { ...s, txHash, crossShard: true } };
+    const view = shardView ?? (await this.shardStatus(shardId, txHash, signal));
+    if (!isKnown(view)) {
+      throw errors.notFound(`cross-shard transaction ${txHash} is unknown to the orchestrator and to its home shard ${shardId}`, { txHash });
+    }
+    return { shardId, crossShard: true, status: homeShardViewOfCrossShard(view) };
+  }
+}
+
+/**
+ * A home shard's status of a cross-shard transaction as the gateway reports it while the
+ * orchestrator does not know the transaction: the shard's QUEUED, INCLUDED or FINAL (its fee was
+ * charged) do not decide it, so they read PENDING (the fee receipt kept); other statuses stand.
+ */
+function homeShardViewOfCrossShard(view: TransactionStatus): TransactionStatus {
+  const undecided = view.status === TxStatus.TX_STATUS_QUEUED || view.status === TxStatus.TX_STATUS_INCLUDED || view.status === TxStatus.TX_STATUS_FINAL;
+  return { ...view, crossShard: true, ...(undecided ? { status: TxStatus.TX_STATUS_PENDING } : {}) };
 }
 
 function shuttingDown() {

@@ -1,10 +1,14 @@
 /**
  * The gateway (DESIGN.md section 1): the only public entry of a ShardLab network. `Gateway` holds
- * the logic (decode, route, track status from shard block streams); `gatewayService` is its gRPC
- * edge; `ShardRouter` and `BlockWatchHub` are its shard-facing parts.
+ * the logic (decode, route, track status from shard block streams and, for cross-shard
+ * transactions, from the orchestrator's status stream); `gatewayService` is its gRPC edge;
+ * `ShardRouter` and `BlockWatchHub` are its shard-facing parts, `OrchestratorClient` and
+ * `CrossShardWatchHub` its orchestrator-facing parts.
  */
 export * from './gateway';
 export * from './service';
 export * from './shards';
 export * from './watch';
+export * from './orchestrator';
+export * from './cross-shard-watch';
 export * from './bounded-map';

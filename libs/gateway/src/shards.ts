@@ -1,5 +1,5 @@
 import { status as grpcStatus, type CallOptions, type Metadata, type ServiceError } from '@grpc/grpc-js';
-import { ErrorCode, isShardLabError } from '@shardlab/common';
+import { ErrorCode, isShardLabError, ShardLabError } from '@shardlab/common';
 import { StateShardServiceClient, type StateShardBlock } from '@shardlab/proto';
 import type { RegistryDirectory } from '@shardlab/registry';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
@@ -25,8 +25,9 @@ export interface ShardCallOpts {
   signal?: AbortSignal;
   /**
    * Whether repeating the call is harmless. Non-idempotent calls (SubmitTransaction) are not
-   * retried after a deadline expiry, when the shard may have acted on the first attempt.
-   * Default true.
+   * retried after a deadline expiry, when the shard may have acted on the first attempt (they are
+   * when the deadline passed before the call could be sent, e.g. waiting for a connection to a
+   * shard that moved). Default true.
    */
   idempotent?: boolean;
 }
@@ -69,7 +70,7 @@ export class ShardRouter {
       return await this.attempt(shardId, invoke, opts.signal);
     } catch (err) {
       if (!isShardLabError(err, ErrorCode.Unavailable) || opts.signal?.aborted) throw err;
-      if (opts.idempotent === false && err.meta['grpcCode'] === grpcStatus.DEADLINE_EXCEEDED) throw err;
+      if (opts.idempotent === false && err.meta['grpcCode'] === grpcStatus.DEADLINE_EXCEEDED && err.meta['neverSent'] !== true) throw err;
       this.log.debug({ shardId, err: err.message }, 'shard unavailable; refreshing its endpoint and retrying once');
       this.directory.invalidate();
       return this.attempt(shardId, invoke, opts.signal);
@@ -105,13 +106,28 @@ export class ShardRouter {
   private async attempt<Res>(shardId: number, invoke: ShardInvoke<Res>, signal: AbortSignal | undefined): Promise<Res> {
     const ep = await this.directory.shardEndpoint(shardId);
     const client = this.clientFor(ep.address);
-    return unaryCall<Res>(`shard ${shardId} (${ep.address})`, (md, options, cb) => invoke(client, md, options, cb), {
-      deadlineMs: this.deadlineMs,
-      // A restarting shard comes back at the same address: wait for the connection (bounded by
-      // the deadline) rather than failing while the channel is in reconnect back-off.
-      waitForReady: true,
-      ...(signal ? { signal } : {}),
-    });
+    let neverSent = false;
+    try {
+      return await unaryCall<Res>(
+        `shard ${shardId} (${ep.address})`,
+        (md, options, cb) =>
+          invoke(client, md, options, (err, res) => {
+            // grpc-js says so when the deadline passed while the call still waited for a connection.
+            if (err?.code === grpcStatus.DEADLINE_EXCEEDED && /waiting for LB pick/i.test(err.details)) neverSent = true;
+            cb(err, res);
+          }),
+        {
+          deadlineMs: this.deadlineMs,
+          // A restarting shard comes back at the same address: wait for the connection (bounded by
+          // the deadline) rather than failing while the channel is in reconnect back-off.
+          waitForReady: true,
+          ...(signal ? { signal } : {}),
+        },
+      );
+    } catch (err) {
+      if (neverSent && err instanceof ShardLabError) throw new ShardLabError(err.code, err.message, { ...err.meta, neverSent: true });
+      throw err;
+    }
   }
 
   private clientFor(address: string): StateShardServiceClient {

@@ -41,37 +41,81 @@ export interface BlockWatchHubOpts {
   reconnect?: BackoffOpts;
   /** Clock for `updatedAtMs` when a block has no timestamp; default `Date.now`. */
   now?: () => number;
+  /**
+   * Whether a transaction is known to be cross-shard. A cross-shard transaction also appears in
+   * its home shard's block (its fee is charged there), but that block does not make it final: its
+   * outcome comes from the orchestrator. Such transactions are skipped. Default: none is.
+   */
+  isCrossShard?: (txHash: string) => boolean;
 }
 
-class Waiter implements TxWatch {
-  readonly ready: Promise<number | undefined>;
+/**
+ * Where a transaction's status stands in its life: statuses only move to a higher rank (queued →
+ * included → final for a local transaction; pending → prepared → committed | aborted for a
+ * cross-shard one). UNKNOWN and UNSPECIFIED rank lowest, terminal statuses highest.
+ */
+export function statusRank(s: TxStatus): number {
+  switch (s) {
+    case TxStatus.TX_STATUS_QUEUED:
+      return 1;
+    case TxStatus.TX_STATUS_INCLUDED:
+      return 2;
+    case TxStatus.TX_STATUS_PENDING:
+      return 3;
+    case TxStatus.TX_STATUS_PREPARED:
+      return 4;
+    case TxStatus.TX_STATUS_FINAL:
+    case TxStatus.TX_STATUS_COMMITTED:
+    case TxStatus.TX_STATUS_ABORTED:
+    case TxStatus.TX_STATUS_DROPPED:
+      return 5;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * Whether `next` moves a watch on from `last`: a different status of a higher rank. A watch
+ * sends only such statuses, so it never repeats a status and never goes backwards (no PREPARED
+ * after COMMITTED, no PENDING after PREPARED).
+ */
+export function advancesStatus(last: TxStatus, next: TxStatus): boolean {
+  return next !== last && statusRank(next) > statusRank(last);
+}
+
+/**
+ * A queue of statuses for one watcher of one transaction, filled by a hub and read with `next`.
+ * Shared by {@link BlockWatchHub} and the cross-shard hub.
+ */
+export class StatusWaiter {
   private readonly queue: TransactionStatus[] = [];
   private wake: (() => void) | undefined;
-  private closed = false;
-  private resolveClosed!: () => void;
+  private isClosed = false;
 
   constructor(
     readonly txHash: string,
-    readonly shardId: number,
-    ready: Promise<number>,
-    private readonly onClose: (w: Waiter) => void,
-  ) {
-    const closed = new Promise<undefined>((resolve) => (this.resolveClosed = () => resolve(undefined)));
-    this.ready = Promise.race([ready, closed]);
+    private readonly onClose: (w: StatusWaiter) => void,
+  ) {}
+
+  /** Whether {@link close} was called. */
+  get closed(): boolean {
+    return this.isClosed;
   }
 
+  /** Queues a status for the watcher (ignored once closed). */
   deliver(status: TransactionStatus): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     this.queue.push(status);
     this.wake?.();
   }
 
+  /** The next status delivered, or `timeout` after `timeoutMs`, `aborted` or `closed`. */
   async next(signal: AbortSignal, timeoutMs: number): Promise<WatchEvent> {
     for (;;) {
       const status = this.queue.shift();
       if (status) return { kind: 'status', status };
       if (signal.aborted) return { kind: 'aborted' };
-      if (this.closed) return { kind: 'closed' };
+      if (this.isClosed) return { kind: 'closed' };
       const woken = await new Promise<boolean>((resolve) => {
         const done = (v: boolean) => {
           clearTimeout(timer);
@@ -88,12 +132,36 @@ class Waiter implements TxWatch {
     }
   }
 
+  /** Stops watching (idempotent). */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.resolveClosed();
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.onCloseHook();
     this.wake?.();
     this.onClose(this);
+  }
+
+  /** Called once by {@link close} before the hub forgets the waiter. */
+  protected onCloseHook(): void {}
+}
+
+class Waiter extends StatusWaiter implements TxWatch {
+  readonly ready: Promise<number | undefined>;
+  private resolveClosed!: () => void;
+
+  constructor(
+    txHash: string,
+    readonly shardId: number,
+    ready: Promise<number>,
+    onClose: (w: Waiter) => void,
+  ) {
+    super(txHash, onClose as (w: StatusWaiter) => void);
+    const closed = new Promise<undefined>((resolve) => (this.resolveClosed = () => resolve(undefined)));
+    this.ready = Promise.race([ready, closed]);
+  }
+
+  protected override onCloseHook(): void {
+    this.resolveClosed();
   }
 }
 
@@ -163,13 +231,14 @@ class ShardFeed {
  * shard (from its head height + 1, found with GetHead) and kept, reconnecting with back-off from
  * the last height seen + 1 when it breaks. For each user transaction of a block that a watcher
  * waits for, a FINAL status built from the block's receipt is delivered (blocks on the stream are
- * durable).
+ * durable), unless the transaction is known to be cross-shard.
  */
 export class BlockWatchHub {
   private readonly router: ShardRouter;
   private readonly log: Logger;
   private readonly reconnect: BackoffOpts | undefined;
   private readonly now: () => number;
+  private readonly isCrossShard: (txHash: string) => boolean;
   private readonly feeds = new Map<number, ShardFeed>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private watchCount = 0;
@@ -179,6 +248,7 @@ export class BlockWatchHub {
     this.log = opts.logger.child({ module: 'watch-hub' });
     this.reconnect = opts.reconnect;
     this.now = opts.now ?? Date.now;
+    this.isCrossShard = opts.isCrossShard ?? (() => false);
   }
 
   /** Number of open watches. */
@@ -243,6 +313,10 @@ export class BlockWatchHub {
       const txHash = t.kind.value.hash.toLowerCase();
       const set = this.waiters.get(txHash);
       if (!set) continue;
+      if (this.isCrossShard(txHash)) {
+        this.log.debug({ txHash, height: block.height }, 'cross-shard transaction in a shard block: not final until the orchestrator decides');
+        continue;
+      }
       const receipt = block.receipts.find((r) => r.txHash.toLowerCase() === txHash);
       const status: TransactionStatus = {
         txHash,

@@ -15,8 +15,12 @@ const hex32 = (n: number) => '0x' + n.toString(16).padStart(64, '0');
 /**
  * A state shard for gateway tests: a real gRPC server implementing StateShardService over an
  * in-memory mempool with the contract's behaviour (QUEUED on submit, nonce checks, duplicates,
- * UNKNOWN for unknown hashes, wrong-shard accounts refused, cross-shard UNIMPLEMENTED). Blocks are
- * produced only when the test calls `produceBlock`.
+ * UNKNOWN for unknown hashes, wrong-shard accounts refused). A cross-shard transaction (recipient
+ * on another shard) is refused with UNIMPLEMENTED unless `onCrossShard` is set: then it is
+ * accepted (nonce consumed), handed to `onCrossShard` (the orchestrator's ForwardTransaction) and
+ * answered `crossShard: true, PENDING`; it goes into the next block like a local one (its fee is
+ * charged there), and GetTransaction reports it with `crossShard: true`. Blocks are produced only
+ * when the test calls `produceBlock`.
  */
 export class FakeShard {
   server: RunningServer | undefined;
@@ -26,6 +30,9 @@ export class FakeShard {
   readonly getTransactionCalls = new Map<string, number>();
   /** Called after the n-th (1-based) GetTransaction of a hash computed its answer. */
   onGetTransaction: ((txHash: string, n: number) => void) | undefined;
+  /** Accepts cross-shard transactions and forwards them here (the orchestrator), when set. */
+  onCrossShard: ((txHash: string, homeShard: number) => void) | undefined;
+  private readonly crossShard = new Set<string>();
   private readonly nonces = new Map<string, bigint>();
   private readonly blocks: StateShardBlock[];
   private readonly pending = new Map<string, ReturnType<typeof decodeTransaction>>();
@@ -85,15 +92,14 @@ export class FakeShard {
     const expected = this.nonces.get(d.from) ?? 0n;
     if (d.nonce < expected) throw errors.failedPrecondition(`nonce too low: transaction nonce ${d.nonce}, next nonce of ${d.from} is ${expected}`);
     if (d.nonce > expected) throw errors.failedPrecondition(`nonce too high: transaction nonce ${d.nonce}, next nonce of ${d.from} is ${expected}`);
-    if (d.to !== undefined && shardOf(this.placement, d.to) !== this.shardId) {
-      throw errors.unimplemented('cross-shard transactions are not supported yet');
-    }
+    const cross = d.to !== undefined && shardOf(this.placement, d.to) !== this.shardId;
+    if (cross && !this.onCrossShard) throw errors.unimplemented('cross-shard transactions are not supported yet');
     this.nonces.set(d.from, expected + 1n);
     const status: TransactionStatus = {
       txHash: d.hash,
       status: TxStatus.TX_STATUS_QUEUED,
       homeShard: this.shardId,
-      crossShard: false,
+      crossShard: cross,
       blockHeight: 0,
       receipt: undefined,
       reason: '',
@@ -102,6 +108,10 @@ export class FakeShard {
     this.txs.set(d.hash, status);
     this.pending.set(d.hash, d);
     this.submitted.push(d.hash);
+    if (cross) {
+      this.crossShard.add(d.hash);
+      this.onCrossShard?.(d.hash, this.shardId);
+    }
     return status;
   }
 
@@ -115,7 +125,7 @@ export class FakeShard {
         txHash: r.txHash,
         status: TxStatus.TX_STATUS_FINAL,
         homeShard: this.shardId,
-        crossShard: false,
+        crossShard: this.crossShard.has(r.txHash),
         blockHeight: height,
         receipt: r,
         reason: '',
@@ -165,6 +175,8 @@ export class FakeShard {
         error: '',
       })),
       tpcPrepare: [],
+      baseFeePerGas: '1000000000',
+      orchestratorHeight: 0,
     };
   }
 
@@ -173,7 +185,9 @@ export class FakeShard {
     return {
       submitTransaction: unary(log, 'SubmitTransaction', async (req) => {
         const s = this.submit(req.rawTransaction);
-        return { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status };
+        return s.crossShard
+          ? { txHash: s.txHash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING }
+          : { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status };
       }),
       getAccount: unary(log, 'GetAccount', async (req) => {
         if (shardOf(this.placement, req.address) !== this.shardId) {
@@ -251,6 +265,9 @@ export class FakeShard {
         throw errors.unimplemented('not in the fake');
       }),
       getCode: unary(log, 'GetCode', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
+      listAccounts: unary(log, 'ListAccounts', async () => {
         throw errors.unimplemented('not in the fake');
       }),
     };

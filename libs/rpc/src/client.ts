@@ -91,6 +91,9 @@ export function createClient<C extends Client>(Ctor: ClientCtor<C>, address: str
   return new Ctor(address, credentials.createInsecure(), {
     'grpc.max_receive_message_length': 64 * 1024 * 1024,
     'grpc.keepalive_time_ms': 30_000,
+    // Services restart (crash recovery, rolling updates): reconnect within seconds, not minutes.
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 5000,
   });
 }
 
