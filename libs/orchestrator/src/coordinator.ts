@@ -200,6 +200,33 @@ export class Coordinator {
   redirty(records: readonly CrossRecord[]): void {
     for (const r of records) this.dirty.add(r.tx.hash);
   }
+
+  /**
+   * Undoes {@link planBlock} after its block could not be written: the transactions it ordered
+   * are queued again (ahead of newer ones) and those it decided are undecided again, so the next
+   * block orders and decides them; every changed record stays dirty. Votes are kept.
+   */
+  revertPlan(plan: BlockPlan): void {
+    const reordered: string[] = [];
+    for (const x of plan.ctToOrder) {
+      const r = x.tx ? this.records.get(x.tx.hash) : undefined;
+      if (!r) continue;
+      delete r.orderedAt;
+      reordered.push(r.tx.hash);
+    }
+    this.queue = [...reordered, ...this.queue];
+    for (const d of plan.tpcResult) {
+      const r = this.records.get(d.txHash);
+      if (!r) continue;
+      const allYes = r.involved.every((s) => r.votes[s] === 'yes');
+      // A timeout is the only decision that sets the reason without a NO vote.
+      if (!allYes && !r.involved.some((s) => r.votes[s] === 'no')) r.reason = '';
+      r.phase = allYes ? 'prepared' : 'pending';
+      delete r.decidedAt;
+      this.open.add(r.tx.hash);
+    }
+    this.redirty(plan.changed);
+  }
 }
 
 /** Serialised form of a record for the orchestrator store. */

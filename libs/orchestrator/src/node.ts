@@ -152,20 +152,25 @@ export class OrchestratorNode {
   /**
    * Accepts a cross-shard transaction forwarded by its home shard and writes it to the store
    * before answering, so an acknowledged transaction survives a crash; it is ordered in the next
-   * block. Forwarding the same hash again is answered with its current status.
+   * block. Forwarding the same hash again while it is undecided is answered with its current
+   * status; once decided, it is refused, so that a resubmitted transaction whose round is over is
+   * never accepted (and locked) again by its home shard.
    * @throws ShardLabError INVALID_ARGUMENT for a missing or malformed transaction or shard ids
-   *   outside the network.
+   *   outside the network; ALREADY_EXISTS for a transaction already committed or aborted.
    */
   async forward(req: ForwardTransactionRequest): Promise<TxStatus> {
-    const tx = req.tx;
-    if (!tx) throw errors.invalidArgument('tx is required');
-    parseHash(tx.hash, 'tx.hash');
+    if (!req.tx) throw errors.invalidArgument('tx is required');
+    // The canonical (lower-case) hash is the id everywhere (status queries, votes, blocks).
+    const tx = { ...req.tx, hash: parseHash(req.tx.hash, 'tx.hash') };
     if (!tx.raw || tx.raw.length === 0) throw errors.invalidArgument('tx.raw is required');
     const bad = [req.homeShard, ...req.involvedShards].find((s) => !Number.isInteger(s) || s < 0 || s >= this.opts.shardCount);
     if (bad !== undefined) throw errors.invalidArgument(`shard ${bad} does not exist: this network has shards 0..${this.opts.shardCount - 1}`);
-    if (req.involvedShards.length === 0) throw errors.invalidArgument('involved_shards must name the shards besides the home shard');
+    if (!req.involvedShards.some((s) => s !== req.homeShard)) throw errors.invalidArgument('involved_shards must name the shards besides the home shard');
     return withSpan(t, 'orchestrator.enqueue', { 'tx.hash': tx.hash, 'shard.home': req.homeShard }, async () => {
       const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(), this.now());
+      if (!isNew && isDecided(record.phase)) {
+        throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
+      }
       if (isNew) {
         await this.opts.kv.batch([{ type: 'put', key: recordKey(tx.hash), value: encodeCrossRecord(record) }]);
         this.opts.logger.debug({ txHash: tx.hash, homeShard: req.homeShard, involved: record.involved }, 'cross-shard transaction queued');
@@ -224,9 +229,10 @@ export class OrchestratorNode {
     try {
       await this.opts.kv.batch(ops);
     } catch (err) {
-      // Nothing was written: the decisions are not durable. A restart replays from the store;
-      // in this process, keep the records dirty so the next block writes them.
-      this.coordinator.redirty(plan.changed);
+      // Nothing was written: the orderings and decisions are not durable. A restart replays from
+      // the store; in this process, undo the plan so the next block orders and decides the same
+      // transactions, and keep the records dirty so it writes them.
+      this.coordinator.revertPlan(plan);
       throw err;
     }
     this.head = head;

@@ -491,6 +491,10 @@ export class ShardNode {
             accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: wantedLock, ok: locked });
             if (locked) votes.push({ txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' });
           } else {
+            // A rejected duplicate of a transaction this shard already accepted (its record is
+            // locked or refused, or was just finalized in this block) must not touch that record.
+            const prior = pendingRecord(o.tx.hash);
+            if (prior === null || (prior !== undefined && prior.phase !== 'abortedEarly')) continue;
             accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: wantedLock, ok: false });
             if (wantedLock) votes.push({ txHash: o.tx.hash, vote: Vote.VOTE_NO, reason: o.reason });
           }

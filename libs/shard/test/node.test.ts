@@ -18,7 +18,7 @@ import {
   type TxRequest,
 } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, toHex } from '@shardlab/common';
-import { TxStatus, type StateShardBlock } from '@shardlab/proto';
+import { SystemTxKind, TxStatus, type StateShardBlock } from '@shardlab/proto';
 import { LevelKV, MemoryKV, ShardStore, type KV, type KVOp } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { createShardNode, genesisAllocation, shardCoinbase, type ShardNode, type ShardNodeOpts } from '../src';
@@ -90,7 +90,14 @@ describe('ShardNode', () => {
     const n = await node(await ShardStore.open(new MemoryKV()));
     expect(n.head()).toMatchObject({ height: 0, mempoolSize: 0 });
     const g = await n.getBlock(0);
-    expect(g).toMatchObject({ shardId: SHARD, height: 0, parentHash: ZERO_HASH, transactions: [], receipts: [], gasUsed: 0 });
+    expect(g).toMatchObject({ shardId: SHARD, height: 0, parentHash: ZERO_HASH, receipts: [], gasUsed: 0, tpcPrepare: [], orchestratorHeight: 0 });
+    // The allocation is recorded as CREDIT system transactions, in address order.
+    expect(g.transactions).toEqual(
+      local
+        .map((a) => a.address)
+        .sort()
+        .map((address) => ({ kind: { $case: 'system', value: { kind: SystemTxKind.SYSTEM_TX_KIND_CREDIT, txHash: ZERO_HASH, address, amount: DEV_ACCOUNT_BALANCE.toString(), writes: [] } } })),
+    );
     expect(g.stateRoot).toBe(n.head().stateRoot);
     expect(await n.getBlock()).toEqual(g);
     for (const a of local) {
@@ -182,12 +189,12 @@ describe('ShardNode', () => {
     expect(n.head().mempoolSize).toBe(0);
   });
 
-  it('refuses a recipient on another shard with UNIMPLEMENTED (cross-shard)', async () => {
+  it('refuses a value transfer to another shard with UNIMPLEMENTED when it has no orchestrator (no forwarder)', async () => {
     const n = await node(await ShardStore.open(new MemoryKV()));
     const to = remote[0]!.address;
     const err = await rejection(n.submit(sign(alice, { nonce: 0n, to })));
     expect(err.code).toBe(ErrorCode.Unimplemented);
-    expect(err.message).toMatch(new RegExp(`recipient ${to} is on shard \\d`));
+    expect(err.message).toMatch(new RegExp(`sends value to ${to} on shard ${shardOf(placement, to)}, and this shard has no orchestrator`));
     expect(n.head().mempoolSize).toBe(0);
   });
 
@@ -199,7 +206,7 @@ describe('ShardNode', () => {
     const raw = signTransaction(common, creator!, { nonce: 0n, gasLimit: 100_000n, data: Uint8Array.from([0x00]) });
     const err = await rejection(n.submit(raw));
     expect(err.code).toBe(ErrorCode.Unimplemented);
-    expect(err.message).toContain(`created contract ${created}`);
+    expect(err.message).toContain(`creates a contract at ${created}, placed on shard ${shardOf(placement, created)}`);
 
     // With the created address placed on this shard, the same creation is local and succeeds.
     const pinned = createPlacement(4, 2, [[created, SHARD]]);
@@ -325,6 +332,9 @@ describe('ShardNode', () => {
           throw new Error('disk full');
         }
         await this.inner.batch(ops);
+      }
+      entries(prefix: string, opts?: { after?: string; limit?: number }) {
+        return this.inner.entries(prefix, opts);
       }
       close() {
         return this.inner.close();

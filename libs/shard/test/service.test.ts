@@ -216,6 +216,8 @@ describe('StateShardService edge behaviour (fake node)', () => {
     receiptsRoot: '0x' + '00'.repeat(32),
     timestampMs: 0,
     gasUsed: 0,
+    baseFeePerGas: '0',
+    orchestratorHeight: 0,
     transactions: [],
     receipts: [],
     tpcPrepare: [],
