@@ -196,6 +196,17 @@ export class Coordinator {
     return { ctToOrder, tpcResult, changed };
   }
 
+  /**
+   * Forgets a transaction that was never made durable (its forward failed to persist), so it is
+   * neither ordered nor reported.
+   */
+  forget(txHash: string): void {
+    this.records.delete(txHash);
+    this.open.delete(txHash);
+    this.dirty.delete(txHash);
+    this.queue = this.queue.filter((h) => h !== txHash);
+  }
+
   /** Marks records dirty again (after a failed block write), so the next block persists them. */
   redirty(records: readonly CrossRecord[]): void {
     for (const r of records) this.dirty.add(r.tx.hash);

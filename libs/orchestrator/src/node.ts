@@ -2,7 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import { RLP } from '@ethereumjs/rlp';
 import { hexToBytes, intToBytes } from '@ethereumjs/util';
 import { context } from '@opentelemetry/api';
-import { nativeKeccak256, ZERO_HASH } from '@shardlab/chain';
+import { nativeKeccak256, toProtoTransaction, ZERO_HASH, type DecodedTx } from '@shardlab/chain';
 import { errors, parseHash, toHex } from '@shardlab/common';
 import { OrchestratorBlock, TxStatus, type ForwardTransactionRequest, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import type { KV, KVOp } from '@shardlab/storage';
@@ -31,6 +31,13 @@ export interface OrchestratorNodeOpts {
   voteTimeoutBlocks?: number;
   /** Clock in milliseconds [Date.now]. */
   now?: () => number;
+  /**
+   * Decodes and signature-checks a raw transaction (`decodeTransaction` with the network's
+   * chain). When given, a forwarded transaction is rebuilt from its raw bytes, and its hash, home
+   * shard and recipient's shard are checked, so a faulty forwarder cannot make the destination
+   * credit something the source never debits [none: trust the forwarded fields].
+   */
+  decode?: (raw: Uint8Array) => DecodedTx;
 }
 
 interface Head {
@@ -161,18 +168,31 @@ export class OrchestratorNode {
   async forward(req: ForwardTransactionRequest): Promise<TxStatus> {
     if (!req.tx) throw errors.invalidArgument('tx is required');
     // The canonical (lower-case) hash is the id everywhere (status queries, votes, blocks).
-    const tx = { ...req.tx, hash: parseHash(req.tx.hash, 'tx.hash') };
+    let tx = { ...req.tx, hash: parseHash(req.tx.hash, 'tx.hash') };
     if (!tx.raw || tx.raw.length === 0) throw errors.invalidArgument('tx.raw is required');
     const bad = [req.homeShard, ...req.involvedShards].find((s) => !Number.isInteger(s) || s < 0 || s >= this.opts.shardCount);
     if (bad !== undefined) throw errors.invalidArgument(`shard ${bad} does not exist: this network has shards 0..${this.opts.shardCount - 1}`);
     if (!req.involvedShards.some((s) => s !== req.homeShard)) throw errors.invalidArgument('involved_shards must name the shards besides the home shard');
+    if (this.opts.decode) {
+      const d = this.opts.decode(new Uint8Array(tx.raw));
+      if (d.hash !== tx.hash) throw errors.invalidArgument(`tx.hash ${tx.hash} is not the hash of tx.raw (${d.hash})`);
+      if (this.opts.shardOf(d.from) !== req.homeShard) throw errors.invalidArgument(`home_shard ${req.homeShard} is not the shard of sender ${d.from}`);
+      if (d.to && !req.involvedShards.includes(this.opts.shardOf(d.to))) throw errors.invalidArgument(`involved_shards does not name the recipient's shard ${this.opts.shardOf(d.to)}`);
+      tx = toProtoTransaction(d);
+    }
     return withSpan(t, 'orchestrator.enqueue', { 'tx.hash': tx.hash, 'shard.home': req.homeShard }, async () => {
       const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(), this.now());
       if (!isNew && isDecided(record.phase)) {
         throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
       }
       if (isNew) {
-        await this.opts.kv.batch([{ type: 'put', key: recordKey(tx.hash), value: encodeCrossRecord(record) }]);
+        try {
+          await this.opts.kv.batch([{ type: 'put', key: recordKey(tx.hash), value: encodeCrossRecord(record) }]);
+        } catch (err) {
+          // Not durable, so not accepted: the home shard is told it failed and drops it.
+          this.coordinator.forget(tx.hash);
+          throw err;
+        }
         this.opts.logger.debug({ txHash: tx.hash, homeShard: req.homeShard, involved: record.involved }, 'cross-shard transaction queued');
         this.emitStatus(record);
       }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { shardOf } from '@shardlab/chain';
+import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
 import { StateShardServiceClient, type StateShardBlock } from '@shardlab/proto';
 import { retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
 import { createClient, followStream, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
@@ -53,6 +53,7 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
     logger: log,
     shardCount: config.shardCount,
     shardOf: (a) => shardOf(placement, a),
+    decode: ((common) => (raw: Uint8Array) => decodeTransaction(raw, common))(createChainCommon({ chainId: config.chainId })),
     blockIntervalMs: opts.blockIntervalMs ?? config.blockIntervalMs,
     ...(opts.voteTimeoutBlocks !== undefined ? { voteTimeoutBlocks: opts.voteTimeoutBlocks } : {}),
   });

@@ -24,6 +24,8 @@ import { Participant, decodeRecord, encodeRecord, type TpcRecord } from './parti
 
 /** Record keys of the two-phase-commit participant in the shard store's metadata. */
 const TPC_PREFIX = 'tpc:';
+/** Keys of applied decisions (tx hash → commit/abort), for status queries. */
+const DECIDED_PREFIX = 'tpcd:';
 
 /**
  * Hands a cross-shard transaction accepted by its home shard to the orchestrator
@@ -346,7 +348,8 @@ export class ShardNode {
         const to = entry?.$case === 'user' ? entry.value.to : '';
         if (to && shardOf(this.opts.placement, to) !== this.shardId) {
           // A cross-shard transaction: its receipt is the fee; the outcome is the commit decision.
-          const d = this.decided.get(h);
+          const stored = this.decided.get(h) ?? (await this.opts.store.meta(DECIDED_PREFIX + h));
+          const d = typeof stored === 'string' ? stored : stored ? Buffer.from(stored).toString('utf8') : undefined;
           const status = d === 'commit' ? TxStatus.TX_STATUS_COMMITTED : d === 'abort' ? TxStatus.TX_STATUS_ABORTED : TxStatus.TX_STATUS_PENDING;
           return { ...base, crossShard: true, status, blockHeight: block.height, receipt };
         }
@@ -510,7 +513,9 @@ export class ShardNode {
           orchestratorHeight: plan.orchestratorHeight,
           votes,
         });
-        const meta = new Map([...writes].map(([h, r]) => [TPC_PREFIX + h, r ? encodeRecord(r) : null] as const));
+        const meta = new Map<string, Uint8Array | null>([...writes].map(([h, r]) => [TPC_PREFIX + h, r ? encodeRecord(r) : null] as const));
+        // Decisions are kept for status queries after a restart (the records themselves are gone).
+        for (const [h, d] of plan.decided) meta.set(DECIDED_PREFIX + h, Buffer.from(d));
         await this.opts.store.commitBlock(block, execution.touched, meta);
         committed = true;
         this.participant.apply(writes);

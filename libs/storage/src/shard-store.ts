@@ -119,6 +119,11 @@ export class ShardStore {
     return rows.map(([k, v]) => [k.slice(2), v]);
   }
 
+  /** One metadata value written by {@link commitBlock}, or undefined. */
+  async meta(key: string): Promise<Uint8Array | undefined> {
+    return this.kv.get(metaKey(key));
+  }
+
   /**
    * Addresses of accounts this shard has written, in order, after `after`, at most `limit`
    * (the accounts index, for ListAccounts and audits).
