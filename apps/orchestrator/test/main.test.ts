@@ -3,8 +3,12 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
-import { OrchestratorServiceClient } from '@shardlab/proto';
-import { createClient, type ClientCtor } from '@shardlab/rpc';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { OrchestratorServiceClient, TxStatus } from '@shardlab/proto';
+import { RegistryState, registryMountedService } from '@shardlab/registry';
+import { silentLogger } from '@shardlab/telemetry';
+import { createClient, startServer, type ClientCtor, type RunningServer } from '@shardlab/rpc';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'apps', 'orchestrator', 'src', 'main.ts');
@@ -62,6 +66,17 @@ function startProcess(args: string[], env: Record<string, string>, msg: string):
 
 describe('orchestrator process', () => {
   let proc: (Proc & { line: Record<string, unknown> }) | undefined;
+  let registry: RunningServer;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    const state = new RegistryState({ shardCount: 2, chainId: 1337, blockIntervalMs: 100 });
+    registry = await startServer({ port: 0, services: [registryMountedService(state, silentLogger())], logger: silentLogger() });
+  });
+  afterAll(() => registry.close());
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'shardlab-orch-main-'));
+  });
 
   afterEach(async () => {
     if (proc && proc.child.exitCode === null) {
@@ -69,24 +84,29 @@ describe('orchestrator process', () => {
       await proc.exited;
     }
     proc = undefined;
+    rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('takes PORT and HOST from the environment, serves health and the contract, and stops on SIGTERM', async () => {
-    proc = await startProcess([], { PORT: '0', HOST: '127.0.0.1' }, 'orchestrator listening');
+  it('takes its options from the environment, serves health and the contract, and stops on SIGTERM', async () => {
+    proc = await startProcess([], { PORT: '0', HOST: '127.0.0.1', REGISTRY_ADDRESS: registry.address, DATA_DIR: dataDir }, 'orchestrator serving');
     const address = String(proc.line['address']);
-    expect(proc.line).toMatchObject({ service: 'orchestrator', port: expect.any(Number) });
+    expect(proc.line).toMatchObject({ service: 'orchestrator', height: 0, inFlight: 0, blockIntervalMs: 100 });
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
 
     await expect(checkHealth(address, '')).resolves.toBe('SERVING');
     await expect(checkHealth(address, 'shardlab.v1.OrchestratorService')).resolves.toBe('SERVING');
 
     const client = createClient(OrchestratorServiceClient, address);
-    const err = await new Promise<ServiceError | null>((resolve) =>
-      client.getBlock({}, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (e) => resolve(e)),
+    const res = await new Promise<{ err: ServiceError | null; status?: number }>((resolve) =>
+      client.getCrossShardStatus({ txHash: '0x' + 'ab'.repeat(32) }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err, r) => resolve({ err, status: r?.status })),
+    );
+    const bad = await new Promise<ServiceError | null>((resolve) =>
+      client.getCrossShardStatus({ txHash: 'nope' }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err) => resolve(err)),
     );
     client.close();
-    expect(err?.code).toBe(status.UNIMPLEMENTED);
-    expect(err?.details).toMatch(/orchestrator blocks are not implemented yet/);
+    expect(res.err).toBeNull();
+    expect(res.status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    expect(bad?.code).toBe(status.INVALID_ARGUMENT);
 
     proc.child.kill('SIGTERM');
     await expect(proc.exited).resolves.toBe(0);
@@ -94,7 +114,7 @@ describe('orchestrator process', () => {
   });
 
   it('flags win over the environment', async () => {
-    proc = await startProcess(['--port', '0'], { PORT: 'not-a-port' }, 'orchestrator listening');
-    expect(Number(proc.line['port'])).toBeGreaterThan(0);
+    proc = await startProcess(['--port', '0', '--registry', registry.address, '--data-dir', dataDir], { PORT: 'not-a-port' }, 'orchestrator serving');
+    expect(String(proc.line['address'])).toMatch(/:\d+$/);
   });
 });
