@@ -1,5 +1,4 @@
 import type { Common } from '@ethereumjs/common';
-import { MerklePatriciaTrie } from '@ethereumjs/mpt';
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
@@ -7,6 +6,7 @@ import { SystemTxKind, type BlockTransaction, type PrepareVote, type Receipt, ty
 import { nativeKeccak256 } from './crypto';
 import type { BlockExecution, SystemOp } from './executor';
 import { toProtoTransaction } from './tx';
+import { orderedTrieRootBytes } from './ordered-trie';
 
 /** Parent hash of a genesis block: 32 zero bytes. */
 export const ZERO_HASH = '0x' + '00'.repeat(32);
@@ -24,9 +24,7 @@ function keccak(common: Common, data: Uint8Array): Uint8Array {
  * receipts roots (yellow paper section 4.3).
  */
 export async function orderedTrieRoot(common: Common, items: readonly Uint8Array[]): Promise<string> {
-  const trie = new MerklePatriciaTrie({ common });
-  for (let i = 0; i < items.length; i++) await trie.put(RLP.encode(i), items[i]!);
-  return toHex(trie.root());
+  return toHex(orderedTrieRootBytes(items, (b) => keccak(common, b)));
 }
 
 /** Canonical RLP of a receipt for the receipts root: [status, cumulativeGasUsed, gasUsed, logs]. */
