@@ -30,14 +30,37 @@ const trieKey = (key: string) => `t:${key}`;
  * writes are buffered until {@link ShardStore.commitBlock} writes them in the block's atomic batch.
  */
 class BufferedTrieDB implements DB<string, Uint8Array> {
+  /**
+   * Recently written or read nodes. Nodes are addressed by their hash, so an entry never goes
+   * stale; it only saves an asynchronous LevelDB read (the trie's own cache skips its writes).
+   */
+  private readonly recent = new Map<string, Uint8Array>();
+
   constructor(
     private readonly kv: KV,
     readonly pending: Map<string, Uint8Array | null>,
+    private readonly cacheSize: number,
   ) {}
   async get(key: string, _opts?: EncodingOpts): Promise<Uint8Array | undefined> {
     const p = this.pending.get(key);
     if (p !== undefined) return p ?? undefined;
-    return this.kv.get(trieKey(key));
+    const r = this.recent.get(key);
+    if (r) return r;
+    const v = await this.kv.get(trieKey(key));
+    if (v) this.remember(key, v);
+    return v;
+  }
+  /** Moves committed writes into the recent-node cache. */
+  committed(): void {
+    for (const [k, v] of this.pending) {
+      if (v) this.remember(k, v);
+      else this.recent.delete(k);
+    }
+  }
+  private remember(key: string, value: Uint8Array): void {
+    this.recent.delete(key);
+    this.recent.set(key, value);
+    if (this.recent.size > this.cacheSize) this.recent.delete(this.recent.keys().next().value!);
   }
   async put(key: string, val: Uint8Array): Promise<void> {
     this.pending.set(key, val);
@@ -73,8 +96,14 @@ export class ShardStore {
   /** Blocks kept decoded in memory for stream subscribers. */
   static readonly RECENT_BLOCKS = 512;
 
+  private readonly trieDb: BufferedTrieDB;
+
+  /** Trie nodes kept in memory after they are committed or read (about 100 bytes each). */
+  static readonly TRIE_NODE_CACHE = 500_000;
+
   private constructor(private readonly kv: KV) {
-    this.trie = new BufferedTrieDB(kv, this.pending);
+    this.trieDb = new BufferedTrieDB(kv, this.pending, ShardStore.TRIE_NODE_CACHE);
+    this.trie = this.trieDb;
   }
 
   /** Opens a store over `kv` and loads its head, if any. */
@@ -156,6 +185,7 @@ export class ShardStore {
     const head: HeadInfo = { height: block.height, hash: block.hash, stateRoot: block.stateRoot };
     ops.push({ type: 'put', key: HEAD_KEY, value: Buffer.from(JSON.stringify(head)) });
     await this.kv.batch(ops);
+    this.trieDb.committed();
     this.pending.clear();
     this.headInfo = head;
     this.recent.set(block.height, block);
