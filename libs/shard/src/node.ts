@@ -124,6 +124,7 @@ export class ShardNode {
   /** Decisions seen on cross-shard transactions (bounded), for status queries. */
   private readonly decided = new Map<string, 'commit' | 'abort'>();
   private chain: Promise<unknown> = Promise.resolve();
+  private blocksInProgress = 0;
 
   private constructor(
     private readonly opts: ShardNodeOpts,
@@ -339,6 +340,11 @@ export class ShardNode {
   async getTransaction(hash: string): Promise<TransactionStatus> {
     const h = parseHash(hash, 'tx_hash');
     const base = { txHash: h, homeShard: this.shardId, crossShard: false, blockHeight: 0, reason: '', updatedAtMs: this.now(), receipt: undefined };
+    // The mempool first: a transaction leaves it only after its block is durable, so one not
+    // found there is already in the store (or dropped) by the time the store is read.
+    const e = this.mempool.get(h);
+    if (e?.crossShard) return { ...base, crossShard: true, status: TxStatus.TX_STATUS_PENDING, updatedAtMs: e.acceptedAtMs };
+    if (e) return { ...base, status: e.executing ? TxStatus.TX_STATUS_INCLUDED : TxStatus.TX_STATUS_QUEUED, updatedAtMs: e.acceptedAtMs };
     const loc = await this.opts.store.txLocation(h);
     if (loc) {
       const block = await this.opts.store.getBlock(loc.height);
@@ -356,9 +362,6 @@ export class ShardNode {
         return { ...base, status: TxStatus.TX_STATUS_FINAL, blockHeight: block.height, receipt };
       }
     }
-    const e = this.mempool.get(h);
-    if (e?.crossShard) return { ...base, crossShard: true, status: TxStatus.TX_STATUS_PENDING, updatedAtMs: e.acceptedAtMs };
-    if (e) return { ...base, status: e.executing ? TxStatus.TX_STATUS_INCLUDED : TxStatus.TX_STATUS_QUEUED, updatedAtMs: e.acceptedAtMs };
     const d = this.dropped.get(h);
     if (d) return { ...base, status: TxStatus.TX_STATUS_DROPPED, reason: d.reason, updatedAtMs: d.atMs };
     return { ...base, status: TxStatus.TX_STATUS_UNKNOWN };
@@ -436,8 +439,10 @@ export class ShardNode {
    * @throws Error when persisting fails (transactions stay queued and state is rolled back).
    */
   produceBlock(): Promise<StateShardBlock> {
-    const run = this.chain.then(() => this.produceBlockNow());
-    this.chain = run.catch(() => undefined);
+    // Start at once when idle (the block takes its transactions synchronously), else queue.
+    const run = this.blocksInProgress === 0 ? this.produceBlockNow() : this.chain.then(() => this.produceBlockNow());
+    this.blocksInProgress += 1;
+    this.chain = run.catch(() => undefined).finally(() => (this.blocksInProgress -= 1));
     return run;
   }
 
@@ -525,12 +530,11 @@ export class ShardNode {
         const rejected = outcomes.filter((o) => o.kind === 'rejected');
         await this.admission.run(async () => {
           await this.reader.setStateRoot(execution.stateRoot);
+          // Recorded as dropped before leaving the mempool, so a status query never sees neither.
+          for (const o of rejected) this.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
           this.mempool.remove(entries.map((e) => e.tx.hash));
         });
-        for (const o of rejected) {
-          this.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
-          this.opts.logger.warn({ txHash: o.tx.hash, reason: o.reason }, 'transaction dropped');
-        }
+        for (const o of rejected) this.opts.logger.warn({ txHash: o.tx.hash, reason: o.reason }, 'transaction dropped');
         this.trimMap(this.dropped);
         // One span per protocol step, in the transaction's own trace (DESIGN.md section 6).
         const entryTrace = new Map(entries.filter((e) => e.trace).map((e) => [e.tx.hash, e.trace!]));
