@@ -1,40 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { service as healthServiceDefinition } from 'grpc-health-check';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { OrchestratorServiceClient, TxStatus } from '@shardlab/proto';
 import { RegistryState, registryMountedService } from '@shardlab/registry';
 import { silentLogger } from '@shardlab/telemetry';
-import { createClient, startServer, type ClientCtor, type RunningServer } from '@shardlab/rpc';
+import { checkHealth, createClient, startServer, type RunningServer } from '@shardlab/rpc';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'apps', 'orchestrator', 'src', 'main.ts');
 
-/** The standard health client (`grpc.health.v1.Health`), built from grpc-health-check's loaded proto. */
-interface HealthCheckClient extends Client {
-  check(
-    req: { service: string },
-    md: Metadata,
-    opts: { deadline: Date },
-    cb: (err: ServiceError | null, res?: { status: string }) => void,
-  ): void;
-}
-const HealthCheckClient = makeClientConstructor(
-  healthServiceDefinition as unknown as ServiceDefinition,
-  'grpc.health.v1.Health',
-) as unknown as ClientCtor<HealthCheckClient>;
-
-function checkHealth(address: string, service: string): Promise<string> {
-  const client = createClient(HealthCheckClient, address);
-  return new Promise<string>((resolve, reject) =>
-    client.check({ service }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err, res) =>
-      err ? reject(err) : resolve(res?.status ?? ''),
-    ),
-  ).finally(() => client.close());
-}
 
 /** A started service process and the parsed JSON log lines it wrote so far. */
 interface Proc {

@@ -1,35 +1,11 @@
-import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { service as healthServiceDefinition } from 'grpc-health-check';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { OrchestratorServiceClient, Transaction, TxStatus, Vote, type ForwardTransactionRequest, type OrchestratorBlock, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import { ShardLabError } from '@shardlab/common';
-import { createClient, startServer, streamCall, unaryCall, type ClientCtor, type RunningServer } from '@shardlab/rpc';
+import { checkHealth, createClient, startServer, streamCall, unaryCall, type RunningServer } from '@shardlab/rpc';
 import { MemoryKV } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { ORCHESTRATOR_SERVICE_NAME, OrchestratorNode, orchestratorService } from '../src';
 
-/** The standard health client (`grpc.health.v1.Health`), built from grpc-health-check's loaded proto. */
-interface HealthCheckClient extends Client {
-  check(
-    req: { service: string },
-    md: Metadata,
-    opts: { deadline: Date },
-    cb: (err: ServiceError | null, res?: { status: string }) => void,
-  ): void;
-}
-const HealthCheckClient = makeClientConstructor(
-  healthServiceDefinition as unknown as ServiceDefinition,
-  'grpc.health.v1.Health',
-) as unknown as ClientCtor<HealthCheckClient>;
-
-/** The serving status (`SERVING`, `NOT_SERVING`, ...) of `service` ('' for the whole server). */
-function checkHealth(address: string, service: string): Promise<string> {
-  const client = createClient(HealthCheckClient, address);
-  return new Promise<string>((resolve, reject) =>
-    client.check({ service }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err, res) =>
-      err ? reject(err) : resolve(res?.status ?? ''),
-    ),
-  ).finally(() => client.close());
-}
 
 type Invoke<Res> = (md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null, res?: Res) => void) => unknown;
 

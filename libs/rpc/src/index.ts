@@ -2,3 +2,4 @@ export * from './status';
 export * from './server';
 export * from './client';
 export * from './follow';
+export * from './health';

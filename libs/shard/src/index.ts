@@ -2,3 +2,4 @@ export * from './mempool';
 export * from './node';
 export * from './service';
 export * from './server';
+export * from './proofs';

@@ -16,11 +16,12 @@ import {
   type TrieDB,
 } from '@shardlab/chain';
 import { errors, parseAddress, parseHash, toHex } from '@shardlab/common';
-import { TxStatus, Vote, type Account, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { TxStatus, Vote, type Account, type GetProofResponse, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
 import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { Mempool } from './mempool';
 import { Participant, decodeRecord, encodeRecord, type TpcRecord } from './participant';
+import { StateViewCache, parseProofRequest } from './proofs';
 
 /** Record keys of the two-phase-commit participant in the shard store's metadata. */
 const TPC_PREFIX = 'tpc:';
@@ -125,6 +126,8 @@ export class ShardNode {
   private readonly decided = new Map<string, 'commit' | 'abort'>();
   private chain: Promise<unknown> = Promise.resolve();
   private blocksInProgress = 0;
+  /** Read-only state views at recent state roots (GetProof, GetCode). */
+  private readonly views: StateViewCache;
 
   private constructor(
     private readonly opts: ShardNodeOpts,
@@ -142,6 +145,7 @@ export class ShardNode {
     this.mempool = new Mempool(opts.mempoolCapacity);
     this.now = opts.now ?? Date.now;
     this.blocks.setMaxListeners(0);
+    this.views = new StateViewCache(opts.store.trie as TrieDB, opts.common);
   }
 
   /**
@@ -308,6 +312,65 @@ export class ShardNode {
         blockHeight: this.opts.store.head()!.height,
       };
     });
+  }
+
+  /**
+   * EIP-1186 proof of an account and some of its storage slots at block `height` (default: the
+   * durable head), for the simulator of cross-shard contract calls. `slots` are 32-byte 0x hex
+   * keys (at most 256). The answer holds the account (balance in wei, nonce, code hash; `locked`
+   * is the amount locked now, at the durable head: locks are protocol metadata, not part of the
+   * proven state), the account proof from the block's state root, one storage item per slot in
+   * request order (`value` a zero-padded 32-byte word, `proof` from the account's storage root,
+   * see proofs.ts), and the reference block (shard, height, state root) the proofs are against.
+   * Older heights are served from their state root (trie nodes are never pruned).
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, slot or height, or more than
+   *   256 slots; FAILED_PRECONDITION for an address placed on another shard; NOT_FOUND for a
+   *   height beyond the durable head.
+   */
+  async getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
+    const req = parseProofRequest(address, slots, height);
+    const a = req.address;
+    const shard = shardOf(this.opts.placement, a);
+    if (shard !== this.shardId) throw errors.failedPrecondition(`address ${a} is placed on shard ${shard}, not shard ${this.shardId}`);
+    // The head and the locked amount are read together, under admission like the other reads;
+    // the proof itself is built outside it, from a read-only view at the reference root (trie
+    // nodes are content-addressed and never pruned, so blocks produced meanwhile cannot change it).
+    const snap = await this.admission.run(async () => ({ head: this.opts.store.head()!, locked: this.participant.lockedOf(a) }));
+    const h = height ?? snap.head.height;
+    if (h > snap.head.height) throw errors.notFound(`shard ${this.shardId} has no block at height ${h} (head is ${snap.head.height})`);
+    const stateRoot = h === snap.head.height ? snap.head.stateRoot : (await this.opts.store.getBlock(h))?.stateRoot;
+    if (!stateRoot) throw errors.internal(`block ${h} missing below head ${snap.head.height}`);
+    const p = await this.views.at(stateRoot).prove(a, req.slots);
+    const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    return {
+      account: {
+        address: a,
+        shardId: this.shardId,
+        balance: p.account.balance.toString(),
+        nonce: Number(p.account.nonce),
+        locked: snap.locked.toString(),
+        codeHash: p.account.codeHash,
+        blockHeight: h,
+      },
+      accountProof: p.accountProof.map(buf),
+      storage: p.storage.map((s) => ({ slot: s.slot, value: s.value, proof: s.proof.map(buf) })),
+      reference: { shardId: this.shardId, height: h, stateRoot: p.stateRoot },
+    };
+  }
+
+  /**
+   * Contract code of an address at the durable head; empty for an externally owned account or an
+   * address without state.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, FAILED_PRECONDITION for an
+   *   address placed on another shard.
+   */
+  async getCode(address: string): Promise<{ code: Buffer }> {
+    const a = parseAddress(address);
+    const shard = shardOf(this.opts.placement, a);
+    if (shard !== this.shardId) throw errors.failedPrecondition(`address ${a} is placed on shard ${shard}, not shard ${this.shardId}`);
+    const head = await this.admission.run(async () => this.opts.store.head()!);
+    const code = await this.views.at(head.stateRoot).code(a);
+    return { code: Buffer.from(code.buffer, code.byteOffset, code.byteLength) };
   }
 
   /**

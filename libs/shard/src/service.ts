@@ -25,8 +25,8 @@ import type { ShardNode } from './node';
 
 /**
  * The gRPC implementation of `shardlab.v1.StateShardService` over a {@link ShardNode}. Every input
- * is validated by the node; errors become gRPC statuses at this edge. GetProof and GetCode answer
- * UNIMPLEMENTED until the simulator lands.
+ * is validated by the node; errors become gRPC statuses at this edge. GetProof and GetCode serve
+ * the simulator of cross-shard contract calls (EIP-1186 proofs, see proofs.ts).
  */
 export function stateShardService(node: ShardNode, logger: Logger): UntypedServiceImplementation {
   return {
@@ -44,12 +44,8 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     subscribeBlocks: serverStream<SubscribeBlocksRequest, StateShardBlock>(logger, 'SubscribeBlocks', async (req, send, ctx) => {
       for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(block);
     }),
-    getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', async () => {
-      throw errors.unimplemented('GetProof serves the simulator, which is not implemented yet');
-    }),
-    getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', async () => {
-      throw errors.unimplemented('GetCode serves the simulator, which is not implemented yet');
-    }),
+    getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', (req) => node.getProof(req.address, req.slots, req.height)),
+    getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),
   };
 }

@@ -2,9 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { credentials, loadPackageDefinition, type Client } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { checkHealth } from '@shardlab/rpc';
 
 /** Root of the repository (where `apps/` lives). */
 export const REPO_ROOT = resolve(__dirname, '..', '..', '..');
@@ -69,28 +67,6 @@ export async function stopProcess(p: ServiceProcess, graceMs = 5000): Promise<vo
   clearTimeout(timer);
 }
 
-type HealthClient = Client & {
-  check(req: { service: string }, opts: { deadline: Date }, cb: (err: Error | null, res?: { status: string }) => void): void;
-};
-let HealthCtor: (new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => HealthClient) | undefined;
-
-/** One standard gRPC health check (`grpc.health.v1.Health/Check`); true when SERVING. */
-export function checkHealth(address: string, service = '', timeoutMs = 1000): Promise<boolean> {
-  if (!HealthCtor) {
-    const pkg = loadPackageDefinition(loadSync(healthProtoPath, { keepCase: true, enums: String })) as unknown as {
-      grpc: { health: { v1: { Health: typeof HealthCtor } } };
-    };
-    HealthCtor = pkg.grpc.health.v1.Health;
-  }
-  const client = new HealthCtor!(address, credentials.createInsecure());
-  return new Promise((res) =>
-    client.check({ service }, { deadline: new Date(Date.now() + timeoutMs) }, (err, r) => {
-      client.close();
-      res(!err && r?.status === 'SERVING');
-    }),
-  );
-}
-
 /**
  * Waits until `address` reports SERVING, polling every `everyMs` (default 100 ms), up to
  * `timeoutMs`.
@@ -102,7 +78,7 @@ export async function waitHealthy(p: ServiceProcess, timeoutMs: number, everyMs 
   void p.exited.then((c) => (exited = c));
   while (Date.now() < deadline) {
     if (exited !== undefined) throw new Error(`${p.name} exited (${exited}) before becoming healthy; see ${p.logFile}`);
-    if (await checkHealth(p.address)) return;
+    if ((await checkHealth(p.address, '', 1000).catch(() => '')) === 'SERVING') return;
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`${p.name} at ${p.address} not healthy after ${timeoutMs} ms; see ${p.logFile}`);
