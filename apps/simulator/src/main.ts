@@ -1,25 +1,44 @@
 /**
- * The simulator process. Options (flag, environment variable, default):
+ * The simulator process (wiring only). Options (flag, environment variable, default):
  * `--port` PORT 50061 (0 picks a free port), `--host` HOST 127.0.0.1 (`0.0.0.0` in containers),
+ * `--advertise-address` ADVERTISE_ADDRESS (default the bound address), `--registry`
+ * REGISTRY_ADDRESS 127.0.0.1:50051, `--shard-deadline-ms` SHARD_DEADLINE_MS 5000,
  * `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
- * Logs `simulator listening` with `address` and `port` once it serves.
+ * Logs `simulator listening` with `address` and `port` once it serves and is registered.
  */
-import { startServer } from '@shardlab/rpc';
+import { createRegistryDirectory } from '@shardlab/registry';
 import { Command, Option, intOption, runService } from '@shardlab/service';
-import { simulatorService } from '@shardlab/simulator';
+import { startSimulator } from '@shardlab/simulator';
 
 const program = new Command()
-  .description('ShardLab simulator (gRPC shardlab.v1.SimulatorService)')
+  .description('ShardLab simulator (gRPC shardlab.v1.SimulatorService): read/write sets of cross-shard contract calls')
   .addOption(new Option('--port <port>', 'gRPC port; 0 picks a free one').env('PORT').argParser(intOption).default(50061))
-  .addOption(new Option('--host <host>', 'address to bind').env('HOST').default('127.0.0.1'));
+  .addOption(new Option('--host <host>', 'address to bind').env('HOST').default('127.0.0.1'))
+  .addOption(new Option('--advertise-address <host:port>', 'address other services use to reach it').env('ADVERTISE_ADDRESS'))
+  .addOption(new Option('--registry <host:port>', 'registry address').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
+  .addOption(new Option('--shard-deadline-ms <ms>', 'deadline of each call to a state shard').env('SHARD_DEADLINE_MS').argParser(intOption).default(5000));
 
 void runService('simulator', program, async ({ logger, options }) => {
-  const server = await startServer({
-    port: options['port'] as number,
-    host: options['host'] as string,
-    services: [simulatorService(logger)],
-    logger,
-  });
-  logger.info({ address: server.address, port: server.port }, 'simulator listening');
-  return { close: () => server.close() };
+  const registryAddress = options['registry'] as string;
+  const directory = createRegistryDirectory({ registryAddress, logger });
+  try {
+    const sim = await startSimulator({
+      port: options['port'] as number,
+      host: options['host'] as string,
+      ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
+      directory,
+      registryAddress,
+      shardDeadlineMs: options['shardDeadlineMs'] as number,
+      logger,
+    });
+    return {
+      close: async () => {
+        await sim.close();
+        directory.close();
+      },
+    };
+  } catch (err) {
+    directory.close();
+    throw err;
+  }
 });

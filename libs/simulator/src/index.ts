@@ -1,1 +1,11 @@
+/**
+ * The simulator of cross-shard contract calls (DESIGN.md section 3): runs a transaction with
+ * `@ethereumjs/vm` over the shards' state at one reference block per shard, fetched lazily with
+ * Merkle proofs, and returns its read/write set (RwSet).
+ */
+export * from './proofs';
+export * from './remote-state';
+export * from './simulate';
+export * from './shard-source';
 export * from './service';
+export * from './server';
