@@ -3,8 +3,10 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
-import { SimulatorServiceClient } from '@shardlab/proto';
-import { createClient, type ClientCtor } from '@shardlab/rpc';
+import { SimulatorServiceClient, Transaction } from '@shardlab/proto';
+import { RegistryState, createRegistryClient, registryMountedService } from '@shardlab/registry';
+import { createClient, startServer, type ClientCtor, type RunningServer } from '@shardlab/rpc';
+import { silentLogger } from '@shardlab/telemetry';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'apps', 'simulator', 'src', 'main.ts');
@@ -62,6 +64,13 @@ function startProcess(args: string[], env: Record<string, string>, msg: string):
 
 describe('simulator process', () => {
   let proc: (Proc & { line: Record<string, unknown> }) | undefined;
+  let registry: RunningServer;
+
+  beforeAll(async () => {
+    const state = new RegistryState({ shardCount: 2, chainId: 1337, blockIntervalMs: 100 });
+    registry = await startServer({ port: 0, services: [registryMountedService(state, silentLogger())], logger: silentLogger() });
+  });
+  afterAll(() => registry.close());
 
   afterEach(async () => {
     if (proc && proc.child.exitCode === null) {
@@ -71,11 +80,16 @@ describe('simulator process', () => {
     proc = undefined;
   });
 
-  it('takes PORT and HOST from the environment, serves health and the contract, and stops on SIGTERM', async () => {
-    proc = await startProcess([], { PORT: '0', HOST: '127.0.0.1' }, 'simulator listening');
+  it('takes its options from the environment, registers, serves health and the contract, and stops on SIGTERM', async () => {
+    proc = await startProcess([], { PORT: '0', HOST: '127.0.0.1', REGISTRY_ADDRESS: registry.address }, 'simulator listening');
     const address = String(proc.line['address']);
-    expect(proc.line).toMatchObject({ service: 'simulator', port: expect.any(Number) });
+    expect(proc.line).toMatchObject({ service: 'simulator', port: expect.any(Number), chainId: 1337, shardCount: 2 });
     expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+
+    const reg = createRegistryClient(registry.address);
+    const { endpoints } = await reg.listEndpoints('simulator');
+    reg.close();
+    expect(endpoints.map((e) => e.address)).toContain(address);
 
     await expect(checkHealth(address, '')).resolves.toBe('SERVING');
     await expect(checkHealth(address, 'shardlab.v1.SimulatorService')).resolves.toBe('SERVING');
@@ -84,9 +98,18 @@ describe('simulator process', () => {
     const err = await new Promise<ServiceError | null>((resolve) =>
       client.simulate({ tx: undefined }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (e) => resolve(e)),
     );
+    const malformed = await new Promise<ServiceError | null>((resolve) =>
+      client.simulate(
+        { tx: Transaction.fromPartial({ raw: Buffer.from([0x01, 0x02]) }) },
+        new Metadata(),
+        { deadline: new Date(Date.now() + 5000) },
+        (e) => resolve(e),
+      ),
+    );
     client.close();
-    expect(err?.code).toBe(status.UNIMPLEMENTED);
-    expect(err?.details).toMatch(/cross-shard simulation is not implemented yet/);
+    expect(err?.code).toBe(status.INVALID_ARGUMENT);
+    expect(err?.details).toBe('tx is required');
+    expect(malformed?.code).toBe(status.INVALID_ARGUMENT);
 
     proc.child.kill('SIGTERM');
     await expect(proc.exited).resolves.toBe(0);
@@ -94,7 +117,7 @@ describe('simulator process', () => {
   });
 
   it('flags win over the environment', async () => {
-    proc = await startProcess(['--port', '0'], { PORT: 'not-a-port' }, 'simulator listening');
+    proc = await startProcess(['--port', '0', '--registry', registry.address], { PORT: 'not-a-port', REGISTRY_ADDRESS: '127.0.0.1:1' }, 'simulator listening');
     expect(Number(proc.line['port'])).toBeGreaterThan(0);
   });
 });

@@ -1,10 +1,13 @@
 import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
-import { SimulatorServiceClient, Transaction } from '@shardlab/proto';
-import { ShardLabError } from '@shardlab/common';
-import { createClient, startServer, unaryCall, type ClientCtor, type RunningServer } from '@shardlab/rpc';
+import { createChainCommon, decodeTransaction, devAccounts, signTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
+import { SimulatorServiceClient, Transaction, type SimulateRequest, type SimulateResponse } from '@shardlab/proto';
+import { createRegistryClient, createRegistryDirectory, type RegistryDirectory } from '@shardlab/registry';
+import { createClient, type ClientCtor } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
-import { SIMULATOR_SERVICE_NAME, simulatorService } from '../src';
+import { CodeCache, SIMULATOR_SERVICE_NAME, simulate, startSimulator, type RunningSimulator } from '../src';
+import { startFakeNetwork, type FakeNetwork } from './fake-network';
+import { COUNTER_CODE, FakeWorld, addressOn, callerCode, revertingCode, slotOf } from './helpers';
 
 /** The standard health client (`grpc.health.v1.Health`), built from grpc-health-check's loaded proto. */
 interface HealthCheckClient extends Client {
@@ -20,7 +23,6 @@ const HealthCheckClient = makeClientConstructor(
   'grpc.health.v1.Health',
 ) as unknown as ClientCtor<HealthCheckClient>;
 
-/** The serving status (`SERVING`, `NOT_SERVING`, ...) of `service` ('' for the whole server). */
 function checkHealth(address: string, service: string): Promise<string> {
   const client = createClient(HealthCheckClient, address);
   return new Promise<string>((resolve, reject) =>
@@ -30,54 +32,174 @@ function checkHealth(address: string, service: string): Promise<string> {
   ).finally(() => client.close());
 }
 
-/** Resolves with the error of a unary call that is expected to fail. */
-function failure(invoke: (md: Metadata, opts: { deadline: Date }, cb: (err: ServiceError | null) => void) => void): Promise<ServiceError> {
-  return new Promise((resolve, reject) =>
-    invoke(new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err) =>
-      err ? resolve(err) : reject(new Error('call unexpectedly succeeded')),
-    ),
-  );
-}
+const common = createChainCommon({ chainId: 1337 });
+const SHARDS = 3;
+const ETHER = 10n ** 18n;
 
-describe('SimulatorService contract', () => {
-  let server: RunningServer;
+describe('SimulatorService over gRPC, with fake state shards and a real registry', () => {
+  let world: FakeWorld;
+  let net: FakeNetwork;
+  let directory: RegistryDirectory;
+  let sim: RunningSimulator;
   let client: SimulatorServiceClient;
+  let alice: DevAccount;
+  const leaf = addressOn(2, SHARDS, 'b2');
+  const caller = addressOn(1, SHARDS, 'a1');
+  const reverter = addressOn(1, SHARDS, 'dd');
+
+  /** Calls Simulate; resolves with the answer or the gRPC error. */
+  const call = (req: SimulateRequest) =>
+    new Promise<{ err: ServiceError | null; res?: SimulateResponse }>((resolve) =>
+      client.simulate(req, new Metadata(), { deadline: new Date(Date.now() + 10_000) }, (err, res) => resolve({ err, res })),
+    );
+  const wire = (raw: Uint8Array) => toProtoTransaction(decodeTransaction(raw, common));
 
   beforeAll(async () => {
-    server = await startServer({ port: 0, services: [simulatorService(silentLogger())], logger: silentLogger() });
-    client = createClient(SimulatorServiceClient, server.address);
+    world = new FakeWorld(common, SHARDS);
+    alice = devAccounts().find((d) => world.shardOf(d.address) === 0)!;
+    await world.produce({
+      [alice.address]: { balance: 100n * ETHER },
+      [leaf]: { code: COUNTER_CODE, storage: { [slotOf(0)]: '0x63' } },
+      [caller]: { code: callerCode(leaf, 400) },
+      [reverter]: { code: revertingCode('no entry') },
+    });
+    // A second block on shard 2, so that pinned heights differ per shard.
+    await world.shards[2]!.produce({});
+    net = await startFakeNetwork(world);
+    directory = createRegistryDirectory({ registryAddress: net.registryAddress, logger: silentLogger() });
+    sim = await startSimulator({
+      port: 0,
+      host: '127.0.0.1',
+      directory,
+      registryAddress: net.registryAddress,
+      shardDeadlineMs: 500,
+      logger: silentLogger(),
+    });
+    client = createClient(SimulatorServiceClient, sim.server.address);
   });
 
   afterAll(async () => {
-    client.close();
-    await server.close();
+    client?.close();
+    await sim?.close();
+    directory?.close();
+    await net?.stop();
   });
 
-  const tx = Transaction.fromPartial({ hash: '0x' + 'cd'.repeat(32), from: '0x' + '11'.repeat(20), to: '0x' + '22'.repeat(20) });
-
-  it('binds a real port when asked for port 0', () => {
-    expect(server.port).toBeGreaterThan(0);
+  it('registers with the registry as service simulator and serves health', async () => {
+    const registry = createRegistryClient(net.registryAddress);
+    try {
+      const { endpoints } = await registry.listEndpoints('simulator');
+      expect(endpoints.map((e) => e.address)).toEqual([sim.server.address]);
+    } finally {
+      registry.close();
+    }
+    await expect(checkHealth(sim.server.address, '')).resolves.toBe('SERVING');
+    await expect(checkHealth(sim.server.address, SIMULATOR_SERVICE_NAME)).resolves.toBe('SERVING');
   });
 
-  it('Simulate answers UNIMPLEMENTED naming cross-shard simulation', async () => {
-    const err = await failure((md, opts, cb) => client.simulate({ tx }, md, opts, cb));
-    expect(err.code).toBe(status.UNIMPLEMENTED);
-    expect(err.details).toBe('cross-shard simulation is not implemented yet (simulator, a later issue)');
+  it('simulates a call across three shards: one GetHead per shard, every GetProof at the pinned height', async () => {
+    for (const s of world.shards) {
+      s.headRequests = 0;
+      s.proofRequests.length = 0;
+    }
+    const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
+    const { err, res } = await call({ tx: wire(raw) });
+    expect(err).toBeNull();
+    expect(res!.success).toBe(true);
+    expect(res!.error).toBe('');
+    const rw = res!.rwSet!;
+    expect(rw.addresses.map((a) => [a.address, a.shardId, a.balanceDelta !== '0'])).toEqual([
+      [alice.address, 0, true],
+      [caller, 1, true],
+      [leaf, 2, true],
+    ]);
+    expect(rw.referenceBlocks.map((r) => [r.shardId, r.height])).toEqual([
+      [0, 0],
+      [1, 0],
+      [2, 1],
+    ]);
+    expect(world.shards.map((s) => s.headRequests)).toEqual([1, 1, 1]);
+    expect(world.shards[2]!.proofRequests.map((r) => r.height)).toEqual([1, 1, 1]);
+    // The same answer as the library over an in-memory source (the wire changes nothing).
+    const direct = await simulate(raw, world.source(), { common, codeCache: new CodeCache() });
+    expect(res).toEqual(direct);
+    expect(sim.codeCache.size).toBe(2);
   });
 
-  it('Simulate answers UNIMPLEMENTED for an empty request too', async () => {
-    const err = await failure((md, opts, cb) => client.simulate({ tx: undefined }, md, opts, cb));
-    expect(err.code).toBe(status.UNIMPLEMENTED);
+  it('asks more than 256 slots of one account in several GetProofs, all at the pinned height', async () => {
+    world.shards[2]!.proofRequests.length = 0;
+    const slots = Array.from({ length: 300 }, (_, i) => slotOf(i));
+    const { createTx } = await import('@ethereumjs/tx');
+    const raw = createTx(
+      { type: 1, to: leaf as `0x${string}`, nonce: 0n, gasLimit: 1_000_000n, gasPrice: 2_000_000_000n, accessList: [{ address: leaf as `0x${string}`, storageKeys: slots as `0x${string}`[] }] },
+      { common },
+    )
+      .sign(alice.privateKey)
+      .serialize();
+    const { err, res } = await call({ tx: wire(raw) });
+    expect(err).toBeNull();
+    expect(res!.success).toBe(true);
+    // The two chunks are asked concurrently.
+    expect(world.shards[2]!.proofRequests.map((r) => [r.slots.length, r.height]).sort((x, y) => y[0]! - x[0]!)).toEqual([
+      [256, 1],
+      [44, 1],
+    ]);
+    expect(res!.rwSet!.addresses.find((a) => a.address === leaf)!.reads).toHaveLength(301);
   });
 
-  it('reaches ShardLab clients as an UNIMPLEMENTED ShardLabError', async () => {
-    const call = unaryCall('simulator', (md, opts, cb) => client.simulate({ tx }, md, opts, cb));
-    await expect(call).rejects.toBeInstanceOf(ShardLabError);
-    await expect(call).rejects.toMatchObject({ code: 'UNIMPLEMENTED' });
+  it('answers a reverting call with success false and the reason', async () => {
+    const raw = signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n });
+    const { err, res } = await call({ tx: wire(raw) });
+    expect(err).toBeNull();
+    expect(res).toEqual({ success: false, error: 'execution reverted: no entry', rwSet: undefined });
   });
 
-  it('serves the standard health service: SERVING overall and for the simulator', async () => {
-    await expect(checkHealth(server.address, '')).resolves.toBe('SERVING');
-    await expect(checkHealth(server.address, SIMULATOR_SERVICE_NAME)).resolves.toBe('SERVING');
+  it('answers INVALID_ARGUMENT for a missing tx, a tx without raw bytes, malformed bytes, or a wrong hash', async () => {
+    const missing = await call({ tx: undefined });
+    expect(missing.err?.code).toBe(status.INVALID_ARGUMENT);
+    expect(missing.err?.details).toBe('tx is required');
+
+    const noRaw = await call({ tx: Transaction.fromPartial({ hash: '0x' + 'cd'.repeat(32), from: alice.address, to: caller }) });
+    expect(noRaw.err?.code).toBe(status.INVALID_ARGUMENT);
+    expect(noRaw.err?.details).toMatch(/tx.raw is required/);
+
+    const malformed = await call({ tx: Transaction.fromPartial({ raw: Buffer.from([0x02, 0xc0, 0x01]) }) });
+    expect(malformed.err?.code).toBe(status.INVALID_ARGUMENT);
+
+    const raw = signTransaction(common, alice, { to: caller, nonce: 0n });
+    const wrongHash = await call({ tx: { ...wire(raw), hash: '0x' + '00'.repeat(32) } });
+    expect(wrongHash.err?.code).toBe(status.INVALID_ARGUMENT);
+    expect(wrongHash.err?.details).toMatch(/tx.hash/);
+  });
+
+  it('answers UNAVAILABLE naming the shard when a shard answers GetProof with an error of its own', async () => {
+    const mode = net.shards[1]!.mode;
+    mode.unimplemented = true;
+    try {
+      const raw = signTransaction(common, alice, { to: caller, nonce: 0n, gasLimit: 200_000n });
+      const { err } = await call({ tx: wire(raw) });
+      expect(err?.code).toBe(status.UNAVAILABLE);
+      expect(err?.details).toMatch(/^shard 1 GetProof failed: UNIMPLEMENTED/);
+    } finally {
+      mode.unimplemented = false;
+    }
+  });
+
+  it('answers UNAVAILABLE when a shard is down, and when it has no live replica', async () => {
+    const shard2 = net.shards[2]!;
+    await shard2.server.close(100);
+    const raw = signTransaction(common, alice, { to: caller, nonce: 0n, gasLimit: 200_000n });
+    const down = await call({ tx: wire(raw) });
+    expect(down.err?.code).toBe(status.UNAVAILABLE);
+    expect(down.err?.details).toMatch(/shard 2/);
+
+    await shard2.membership.stop(); // deregisters: the registry lists no replica of shard 2
+    const gone = await call({ tx: wire(raw) });
+    expect(gone.err?.code).toBe(status.UNAVAILABLE);
+    expect(gone.err?.details).toMatch(/shard 2 unavailable: no live replica/);
+
+    // Simulations that do not touch shard 2 still work.
+    const local = signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n });
+    expect((await call({ tx: wire(local) })).res?.error).toBe('execution reverted: no entry');
   });
 });

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import { createChainCommon } from '@shardlab/chain';
+import { retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
+import { startServer, type RunningServer } from '@shardlab/rpc';
+import type { Logger } from '@shardlab/telemetry';
+import { CodeCache } from './remote-state';
+import { ShardClients, createShardStateSource } from './shard-source';
+import { simulatorService } from './service';
+
+/** Options of {@link startSimulator}. */
+export interface SimulatorOpts {
+  port: number;
+  host: string;
+  /** Address other services use to reach this instance; default the bound `host:port`. */
+  advertiseAddress?: string;
+  /** Registry directory: chain id, placement, shard endpoints. */
+  directory: RegistryDirectory;
+  registryAddress: string;
+  /** Deadline of each shard call, in ms (default 5000). */
+  shardDeadlineMs?: number;
+  /** Base fee per gas in wei; default 1 gwei. */
+  baseFeePerGas?: bigint;
+  logger: Logger;
+}
+
+/** A running simulator. */
+export interface RunningSimulator {
+  readonly server: RunningServer;
+  readonly membership: Membership;
+  /** Contract code cached across simulations. */
+  readonly codeCache: CodeCache;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the simulator: reads the chain id from the registry (waiting for it), serves
+ * `shardlab.v1.SimulatorService` (plus health and reflection) reading the state shards through the
+ * registry's placement and endpoints, and registers as service `simulator`. Logs
+ * `simulator listening` with `address` and `port` once registered.
+ */
+export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimulator> {
+  const log = opts.logger;
+  const config = await retryWhileUnavailable(() => opts.directory.config(), log, 'the registry');
+  const common = createChainCommon({ chainId: config.chainId });
+  const clients = new ShardClients();
+  const codeCache = new CodeCache();
+  const service = simulatorService({
+    logger: log,
+    common,
+    codeCache,
+    ...(opts.baseFeePerGas !== undefined ? { baseFeePerGas: opts.baseFeePerGas } : {}),
+    sourceFor: (signal) =>
+      createShardStateSource({
+        directory: opts.directory,
+        clients,
+        signal,
+        ...(opts.shardDeadlineMs !== undefined ? { deadlineMs: opts.shardDeadlineMs } : {}),
+      }),
+  });
+  const server = await startServer({ port: opts.port, host: opts.host, services: [service], logger: log });
+  const membership = startMembership({
+    registryAddress: opts.registryAddress,
+    endpoint: { service: 'simulator', address: opts.advertiseAddress ?? server.address, shardId: 0, instanceId: `simulator-${randomUUID().slice(0, 8)}` },
+    logger: log,
+    onPlacementEpoch: (epoch) => opts.directory.observeEpoch(epoch),
+  });
+  try {
+    await membership.registered;
+  } catch (err) {
+    await server.close();
+    clients.close();
+    throw err;
+  }
+  log.info({ address: server.address, port: server.port, chainId: config.chainId, shardCount: config.shardCount }, 'simulator listening');
+  return {
+    server,
+    membership,
+    codeCache,
+    close: async () => {
+      await membership.stop();
+      await server.close();
+      clients.close();
+    },
+  };
+}

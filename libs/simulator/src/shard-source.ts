@@ -1,0 +1,148 @@
+/**
+ * The {@link StateSource} of a running network: the state shards' GetHead, GetProof and GetCode
+ * over gRPC, with shards found through the registry (placement and endpoints).
+ */
+import type { Metadata, CallOptions, ServiceError } from '@grpc/grpc-js';
+import { shardOf } from '@shardlab/chain';
+import { ErrorCode, ShardLabError, errors, isShardLabError } from '@shardlab/common';
+import { StateShardServiceClient, type GetCodeResponse, type GetHeadResponse, type GetProofResponse } from '@shardlab/proto';
+import type { RegistryDirectory } from '@shardlab/registry';
+import { createClient, unaryCall } from '@shardlab/rpc';
+import type { StateSource } from './remote-state';
+
+/** Default deadline of a call to a shard, in milliseconds. */
+export const DEFAULT_SHARD_DEADLINE_MS = 5000;
+
+/** Most storage slots asked in one GetProof (the shards' limit); more are asked in several. */
+export const MAX_SLOTS_PER_PROOF = 256;
+
+/** gRPC clients of the state shards by address, shared by simulations. */
+export class ShardClients {
+  private readonly clients = new Map<string, StateShardServiceClient>();
+
+  /** The client of the shard at `address` (`host:port`), created on first use. */
+  get(address: string): StateShardServiceClient {
+    let c = this.clients.get(address);
+    if (!c) this.clients.set(address, (c = createClient(StateShardServiceClient, address)));
+    return c;
+  }
+
+  /** Closes every client. */
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
+
+/** Options of {@link createShardStateSource}. */
+export interface ShardSourceOpts {
+  /** Placement and shard endpoints. */
+  directory: RegistryDirectory;
+  clients: ShardClients;
+  /** Deadline of each shard call, in ms; default {@link DEFAULT_SHARD_DEADLINE_MS}. */
+  deadlineMs?: number;
+  /** Wait (up to the deadline) for a shard that is reconnecting instead of failing at once; default true. */
+  waitForReady?: boolean;
+  /** Cancels the calls in flight (the Simulate call was cancelled). */
+  signal?: AbortSignal;
+}
+
+interface Pin {
+  shardId: number;
+  height: number;
+  stateRoot: string;
+  client: StateShardServiceClient;
+}
+
+/**
+ * A {@link StateSource} for ONE simulation over the shards' gRPC. The first read of a shard asks
+ * its head (GetHead) and pins that height and state root; every GetProof of the simulation on that
+ * shard then passes the pinned height, and an answer at another reference is refused. GetCode
+ * needs no height (code never changes).
+ *
+ * Every failure is a ShardLabError UNAVAILABLE naming the shard: a shard that cannot be reached
+ * (or misses the deadline), has no live replica in the registry, reports another shard id, or
+ * answers with an error of its own (e.g. UNIMPLEMENTED, NOT_FOUND). Unreachable shards make the
+ * directory drop its cached endpoints.
+ */
+export function createShardStateSource(opts: ShardSourceOpts): StateSource {
+  const pins = new Map<number, Promise<Pin>>();
+  const callOpts = {
+    deadlineMs: opts.deadlineMs ?? DEFAULT_SHARD_DEADLINE_MS,
+    waitForReady: opts.waitForReady ?? true,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  };
+
+  async function call<Res>(
+    shardId: number,
+    method: string,
+    invoke: (md: Metadata, o: CallOptions, cb: (err: ServiceError | null, res?: Res) => void) => { cancel(): void },
+  ): Promise<Res> {
+    try {
+      return await unaryCall<Res>(`shard ${shardId}`, invoke, callOpts);
+    } catch (err) {
+      if (isShardLabError(err, ErrorCode.Unavailable)) {
+        opts.directory.invalidate();
+        throw err;
+      }
+      const message = err instanceof Error ? err.message : String(err);
+      const code = err instanceof ShardLabError ? err.code : 'error';
+      throw errors.unavailable(`shard ${shardId} ${method} failed: ${code}: ${message}`, { shardId });
+    }
+  }
+
+  const shardOfAddress = async (address: string) => shardOf(await opts.directory.placement(), address);
+
+  /** Any failure to reach a shard is UNAVAILABLE naming it (also the directory's own errors). */
+  const unavailable = (shardId: number, err: unknown): never => {
+    if (isShardLabError(err, ErrorCode.Unavailable)) throw err;
+    const message = err instanceof Error ? err.message : String(err);
+    throw errors.unavailable(`shard ${shardId} unavailable: ${message}`, { shardId });
+  };
+
+  const pin = (shardId: number): Promise<Pin> => {
+    let p = pins.get(shardId);
+    if (!p) {
+      p = (async () => {
+        const endpoint = await opts.directory.shardEndpoint(shardId).catch((err: unknown) => unavailable(shardId, err));
+        const client = opts.clients.get(endpoint.address);
+        const head = await call<GetHeadResponse>(shardId, 'GetHead', (md, o, cb) => client.getHead({}, md, o, cb));
+        if (head.shardId !== shardId) {
+          opts.directory.invalidate();
+          throw errors.unavailable(`the shard registered as shard ${shardId} at ${endpoint.address} reports shard id ${head.shardId}`, { shardId });
+        }
+        return { shardId, height: head.height, stateRoot: head.stateRoot.toLowerCase(), client };
+      })();
+      pins.set(shardId, p);
+    }
+    return p;
+  };
+
+  const getProof = async (p: Pin, address: string, slots: string[]): Promise<GetProofResponse> => {
+    const res = await call<GetProofResponse>(p.shardId, 'GetProof', (md, o, cb) => p.client.getProof({ address, slots, height: p.height }, md, o, cb));
+    const ref = res.reference;
+    if (!ref || ref.shardId !== p.shardId || ref.height !== p.height || ref.stateRoot.toLowerCase() !== p.stateRoot) {
+      throw errors.unavailable(
+        `shard ${p.shardId} answered GetProof of ${address} at ${ref ? `shard ${ref.shardId} height ${ref.height} root ${ref.stateRoot}` : 'no reference block'}, asked for height ${p.height} (root ${p.stateRoot})`,
+        { shardId: p.shardId },
+      );
+    }
+    return res;
+  };
+
+  return {
+    getAccount: async (address, slots): Promise<GetProofResponse> => {
+      const p = await pin(await shardOfAddress(address));
+      if (slots.length <= MAX_SLOTS_PER_PROOF) return getProof(p, address, [...slots]);
+      const chunks: string[][] = [];
+      for (let i = 0; i < slots.length; i += MAX_SLOTS_PER_PROOF) chunks.push(slots.slice(i, i + MAX_SLOTS_PER_PROOF));
+      const answers = await Promise.all(chunks.map((c) => getProof(p, address, c)));
+      return { ...answers[0]!, storage: answers.flatMap((a) => a.storage) };
+    },
+    getCode: async (address) => {
+      const p = await pin(await shardOfAddress(address));
+      const res = await call<GetCodeResponse>(p.shardId, 'GetCode', (md, o, cb) => p.client.getCode({ address }, md, o, cb));
+      return res.code;
+    },
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * Test fixtures of the simulator: fake state shards backed by real ethereumjs Merkle state (so
+ * that their EIP-1186 proofs are real), an in-memory StateSource over them, the same state merged
+ * into one Merkle state manager (the oracle: a direct single-VM run of the transaction), and raw
+ * EVM bytecode of a few contracts.
+ */
+import type { Common } from '@ethereumjs/common';
+import { createBlock } from '@ethereumjs/block';
+import { MerklePatriciaTrie } from '@ethereumjs/mpt';
+import { MerkleStateManager, getMerkleStateProof } from '@ethereumjs/statemanager';
+import { createVM, runTx, type RunTxResult } from '@ethereumjs/vm';
+import { Account, MapDB, ValueEncoding, createAddressFromString, hexToBytes, type DB } from '@ethereumjs/util';
+import { MAX_GAS_LIMIT, createPlacement, decodeTransaction, shardOf, type Placement } from '@shardlab/chain';
+import { errors, fromHex, toHex } from '@shardlab/common';
+import type { GetHeadResponse, GetProofResponse } from '@shardlab/proto';
+import { FEE_SINK, type StateSource } from '../src';
+
+/** What to put into an account of the fake network. */
+export interface AccountSpec {
+  balance?: bigint;
+  nonce?: bigint;
+  /** Runtime code (hex). */
+  code?: string;
+  /** Slot (32-byte hex) → value (hex). */
+  storage?: Record<string, string>;
+}
+
+const word = (v: bigint) => '0x' + v.toString(16).padStart(64, '0');
+
+/** 32-byte hex word of a small number (a slot key). */
+export const slotOf = (n: number | bigint): string => word(BigInt(n));
+
+/** A Merkle state manager over `db` at `root` (the trie options of the shards' executor). */
+function stateAt(db: DB<string, Uint8Array>, common: Common, root?: Uint8Array): MerkleStateManager {
+  const trie = new MerklePatriciaTrie({ db, useKeyHashing: true, common, valueEncoding: ValueEncoding.Bytes, ...(root ? { root } : {}) });
+  return new MerkleStateManager({ trie, common });
+}
+
+async function putSpec(sm: MerkleStateManager, address: string, spec: AccountSpec): Promise<void> {
+  const a = createAddressFromString(address);
+  await sm.putAccount(a, new Account(spec.nonce ?? 0n, spec.balance ?? 0n));
+  if (spec.code) await sm.putCode(a, hexToBytes(spec.code as `0x${string}`));
+  for (const [slot, value] of Object.entries(spec.storage ?? {})) {
+    await sm.putStorage(a, hexToBytes(slot as `0x${string}`), hexToBytes(word(BigInt(value)) as `0x${string}`));
+  }
+}
+
+/** A fake state shard: Merkle state with a history of blocks (height → state root). */
+export class FakeShard {
+  readonly db = new MapDB<string, Uint8Array>();
+  readonly sm: MerkleStateManager;
+  readonly blocks: { height: number; stateRoot: string }[] = [];
+  /** GetProof requests served (address, slots, height asked). */
+  readonly proofRequests: { address: string; slots: string[]; height: number | undefined }[] = [];
+  readonly codeRequests: string[] = [];
+  headRequests = 0;
+
+  constructor(
+    readonly shardId: number,
+    readonly common: Common,
+  ) {
+    this.sm = stateAt(this.db, common);
+  }
+
+  /** Writes accounts and produces a block with the new state root. */
+  async produce(accounts: Record<string, AccountSpec> = {}): Promise<void> {
+    await this.sm.checkpoint();
+    for (const [address, spec] of Object.entries(accounts)) await putSpec(this.sm, address, spec);
+    await this.sm.commit();
+    const root = toHex(await this.sm.getStateRoot());
+    this.blocks.push({ height: this.blocks.length, stateRoot: root });
+  }
+
+  head(): GetHeadResponse {
+    const h = this.blocks[this.blocks.length - 1]!;
+    return { shardId: this.shardId, height: h.height, hash: '0x' + '00'.repeat(32), stateRoot: h.stateRoot, mempoolSize: 0 };
+  }
+
+  /** GetProof as a state shard answers it (32-byte word values), at `height` (default the head). */
+  async getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
+    this.proofRequests.push({ address, slots: [...slots], height });
+    const block = height === undefined ? this.blocks[this.blocks.length - 1] : this.blocks[height];
+    if (!block) throw errors.notFound(`shard ${this.shardId} has no block at height ${height}`);
+    const view = stateAt(this.db, this.common, fromHex(block.stateRoot));
+    const p = await getMerkleStateProof(view, createAddressFromString(address), slots.map((s) => fromHex(s)));
+    const byKey = new Map(p.storageProof.map((s) => [s.key.toLowerCase(), s] as const));
+    const buf = (hex: string) => Buffer.from(fromHex(hex));
+    return {
+      account: {
+        address,
+        shardId: this.shardId,
+        balance: BigInt(p.balance).toString(),
+        nonce: Number(BigInt(p.nonce)),
+        locked: '0',
+        codeHash: p.codeHash.toLowerCase(),
+        blockHeight: block.height,
+      },
+      accountProof: p.accountProof.map(buf),
+      storage: slots.map((slot) => {
+        const s = byKey.get(slot);
+        return s ? { slot, value: word(BigInt(s.value)), proof: s.proof.map(buf) } : { slot, value: word(0n), proof: [] };
+      }),
+      reference: { shardId: this.shardId, height: block.height, stateRoot: block.stateRoot },
+    };
+  }
+
+  /** GetCode at the head. */
+  async getCode(address: string): Promise<Uint8Array> {
+    this.codeRequests.push(address);
+    return this.sm.getCode(createAddressFromString(address));
+  }
+}
+
+/**
+ * A network of fake shards plus the same state merged into one state manager (the oracle).
+ * Accounts are placed by `shardOf` with the default rule (last byte mod shard count).
+ */
+export class FakeWorld {
+  readonly shards: FakeShard[];
+  readonly placement: Placement;
+  /** Every account of every shard, in one Merkle state (for the direct single-VM run). */
+  readonly merged: MerkleStateManager;
+  private readonly mergedDb = new MapDB<string, Uint8Array>();
+  readonly addresses = new Set<string>();
+
+  constructor(
+    readonly common: Common,
+    shardCount: number,
+  ) {
+    this.shards = Array.from({ length: shardCount }, (_, i) => new FakeShard(i, common));
+    this.placement = createPlacement(shardCount);
+    this.merged = stateAt(this.mergedDb, common);
+  }
+
+  shardOf(address: string): number {
+    return shardOf(this.placement, address);
+  }
+
+  /** Puts accounts on their shards (one new block on every shard) and into the merged state. */
+  async produce(accounts: Record<string, AccountSpec>): Promise<void> {
+    for (const shard of this.shards) {
+      const mine = Object.fromEntries(Object.entries(accounts).filter(([a]) => this.shardOf(a) === shard.shardId));
+      await shard.produce(mine);
+    }
+    await this.merged.checkpoint();
+    for (const [address, spec] of Object.entries(accounts)) {
+      this.addresses.add(address.toLowerCase());
+      await putSpec(this.merged, address, spec);
+    }
+    await this.merged.commit();
+    await this.merged.getStateRoot();
+  }
+
+  /** An in-memory StateSource over the shards that pins one head per shard, like the gRPC one. */
+  source(): CountingSource {
+    return new CountingSource(this);
+  }
+
+  /**
+   * The oracle: runs `raw` directly with one VM over a copy of the merged state, in the block the
+   * simulator builds (number = sender shard's head + 1, coinbase the fee sink, base fee 1 gwei).
+   */
+  async directRun(raw: Uint8Array, timestampMs: number): Promise<{ result: RunTxResult; state: MerkleStateManager }> {
+    const d = decodeTransaction(raw, this.common);
+    const state = stateAt(this.mergedDb, this.common, await this.merged.getStateRoot());
+    const vm = await createVM({ common: this.common, stateManager: state });
+    const home = this.shards[this.shardOf(d.from)]!.head();
+    const block = createBlock(
+      {
+        header: {
+          number: BigInt(home.height + 1),
+          timestamp: BigInt(Math.floor(timestampMs / 1000)),
+          gasLimit: MAX_GAS_LIMIT,
+          baseFeePerGas: 1_000_000_000n,
+          coinbase: createAddressFromString(FEE_SINK),
+        },
+      },
+      { common: this.common, freeze: false },
+    );
+    const result = await runTx(vm, { tx: d.tx, block, skipHardForkValidation: true });
+    return { result, state };
+  }
+}
+
+/** The in-memory StateSource of a {@link FakeWorld}, counting calls. */
+export class CountingSource implements StateSource {
+  getAccountCalls: { address: string; slots: string[] }[] = [];
+  getCodeCalls: string[] = [];
+  private readonly pins = new Map<number, number>();
+
+  constructor(private readonly world: FakeWorld) {}
+
+  async getAccount(address: string, slots: readonly string[]): Promise<GetProofResponse> {
+    this.getAccountCalls.push({ address, slots: [...slots] });
+    const shard = this.world.shards[this.world.shardOf(address)]!;
+    let height = this.pins.get(shard.shardId);
+    if (height === undefined) this.pins.set(shard.shardId, (height = shard.head().height));
+    return shard.getProof(address, slots, height);
+  }
+
+  async getCode(address: string): Promise<Uint8Array> {
+    this.getCodeCalls.push(address);
+    return this.world.shards[this.world.shardOf(address)]!.getCode(address);
+  }
+}
+
+/** An address on `shard` of `shardCount` shards (default rule), made of `fill` bytes. */
+export function addressOn(shard: number, shardCount: number, fill: string): string {
+  for (let last = 0; last < 256; last++) {
+    if (last % shardCount === shard && last.toString(16).padStart(2, '0') !== fill) {
+      return '0x' + fill.repeat(19) + last.toString(16).padStart(2, '0');
+    }
+  }
+  throw new Error('unreachable');
+}
+
+const hex = (n: number, bytes = 1) => n.toString(16).padStart(bytes * 2, '0');
+
+/**
+ * Runtime code: reads slot 0, writes slot 0 + 1 into slot 1, emits LOG1 with topic 0xaa, stops.
+ * `SLOAD(0) + 1 → SSTORE(1)`.
+ */
+export const COUNTER_CODE = '0x' + '600054' + '600101' + '600155' + '60aa' + '6000' + '6000' + 'a1' + '00';
+
+/**
+ * Runtime code: CALLs `target` forwarding `forward` wei and all gas, then stores the call's
+ * success flag in slot 5.
+ */
+export function callerCode(target: string, forward: number): string {
+  const t = target.slice(2);
+  // CALL(gas, to, value, argsOffset, argsSize, retOffset, retSize): pushed in reverse.
+  return '0x' + '6000' + '6000' + '6000' + '6000' + '61' + hex(forward, 2) + '73' + t + '5a' + 'f1' + '6005' + '55' + '00';
+}
+
+/** ABI encoding of `Error(reason)` for a short ASCII reason (at most 32 bytes). */
+function errorData(reason: string): string {
+  const bytes = Buffer.from(reason, 'ascii');
+  return '08c379a0' + hex(32, 32) + hex(bytes.length, 32) + bytes.toString('hex').padEnd(64, '0');
+}
+
+/** Runtime code that always reverts with `Error(reason)`. */
+export function revertingCode(reason: string): string {
+  const data = errorData(reason);
+  const size = data.length / 2;
+  // CODECOPY(dest 0, offset 12, size); REVERT(0, size); then the data.
+  return '0x' + '60' + hex(size) + '600c' + '6000' + '39' + '60' + hex(size) + '6000' + 'fd' + data;
+}
+
+/** Init code that stores 7 in slot 0 and deploys `runtime`. */
+export function initCode(runtime: string): string {
+  const r = runtime.slice(2);
+  const size = r.length / 2;
+  // SSTORE(0, 7); CODECOPY(0, 17, size); RETURN(0, size); runtime. Prefix: 5 + 7 + 5 = 17 bytes.
+  return '0x' + '6007' + '6000' + '55' + '60' + hex(size) + '6011' + '6000' + '39' + '60' + hex(size) + '6000' + 'f3' + r;
+}
