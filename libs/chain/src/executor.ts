@@ -13,10 +13,21 @@ export type TrieDB = DB<string, Uint8Array>;
 
 /** A Merkle state manager that remembers which accounts were written (for the accounts index). */
 class TrackingStateManager extends MerkleStateManager {
+  /** Accounts written in the current block. */
   readonly touched = new Set<string>();
+  /** Accounts written by the current transaction. */
+  readonly txTouched = new Set<string>();
   override async putAccount(address: Address, account: Account | undefined): Promise<void> {
-    this.touched.add(address.toString().toLowerCase());
+    const a = address.toString().toLowerCase();
+    this.touched.add(a);
+    this.txTouched.add(a);
     return super.putAccount(address, account);
+  }
+  override async deleteAccount(address: Address): Promise<void> {
+    const a = address.toString().toLowerCase();
+    this.touched.add(a);
+    this.txTouched.add(a);
+    return super.deleteAccount(address);
   }
 }
 
@@ -81,6 +92,8 @@ export type TxOutcome =
       tx: DecodedTx;
       reason: string;
       crossShard?: boolean;
+      /** Not refused: it did not fit in this block and waits for the next one. */
+      deferred?: boolean;
     };
 
 /** Result of executing a block's transactions. */
@@ -202,6 +215,10 @@ export class BlockExecutor {
    *   debited or released by the commit protocol (lock-only prepare).
    * - A `system` step applies a commit-protocol operation: `credit` adds to a balance, `debit`
    *   takes from one; lock, unlock and abort change no EVM state (locks are protocol metadata).
+   * - A local transaction that writes an account for which `isLocal` is false (placed on another
+   *   shard) is undone and rejected: only the simulator's read/write sets may reach across shards.
+   * - A transaction that does not fit in the block gas limit is rejected with `deferred: true`
+   *   (it waits for a later block), and so are its sender's later transactions in the block.
    * @throws Error when a debit exceeds the balance: a broken invariant (locked funds are always
    *   there), and the block is rolled back.
    */
@@ -210,6 +227,7 @@ export class BlockExecutor {
     timestampMs: number,
     steps: readonly BlockStep[],
     lockedOf: (address: string) => bigint = () => 0n,
+    isLocal: (address: string) => boolean = () => true,
   ): Promise<BlockExecution> {
     const block = this.blockEnv(height, timestampMs);
     const outcomes: StepOutcome[] = [];
@@ -217,6 +235,7 @@ export class BlockExecutor {
     // Locks taken and released within this block, on top of `lockedOf` (wei by address).
     const lockDelta = new Map<string, bigint>();
     const locked = (a: string) => lockedOf(a) + (lockDelta.get(a) ?? 0n);
+    const deferred = new Set<string>();
     const moveLock = (a: string, by: bigint) => lockDelta.set(a, (lockDelta.get(a) ?? 0n) + by);
     this.sm.touched.clear();
     await this.sm.checkpoint();
@@ -247,8 +266,10 @@ export class BlockExecutor {
           continue;
         }
         const d = step;
-        if (gasUsed + d.gasLimit > this.blockGasLimit) {
-          outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached' });
+        if (deferred.has(d.from) || gasUsed + d.gasLimit > this.blockGasLimit) {
+          // It waits for a later block, and so do the sender's later transactions (nonce order).
+          deferred.add(d.from);
+          outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached', deferred: true });
           continue;
         }
         const held = locked(d.from);
@@ -260,7 +281,24 @@ export class BlockExecutor {
           }
         }
         try {
-          const r = await runTx(this.vm, { tx: d.tx, block, blockGasUsed: gasUsed, skipHardForkValidation: true });
+          // Each local transaction in its own checkpoint, so that one writing an account placed
+          // on another shard (a contract call reaching across shards) is undone entirely.
+          this.sm.txTouched.clear();
+          await this.sm.checkpoint();
+          let r: Awaited<ReturnType<typeof runTx>>;
+          try {
+            r = await runTx(this.vm, { tx: d.tx, block, blockGasUsed: gasUsed, skipHardForkValidation: true });
+          } catch (e) {
+            await this.sm.revert();
+            throw e;
+          }
+          const foreign = [...this.sm.txTouched].find((a) => !isLocal(a));
+          if (foreign) {
+            await this.sm.revert();
+            outcomes.push({ kind: 'rejected', tx: d, reason: `writes account ${foreign}, placed on another shard: cross-shard contract calls need the simulator` });
+            continue;
+          }
+          await this.sm.commit();
           gasUsed += r.totalGasSpent;
           const err = r.execResult.exceptionError;
           outcomes.push({
@@ -305,6 +343,9 @@ export class BlockExecutor {
     const acc = (await this.sm.getAccount(sender)) ?? new Account(0n, 0n);
     const price = this.effectiveGasPrice(d);
     const gas = d.tx.getIntrinsicGas();
+    if (gas > d.gasLimit) {
+      return { kind: 'rejected', tx: d, reason: `intrinsic gas ${gas} exceeds the gas limit ${d.gasLimit}`, crossShard: true };
+    }
     const fee = gas * price;
     if (acc.nonce !== d.nonce) {
       return { kind: 'rejected', tx: d, reason: `nonce ${d.nonce} does not match the account nonce ${acc.nonce}`, crossShard: true };

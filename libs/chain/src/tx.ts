@@ -54,7 +54,7 @@ function envelopeChainId(raw: Uint8Array): bigint | undefined {
 /**
  * Decodes a raw signed transaction (legacy with EIP-155, EIP-2930 or EIP-1559) and checks what
  * does not depend on state: well-formed RLP, supported type, chain id, signature, gas limit
- * within {@link MIN_GAS_LIMIT}..{@link MAX_GAS_LIMIT}. `senderPublicKey`, when given, is the
+ * within {@link MIN_GAS_LIMIT}..{@link MAX_GAS_LIMIT} and at least the intrinsic gas. `senderPublicKey`, when given, is the
  * sender's key already recovered from this very transaction (by a {@link SignaturePool}).
  * @throws ShardLabError INVALID_ARGUMENT naming what is wrong (malformed RLP, unsupported type,
  *   missing EIP-155 replay protection, wrong chain id, bad signature, gas out of bounds).
@@ -85,6 +85,10 @@ export function decodeTransaction(raw: Uint8Array, common: Common, senderPublicK
   }
   if (tx.gasLimit < MIN_GAS_LIMIT || tx.gasLimit > MAX_GAS_LIMIT) {
     throw errors.invalidArgument(`gas limit ${tx.gasLimit} out of bounds ${MIN_GAS_LIMIT}..${MAX_GAS_LIMIT}`);
+  }
+  const intrinsic = tx.getIntrinsicGas();
+  if (intrinsic > tx.gasLimit) {
+    throw errors.invalidArgument(`gas limit ${tx.gasLimit} is below the intrinsic gas ${intrinsic} (base, calldata and access list)`);
   }
   let from: string;
   try {

@@ -185,6 +185,9 @@ export class OrchestratorNode {
       if (!isNew && isDecided(record.phase)) {
         throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
       }
+      if (!isNew && Object.values(record.votes).includes('no')) {
+        throw errors.alreadyExists(`transaction ${tx.hash} was refused (${record.reason}); it is being aborted`, { txHash: tx.hash });
+      }
       if (isNew) {
         try {
           await this.opts.kv.batch([{ type: 'put', key: recordKey(tx.hash), value: encodeCrossRecord(record) }]);

@@ -41,11 +41,13 @@ export async function followStream<T>(opts: FollowOpts<T>): Promise<void> {
     }
     if (received > 0) delay = initial;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      opts.signal.addEventListener('abort', () => {
+      const done = () => {
         clearTimeout(timer);
+        opts.signal.removeEventListener('abort', done);
         resolve();
-      }, { once: true });
+      };
+      const timer = setTimeout(done, delay);
+      opts.signal.addEventListener('abort', done, { once: true });
     });
     delay = Math.min(max, delay * 2);
   }

@@ -25,11 +25,11 @@ export interface GrpcStatus {
 
 /**
  * Translates any thrown value into a gRPC status at the handler edge (DESIGN.md section 7):
- * a {@link ShardLabError} keeps its code and message; anything else becomes INTERNAL with a
- * generic message, so internal details never leak to clients.
+ * a {@link ShardLabError} keeps its code and message; INTERNAL ones and anything else become
+ * INTERNAL with a generic message, so internal details never leak to clients.
  */
 export function toGrpcStatus(err: unknown): GrpcStatus {
-  if (err instanceof ShardLabError) {
+  if (err instanceof ShardLabError && err.code !== ErrorCode.Internal) {
     return { code: CODE_TO_STATUS[err.code], details: err.message, metadata: new Metadata() };
   }
   return { code: status.INTERNAL, details: 'internal error', metadata: new Metadata() };
@@ -45,6 +45,7 @@ export function fromServiceError(err: ServiceError, target: string): ShardLabErr
   if (code && code !== ErrorCode.Unavailable && code !== ErrorCode.Internal) {
     return new ShardLabError(code, err.details, { target });
   }
-  const reason = err.code === status.DEADLINE_EXCEEDED ? 'deadline exceeded' : err.details || status[err.code];
-  return new ShardLabError(ErrorCode.Unavailable, `${target} unavailable: ${reason}`, { target, grpcCode: err.code });
+  // Transport details (host:port, socket errors) go to logs through `meta`, not to clients.
+  const reason = err.code === status.DEADLINE_EXCEEDED ? 'deadline exceeded' : err.code === status.UNAVAILABLE ? 'not reachable' : status[err.code] ?? 'unknown status';
+  return new ShardLabError(ErrorCode.Unavailable, `${target} unavailable: ${reason}`, { target, grpcCode: err.code, grpcDetails: err.details });
 }

@@ -13,6 +13,7 @@ import {
   type DecodedTx,
   type Placement,
   type SignaturePool,
+  type StepOutcome,
   type TrieDB,
 } from '@shardlab/chain';
 import { errors, parseAddress, parseHash, toHex } from '@shardlab/common';
@@ -535,40 +536,54 @@ export class ShardNode {
           this.orchDurable,
         );
         const pendingRecord = (h: string) => (plan.writes.has(h) ? plan.writes.get(h) : this.participant.get(h));
+        // The value of a cross-shard transaction is locked (and voted on) only on its first
+        // acceptance: never when this shard has a record for it (locked, refused, or aborted
+        // before acceptance) or a decision was already taken — a resubmission then only
+        // consumes its nonce and fee, and can never lock value that no decision will release.
+        const mayLock = new Map<string, boolean>();
+        for (const h of [...plan.accepts.map((a) => a.hash), ...entries.filter((e) => e.crossShard).map((e) => e.tx.hash)]) {
+          const decidedEarlier = this.decided.has(h) || plan.decided.has(h) || (await this.opts.store.meta(DECIDED_PREFIX + h)) !== undefined;
+          mayLock.set(h, pendingRecord(h) === undefined && !decidedEarlier);
+        }
         const steps: BlockStep[] = plan.finalize.map((op) => ({ kind: 'system', op }));
         const votes: PrepareVote[] = [...plan.votes];
         for (const raw of plan.accepts) {
           try {
             const d = decodeTransaction(new Uint8Array(raw.raw), this.opts.common);
-            steps.push({ kind: 'accept', tx: d, lock: true });
+            steps.push({ kind: 'accept', tx: d, lock: mayLock.get(raw.hash) ?? false });
           } catch (err) {
             votes.push({ txHash: raw.hash, vote: Vote.VOTE_NO, reason: `cannot decode: ${(err as Error).message}` });
           }
         }
         for (const e of entries) {
-          steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: pendingRecord(e.tx.hash)?.phase !== 'abortedEarly' } : e.tx);
+          steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: mayLock.get(e.tx.hash) ?? false } : e.tx);
         }
-        const execution = await this.executor.executeBlock(height, timestampMs, steps, (a) => this.participant.lockedOf(a));
+        const execution = await this.executor.executeBlock(
+          height,
+          timestampMs,
+          steps,
+          (a) => this.participant.lockedOf(a),
+          (a) => shardOf(this.opts.placement, a) === this.shardId,
+        );
         // Votes and records of cross-shard acceptances (source side).
         const accepted: Parameters<Participant['acceptanceWrites']>[0] = [];
         const outcomes = execution.outcomes;
         for (let i = 0; i < outcomes.length; i++) {
           const o = outcomes[i]!;
           if (o.kind === 'system' || !o.crossShard) continue;
-          const lockedNext = outcomes[i + 1];
-          const locked = lockedNext?.kind === 'system' && lockedNext.op.kind === 'lock' && lockedNext.op.txHash === o.tx.hash;
-          const wantedLock = pendingRecord(o.tx.hash)?.phase !== 'abortedEarly';
-          if (o.kind === 'executed') {
-            accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: wantedLock, ok: locked });
-            if (locked) votes.push({ txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' });
-          } else {
-            // A rejected duplicate of a transaction this shard already accepted (its record is
-            // locked or refused, or was just finalized in this block) must not touch that record.
-            const prior = pendingRecord(o.tx.hash);
-            if (prior === null || (prior !== undefined && prior.phase !== 'abortedEarly')) continue;
-            accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: wantedLock, ok: false });
-            if (wantedLock) votes.push({ txHash: o.tx.hash, vote: Vote.VOTE_NO, reason: o.reason });
+          const wantedLock = mayLock.get(o.tx.hash) ?? false;
+          if (!wantedLock) {
+            // Accepted without a lock: clear an abort-before-acceptance marker; touch nothing else.
+            if (o.kind === 'executed' && pendingRecord(o.tx.hash)?.phase === 'abortedEarly') {
+              accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: false, ok: true });
+            }
+            continue;
           }
+          if (o.kind === 'rejected' && o.deferred) continue;
+          const lockedNext = outcomes[i + 1];
+          const locked = o.kind === 'executed' && lockedNext?.kind === 'system' && lockedNext.op.kind === 'lock' && lockedNext.op.txHash === o.tx.hash;
+          accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: true, ok: locked });
+          votes.push(locked ? { txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' } : { txHash: o.tx.hash, vote: Vote.VOTE_NO, reason: o.kind === 'rejected' ? o.reason : 'not locked' });
         }
         const writes = new Map([...plan.writes, ...this.participant.acceptanceWrites(accepted)]);
         block = await buildBlock(this.opts.common, {
@@ -586,16 +601,20 @@ export class ShardNode {
         for (const [h, d] of plan.decided) meta.set(DECIDED_PREFIX + h, Buffer.from(d));
         await this.opts.store.commitBlock(block, execution.touched, meta);
         committed = true;
-        this.participant.apply(writes);
-        this.orchDurable = plan.orchestratorHeight;
         for (const [h, d] of plan.decided) this.decided.set(h, d);
         this.trimMap(this.decided);
-        const rejected = outcomes.filter((o) => o.kind === 'rejected');
+        const refusals = outcomes.filter((o): o is Extract<StepOutcome, { kind: 'rejected' }> => o.kind === 'rejected');
+        const rejected = refusals.filter((o) => !o.deferred);
+        const deferred = new Set(refusals.filter((o) => o.deferred).map((o) => o.tx.hash));
         await this.admission.run(async () => {
           await this.reader.setStateRoot(execution.stateRoot);
+          // Balance, locks and the mempool move together, so admission never sees a mix.
+          this.participant.apply(writes);
+          this.orchDurable = plan.orchestratorHeight;
           // Recorded as dropped before leaving the mempool, so a status query never sees neither.
           for (const o of rejected) this.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
-          this.mempool.remove(entries.map((e) => e.tx.hash));
+          this.mempool.remove(entries.filter((e) => !deferred.has(e.tx.hash)).map((e) => e.tx.hash));
+          this.mempool.untake(entries.filter((e) => deferred.has(e.tx.hash)));
         });
         for (const o of rejected) this.opts.logger.warn({ txHash: o.tx.hash, reason: o.reason }, 'transaction dropped');
         this.trimMap(this.dropped);
