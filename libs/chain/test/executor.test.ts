@@ -227,3 +227,45 @@ describe('BlockExecutor', () => {
     expect((await ex.getAccount(bob.address)).balance).toBe(bobAfter);
   });
 });
+
+describe('BlockExecutor guards', () => {
+  const foreign = '0x' + 'ab'.repeat(19) + '03';
+
+  it('undoes and rejects a local transaction that writes an account placed on another shard', async () => {
+    const ex = await fresh();
+    // init code: CALL(gas, foreign, 1 wei, 0, 0, 0, 0); STOP — the created contract forwards its value.
+    const init = Uint8Array.from(Buffer.from('6000600060006000600173' + foreign.slice(2) + '5af100', 'hex'));
+    const before = await ex.getAccount(alice.address);
+    const r = await ex.executeBlock(1, 1_700_000_000_000, [tx(alice, { value: 1n, nonce: 0n, gasLimit: 200_000n, data: init })], () => 0n, (a) => a !== foreign);
+    const o = r.outcomes[0]!;
+    expect(o.kind).toBe('rejected');
+    expect(o.kind === 'rejected' && o.reason).toMatch(new RegExp(`writes account ${foreign}, placed on another shard`));
+    expect((await ex.getAccount(foreign)).balance).toBe(0n);
+    expect(await ex.getAccount(alice.address)).toEqual(before);
+    // The same transaction is fine when the account is local.
+    const ok = await ex.executeBlock(2, 1_700_000_000_000, [tx(alice, { value: 1n, nonce: 0n, gasLimit: 200_000n, data: init })]);
+    expect(executed(ok.outcomes[0]).success).toBe(true);
+    expect((await ex.getAccount(foreign)).balance).toBe(1n);
+  });
+
+  it('defers a transaction that does not fit in the block, with its sender’s later ones', async () => {
+    const ex = await createBlockExecutor({ common, db: new MapDB<string, Uint8Array>(), blockGasLimit: 42_000n });
+    await ex.applyGenesis(GENESIS);
+    const r = await ex.executeBlock(1, 1_700_000_000_000, [
+      tx(alice, { to: bob.address, value: 1n, nonce: 0n }),
+      tx(alice, { to: bob.address, value: 1n, nonce: 1n }),
+      tx(alice, { to: bob.address, value: 1n, nonce: 2n }),
+      tx(bob, { to: alice.address, value: 1n, nonce: 0n }),
+    ]);
+    expect(r.outcomes.map((o) => o.kind)).toEqual(['executed', 'executed', 'rejected', 'rejected']);
+    expect(r.outcomes.slice(2).every((o) => o.kind === 'rejected' && o.deferred === true)).toBe(true);
+    expect((await ex.getAccount(alice.address)).nonce).toBe(2n);
+  });
+});
+
+describe('decodeTransaction intrinsic gas', () => {
+  it('refuses a gas limit below the intrinsic gas (calldata counted)', () => {
+    const raw = signTransaction(common, alice, { to: bob.address, nonce: 0n, gasLimit: 21_000n, data: new Uint8Array(100).fill(1) });
+    expect(() => decodeTransaction(raw, common)).toThrow(/gas limit 21000 is below the intrinsic gas 22600/);
+  });
+});
