@@ -62,7 +62,12 @@ export interface RunningServer {
  * @throws Error when the port cannot be bound.
  */
 export async function startServer(opts: ServerOpts): Promise<RunningServer> {
-  const server = new Server({ 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
+  const server = new Server({
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    // Detect clients that vanished without closing (frozen, partitioned): their streams end.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
   for (const s of opts.services) server.addService(s.definition, s.implementation);
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(opts.services.map((s) => [s.name, 'SERVING'])) });
   health.addToServer(server);
@@ -148,8 +153,15 @@ export function serverStream<Req, Res>(
     const send = (msg: Res) =>
       new Promise<void>((resolve) => {
         if (ctx.signal.aborted) return resolve();
-        if (call.write(msg)) resolve();
-        else call.once('drain', () => resolve());
+        if (call.write(msg)) return resolve();
+        // Back-pressure: wait for the client to drain, or for the call to end.
+        const done = () => {
+          call.off('drain', done);
+          ctx.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        call.once('drain', done);
+        ctx.signal.addEventListener('abort', done, { once: true });
       });
     context
       .with(ctx.trace, () => handler(call.request, send, ctx))

@@ -16,13 +16,21 @@ import {
   type StepOutcome,
   type TrieDB,
 } from '@shardlab/chain';
-import { errors, parseAddress, parseHash, toHex } from '@shardlab/common';
+import { ErrorCode, errors, isShardLabError, parseAddress, parseHash, toHex } from '@shardlab/common';
 import { TxStatus, Vote, type Account, type GetProofResponse, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
 import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
-import { Mempool } from './mempool';
+import { Mempool, type MempoolEntry } from './mempool';
 import { Participant, decodeRecord, encodeRecord, type TpcRecord } from './participant';
 import { StateViewCache, parseProofRequest } from './proofs';
+
+/** Forward attempts after a first forward whose outcome is unknown (about 2 minutes in all). */
+const FORWARD_RETRIES = 30;
+
+/** True for a failure after which the callee may or may not have acted (deadline exceeded). */
+function isOutcomeUnknown(err: unknown): boolean {
+  return isShardLabError(err, ErrorCode.Unavailable) && err.meta['grpcCode'] === 4; // DEADLINE_EXCEEDED
+}
 
 /** Record keys of the two-phase-commit participant in the shard store's metadata. */
 const TPC_PREFIX = 'tpc:';
@@ -280,8 +288,17 @@ export class ShardNode {
         try {
           await this.opts.forwarder!.forward(d, this.shardId, [targetShard]);
         } catch (err) {
-          this.mempool.remove([d.hash]);
-          throw err;
+          if (!isOutcomeUnknown(err)) {
+            // The orchestrator refused it or was never reached: nothing happened; safe to retry.
+            this.mempool.remove([d.hash]);
+            throw err;
+          }
+          // The orchestrator may have stored it (the deadline passed after the request left):
+          // keep the nonce reserved and forward again in the background (idempotent by hash),
+          // rather than tell the client it failed when it may still commit.
+          this.opts.logger.warn({ txHash: d.hash, err: (err as Error).message }, 'forward outcome unknown; retrying in the background');
+          void this.retryForward(d, targetShard, entry);
+          return { txHash: d.hash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING };
         }
         entry.ready = true;
         this.opts.logger.debug({ txHash: d.hash, from: d.from, to: d.to, toShard: targetShard }, 'cross-shard transaction forwarded');
@@ -289,6 +306,38 @@ export class ShardNode {
       }
       this.opts.logger.debug({ txHash: d.hash, from: d.from, nonce: Number(d.nonce) }, 'transaction queued');
       return { txHash: d.hash, shardId: this.shardId, crossShard: false, status: TxStatus.TX_STATUS_QUEUED };
+    });
+  }
+
+  /**
+   * Forwards again, with back-off, a cross-shard transaction whose first forward timed out, until
+   * the orchestrator answers (it deduplicates by hash); then lets it into a block. After
+   * `FORWARD_RETRIES` failures it is dropped — if the orchestrator did store it, the source still
+   * accepts it from the ordered copy, so it is never lost half-way.
+   */
+  private async retryForward(d: DecodedTx, targetShard: number, entry: MempoolEntry): Promise<void> {
+    for (let attempt = 1; attempt <= FORWARD_RETRIES && !this.closing.signal.aborted; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+      try {
+        await this.opts.forwarder!.forward(d, this.shardId, [targetShard]);
+        entry.ready = true;
+        this.opts.logger.info({ txHash: d.hash, attempt }, 'cross-shard transaction forwarded after retry');
+        return;
+      } catch (err) {
+        if (!isOutcomeUnknown(err) && !isShardLabError(err, ErrorCode.Unavailable)) {
+          // The orchestrator answered (e.g. already decided): keep it out of blocks; its status
+          // comes from the orchestrator, and the source accepts an ordered copy if there is one.
+          await this.admission.run(async () => {
+            this.dropped.set(d.hash, { reason: (err as Error).message, atMs: this.now() });
+            this.mempool.remove([d.hash]);
+          });
+          return;
+        }
+      }
+    }
+    await this.admission.run(async () => {
+      this.dropped.set(d.hash, { reason: 'the orchestrator could not be reached to forward it', atMs: this.now() });
+      this.mempool.remove([d.hash]);
     });
   }
 
