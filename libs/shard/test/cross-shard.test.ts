@@ -1,3 +1,4 @@
+import { auditNetwork } from '@shardlab/audit';
 import fc from 'fast-check';
 import { createAddressFromString, createContractAddress } from '@ethereumjs/util';
 import { DEV_ACCOUNT_BALANCE, accountFromKey, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
@@ -588,6 +589,10 @@ describe('cross-shard value transfers (in-memory protocol harness)', () => {
             expect((await balanceOf(net, a)).nonce).toBe(n);
           }
           await expectConservation(net);
+          // And the audit of the transfer issue passes: conservation, atomicity, no lock left.
+          const report = auditNetwork(await net.auditInput());
+          expect(report.problems).toEqual([]);
+          expect(report.ok).toBe(true);
           acceptedCross += accepted.filter((t) => t.cross).length;
         }),
         { numRuns: 12, endOnFailure: true },

@@ -1,3 +1,4 @@
+import type { AuditInput } from '@shardlab/audit';
 import {
   createChainCommon,
   createPlacement,
@@ -247,6 +248,19 @@ export class Network {
   }
 
   /** Σ of the genesis allocation. */
+  /** Everything the audit reads (DESIGN.md section 5): every shard's blocks and accounts, and the orchestrator's blocks. */
+  async auditInput(): Promise<AuditInput> {
+    const shards = [];
+    for (let s = 0; s < this.shards.length; s++) {
+      const accounts = (await this.shards[s]!.listAccounts('', 10_000)).accounts;
+      shards.push({ shardId: s, blocks: await this.blocks(s), accounts });
+    }
+    const head = this.orchestrator.headInfo().height;
+    const orchestratorBlocks = [];
+    for (let h = 0; h <= head; h++) orchestratorBlocks.push(await this.orchestrator.getBlock(h));
+    return { shards, orchestratorBlocks };
+  }
+
   genesisTotal(): bigint {
     let sum = 0n;
     for (const v of this.opts.genesis.values()) sum += v;
