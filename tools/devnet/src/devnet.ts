@@ -48,7 +48,7 @@ export interface Devnet {
 }
 
 /**
- * Starts the registry, the state shards, the orchestrator and the gateway as separate processes on free ports,
+ * Starts the registry, the state shards, the orchestrator, the simulator and the gateway as separate processes on free ports,
  * each shard with its own LevelDB directory under `dataDir`, and waits until each is healthy.
  * @throws Error naming the service and its log file when one fails to start; every process
  *   already started is stopped first.
@@ -109,6 +109,9 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
       return p;
     };
     const orchestrator = startOrchestrator();
+    const simPort = await freePort();
+    const simulator = spawnService('simulator', 'simulator', `127.0.0.1:${simPort}`, ['--port', String(simPort), '--registry', registryAddress], logDir);
+    procs.set('simulator', simulator);
     const gwPort = await freePort();
     const gatewayAddress = `127.0.0.1:${gwPort}`;
     const shardProcs = [...shardArgs.keys()].map(startShard);
@@ -122,6 +125,8 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
     );
     await waitHealthy(orchestrator, timeout);
     progress(`orchestrator ready at ${orchestratorAddress}`);
+    await waitHealthy(simulator, timeout);
+    progress(`simulator ready at ${simulator.address}`);
     await waitHealthy(gateway, timeout);
     progress(`gateway ready at ${gatewayAddress}`);
 
