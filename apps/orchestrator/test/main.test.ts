@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { startServiceProcess, type ServiceProcess } from '@shardlab/testing';
 import { join } from 'node:path';
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,36 +12,11 @@ const ROOT = join(__dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'apps', 'orchestrator', 'src', 'main.ts');
 
 
-/** A started service process and the parsed JSON log lines it wrote so far. */
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-/** Starts `main.ts` with tsx and resolves once it logs `msg`, or rejects if it exits first. */
-function startProcess(args: string[], env: Record<string, string>, msg: string): Promise<Proc & { line: Record<string, unknown> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as Record<string, unknown>;
-      lines.push(line);
-      if (line['msg'] === msg) resolve({ child, lines, exited, line });
-    });
-    void exited.then((code) => reject(new Error(`process exited with ${code} before logging "${msg}": ${stderr}`)));
-  });
-}
+/** Starts the app's `main.ts` and resolves once it logs `msg`. */
+const startProcess = (args: string[], env: Record<string, string>, msg: string) => startServiceProcess(MAIN, args, env, msg);
 
 describe('orchestrator process', () => {
-  let proc: (Proc & { line: Record<string, unknown> }) | undefined;
+  let proc: ServiceProcess | undefined;
   let registry: RunningServer;
   let dataDir: string;
 

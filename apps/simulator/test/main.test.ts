@@ -1,69 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { startServiceProcess, type ServiceProcess } from '@shardlab/testing';
 import { join } from 'node:path';
-import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
-import { service as healthServiceDefinition } from 'grpc-health-check';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { SimulatorServiceClient, Transaction } from '@shardlab/proto';
 import { RegistryState, createRegistryClient, registryMountedService } from '@shardlab/registry';
-import { createClient, startServer, type ClientCtor, type RunningServer } from '@shardlab/rpc';
+import { checkHealth, createClient, startServer, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const MAIN = join(ROOT, 'apps', 'simulator', 'src', 'main.ts');
 
-/** The standard health client (`grpc.health.v1.Health`), built from grpc-health-check's loaded proto. */
-interface HealthCheckClient extends Client {
-  check(
-    req: { service: string },
-    md: Metadata,
-    opts: { deadline: Date },
-    cb: (err: ServiceError | null, res?: { status: string }) => void,
-  ): void;
-}
-const HealthCheckClient = makeClientConstructor(
-  healthServiceDefinition as unknown as ServiceDefinition,
-  'grpc.health.v1.Health',
-) as unknown as ClientCtor<HealthCheckClient>;
 
-function checkHealth(address: string, service: string): Promise<string> {
-  const client = createClient(HealthCheckClient, address);
-  return new Promise<string>((resolve, reject) =>
-    client.check({ service }, new Metadata(), { deadline: new Date(Date.now() + 5000) }, (err, res) =>
-      err ? reject(err) : resolve(res?.status ?? ''),
-    ),
-  ).finally(() => client.close());
-}
-
-/** A started service process and the parsed JSON log lines it wrote so far. */
-interface Proc {
-  child: ChildProcess;
-  lines: Record<string, unknown>[];
-  exited: Promise<number | null>;
-}
-
-/** Starts `main.ts` with tsx and resolves once it logs `msg`, or rejects if it exits first. */
-function startProcess(args: string[], env: Record<string, string>, msg: string): Promise<Proc & { line: Record<string, unknown> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: Record<string, unknown>[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (text) => {
-      const line = JSON.parse(text) as Record<string, unknown>;
-      lines.push(line);
-      if (line['msg'] === msg) resolve({ child, lines, exited, line });
-    });
-    void exited.then((code) => reject(new Error(`process exited with ${code} before logging "${msg}": ${stderr}`)));
-  });
-}
+/** Starts the app's `main.ts` and resolves once it logs `msg`. */
+const startProcess = (args: string[], env: Record<string, string>, msg: string) => startServiceProcess(MAIN, args, env, msg);
 
 describe('simulator process', () => {
-  let proc: (Proc & { line: Record<string, unknown> }) | undefined;
+  let proc: ServiceProcess | undefined;
   let registry: RunningServer;
 
   beforeAll(async () => {

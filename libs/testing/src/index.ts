@@ -1,3 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { ServiceError } from '@grpc/grpc-js';
 
 /** Promisifies a raw generated-client unary call; rejects with the raw gRPC ServiceError. */
@@ -29,4 +32,39 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs 
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A service process started by {@link startServiceProcess}, with the JSON log lines it wrote so far. */
+export interface ServiceProcess {
+  child: ChildProcess;
+  lines: Record<string, unknown>[];
+  /** Resolves with the exit code when the process ends. */
+  exited: Promise<number | null>;
+  /** The log line that said the service was ready. */
+  line: Record<string, unknown>;
+}
+
+/**
+ * Starts a service's `main.ts` (through tsx, tracing off) with `args` and extra `env`, and
+ * resolves once it logs a JSON line whose `msg` is `readyMsg`.
+ * @throws Error with the process's standard error when it exits before that line.
+ */
+export function startServiceProcess(main: string, args: string[], env: Record<string, string>, readyMsg: string): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', main, ...args], {
+    cwd: join(__dirname, '..', '..', '..'),
+    env: { ...process.env, OTEL_TRACES_EXPORTER: 'none', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      const line = JSON.parse(text) as Record<string, unknown>;
+      lines.push(line);
+      if (line['msg'] === readyMsg) resolve({ child, lines, exited, line });
+    });
+    void exited.then((code) => reject(new Error(`process exited with ${code} before logging "${readyMsg}": ${stderr}`)));
+  });
 }
