@@ -43,16 +43,23 @@ const SYSTEM_KIND: Record<SystemOp['kind'], SystemTxKind> = {
   debit: SystemTxKind.SYSTEM_TX_KIND_DEBIT,
   credit: SystemTxKind.SYSTEM_TX_KIND_CREDIT,
   abort: SystemTxKind.SYSTEM_TX_KIND_ABORT,
+  'write-set': SystemTxKind.SYSTEM_TX_KIND_WRITE_SET,
 };
 
 /** The wire form of a system operation. */
 export function toProtoSystemTx(op: SystemOp): SystemTransaction {
-  return { kind: SYSTEM_KIND[op.kind], txHash: op.txHash, address: op.address, amount: op.amount.toString(), writes: [] };
+  return { kind: SYSTEM_KIND[op.kind], txHash: op.txHash, address: op.address, amount: op.amount.toString(), writes: (op.writes ?? []).map((w) => ({ ...w })) };
 }
 
-/** Canonical RLP of a system transaction for the transactions root: [kind, txHash, address, amount]. */
+/**
+ * Canonical RLP of a system transaction for the transactions root: [kind, txHash, address,
+ * amount], and for a write set also [[slot, oldValue, newValue], ...] (an empty slot: created code).
+ */
 export function encodeSystemTx(t: SystemTransaction): Uint8Array {
-  return RLP.encode([t.kind, hexToBytes(t.txHash as `0x${string}`), hexToBytes(t.address as `0x${string}`), bigIntToUnpaddedBytes(BigInt(t.amount || '0'))]);
+  const fields = [t.kind, hexToBytes(t.txHash as `0x${string}`), hexToBytes(t.address as `0x${string}`), bigIntToUnpaddedBytes(BigInt(t.amount || '0'))];
+  if (t.kind !== SystemTxKind.SYSTEM_TX_KIND_WRITE_SET) return RLP.encode(fields);
+  const hex = (v: string) => (v === '' ? new Uint8Array() : hexToBytes(v as `0x${string}`));
+  return RLP.encode([...fields, t.writes.map((w) => [hex(w.slot), hex(w.oldValue), hex(w.newValue)])]);
 }
 
 /** The header fields of a state-shard block (what its hash covers). */

@@ -3,7 +3,7 @@ import { createBlock, type Block } from '@ethereumjs/block';
 import { MerklePatriciaTrie } from '@ethereumjs/mpt';
 import { MerkleStateManager, Caches } from '@ethereumjs/statemanager';
 import { createVM, runTx, type VM } from '@ethereumjs/vm';
-import { Account, Address, ValueEncoding, createAddressFromString, type DB, KECCAK256_NULL } from '@ethereumjs/util';
+import { Account, Address, ValueEncoding, createAddressFromString, hexToBytes, setLengthLeft, unpadBytes, type DB, KECCAK256_NULL } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
 import type { DecodedTx } from './tx';
 import { MAX_GAS_LIMIT } from './tx';
@@ -22,6 +22,12 @@ class TrackingStateManager extends MerkleStateManager {
     this.touched.add(a);
     this.txTouched.add(a);
     return super.putAccount(address, account);
+  }
+  /** Accounts whose storage the current transaction wrote. */
+  readonly txStorageTouched = new Set<string>();
+  override async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
+    this.txStorageTouched.add(address.toString().toLowerCase());
+    return super.putStorage(address, key, value);
   }
   override async deleteAccount(address: Address): Promise<void> {
     const a = address.toString().toLowerCase();
@@ -53,18 +59,48 @@ export interface ExecutorOpts {
  * wei. Only `credit` and `debit` change EVM state.
  */
 export interface SystemOp {
-  kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort';
+  kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort' | 'write-set';
   /** The cross-shard transaction it serves. */
   txHash: string;
   address: string;
   amount: bigint;
+  /**
+   * `write-set` only: the storage writes of a committed cross-shard contract call (32-byte 0x hex
+   * slots and values; the new value is written). An item with an empty `slot` deploys its
+   * `newValue` as the account's code (a contract created by the call; its nonce becomes 1).
+   */
+  writes?: WriteSetEntry[];
+}
+
+/** One write of a `write-set` {@link SystemOp}. */
+export interface WriteSetEntry {
+  slot: string;
+  oldValue: string;
+  newValue: string;
 }
 
 /**
  * A step of a block: a local user transaction, a cross-shard acceptance on the source shard
  * (`lock`: also lock the value, unless the transaction was already aborted), or a system operation.
  */
-export type BlockStep = DecodedTx | { kind: 'accept'; tx: DecodedTx; lock: boolean } | { kind: 'system'; op: SystemOp };
+export type BlockStep = DecodedTx | AcceptStep | { kind: 'system'; op: SystemOp };
+
+/**
+ * A cross-shard acceptance on the source shard. For a cross-shard contract call (accepted from
+ * its ordered copy, with the simulator's RwSet) `gasUsed` is the simulated gas (charged at the
+ * effective gas price instead of the intrinsic gas), `lockAmount` the sender's outgoing amount
+ * (instead of the value), `logs` the simulated logs of the receipt; `refuse` rejects it (the
+ * ReadSet of this shard is invalid) without changing state.
+ */
+export interface AcceptStep {
+  kind: 'accept';
+  tx: DecodedTx;
+  lock: boolean;
+  gasUsed?: bigint;
+  lockAmount?: bigint;
+  logs?: { address: string; topics: string[]; data: Uint8Array }[];
+  refuse?: string;
+}
 
 /** The outcome of one step of a block. */
 export type StepOutcome = TxOutcome | { kind: 'system'; op: SystemOp };
@@ -185,6 +221,17 @@ export class BlockExecutor {
     };
   }
 
+  /** Whether the account exists in the state (0x hex address). */
+  async accountExists(address: string): Promise<boolean> {
+    return (await this.sm.getAccount(createAddressFromString(address))) !== undefined;
+  }
+
+  /** A storage slot's value as a 32-byte 0x hex word (zero when unwritten). */
+  async getStorage(address: string, slot: string): Promise<string> {
+    const v = await this.sm.getStorage(createAddressFromString(address), setLengthLeft(hexToBytes(slot as `0x${string}`), 32));
+    return '0x' + (v.length === 0 ? 0n : BigInt(toHex(v))).toString(16).padStart(64, '0');
+  }
+
   /** The ethereumjs block environment of a shard block (number, timestamp, base fee, coinbase). */
   blockEnv(height: number, timestampMs: number): Block {
     return createBlock(
@@ -228,6 +275,7 @@ export class BlockExecutor {
     steps: readonly BlockStep[],
     lockedOf: (address: string) => bigint = () => 0n,
     isLocal: (address: string) => boolean = () => true,
+    isLockedAddress: (address: string) => boolean = () => false,
   ): Promise<BlockExecution> {
     const block = this.blockEnv(height, timestampMs);
     const outcomes: StepOutcome[] = [];
@@ -254,13 +302,18 @@ export class BlockExecutor {
             outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached', crossShard: true });
             continue;
           }
-          const o = await this.accept(d, locked(d.from), gasUsed);
+          if (step.refuse !== undefined) {
+            outcomes.push({ kind: 'rejected', tx: d, reason: step.refuse, crossShard: true });
+            continue;
+          }
+          const amount = step.lockAmount ?? d.value;
+          const o = await this.accept(d, locked(d.from), gasUsed, step.gasUsed, amount, step.logs);
           outcomes.push(o);
           if (o.kind === 'executed') {
             gasUsed = o.cumulativeGasUsed;
             if (step.lock) {
-              moveLock(d.from, d.value);
-              outcomes.push({ kind: 'system', op: { kind: 'lock', txHash: d.hash, address: d.from, amount: d.value } });
+              moveLock(d.from, amount);
+              outcomes.push({ kind: 'system', op: { kind: 'lock', txHash: d.hash, address: d.from, amount } });
             }
           }
           continue;
@@ -284,6 +337,7 @@ export class BlockExecutor {
           // Each local transaction in its own checkpoint, so that one writing an account placed
           // on another shard (a contract call reaching across shards) is undone entirely.
           this.sm.txTouched.clear();
+          this.sm.txStorageTouched.clear();
           await this.sm.checkpoint();
           let r: Awaited<ReturnType<typeof runTx>>;
           try {
@@ -296,6 +350,15 @@ export class BlockExecutor {
           if (foreign) {
             await this.sm.revert();
             outcomes.push({ kind: 'rejected', tx: d, reason: `writes account ${foreign}, placed on another shard: cross-shard contract calls need the simulator` });
+            continue;
+          }
+          const held = [...this.sm.txTouched, ...this.sm.txStorageTouched].find((a) => isLockedAddress(a));
+          if (held) {
+            // Writes state locked by a cross-shard contract call: it waits for the decision, and so
+            // do its sender's later transactions (nonce order).
+            await this.sm.revert();
+            deferred.add(d.from);
+            outcomes.push({ kind: 'rejected', tx: d, reason: `writes ${held}, locked by a cross-shard transaction`, deferred: true });
             continue;
           }
           await this.sm.commit();
@@ -338,19 +401,26 @@ export class BlockExecutor {
     return d.maxFeePerGas;
   }
 
-  private async accept(d: DecodedTx, locked: bigint, gasBefore: bigint): Promise<TxOutcome> {
+  private async accept(
+    d: DecodedTx,
+    locked: bigint,
+    gasBefore: bigint,
+    simulatedGas?: bigint,
+    amount: bigint = d.value,
+    logs: { address: string; topics: string[]; data: Uint8Array }[] = [],
+  ): Promise<TxOutcome> {
     const sender = createAddressFromString(d.from);
     const acc = (await this.sm.getAccount(sender)) ?? new Account(0n, 0n);
     const price = this.effectiveGasPrice(d);
-    const gas = d.tx.getIntrinsicGas();
+    const gas = simulatedGas ?? d.tx.getIntrinsicGas();
     if (gas > d.gasLimit) {
-      return { kind: 'rejected', tx: d, reason: `intrinsic gas ${gas} exceeds the gas limit ${d.gasLimit}`, crossShard: true };
+      return { kind: 'rejected', tx: d, reason: `${simulatedGas !== undefined ? 'simulated' : 'intrinsic'} gas ${gas} exceeds the gas limit ${d.gasLimit}`, crossShard: true };
     }
     const fee = gas * price;
     if (acc.nonce !== d.nonce) {
       return { kind: 'rejected', tx: d, reason: `nonce ${d.nonce} does not match the account nonce ${acc.nonce}`, crossShard: true };
     }
-    if (acc.balance - locked < fee + d.value || price < this.baseFeePerGas) {
+    if (acc.balance - locked < fee + amount || price < this.baseFeePerGas) {
       return { kind: 'rejected', tx: d, reason: `insufficient funds for fee and value (${acc.balance - locked} wei available)`, crossShard: true };
     }
     acc.nonce += 1n;
@@ -369,12 +439,26 @@ export class BlockExecutor {
       gasUsed: gas,
       cumulativeGasUsed: gasBefore + gas,
       effectiveGasPrice: price,
-      logs: [],
+      logs,
       crossShard: true,
     };
   }
 
   private async applySystem(op: SystemOp): Promise<void> {
+    if (op.kind === 'write-set') {
+      const address = createAddressFromString(op.address);
+      for (const w of op.writes ?? []) {
+        if (w.slot === '') {
+          await this.sm.putCode(address, hexToBytes(w.newValue as `0x${string}`));
+          const acc = (await this.sm.getAccount(address)) ?? new Account(0n, 0n);
+          acc.nonce = 1n;
+          await this.sm.putAccount(address, acc);
+          continue;
+        }
+        await this.sm.putStorage(address, setLengthLeft(hexToBytes(w.slot as `0x${string}`), 32), unpadBytes(hexToBytes(w.newValue as `0x${string}`)));
+      }
+      return;
+    }
     if (op.kind !== 'credit' && op.kind !== 'debit') return;
     const address = createAddressFromString(op.address);
     const acc = (await this.sm.getAccount(address)) ?? new Account(0n, 0n);

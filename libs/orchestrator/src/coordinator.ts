@@ -3,7 +3,7 @@ import {
   TxStatus,
   Vote,
   type CrossShardTx,
-  type RwSet,
+  RwSet,
   type StateShardBlock,
   type TpcResult,
   type Transaction,
@@ -32,6 +32,10 @@ export interface CrossRecord {
   /** W3C trace context of the transaction's trace. */
   traceContext: Record<string, string>;
   updatedAtMs: number;
+  /** A contract call or creation whose RwSet the simulator has not given yet (not ordered until then). */
+  simulating?: boolean;
+  /** Why its simulation failed: it is ordered for its home shard only and aborted. */
+  simulationError?: string;
 }
 
 /** Terminal phases. */
@@ -95,8 +99,37 @@ export class Coordinator {
     for (const r of restored) {
       this.records.set(r.tx.hash, r);
       if (!isDecided(r.phase)) this.open.add(r.tx.hash);
-      if (r.orderedAt === undefined && !isDecided(r.phase)) this.queue.push(r.tx.hash);
+      if (r.orderedAt === undefined && !isDecided(r.phase) && !r.simulating) this.queue.push(r.tx.hash);
     }
+  }
+
+  /**
+   * Records the outcome of a transaction's simulation and queues it for ordering: with its RwSet
+   * and the shards the RwSet names, or, when the simulation failed, for its home shard only, to
+   * be aborted with `simulation failed: <error>` in the block after the one that orders it.
+   */
+  resolveSimulation(txHash: string, outcome: { rwSet: RwSet } | { error: string }, nowMs: number): CrossRecord | undefined {
+    const r = this.records.get(txHash);
+    if (!r || !r.simulating || isDecided(r.phase)) return undefined;
+    delete r.simulating;
+    if ('rwSet' in outcome) {
+      r.rwSet = outcome.rwSet;
+      const others = outcome.rwSet.addresses.map((a) => Number(a.shardId)).concat(r.involved);
+      r.involved = [r.homeShard, ...[...new Set(others)].filter((s) => s !== r.homeShard).sort((a, b) => a - b)];
+    } else {
+      r.simulationError = outcome.error;
+      r.reason = `simulation failed: ${outcome.error}`;
+      r.involved = [r.homeShard];
+    }
+    r.updatedAtMs = nowMs;
+    this.queue.push(txHash);
+    this.dirty.add(txHash);
+    return r;
+  }
+
+  /** Records waiting for their simulation. */
+  simulating(): CrossRecord[] {
+    return [...this.open].map((h) => this.records.get(h)!).filter((r) => r.simulating);
   }
 
   /** A record by transaction hash. */
@@ -113,14 +146,33 @@ export class Coordinator {
    * Registers a cross-shard transaction forwarded by its home shard (idempotent: a second
    * forward of the same hash returns the existing record and `isNew: false`).
    */
-  forward(tx: Transaction, homeShard: number, otherShards: readonly number[], rwSet: RwSet | undefined, traceContext: Record<string, string>, nowMs: number): { record: CrossRecord; isNew: boolean } {
+  forward(
+    tx: Transaction,
+    homeShard: number,
+    otherShards: readonly number[],
+    rwSet: RwSet | undefined,
+    traceContext: Record<string, string>,
+    nowMs: number,
+    simulating = false,
+  ): { record: CrossRecord; isNew: boolean } {
     const existing = this.records.get(tx.hash);
     if (existing) return { record: existing, isNew: false };
     const involved = [homeShard, ...[...new Set(otherShards)].filter((s) => s !== homeShard).sort((a, b) => a - b)];
-    const record: CrossRecord = { tx, homeShard, involved, votes: {}, phase: 'pending', reason: '', traceContext, updatedAtMs: nowMs, ...(rwSet ? { rwSet } : {}) };
+    const record: CrossRecord = {
+      tx,
+      homeShard,
+      involved,
+      votes: {},
+      phase: 'pending',
+      reason: '',
+      traceContext,
+      updatedAtMs: nowMs,
+      ...(rwSet ? { rwSet } : {}),
+      ...(simulating ? { simulating: true } : {}),
+    };
     this.records.set(tx.hash, record);
     this.open.add(tx.hash);
-    this.queue.push(tx.hash);
+    if (!simulating) this.queue.push(tx.hash);
     this.dirty.add(tx.hash);
     return { record, isNew: true };
   }
@@ -173,8 +225,8 @@ export class Coordinator {
     for (const h of this.open) {
       const r = this.records.get(h)!;
       if (r.orderedAt === undefined || r.orderedAt >= height) continue;
-      const no = r.involved.some((s) => r.votes[s] === 'no');
-      const allYes = r.involved.every((s) => r.votes[s] === 'yes');
+      const no = r.involved.some((s) => r.votes[s] === 'no') || r.simulationError !== undefined;
+      const allYes = !no && r.involved.every((s) => r.votes[s] === 'yes');
       let decision: Decision | undefined;
       if (no) decision = Decision.DECISION_ABORT;
       else if (allYes) decision = Decision.DECISION_COMMIT;
@@ -229,9 +281,9 @@ export class Coordinator {
     for (const d of plan.tpcResult) {
       const r = this.records.get(d.txHash);
       if (!r) continue;
-      const allYes = r.involved.every((s) => r.votes[s] === 'yes');
+      const allYes = r.simulationError === undefined && r.involved.every((s) => r.votes[s] === 'yes');
       // A timeout is the only decision that sets the reason without a NO vote.
-      if (!allYes && !r.involved.some((s) => r.votes[s] === 'no')) r.reason = '';
+      if (!allYes && !r.involved.some((s) => r.votes[s] === 'no') && r.simulationError === undefined) r.reason = '';
       r.phase = allYes ? 'prepared' : 'pending';
       delete r.decidedAt;
       this.open.add(r.tx.hash);
@@ -243,12 +295,21 @@ export class Coordinator {
 /** Serialised form of a record for the orchestrator store. */
 export function encodeCrossRecord(r: CrossRecord): Uint8Array {
   return Buffer.from(
-    JSON.stringify({ ...r, tx: { ...r.tx, raw: Buffer.from(r.tx.raw).toString('base64'), data: Buffer.from(r.tx.data).toString('base64') }, rwSet: undefined }),
+    JSON.stringify({
+      ...r,
+      tx: { ...r.tx, raw: Buffer.from(r.tx.raw).toString('base64'), data: Buffer.from(r.tx.data).toString('base64') },
+      rwSet: r.rwSet ? RwSet.toJSON(r.rwSet) : undefined,
+    }),
   );
 }
 
 /** Inverse of {@link encodeCrossRecord}. */
 export function decodeCrossRecord(bytes: Uint8Array): CrossRecord {
   const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as CrossRecord & { tx: Transaction & { raw: string; data: string } };
-  return { ...o, tx: { ...o.tx, raw: Buffer.from(o.tx.raw as unknown as string, 'base64'), data: Buffer.from(o.tx.data as unknown as string, 'base64') } };
+  const { rwSet, ...rest } = o;
+  return {
+    ...rest,
+    tx: { ...o.tx, raw: Buffer.from(o.tx.raw as unknown as string, 'base64'), data: Buffer.from(o.tx.data as unknown as string, 'base64') },
+    ...(rwSet ? { rwSet: RwSet.fromJSON(rwSet) } : {}),
+  };
 }

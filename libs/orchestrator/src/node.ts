@@ -4,7 +4,7 @@ import { hexToBytes, intToBytes } from '@ethereumjs/util';
 import { context } from '@opentelemetry/api';
 import { nativeKeccak256, toProtoTransaction, ZERO_HASH, type DecodedTx } from '@shardlab/chain';
 import { errors, parseHash, toHex } from '@shardlab/common';
-import { OrchestratorBlock, TxStatus, type ForwardTransactionRequest, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { OrchestratorBlock, TxStatus, type ForwardTransactionRequest, type RwSet, type SimulateResponse, type StateShardBlock, type Transaction, type TransactionStatus } from '@shardlab/proto';
 import type { KV, KVOp } from '@shardlab/storage';
 import { extractContext, injectContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { Coordinator, decodeCrossRecord, encodeCrossRecord, isDecided, statusOf, type CrossRecord } from './coordinator';
@@ -38,6 +38,55 @@ export interface OrchestratorNodeOpts {
    * credit something the source never debits [none: trust the forwarded fields].
    */
   decode?: (raw: Uint8Array) => DecodedTx;
+  /**
+   * The simulator (SimulatorService.Simulate). When given, a forwarded contract call or contract
+   * creation without an RwSet is simulated in the background after it is stored, and ordered once
+   * its RwSet is known (involved shards: the home shard and every shard of the RwSet); a failed
+   * simulation aborts it [none: such transactions are ordered without an RwSet, as before].
+   */
+  simulate?: (tx: Transaction) => Promise<SimulateResponse>;
+  /** Simulation attempts when the simulator cannot be reached [4]. */
+  simulationAttempts?: number;
+  /** Delay before the first retry of a simulation, in ms (doubling) [200]. */
+  simulationRetryMs?: number;
+  /** Base fee per gas of the network, in wei, for the conservation check of RwSets [1 gwei]. */
+  baseFeePerGas?: bigint;
+}
+
+/** The price per gas of a transaction at `baseFee`: min(maxFee, baseFee + tip), or its gas price. */
+function priceOf(tx: Transaction, baseFee: bigint): bigint {
+  if (tx.maxFeePerGas) {
+    const viaTip = baseFee + BigInt(tx.maxPriorityFeePerGas || '0');
+    const cap = BigInt(tx.maxFeePerGas);
+    return viaTip < cap ? viaTip : cap;
+  }
+  return BigInt(tx.gasPrice || '0');
+}
+
+/**
+ * Why an RwSet must not be ordered (undefined when it may): an address on the wrong shard, no
+ * item for the sender on its home shard, or balance deltas that do not sum to minus the fee
+ * (value conservation: Σ deltas = −gasUsed × effective gas price).
+ */
+export function checkRwSet(tx: Transaction, homeShard: number, rwSet: RwSet, shardOf: (a: string) => number, baseFee: bigint): string | undefined {
+  const from = tx.from.toLowerCase();
+  if (!rwSet.addresses.some((a) => a.address.toLowerCase() === from && Number(a.shardId) === homeShard)) {
+    return `the RwSet has no item for the sender ${from} on its home shard ${homeShard}`;
+  }
+  let sum = 0n;
+  for (const a of rwSet.addresses) {
+    const s = shardOf(a.address.toLowerCase());
+    if (Number(a.shardId) !== s) return `the RwSet places ${a.address} on shard ${a.shardId}, but it is on shard ${s}`;
+    try {
+      sum += BigInt(a.balanceDelta || '0');
+    } catch {
+      return `malformed balance delta ${JSON.stringify(a.balanceDelta)} of ${a.address}`;
+    }
+  }
+  const fee = BigInt(rwSet.gasUsed) * priceOf(tx, baseFee);
+  if (sum !== -fee) return `value conservation violated: balance deltas sum to ${sum} wei, expected minus the fee ${fee} wei`;
+  if (BigInt(rwSet.gasUsed) > BigInt(tx.gasLimit)) return `gas used ${rwSet.gasUsed} exceeds the gas limit ${tx.gasLimit}`;
+  return undefined;
 }
 
 interface Head {
@@ -83,6 +132,8 @@ export class OrchestratorNode {
   private producing: Promise<unknown> = Promise.resolve();
   private readonly closing = new AbortController();
   private readonly now: () => number;
+  /** Simulations in progress. */
+  private readonly simulations = new Set<Promise<void>>();
 
   private constructor(
     private readonly opts: OrchestratorNodeOpts,
@@ -123,7 +174,55 @@ export class OrchestratorNode {
     }
     const open = records.filter((r) => !isDecided(r.phase)).length;
     opts.logger.info({ height: head.height, records: records.length, inFlight: open, cursors }, 'orchestrator opened');
-    return new OrchestratorNode(opts, head, records, cursors);
+    const node = new OrchestratorNode(opts, head, records, cursors);
+    node.resumeSimulations();
+    return node;
+  }
+
+  /** Resolves once no simulation is in progress (including those started meanwhile). */
+  async simulationsSettled(): Promise<void> {
+    while (this.simulations.size > 0) await Promise.all([...this.simulations]);
+  }
+
+  /** Starts the simulations of stored records still waiting for their RwSet (after a restart). */
+  resumeSimulations(): void {
+    for (const r of this.coordinator.simulating()) this.startSimulation(r);
+  }
+
+  private startSimulation(r: CrossRecord): void {
+    const simulate = this.opts.simulate;
+    if (!simulate) return;
+    const hash = r.tx.hash;
+    const run = (async () => {
+      const attempts = Math.max(1, this.opts.simulationAttempts ?? 4);
+      let outcome: { rwSet: RwSet } | { error: string } | undefined;
+      let lastError = '';
+      for (let i = 0; i < attempts && !this.closing.signal.aborted; i++) {
+        if (i > 0) await new Promise((res) => setTimeout(res, (this.opts.simulationRetryMs ?? 200) * 2 ** (i - 1)));
+        try {
+          const res = await simulate(r.tx);
+          if (!res.success || !res.rwSet) outcome = { error: res.error || 'no read/write set' };
+          else {
+            const bad = checkRwSet(r.tx, r.homeShard, res.rwSet, this.opts.shardOf, this.opts.baseFeePerGas ?? 1_000_000_000n);
+            outcome = bad ? { error: bad } : { rwSet: res.rwSet };
+          }
+          break;
+        } catch (err) {
+          lastError = err instanceof Error ? err.message : String(err);
+          this.opts.logger.warn({ txHash: hash, attempt: i + 1, err: lastError }, 'simulation failed; retrying');
+        }
+      }
+      if (this.closing.signal.aborted) return; // resumed from the store after a restart
+      outcome ??= { error: `simulator unreachable: ${lastError}` };
+      const rec = this.coordinator.resolveSimulation(hash, outcome, this.now());
+      if (rec) {
+        this.opts.logger.debug({ txHash: hash, involved: rec.involved, error: rec.simulationError }, 'cross-shard transaction simulated');
+        this.emitStatus(rec);
+      }
+    })()
+      .catch((err: unknown) => this.opts.logger.error({ err, txHash: hash }, 'simulation bookkeeping failed'))
+      .finally(() => this.simulations.delete(run));
+    this.simulations.add(run);
   }
 
   /** Starts producing a block every `blockIntervalMs`. */
@@ -144,6 +243,7 @@ export class OrchestratorNode {
     this.closing.abort();
     if (this.timer) clearTimeout(this.timer);
     await this.producing;
+    await Promise.all([...this.simulations]);
   }
 
   /** Height and hash of the durable head. */
@@ -180,8 +280,10 @@ export class OrchestratorNode {
       if (d.to && !req.involvedShards.includes(this.opts.shardOf(d.to))) throw errors.invalidArgument(`involved_shards does not name the recipient's shard ${this.opts.shardOf(d.to)}`);
       tx = toProtoTransaction(d);
     }
+    // A contract call or creation gets its RwSet from the simulator before it is ordered.
+    const simulating = !req.rwSet && this.opts.simulate !== undefined && (tx.data.length > 0 || !tx.to);
     return withSpan(t, 'orchestrator.enqueue', { 'tx.hash': tx.hash, 'shard.home': req.homeShard }, async () => {
-      const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(), this.now());
+      const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(), this.now(), simulating);
       if (!isNew && isDecided(record.phase)) {
         throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
       }
@@ -196,8 +298,9 @@ export class OrchestratorNode {
           this.coordinator.forget(tx.hash);
           throw err;
         }
-        this.opts.logger.debug({ txHash: tx.hash, homeShard: req.homeShard, involved: record.involved }, 'cross-shard transaction queued');
+        this.opts.logger.debug({ txHash: tx.hash, homeShard: req.homeShard, involved: record.involved, simulating }, 'cross-shard transaction queued');
         this.emitStatus(record);
+        if (simulating) this.startSimulation(record);
       }
       return statusOf(record).status;
     });

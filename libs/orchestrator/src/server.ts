@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
-import { StateShardServiceClient, type StateShardBlock } from '@shardlab/proto';
-import { retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { createClient, followStream, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
+import { errors } from '@shardlab/common';
+import { SimulatorServiceClient, StateShardServiceClient, type SimulateResponse, type StateShardBlock, type Transaction } from '@shardlab/proto';
+import { createRegistryClient, retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
+import { createClient, followStream, startServer, streamCall, unaryCall, type RunningServer } from '@shardlab/rpc';
 import { LevelKV } from '@shardlab/storage';
 import type { Logger } from '@shardlab/telemetry';
 import { OrchestratorNode } from './node';
@@ -48,7 +49,21 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
   const placement = await opts.directory.placement();
   mkdirSync(opts.dataDir, { recursive: true });
   const kv = await LevelKV.open(opts.dataDir);
+  // The simulator of cross-shard contract calls, found through the registry (service `simulator`).
+  const registry = createRegistryClient(opts.registryAddress);
+  const simClients = new Map<string, SimulatorServiceClient>();
+  const simulate = async (tx: Transaction): Promise<SimulateResponse> => {
+    const { endpoints } = await registry.listEndpoints('simulator');
+    const live = endpoints.filter((e) => e.alive);
+    if (live.length === 0) throw errors.unavailable('no simulator is registered');
+    const ep = live[Math.floor(Math.random() * live.length)]!;
+    let c = simClients.get(ep.address);
+    if (!c) simClients.set(ep.address, (c = createClient(SimulatorServiceClient, ep.address)));
+    const client = c;
+    return unaryCall<SimulateResponse>(`simulator ${ep.address}`, (md, o, cb) => client.simulate({ tx }, md, o, cb), { deadlineMs: 30_000 });
+  };
   const node = await OrchestratorNode.create({
+    simulate,
     kv,
     logger: log,
     shardCount: config.shardCount,
@@ -100,6 +115,8 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
       await node.stop();
       await Promise.all(follows);
       for (const c of clients.values()) c.close();
+      for (const c of simClients.values()) c.close();
+      registry.close();
       await kv.close();
     },
   };

@@ -15,6 +15,12 @@ export interface MempoolEntry {
   readonly crossShard: boolean;
   /** False until it may go into a block (a cross-shard one once the orchestrator has it). */
   ready: boolean;
+  /**
+   * A cross-shard contract call or creation: the entry only reserves the sender's nonce and is
+   * never taken into a block by itself; the shard accepts the orchestrator's ordered copy (with
+   * the RwSet) and then removes it, or removes it on an abort decision.
+   */
+  readonly reservation?: boolean;
 }
 
 /**
@@ -52,11 +58,11 @@ export class Mempool {
    * Adds a validated transaction.
    * @throws ShardLabError RESOURCE_EXHAUSTED when the mempool is full.
    */
-  add(tx: DecodedTx, acceptedAtMs: number, trace?: Context, crossShard = false): MempoolEntry {
+  add(tx: DecodedTx, acceptedAtMs: number, trace?: Context, crossShard = false, reservation = false): MempoolEntry {
     if (this.entries.size >= this.capacity) {
       throw errors.resourceExhausted(`mempool is full (${this.capacity} transactions); retry later`);
     }
-    const entry: MempoolEntry = { tx, acceptedAtMs, executing: false, crossShard, ready: !crossShard, ...(trace ? { trace } : {}) };
+    const entry: MempoolEntry = { tx, acceptedAtMs, executing: false, crossShard, ready: !crossShard, ...(reservation ? { reservation } : {}), ...(trace ? { trace } : {}) };
     this.entries.set(tx.hash, entry);
     const s = this.bySender.get(tx.from) ?? { count: 0, cost: 0n };
     s.count += 1;
@@ -77,7 +83,7 @@ export class Mempool {
     for (const e of this.entries.values()) {
       if (out.length >= maxTxs) break;
       if (e.executing) continue;
-      if (!e.ready || held.has(e.tx.from)) {
+      if (!e.ready || e.reservation || held.has(e.tx.from)) {
         held.add(e.tx.from);
         continue;
       }

@@ -14,6 +14,7 @@ import {
   type Placement,
   type SignaturePool,
   type StepOutcome,
+  type SystemOp,
   type TrieDB,
 } from '@shardlab/chain';
 import { ErrorCode, errors, isShardLabError, parseAddress, parseHash, toHex } from '@shardlab/common';
@@ -21,7 +22,7 @@ import { TxStatus, Vote, type Account, type GetProofResponse, type OrchestratorB
 import type { ShardStore } from '@shardlab/storage';
 import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { Mempool, type MempoolEntry } from './mempool';
-import { Participant, decodeRecord, encodeRecord, type TpcRecord } from './participant';
+import { Participant, decodeRecord, encodeRecord, type CallAcceptance, type TpcRecord } from './participant';
 import { StateViewCache, parseProofRequest } from './proofs';
 
 /** Forward attempts after a first forward whose outcome is unknown (about 2 minutes in all). */
@@ -253,14 +254,17 @@ export class ShardNode {
       const target = d.to ?? toHex(createContractAddress(createAddressFromString(d.from), d.nonce).bytes);
       const targetShard = shardOf(this.opts.placement, target);
       const crossShard = targetShard !== this.shardId;
+      // A cross-shard contract call or creation: forwarded for simulation; its mempool entry
+      // only reserves the nonce (the ordered copy with the RwSet is what gets accepted).
+      const isCall = crossShard && (!d.to || d.tx.data.length > 0);
       if (crossShard) {
-        const why = !d.to
-          ? `creates a contract at ${target}, placed on shard ${targetShard}`
-          : d.tx.data.length > 0
-            ? `calls ${target} on shard ${targetShard} with calldata`
-            : !this.opts.forwarder
-              ? `sends value to ${target} on shard ${targetShard}, and this shard has no orchestrator`
-              : '';
+        const why = !this.opts.forwarder
+          ? !d.to
+            ? `creates a contract at ${target}, placed on shard ${targetShard}, and this shard has no orchestrator`
+            : d.tx.data.length > 0
+              ? `calls ${target} on shard ${targetShard} with calldata, and this shard has no orchestrator`
+              : `sends value to ${target} on shard ${targetShard}, and this shard has no orchestrator`
+          : '';
         if (why) {
           throw errors.unimplemented(`cross-shard transaction ${d.hash} ${why}: only cross-shard value transfers are implemented (contract calls need the simulator)`, { txHash: d.hash });
         }
@@ -280,7 +284,7 @@ export class ShardNode {
           throw err;
         }
         this.dropped.delete(d.hash);
-        return this.mempool.add(d, this.now(), context.active(), crossShard);
+        return this.mempool.add(d, this.now(), context.active(), crossShard, isCall);
       });
       if (crossShard) {
         // The nonce is reserved in the mempool; the entry enters a block only once the
@@ -581,9 +585,18 @@ export class ShardNode {
             shardOf: (a) => shardOf(this.opts.placement, a),
             isContract: async (a) => (await this.reader.getAccount(a)).codeHash !== EMPTY_CODE_HASH,
             inMempool: (h) => this.mempool.has(h),
+            state: {
+              account: async (a) => ({ exists: await this.reader.accountExists(a), ...(await this.reader.getAccount(a)) }),
+              storage: (a, slot) => this.reader.getStorage(a, slot),
+            },
           },
           this.orchDurable,
         );
+        const calls = plan.calls ?? new Map<string, CallAcceptance>();
+        /** Cross-shard contract calls accepted here: lock amount and what a commit applies. */
+        const callAccepts = new Map<string, { amount: bigint; locks: string[]; commitOps: SystemOp[] }>();
+        /** Nonce reservations (mempool entries of contract calls) settled by this block. */
+        const reservationsDone = new Set<string>();
         const pendingRecord = (h: string) => (plan.writes.has(h) ? plan.writes.get(h) : this.participant.get(h));
         // The value of a cross-shard transaction is locked (and voted on) only on its first
         // acceptance: never when this shard has a record for it (locked, refused, or aborted
@@ -599,20 +612,52 @@ export class ShardNode {
         for (const raw of plan.accepts) {
           try {
             const d = decodeTransaction(new Uint8Array(raw.raw), this.opts.common);
+            const call = calls.get(raw.hash);
+            if (call) {
+              // Fee for the simulated gas; the sender's outgoing amount is locked (anything the
+              // call sends back to the sender beyond the fee is credited at commit).
+              const fee = call.gasUsed * this.executor.effectiveGasPrice(d);
+              const out = -call.senderDelta - fee;
+              const commitOps = out < 0n ? [...call.commitOps, { kind: 'credit' as const, txHash: d.hash, address: d.from, amount: -out }] : call.commitOps;
+              callAccepts.set(d.hash, { amount: out > 0n ? out : 0n, locks: call.locks, commitOps });
+              if (this.mempool.get(d.hash)?.reservation) reservationsDone.add(d.hash);
+              steps.push({
+                kind: 'accept',
+                tx: d,
+                lock: mayLock.get(raw.hash) ?? false,
+                gasUsed: call.gasUsed,
+                lockAmount: out > 0n ? out : 0n,
+                logs: call.logs,
+                ...(call.refuse !== undefined ? { refuse: call.refuse } : {}),
+              });
+              continue;
+            }
             steps.push({ kind: 'accept', tx: d, lock: mayLock.get(raw.hash) ?? false });
           } catch (err) {
             votes.push({ txHash: raw.hash, vote: Vote.VOTE_NO, reason: `cannot decode: ${(err as Error).message}` });
           }
         }
+        // An abort decided before the ordered copy of a contract call was accepted: the reservation
+        // consumes its nonce and the intrinsic-gas fee, without a lock.
+        for (const [h, dec] of plan.decided) {
+          const e = this.mempool.get(h);
+          if (dec !== 'abort' || !e?.reservation || reservationsDone.has(h) || callAccepts.has(h)) continue;
+          const r = pendingRecord(h);
+          if (r && r.phase !== 'abortedEarly') continue;
+          reservationsDone.add(h);
+          steps.push({ kind: 'accept', tx: e.tx, lock: false });
+        }
         for (const e of entries) {
           steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: mayLock.get(e.tx.hash) ?? false } : e.tx);
         }
+        const lockedAddresses = this.participant.lockedAddressesWith(plan.writes, [...calls.values()].filter((c) => !c.refuse).flatMap((c) => c.locks));
         const execution = await this.executor.executeBlock(
           height,
           timestampMs,
           steps,
           (a) => this.participant.lockedOf(a),
           (a) => shardOf(this.opts.placement, a) === this.shardId,
+          (a) => lockedAddresses.has(a),
         );
         // Votes and records of cross-shard acceptances (source side).
         const accepted: Parameters<Participant['acceptanceWrites']>[0] = [];
@@ -631,7 +676,12 @@ export class ShardNode {
           if (o.kind === 'rejected' && o.deferred) continue;
           const lockedNext = outcomes[i + 1];
           const locked = o.kind === 'executed' && lockedNext?.kind === 'system' && lockedNext.op.kind === 'lock' && lockedNext.op.txHash === o.tx.hash;
-          accepted.push({ txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: true, ok: locked });
+          const call = callAccepts.get(o.tx.hash);
+          accepted.push(
+            call
+              ? { txHash: o.tx.hash, address: o.tx.from, amount: call.amount, locked: true, ok: locked, locks: call.locks, commitOps: call.commitOps }
+              : { txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: true, ok: locked },
+          );
           votes.push(locked ? { txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' } : { txHash: o.tx.hash, vote: Vote.VOTE_NO, reason: o.kind === 'rejected' ? o.reason : 'not locked' });
         }
         const writes = new Map([...plan.writes, ...this.participant.acceptanceWrites(accepted)]);
@@ -663,6 +713,7 @@ export class ShardNode {
           // Recorded as dropped before leaving the mempool, so a status query never sees neither.
           for (const o of rejected) this.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
           this.mempool.remove(entries.filter((e) => !deferred.has(e.tx.hash)).map((e) => e.tx.hash));
+          this.mempool.remove([...reservationsDone].filter((h) => !deferred.has(h)));
           this.mempool.untake(entries.filter((e) => deferred.has(e.tx.hash)));
         });
         for (const o of rejected) this.opts.logger.warn({ txHash: o.tx.hash, reason: o.reason }, 'transaction dropped');

@@ -1,5 +1,8 @@
+import { createAccountFromRLP } from '@ethereumjs/util';
 import type { SystemOp } from '@shardlab/chain';
-import { Decision, Vote, type OrchestratorBlock, type PrepareVote, type Transaction } from '@shardlab/proto';
+import { toHex } from '@shardlab/common';
+import { Decision, Vote, type OrchestratorBlock, type PrepareVote, type RwSet, type Transaction } from '@shardlab/proto';
+import { verifyAccountProof, verifyStorageProof } from './proofs';
 
 /**
  * What a state shard remembers of one cross-shard transaction it takes part in (two-phase
@@ -17,17 +20,50 @@ export interface TpcRecord {
   address: string;
   amount: bigint;
   phase: 'locked' | 'prepared' | 'refused' | 'abortedEarly';
+  /**
+   * Cross-shard contract calls: the addresses of this shard locked (address-level) while the
+   * transaction is in flight (held in phases `locked` and `prepared`).
+   */
+  locks?: string[];
+  /** Cross-shard contract calls: what a commit applies here (write sets, credits, debits), in order. */
+  commitOps?: SystemOp[];
 }
 
 /** Serialised form of a record (stored in the shard's block batch). */
 export function encodeRecord(r: TpcRecord): Uint8Array {
-  return Buffer.from(JSON.stringify({ ...r, amount: r.amount.toString() }));
+  return Buffer.from(
+    JSON.stringify({ ...r, amount: r.amount.toString(), ...(r.commitOps ? { commitOps: r.commitOps.map((op) => ({ ...op, amount: op.amount.toString() })) } : {}) }),
+  );
 }
 
 /** Inverse of {@link encodeRecord}. */
 export function decodeRecord(bytes: Uint8Array): TpcRecord {
-  const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Omit<TpcRecord, 'amount'> & { amount: string };
-  return { ...o, amount: BigInt(o.amount) };
+  const o = JSON.parse(Buffer.from(bytes).toString('utf8')) as Omit<TpcRecord, 'amount' | 'commitOps'> & { amount: string; commitOps?: (Omit<SystemOp, 'amount'> & { amount: string })[] };
+  const { commitOps, ...rest } = o;
+  return { ...rest, amount: BigInt(o.amount), ...(commitOps ? { commitOps: commitOps.map((op) => ({ ...op, amount: BigInt(op.amount) })) } : {}) };
+}
+
+/** What the source shard needs to accept a cross-shard contract call from its ordered copy. */
+export interface CallAcceptance {
+  /** Why this shard refuses it (its part of the ReadSet is invalid or conflicts); votes NO. */
+  refuse?: string;
+  /** Gas used by the simulation (charged instead of the intrinsic gas). */
+  gasUsed: bigint;
+  /** Balance delta of the sender (fee and value included), in wei. */
+  senderDelta: bigint;
+  /** Logs of the simulation (the acceptance receipt's). */
+  logs: { address: string; topics: string[]; data: Uint8Array }[];
+  /** Addresses of this shard to lock besides the sender. */
+  locks: string[];
+  /** What a commit applies here besides the sender's debit. */
+  commitOps: SystemOp[];
+}
+
+/** Current state at the shard's head, for the validation of ReadSets. */
+export interface StateReader {
+  account(address: string): Promise<{ exists: boolean; nonce: bigint; balance: bigint; codeHash: string }>;
+  /** A slot's value as a 32-byte 0x hex word. */
+  storage(address: string, slot: string): Promise<string>;
 }
 
 /** What processing orchestrator blocks asks of the next shard block. */
@@ -44,6 +80,8 @@ export interface TpcPlan {
   decided: Map<string, 'commit' | 'abort'>;
   /** Orchestrator height the plan covers (the block's `orchestratorHeight`). */
   orchestratorHeight: number;
+  /** Cross-shard contract calls among `accepts` (source side), by hash. */
+  calls?: Map<string, CallAcceptance>;
   /** W3C trace context of each transaction the plan touches, from the orchestrator blocks. */
   traces: Map<string, Record<string, string>>;
 }
@@ -57,6 +95,8 @@ export interface PlanContext {
   isContract(address: string): Promise<boolean>;
   /** Whether the transaction is waiting (or executing) in this shard's mempool. */
   inMempool(txHash: string): boolean;
+  /** Head state, to validate the ReadSets of cross-shard contract calls [none: they are refused]. */
+  state?: StateReader;
 }
 
 /**
@@ -67,6 +107,8 @@ export interface PlanContext {
 export class Participant {
   private readonly records = new Map<string, TpcRecord>();
   private readonly locked = new Map<string, bigint>();
+  /** Address-level locks of cross-shard contract calls: address → tx hash. */
+  private readonly addressLocks = new Map<string, string>();
 
   /** Restores records loaded from the store. */
   constructor(records: Iterable<TpcRecord> = []) {
@@ -76,6 +118,19 @@ export class Participant {
   /** Value locked on `address` by accepted cross-shard transactions, in wei. */
   lockedOf(address: string): bigint {
     return this.locked.get(address) ?? 0n;
+  }
+
+  /** The transaction holding an address-level lock on `address` (cross-shard contract calls). */
+  lockHolder(address: string): string | undefined {
+    return this.addressLocks.get(address.toLowerCase());
+  }
+
+  /** Addresses locked once `writes` (a plan's record writes) are applied, plus `extra`. */
+  lockedAddressesWith(writes: ReadonlyMap<string, TpcRecord | null>, extra: Iterable<string> = []): Set<string> {
+    const out = new Set<string>(extra);
+    for (const [a, h] of this.addressLocks) if (!writes.has(h)) out.add(a);
+    for (const r of writes.values()) if (r && holdsLocks(r)) for (const a of r.locks ?? []) out.add(a);
+    return out;
   }
 
   /** The record of a transaction, if it is in flight here. */
@@ -96,9 +151,11 @@ export class Participant {
   private set(txHash: string, r: TpcRecord | null): void {
     const old = this.records.get(txHash);
     if (old?.phase === 'locked') this.moveLock(old.address, -old.amount);
+    if (old && holdsLocks(old)) for (const a of old.locks ?? []) if (this.addressLocks.get(a) === txHash) this.addressLocks.delete(a);
     if (r) {
       this.records.set(txHash, r);
       if (r.phase === 'locked') this.moveLock(r.address, r.amount);
+      if (holdsLocks(r)) for (const a of r.locks ?? []) this.addressLocks.set(a, txHash);
     } else {
       this.records.delete(txHash);
     }
@@ -126,12 +183,38 @@ export class Participant {
     const plan: TpcPlan = { finalize: [], votes: [], accepts: [], writes: new Map(), decided: new Map(), orchestratorHeight: fromHeight, traces: new Map() };
     const current = (h: string) => (plan.writes.has(h) ? (plan.writes.get(h) ?? undefined) : this.records.get(h));
     const unlocks: SystemOp[] = [];
+    /** Address locks taken by this plan (address → tx hash); locks released by it still count. */
+    const planLocks = new Map<string, string>();
+    const calls = new Map<string, CallAcceptance>();
     for (const b of blocks) {
       plan.orchestratorHeight = b.height;
       for (const x of b.ctToOrder) {
         const tx = x.tx;
         if (!tx || !x.involvedShards.includes(ctx.shardId)) continue;
         plan.traces.set(tx.hash, x.traceContext);
+        if (x.rwSet) {
+          // A cross-shard contract call: validate and lock this shard's part of the RwSet.
+          if (current(tx.hash) || calls.has(tx.hash)) continue;
+          const source = x.sourceShard === ctx.shardId;
+          const part = await this.checkCall(tx, x.rwSet, source, ctx, planLocks);
+          if (!part.refuse) for (const a of part.locks) planLocks.set(a, tx.hash);
+          if (source) {
+            calls.set(tx.hash, part);
+            plan.accepts.push(tx);
+          } else {
+            const address = (tx.to || part.locks[0] || '').toLowerCase();
+            plan.writes.set(tx.hash, {
+              txHash: tx.hash,
+              role: 'destination',
+              address,
+              amount: 0n,
+              phase: part.refuse ? 'refused' : 'prepared',
+              ...(part.refuse ? {} : { locks: part.locks, commitOps: part.commitOps }),
+            });
+            plan.votes.push({ txHash: tx.hash, vote: part.refuse ? Vote.VOTE_NO : Vote.VOTE_YES, reason: part.refuse ?? '' });
+          }
+          continue;
+        }
         if (x.sourceShard === ctx.shardId) {
           if (!current(tx.hash) && !ctx.inMempool(tx.hash) && !plan.accepts.some((a) => a.hash === tx.hash)) plan.accepts.push(tx);
           continue;
@@ -157,12 +240,20 @@ export class Participant {
             plan.writes.set(d.txHash, { txHash: d.txHash, role: 'source', address: '', amount: 0n, phase: 'abortedEarly' });
           }
           plan.accepts = plan.accepts.filter((a) => a.hash !== d.txHash || commit);
+          if (!commit) calls.delete(d.txHash);
           continue;
         }
         if (r.phase === 'abortedEarly') continue;
         if (r.phase === 'locked') {
-          if (commit) plan.finalize.push({ kind: 'debit', txHash: d.txHash, address: r.address, amount: r.amount });
-          else unlocks.push({ kind: 'unlock', txHash: d.txHash, address: r.address, amount: r.amount });
+          if (commit) {
+            plan.finalize.push({ kind: 'debit', txHash: d.txHash, address: r.address, amount: r.amount });
+            plan.finalize.push(...(r.commitOps ?? []));
+          } else unlocks.push({ kind: 'unlock', txHash: d.txHash, address: r.address, amount: r.amount });
+        } else if (r.phase === 'prepared' && r.commitOps) {
+          // A cross-shard contract call: apply this shard's writes and deltas, or release the locks.
+          if (commit) plan.finalize.push(...r.commitOps);
+          else plan.finalize.push({ kind: 'abort', txHash: d.txHash, address: r.address, amount: 0n });
+          plan.votes = plan.votes.filter((v) => v.txHash !== d.txHash);
         } else if (r.phase === 'prepared') {
           plan.finalize.push({ kind: commit ? 'credit' : 'abort', txHash: d.txHash, address: r.address, amount: r.amount });
           // A vote planned in this same block for a transaction already decided is moot.
@@ -172,19 +263,105 @@ export class Participant {
       }
     }
     plan.finalize.push(...unlocks);
+    if (calls.size > 0) plan.calls = calls;
     return plan;
+  }
+
+  /**
+   * Validates this shard's part of a cross-shard contract call's RwSet (the items whose shard is
+   * this one) and computes what it locks and what a commit applies. Refused (with the reason) when
+   * an address is locked by another transaction, a proof does not hold against the reference
+   * state root, or the head state differs from what was read (the sender's balance and nonce on
+   * the source excepted: its acceptance changes them).
+   */
+  private async checkCall(tx: Transaction, rwSet: RwSet, source: boolean, ctx: PlanContext, planLocks: ReadonlyMap<string, string>): Promise<CallAcceptance> {
+    const from = tx.from.toLowerCase();
+    const to = tx.to.toLowerCase();
+    const items = rwSet.addresses.filter((a) => Number(a.shardId) === ctx.shardId);
+    const senderItem = rwSet.addresses.find((a) => a.address.toLowerCase() === from);
+    const part: CallAcceptance = {
+      gasUsed: BigInt(rwSet.gasUsed),
+      senderDelta: BigInt(senderItem?.balanceDelta || '0'),
+      logs: rwSet.logs.map((l) => ({ address: l.address, topics: [...l.topics], data: new Uint8Array(l.data) })),
+      locks: [],
+      commitOps: [],
+    };
+    const refuse = (reason: string) => ({ ...part, refuse: reason, locks: [], commitOps: [] });
+    if (!ctx.state) return refuse('this shard cannot validate read sets');
+    const ref = rwSet.referenceBlocks.find((r) => Number(r.shardId) === ctx.shardId);
+    for (const item of items) {
+      const a = item.address.toLowerCase();
+      if (ctx.shardOf(a) !== ctx.shardId) return refuse(`${a} is not placed on shard ${ctx.shardId}`);
+      const isSender = source && a === from;
+      const holder = this.addressLocks.get(a) ?? planLocks.get(a);
+      if (holder !== undefined && holder !== tx.hash) return refuse(`conflict: ${a} is locked by ${holder}`);
+      if (!ref) return refuse(`invalid proof for ${a}: no reference block of shard ${ctx.shardId}`);
+      const accountRead = item.reads.find((r) => r.slot === '');
+      if (!accountRead) return refuse(`invalid proof for ${a}: no account read`);
+      let proven: Awaited<ReturnType<typeof verifyAccountProof>>;
+      try {
+        proven = await verifyAccountProof(ref.stateRoot, a, accountRead.proof);
+        const v = accountRead.value.toLowerCase();
+        if (v === '0x' || v === '') {
+          if (proven.exists) throw new Error('read as absent, proven present');
+        } else {
+          const acc = createAccountFromRLP(Buffer.from(v.slice(2), 'hex'));
+          if (!proven.exists || acc.nonce !== proven.nonce || acc.balance !== proven.balance || toHex(acc.storageRoot) !== proven.storageRoot || toHex(acc.codeHash) !== proven.codeHash) {
+            throw new Error('read account differs from the proven one');
+          }
+        }
+        for (const r of item.reads) {
+          if (r.slot === '') continue;
+          const value = await verifyStorageProof(proven.storageRoot, r.slot, r.proof);
+          if (value !== r.value.toLowerCase()) throw new Error(`slot ${r.slot} read ${r.value}, proven ${value}`);
+        }
+      } catch {
+        return refuse(`invalid proof for ${a}`);
+      }
+      const cur = await ctx.state.account(a);
+      if (cur.codeHash !== proven.codeHash) return refuse(`read set changed: ${a} code hash`);
+      if (!isSender) {
+        if (cur.nonce !== proven.nonce) return refuse(`read set changed: ${a} nonce`);
+        if (cur.balance !== proven.balance) return refuse(`read set changed: ${a} balance`);
+      }
+      for (const r of item.reads) {
+        if (r.slot === '') continue;
+        if ((await ctx.state.storage(a, r.slot)) !== r.value.toLowerCase()) return refuse(`read set changed: ${a} slot ${r.slot}`);
+      }
+      if (isSender) continue;
+      part.locks.push(a);
+      const writes = item.writes.map((w) => ({ slot: w.slot, oldValue: w.oldValue, newValue: w.newValue }));
+      if (item.createdCode) writes.unshift({ slot: '', oldValue: '', newValue: item.createdCode });
+      if (writes.length > 0) part.commitOps.push({ kind: 'write-set', txHash: tx.hash, address: a, amount: 0n, writes });
+      const delta = BigInt(item.balanceDelta || '0');
+      // The recipient (or created contract) is always credited, even with 0 wei, so that the
+      // commit shows where the value went.
+      if (delta > 0n || (delta === 0n && (a === to || (!to && item.createdCode !== '')))) part.commitOps.push({ kind: 'credit', txHash: tx.hash, address: a, amount: delta });
+      else if (delta < 0n) part.commitOps.push({ kind: 'debit', txHash: tx.hash, address: a, amount: -delta });
+    }
+    return part;
   }
 
   /**
    * The record writes after this block accepted cross-shard transactions as source: locked
    * (voted YES) or refused (voted NO); `abortedEarly` records are cleared.
    */
-  acceptanceWrites(accepted: { txHash: string; address: string; amount: bigint; locked: boolean; ok: boolean }[]): Map<string, TpcRecord | null> {
+  acceptanceWrites(
+    accepted: { txHash: string; address: string; amount: bigint; locked: boolean; ok: boolean; locks?: string[]; commitOps?: SystemOp[] }[],
+  ): Map<string, TpcRecord | null> {
     const w = new Map<string, TpcRecord | null>();
     for (const a of accepted) {
       if (!a.locked) w.set(a.txHash, null);
-      else w.set(a.txHash, { txHash: a.txHash, role: 'source', address: a.address, amount: a.amount, phase: a.ok ? 'locked' : 'refused' });
+      else {
+        const call = a.ok && (a.locks || a.commitOps) ? { locks: a.locks ?? [], commitOps: a.commitOps ?? [] } : {};
+        w.set(a.txHash, { txHash: a.txHash, role: 'source', address: a.address, amount: a.amount, phase: a.ok ? 'locked' : 'refused', ...call });
+      }
     }
     return w;
   }
+}
+
+/** Whether a record holds its address-level locks (an accepted or prepared contract call). */
+function holdsLocks(r: TpcRecord): boolean {
+  return (r.phase === 'locked' || r.phase === 'prepared') && (r.locks?.length ?? 0) > 0;
 }

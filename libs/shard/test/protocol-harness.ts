@@ -10,7 +10,8 @@ import {
   type TxRequest,
 } from '@shardlab/chain';
 import { OrchestratorNode } from '@shardlab/orchestrator';
-import { SystemTxKind, type StateShardBlock } from '@shardlab/proto';
+import { SystemTxKind, type SimulateResponse, type StateShardBlock, type Transaction } from '@shardlab/proto';
+import { simulate, type StateSource } from '@shardlab/simulator';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode, type ShardNodeOpts } from '../src';
@@ -24,6 +25,12 @@ export interface NetworkOpts {
   voteTimeoutBlocks?: number;
   /** Extra options of every shard node. */
   shardOpts?: Partial<ShardNodeOpts>;
+  /**
+   * Gives the orchestrator an in-process simulator (`simulate` of @shardlab/simulator over the
+   * shard nodes' GetProof/GetCode at their current heads), so cross-shard contract calls work.
+   * A function wraps it (e.g. to corrupt the RwSet); `true` uses it as is.
+   */
+  simulator?: boolean | ((tx: Transaction, real: (tx: Transaction) => Promise<SimulateResponse>) => Promise<SimulateResponse>);
 }
 
 /**
@@ -115,9 +122,30 @@ export class Network {
     return n;
   }
 
+  /** A StateSource over the shard nodes, each shard pinned at its head when first read. */
+  stateSource(): StateSource {
+    const pins = new Map<number, number>();
+    const pin = (s: number) => {
+      if (!pins.has(s)) pins.set(s, this.shards[s]!.head().height);
+      return pins.get(s)!;
+    };
+    return {
+      getAccount: (a, slots) => {
+        const s = this.shardOf(a);
+        return this.shards[s]!.getProof(a, slots, pin(s));
+      },
+      getCode: async (a) => (await this.shards[this.shardOf(a)]!.getCode(a)).code,
+    };
+  }
+
+  /** Simulates a transaction in process over the shards' current state. */
+  simulate = (tx: Transaction): Promise<SimulateResponse> => simulate(tx, this.stateSource(), { common: this.common, now: this.now });
+
   /** Re-creates the orchestrator on its store (a crash: votes read since its last block are lost). */
   async restartOrchestrator(): Promise<OrchestratorNode> {
+    const sim = this.opts.simulator;
     this.orchestrator = await OrchestratorNode.create({
+      ...(sim ? { simulate: typeof sim === 'function' ? (tx: Transaction) => sim(tx, this.simulate) : this.simulate, simulationRetryMs: 1 } : {}),
       kv: this.orchestratorKv,
       logger: silentLogger(),
       shardCount: this.opts.shardCount,
@@ -143,8 +171,9 @@ export class Network {
     return this.home(from.address).submit(signTransaction(this.common, from, req));
   }
 
-  /** Produces one orchestrator block. */
+  /** Produces one orchestrator block (once the simulations in progress are over). */
   async orchestratorBlock() {
+    await this.orchestrator.simulationsSettled();
     this.clock.ms += 100;
     return this.orchestrator.produceBlock();
   }
