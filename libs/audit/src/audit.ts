@@ -227,6 +227,39 @@ interface SysOcc {
   address: string;
   /** Parsed amount; undefined when absent or malformed (reported). */
   amount: bigint | undefined;
+  /** WRITE_SET only: its writes (slot '' deploys code), lower-case. */
+  writes?: StorageWrite[];
+}
+
+/** One storage write (slot '' with the code as value: a deployment), lower-case hex. */
+interface StorageWrite {
+  slot: string;
+  newValue: string;
+}
+
+/** One address of a cross-shard contract call's RwSet, as the audit reads it. */
+interface CallItem {
+  address: string;
+  shardId: number;
+  /** Signed balance change in wei (0 when malformed; reported). */
+  delta: bigint;
+  /** What a commit writes there: created code first (slot ''), then the storage writes; empty when nothing. */
+  writes: StorageWrite[];
+}
+
+/** The RwSet of an ordered cross-shard contract call. */
+interface CallSet {
+  items: CallItem[];
+  gasUsed: bigint;
+}
+
+/** A receipt of a user transaction, for the fee a cross-shard contract call paid at acceptance. */
+interface ReceiptSeen {
+  shardId: number;
+  height: number;
+  gasUsed: number;
+  /** Undefined when malformed. */
+  effectiveGasPrice: bigint | undefined;
 }
 
 interface Ordered {
@@ -236,6 +269,8 @@ interface Ordered {
   value: bigint | undefined;
   sourceShard: number;
   involvedShards: number[];
+  /** Set for a cross-shard contract call (the ordered copy carries an RwSet). */
+  call?: CallSet;
 }
 
 interface Decided {
@@ -263,6 +298,20 @@ const AMOUNT_KINDS = new Set<SystemKindName>(['LOCK', 'DEBIT', 'CREDIT', 'UNLOCK
 
 function emptyKindCounts(): Record<SystemKindName, number> {
   return { LOCK: 0, DEBIT: 0, CREDIT: 0, WRITE_SET: 0, UNLOCK: 0, ABORT: 0, UNSPECIFIED: 0 };
+}
+
+/** Parses a signed decimal wei string (an RwSet balance delta); empty means zero. */
+function parseSignedWei(s: string): bigint | undefined {
+  if (s === '') return 0n;
+  return /^-?\d+$/.test(s) ? BigInt(s) : undefined;
+}
+
+function sameWrites(a: readonly StorageWrite[], b: readonly StorageWrite[]): boolean {
+  return a.length === b.length && a.every((w, i) => w.slot === b[i]!.slot && w.newValue === b[i]!.newValue);
+}
+
+function showWrites(ws: readonly StorageWrite[]): string {
+  return '[' + ws.map((w) => (w.slot === '' ? `code ${w.newValue.length > 20 ? w.newValue.slice(0, 20) + '…' : w.newValue}` : `${w.slot}=${w.newValue}`)).join(', ') + ']';
 }
 
 /** Parses a decimal wei string; empty means zero when `emptyIsZero`. */
@@ -308,6 +357,14 @@ function jsonify(v: unknown): unknown {
  *   commit decision, is a violation; so is any kind recorded twice for one transaction on one
  *   shard. An effect that is missing is pending (in flight) while the shard has not processed the
  *   decision's orchestrator block (its blocks' `orchestratorHeight` is lower), a violation after.
+ *   Cross-shard contract calls (the ordered copy carries an RwSet) generalise the commit rule: on
+ *   every involved shard, the DEBITs and CREDITs of each address net to its RwSet balance delta
+ *   (the sender's, on the source shard: its delta + the fee its acceptance receipt paid, gas used
+ *   × effective gas price, with exactly one DEBIT releasing its LOCK of −delta − fee, or 0), no
+ *   DEBIT/CREDIT/WRITE_SET for an address the RwSet does not name on that shard, at most one DEBIT
+ *   and one CREDIT per address, each write set (created code, then storage writes) applied
+ *   exactly once with the RwSet's values, and Σ deltas + fee = Σ credits − Σ debits = 0 (value
+ *   only moves); the abort rule is the same as for transfers (no DEBIT, CREDIT or WRITE_SET).
  *   A lone LOCK (home shards lock before the orchestrator orders) is in flight when the input
  *   has orchestrator blocks, a violation when it has none.
  * - **Locks** (5.3): every account's `locked`, and every LOCK with neither DEBIT nor UNLOCK,
@@ -325,6 +382,8 @@ export function auditNetwork(input: AuditInput): AuditReport {
   const effects = new Map<string, Map<number, Map<SystemKindName, SysOcc[]>>>();
   /** tx hash → shard → votes. */
   const votes = new Map<string, Map<number, VoteSeen[]>>();
+  /** tx hash → receipts (every shard). */
+  const receipts = new Map<string, ReceiptSeen[]>();
   /** shard → highest orchestrator height it recorded. */
   const orchHeightOf = new Map<number, number>();
   /** shard → account address → locked wei. */
@@ -386,6 +445,12 @@ export function auditNetwork(input: AuditInput): AuditReport {
               continue;
             }
             summary.burnedWei += BigInt(r.gasUsed) * baseFee;
+            pushTo(receipts, r.txHash.toLowerCase(), {
+              shardId: s,
+              height: b.height,
+              gasUsed: r.gasUsed,
+              effectiveGasPrice: parseWeiOrUndefined(r.effectiveGasPrice, false),
+            });
           }
         }
       }
@@ -419,7 +484,13 @@ export function auditNetwork(input: AuditInput): AuditReport {
         if (!byShard) effects.set(txHash, (byShard = new Map()));
         let byKind = byShard.get(s);
         if (!byKind) byShard.set(s, (byKind = new Map()));
-        pushTo(byKind, kind, { shardId: s, height: b.height, address: sys.address.toLowerCase(), amount });
+        pushTo(byKind, kind, {
+          shardId: s,
+          height: b.height,
+          address: sys.address.toLowerCase(),
+          amount,
+          ...(kind === 'WRITE_SET' ? { writes: sys.writes.map((w) => ({ slot: w.slot.toLowerCase(), newValue: w.newValue.toLowerCase() })) } : {}),
+        });
       }
 
       for (const v of b.tpcPrepare) {
@@ -494,6 +565,18 @@ export function auditNetwork(input: AuditInput): AuditReport {
       }
       const value = parseWeiOrUndefined(ct.tx.value, true);
       if (value === undefined) problem(`tx ${h}: the orchestrator's copy has a malformed value ${JSON.stringify(ct.tx.value)}`);
+      let call: CallSet | undefined;
+      if (ct.rwSet) {
+        call = { items: [], gasUsed: BigInt(ct.rwSet.gasUsed) };
+        for (const item of ct.rwSet.addresses) {
+          const address = item.address.toLowerCase();
+          const delta = parseSignedWei(item.balanceDelta);
+          if (delta === undefined) problem(`tx ${h}: the RwSet has a malformed balance delta ${JSON.stringify(item.balanceDelta)} for ${address}`);
+          const writes = item.writes.map((w) => ({ slot: w.slot.toLowerCase(), newValue: w.newValue.toLowerCase() }));
+          if (item.createdCode) writes.unshift({ slot: '', newValue: item.createdCode.toLowerCase() });
+          call.items.push({ address, shardId: Number(item.shardId), delta: delta ?? 0n, writes });
+        }
+      }
       ordered.set(h, {
         height: ob.height,
         from: ct.tx.from.toLowerCase(),
@@ -501,6 +584,7 @@ export function auditNetwork(input: AuditInput): AuditReport {
         value,
         sourceShard: ct.sourceShard,
         involvedShards: [...ct.involvedShards],
+        ...(call ? { call } : {}),
       });
       orderPosition.set(h, orderPosition.size);
     }
@@ -542,6 +626,7 @@ export function auditNetwork(input: AuditInput): AuditReport {
       decisions: decisions.get(h) ?? [],
       effects: effects.get(h) ?? new Map(),
       votes: votes.get(h) ?? new Map(),
+      receipts: receipts.get(h) ?? [],
       orchHeightOf,
       haveOrchestrator: input.orchestratorBlocks.length > 0,
     });
@@ -637,6 +722,8 @@ interface TxFacts {
   decisions: Decided[];
   effects: Map<number, Map<SystemKindName, SysOcc[]>>;
   votes: Map<number, VoteSeen[]>;
+  /** Receipts of the transaction on every shard (a call's acceptance receipt is on its source). */
+  receipts: ReceiptSeen[];
   orchHeightOf: ReadonlyMap<number, number>;
   /** Whether the input has orchestrator blocks at all. */
   haveOrchestrator: boolean;
@@ -708,16 +795,32 @@ function auditTx(h: string, f: TxFacts): { audit: TxAudit; inTransitWei: bigint 
   }
   const processed = (s: number, orchHeight: number) => (f.orchHeightOf.get(s) ?? -1) >= orchHeight;
 
-  // Where each kind may appear, and at most once per shard (write sets may be several).
+  const call = o?.call;
+  if (call) {
+    for (const item of call.items) {
+      if (involved.length > 0 && !involved.includes(item.shardId)) {
+        P(`its RwSet names ${item.address} on shard ${item.shardId}, which is not one of its involved shards [${involved.join(', ')}]`);
+      }
+    }
+  }
+
+  // Where each kind may appear, and at most once per shard (write sets may be several). A
+  // contract call may debit, credit and write any account of its RwSet on any involved shard:
+  // those are checked per account below.
   for (const [s, byKind] of f.effects) {
     for (const [kind, occs] of byKind) {
-      if ((kind === 'LOCK' || kind === 'DEBIT' || kind === 'UNLOCK') && source !== undefined && s !== source) {
+      if ((kind === 'LOCK' || kind === 'UNLOCK' || (kind === 'DEBIT' && !call)) && source !== undefined && s !== source) {
         P(`${kind} on shard ${s} (block ${heightsOf(occs)}), which is not its source shard ${source}`);
       }
-      if ((kind === 'CREDIT' || kind === 'ABORT' || kind === 'WRITE_SET') && involved.length > 0 && !destinations.includes(s)) {
+      if ((kind === 'ABORT' || (!call && (kind === 'CREDIT' || kind === 'WRITE_SET'))) && involved.length > 0 && !destinations.includes(s)) {
         P(`${kind} on shard ${s} (block ${heightsOf(occs)}), which is not one of its destination shards [${destinations.join(', ')}]`);
       }
-      if (kind !== 'WRITE_SET' && occs.length > 1) P(`duplicate ${kind} on shard ${s}: ${occs.length} times (blocks ${heightsOf(occs)})`);
+      if (call && (kind === 'DEBIT' || kind === 'CREDIT' || kind === 'WRITE_SET') && involved.length > 0 && !involved.includes(s)) {
+        P(`${kind} on shard ${s} (block ${heightsOf(occs)}), which is not one of its involved shards [${involved.join(', ')}]`);
+      }
+      if (kind !== 'WRITE_SET' && !(call && (kind === 'DEBIT' || kind === 'CREDIT')) && occs.length > 1) {
+        P(`duplicate ${kind} on shard ${s}: ${occs.length} times (blocks ${heightsOf(occs)})`);
+      }
     }
   }
 
@@ -735,8 +838,142 @@ function auditTx(h: string, f: TxFacts): { audit: TxAudit; inTransitWei: bigint 
   const unlocks = on(source, 'UNLOCK');
   const debits = everywhere('DEBIT');
   const credits = everywhere('CREDIT');
-  for (const l of locks) check(l, 'LOCK', value, sender, 'sender');
+
+  // A contract call pays its fee at acceptance on the source shard (its receipt: gas used ×
+  // effective gas price) and locks the sender's outgoing amount: −(its balance delta) − fee, or
+  // nothing when the call sends more back to it than the fee.
+  let fee: bigint | undefined;
+  let feeIssue: string | undefined;
+  let senderDelta = 0n;
+  let callLock: bigint | undefined;
+  if (call) {
+    senderDelta = call.items.find((i) => i.address === sender)?.delta ?? 0n;
+    const rs = f.receipts.filter((r) => r.shardId === source);
+    if (rs.length === 0) feeIssue = `no acceptance receipt on its source shard ${source}, so the fee it paid cannot be told`;
+    else if (rs.length > 1) feeIssue = `${rs.length} receipts on its source shard ${source} (blocks ${rs.map((r) => r.height).join(', ')}); exactly one acceptance is expected`;
+    else if (rs[0]!.effectiveGasPrice === undefined) feeIssue = `its receipt on source shard ${source} (block ${rs[0]!.height}) has a malformed effective gas price`;
+    else fee = BigInt(rs[0]!.gasUsed) * rs[0]!.effectiveGasPrice!;
+    if (fee !== undefined) {
+      const out = -senderDelta - fee;
+      callLock = out > 0n ? out : 0n;
+    }
+    if (feeIssue && (locks.length > 0 || d?.commit)) P(feeIssue);
+  }
+  for (const l of locks) check(l, 'LOCK', call ? callLock : value, sender, 'sender');
   let inTransitWei = 0n;
+
+  /**
+   * The commit of a contract call: on every involved shard, the DEBITs and CREDITs of each
+   * address net to its RwSet balance delta (the sender's, on the source: its delta + the fee it
+   * paid at acceptance, with one DEBIT releasing its lock), each write set applied exactly once,
+   * and Σ credits − Σ debits = Σ deltas + fee = 0 (value only moves). A shard that recorded none
+   * of its effects and has not processed the decision is pending. Returns the in-transit value.
+   */
+  function auditCallCommit(c: CallSet, decidedAt: number): bigint {
+    interface Want {
+      net: bigint;
+      writes: StorageWrite[][];
+      inRwSet: boolean;
+    }
+    const want = new Map<number, Map<string, Want>>();
+    const wantOf = (s: number, a: string): Want => {
+      let m = want.get(s);
+      if (!m) want.set(s, (m = new Map()));
+      let w = m.get(a);
+      if (!w) m.set(a, (w = { net: 0n, writes: [], inRwSet: false }));
+      return w;
+    };
+    const isSender = (s: number, a: string) => s === source && a === sender;
+    if (source !== undefined && sender !== undefined) {
+      const w = wantOf(source, sender);
+      w.net += senderDelta + (fee ?? 0n);
+      w.inRwSet = true;
+    }
+    for (const item of c.items) {
+      if (isSender(item.shardId, item.address)) continue; // its writes are not applied; its delta is counted above
+      const w = wantOf(item.shardId, item.address);
+      w.inRwSet = true;
+      w.net += item.delta;
+      if (item.writes.length > 0) w.writes.push(item.writes);
+    }
+
+    const shardsToCheck = [...new Set([...involved, ...want.keys(), ...f.effects.keys()])].sort((a, b) => a - b);
+    let applied = 0n;
+    let anyPending = false;
+    for (const s of shardsToCheck) {
+      const debitsHere = on(s, 'DEBIT');
+      const creditsHere = on(s, 'CREDIT');
+      const writesHere = on(s, 'WRITE_SET');
+      for (const x of creditsHere) applied += x.amount ?? 0n;
+      for (const x of debitsHere) applied -= x.amount ?? 0n;
+      const wantHere = want.get(s) ?? new Map<string, Want>();
+      const expectsSomething = s === source || [...wantHere.values()].some((w) => w.net !== 0n || w.writes.length > 0);
+      if (debitsHere.length + creditsHere.length + writesHere.length === 0) {
+        if (!expectsSomething) continue;
+        if (!processed(s, decidedAt)) {
+          anyPending = true;
+          pending.push(`commit effects on shard ${s}`);
+          continue;
+        }
+      }
+      const upTo = `(it processed orchestrator blocks up to ${f.orchHeightOf.get(s) ?? -1})`;
+      const addresses = new Set<string>([...wantHere.keys(), ...debitsHere.map((x) => x.address), ...creditsHere.map((x) => x.address), ...writesHere.map((x) => x.address)]);
+      for (const a of [...addresses].sort()) {
+        const w = wantHere.get(a);
+        const ds = debitsHere.filter((x) => x.address === a);
+        const cs = creditsHere.filter((x) => x.address === a);
+        const ws = writesHere.filter((x) => x.address === a);
+        if (ds.length > 1) P(`duplicate DEBIT of ${a} on shard ${s}: ${ds.length} times (blocks ${heightsOf(ds)})`);
+        if (cs.length > 1) P(`duplicate CREDIT of ${a} on shard ${s}: ${cs.length} times (blocks ${heightsOf(cs)})`);
+        const debited = ds.reduce((acc, x) => acc + (x.amount ?? 0n), 0n);
+        const credited = cs.reduce((acc, x) => acc + (x.amount ?? 0n), 0n);
+        if (!w?.inRwSet) {
+          for (const [kind, occs] of [['DEBIT', ds], ['CREDIT', cs], ['WRITE_SET', ws]] as const) {
+            if (occs.length > 0) P(`${kind} of ${a} on shard ${s} (block ${heightsOf(occs)}), but its RwSet names no ${a} on shard ${s}`);
+          }
+          continue;
+        }
+        if (credited - debited !== w.net) {
+          const expected = isSender(s, a) ? `its balance delta ${senderDelta} + the fee ${fee ?? '?'} paid at acceptance = ${w.net} wei` : `its RwSet balance delta ${w.net} wei`;
+          P(`on shard ${s}, ${a} was credited ${credited} and debited ${debited} wei (net ${credited - debited}), expected ${expected}`);
+        }
+        if (isSender(s, a)) {
+          if (ds.length === 0) P(`committed at orchestrator block ${decidedAt}, but its source shard ${s} recorded no DEBIT of the sender's lock ${upTo}`);
+          else if (callLock !== undefined && locks.length > 0 && ds.length === 1 && ds[0]!.amount !== undefined && ds[0]!.amount !== (locks[0]!.amount ?? callLock)) {
+            P(`DEBIT of the sender on shard ${s} (block ${ds[0]!.height}) moves ${ds[0]!.amount} wei, but ${locks[0]!.amount ?? callLock} wei were locked`);
+          }
+        }
+        if (w.writes.length === 0) {
+          if (ws.length > 0) P(`WRITE_SET of ${a} on shard ${s} (block ${heightsOf(ws)}), but its RwSet writes nothing there`);
+        } else if (ws.length === 0) {
+          P(`committed at orchestrator block ${decidedAt}, but shard ${s} recorded no WRITE_SET for ${a} ${upTo}`);
+        } else if (ws.length > w.writes.length) {
+          P(`write set of ${a} applied ${ws.length} times on shard ${s} (blocks ${heightsOf(ws)}); exactly once is expected`);
+        } else {
+          const left = [...w.writes];
+          for (const x of ws) {
+            const i = left.findIndex((ww) => sameWrites(ww, x.writes ?? []));
+            if (i >= 0) left.splice(i, 1);
+            else P(`WRITE_SET of ${a} on shard ${s} (block ${x.height}) writes ${showWrites(x.writes ?? [])}, but its RwSet writes ${showWrites(w.writes[0]!)}`);
+          }
+          if (left.length > 0 && ws.length < w.writes.length) {
+            P(`committed at orchestrator block ${decidedAt}, but shard ${s} applied ${ws.length} of the ${w.writes.length} write sets for ${a} ${upTo}`);
+          }
+        }
+      }
+    }
+
+    // Value only moves: the deltas sum to minus the fee, and so do the commits' net transfers.
+    const sumDeltas = c.items.reduce((acc, i) => acc + i.delta, 0n);
+    if (fee !== undefined && sumDeltas + fee !== 0n) {
+      P(`its RwSet's balance deltas sum to ${sumDeltas} wei, but the fee paid at acceptance is ${fee} wei: value would not be conserved (Σ deltas + fee = ${sumDeltas + fee})`);
+    }
+    if (anyPending) return -applied;
+    if (fee !== undefined && applied !== sumDeltas + fee) {
+      P(`its commit credits − debits total ${applied} wei over all shards, but Σ balance deltas + fee = ${sumDeltas + fee} wei`);
+    }
+    return 0n;
+  }
 
   if (!d) {
     for (const kind of ['DEBIT', 'CREDIT', 'UNLOCK', 'ABORT', 'WRITE_SET'] as const) {
@@ -758,34 +995,38 @@ function auditTx(h: string, f: TxFacts): { audit: TxAudit; inTransitWei: bigint 
       if (vs.some((v) => !v.yes)) P(`committed although shard ${s} voted NO (block ${vs.filter((v) => !v.yes).map((v) => v.height).join(', ')})`);
       else if (!vs.some((v) => v.yes)) P(`committed without a YES vote from shard ${s}`);
     }
-    for (const x of debits) check(x, 'DEBIT', value, sender, 'sender');
-    for (const x of credits) check(x, 'CREDIT', value, recipient, 'recipient');
+    if (call) {
+      inTransitWei = auditCallCommit(call, d.height);
+    } else {
+      for (const x of debits) check(x, 'DEBIT', value, sender, 'sender');
+      for (const x of credits) check(x, 'CREDIT', value, recipient, 'recipient');
 
-    let debitPending = false;
-    if (debits.length === 0 && source !== undefined) {
-      if (processed(source, d.height)) {
-        P(`committed at orchestrator block ${d.height}, but its source shard ${source} recorded no DEBIT (it processed orchestrator blocks up to ${f.orchHeightOf.get(source)})`);
-      } else {
-        debitPending = true;
-        pending.push(`DEBIT on source shard ${source}`);
+      let debitPending = false;
+      if (debits.length === 0 && source !== undefined) {
+        if (processed(source, d.height)) {
+          P(`committed at orchestrator block ${d.height}, but its source shard ${source} recorded no DEBIT (it processed orchestrator blocks up to ${f.orchHeightOf.get(source)})`);
+        } else {
+          debitPending = true;
+          pending.push(`DEBIT on source shard ${source}`);
+        }
       }
-    }
-    let creditPending = false;
-    if (credits.length === 0) {
-      const late = destinations.filter((s) => !processed(s, d.height));
-      if (destinations.length === 0) P('committed, but it has no destination shard to credit');
-      else if (late.length === 0) {
-        P(`committed at orchestrator block ${d.height}, but no CREDIT on its destination shard${destinations.length > 1 ? 's' : ''} ${destinations.join(', ')}`);
-      } else {
-        creditPending = true;
-        pending.push(`CREDIT on shard ${late.join(' or ')}`);
+      let creditPending = false;
+      if (credits.length === 0) {
+        const late = destinations.filter((s) => !processed(s, d.height));
+        if (destinations.length === 0) P('committed, but it has no destination shard to credit');
+        else if (late.length === 0) {
+          P(`committed at orchestrator block ${d.height}, but no CREDIT on its destination shard${destinations.length > 1 ? 's' : ''} ${destinations.join(', ')}`);
+        } else {
+          creditPending = true;
+          pending.push(`CREDIT on shard ${late.join(' or ')}`);
+        }
+      } else if (new Set(credits.map((c) => c.shardId)).size > 1) {
+        P(`CREDITs on several shards (${[...new Set(credits.map((c) => c.shardId))].join(', ')}); exactly one is expected`);
       }
-    } else if (new Set(credits.map((c) => c.shardId)).size > 1) {
-      P(`CREDITs on several shards (${[...new Set(credits.map((c) => c.shardId))].join(', ')}); exactly one is expected`);
+      // Value between the two halves of a commit is in transit, not lost.
+      if (creditPending && debits.length === 1) inTransitWei += debits[0]!.amount ?? 0n;
+      if (debitPending && credits.length === 1) inTransitWei -= credits[0]!.amount ?? 0n;
     }
-    // Value between the two halves of a commit is in transit, not lost.
-    if (creditPending && debits.length === 1) inTransitWei += debits[0]!.amount ?? 0n;
-    if (debitPending && credits.length === 1) inTransitWei -= credits[0]!.amount ?? 0n;
   } else {
     for (const kind of ['DEBIT', 'CREDIT', 'WRITE_SET'] as const) {
       for (const occ of everywhere(kind)) {

@@ -7,8 +7,10 @@ import {
   SystemTxKind,
   Transaction,
   Vote,
+  type AddressRwSet,
   type PrepareVote,
   type Receipt,
+  type WriteSetItem,
 } from '@shardlab/proto';
 import { GENESIS_TX_HASH, type AuditInput } from '../src';
 
@@ -55,6 +57,25 @@ export interface TransferOpts {
   sourceYes?: boolean;
   /** Destination shard's vote; default true. */
   destYes?: boolean;
+}
+
+/** Options of one cross-shard contract call in {@link NetBuilder.call}. */
+export interface CallOpts {
+  /** Value sent with the call, in wei; default 0. */
+  value?: bigint;
+  /** Gas used by the simulation (charged at acceptance); default 50,000. */
+  gasUsed?: number;
+  /**
+   * Balance changes of addresses other than the sender (the recipient, third parties), in wei.
+   * The sender's delta is derived: −fee − Σ these (value only moves).
+   */
+  deltas?: ReadonlyArray<readonly [string, bigint]>;
+  /** Storage writes per address (slot → new value, 32-byte words). */
+  writes?: ReadonlyArray<readonly [string, ReadonlyArray<readonly [string, string]>]>;
+  /** Shards (other than the source) that vote NO. */
+  no?: number[];
+  /** The orchestrator's decision; default commit when nobody voted NO. */
+  commit?: boolean;
 }
 
 /**
@@ -205,6 +226,89 @@ export class NetBuilder {
     return hash;
   }
 
+  /**
+   * A whole cross-shard contract call, as the shards run it with the simulator's RwSet: order
+   * (orchestrator block with the RwSet) → prepare (source: acceptance receipt charging
+   * gasUsed × price, LOCK of the sender's outgoing amount, vote; every other involved shard:
+   * vote) → decision → apply (source: DEBIT of the lock, its own addresses' WRITE_SETs and
+   * CREDIT/DEBITs, a CREDIT refund when the call sends the sender more than the fee; other
+   * shards: WRITE_SETs and CREDIT/DEBIT per address; abort: UNLOCK on the source, ABORT on
+   * shards that voted YES). Returns its hash.
+   */
+  call(from: string, to: string, opts: CallOpts = {}): string {
+    const hash = this.nextHash();
+    const source = this.shardOf(from);
+    const gas = opts.gasUsed ?? 50_000;
+    const fee = BigInt(gas) * (BASE_FEE + TIP);
+    const value = opts.value ?? 0n;
+    const others = new Map<string, { delta: bigint; writes: WriteSetItem[] }>();
+    const item = (a: string) => {
+      let x = others.get(a);
+      if (!x) others.set(a, (x = { delta: 0n, writes: [] }));
+      return x;
+    };
+    item(to);
+    for (const [a, d] of opts.deltas ?? []) item(a).delta += d;
+    for (const [a, ws] of opts.writes ?? []) for (const [slot, newValue] of ws) item(a).writes.push({ slot, oldValue: '0x' + '00'.repeat(32), newValue });
+    let othersSum = 0n;
+    for (const x of others.values()) othersSum += x.delta;
+    const senderDelta = -fee - othersSum;
+    const addresses: AddressRwSet[] = [
+      { address: from, shardId: source, reads: [], writes: [], balanceDelta: senderDelta.toString(), createdCode: '' },
+      ...[...others].map(([a, x]) => ({ address: a, shardId: this.shardOf(a), reads: [], writes: x.writes, balanceDelta: x.delta.toString(), createdCode: '' })),
+    ];
+    const involved = [...new Set([source, ...addresses.map((a) => a.shardId)])].sort((a, b) => a - b);
+    const tx = this.transaction(hash, from, to, value, 100_000);
+    const orderedAt = this.pushOrch({
+      ctToOrder: [{ tx, involvedShards: involved, sourceShard: source, rwSet: { referenceBlocks: [], addresses, logs: [], gasUsed: gas }, traceContext: {} }],
+    });
+
+    // Prepare: the source accepts (fee, lock), every other involved shard votes.
+    const out = -senderDelta - fee;
+    const lockAmount = out > 0n ? out : 0n;
+    for (const s of involved) this.seeOrch(s, orderedAt);
+    const { entry, receipt } = this.userTx(from, to, value, hash, gas, tx);
+    this.lock(source, from, lockAmount);
+    this.pushBlock(source, [entry, system(SystemTxKind.SYSTEM_TX_KIND_LOCK, hash, from, lockAmount)], [receipt], [vote(hash, true)]);
+    const no = new Set(opts.no ?? []);
+    for (const s of involved) if (s !== source) this.pushBlock(s, [], [], [vote(hash, !no.has(s))]);
+
+    const commit = opts.commit ?? no.size === 0;
+    const decidedAt = this.pushOrch({
+      tpcResult: [{ txHash: hash, decision: commit ? Decision.DECISION_COMMIT : Decision.DECISION_ABORT, reason: '', involvedShards: involved, traceContext: {} }],
+    });
+    for (const s of involved) {
+      this.seeOrch(s, decidedAt);
+      const txs: BlockTransaction[] = [];
+      if (!commit) {
+        if (s === source) {
+          txs.push(system(SystemTxKind.SYSTEM_TX_KIND_UNLOCK, hash, from, lockAmount));
+          this.lock(source, from, -lockAmount);
+        } else if (!no.has(s)) txs.push(system(SystemTxKind.SYSTEM_TX_KIND_ABORT, hash, to, 0n));
+        this.pushBlock(s, txs);
+        continue;
+      }
+      if (s === source) {
+        txs.push(system(SystemTxKind.SYSTEM_TX_KIND_DEBIT, hash, from, lockAmount));
+        this.lock(source, from, -lockAmount);
+        this.move(source, from, -lockAmount);
+      }
+      for (const [a, x] of others) {
+        if (this.shardOf(a) !== s) continue;
+        if (x.writes.length > 0) txs.push({ kind: { $case: 'system', value: { kind: SystemTxKind.SYSTEM_TX_KIND_WRITE_SET, txHash: hash, address: a, amount: '0', writes: x.writes } } });
+        if (x.delta > 0n || (x.delta === 0n && a === to)) txs.push(system(SystemTxKind.SYSTEM_TX_KIND_CREDIT, hash, a, x.delta));
+        else if (x.delta < 0n) txs.push(system(SystemTxKind.SYSTEM_TX_KIND_DEBIT, hash, a, -x.delta));
+        this.move(s, a, x.delta);
+      }
+      if (s === source && out < 0n) {
+        txs.push(system(SystemTxKind.SYSTEM_TX_KIND_CREDIT, hash, from, -out));
+        this.move(source, from, -out);
+      }
+      this.pushBlock(s, txs);
+    }
+    return hash;
+  }
+
   /** The audit input: deep copies of every block and the accounts at each shard's head. */
   input(): AuditInput {
     return {
@@ -236,7 +340,7 @@ export class NetBuilder {
     return `0x${hex(++this.txCounter, 32)}`;
   }
 
-  private transaction(hash: string, from: string, to: string, value: bigint): Transaction {
+  private transaction(hash: string, from: string, to: string, value: bigint, gasLimit = GAS): Transaction {
     const nonce = this.nonces.get(from) ?? 0;
     this.nonces.set(from, nonce + 1);
     return Transaction.fromPartial({
@@ -246,7 +350,7 @@ export class NetBuilder {
       to,
       nonce,
       value: value.toString(),
-      gasLimit: GAS,
+      gasLimit,
       maxFeePerGas: (BASE_FEE + TIP).toString(),
       maxPriorityFeePerGas: TIP.toString(),
       chainId: 1337,
@@ -254,11 +358,17 @@ export class NetBuilder {
   }
 
   /** A user transaction that pays its fee (burn + tip to the coinbase); value is moved by the caller. */
-  private userTx(from: string, to: string, value: bigint, hash = this.nextHash()): { entry: BlockTransaction; receipt: Receipt } {
+  private userTx(
+    from: string,
+    to: string,
+    value: bigint,
+    hash = this.nextHash(),
+    gas = GAS,
+    tx = this.transaction(hash, from, to, value),
+  ): { entry: BlockTransaction; receipt: Receipt } {
     const s = this.shardOf(from);
-    const tx = this.transaction(hash, from, to, value);
-    this.move(s, from, -BigInt(GAS) * (BASE_FEE + TIP));
-    this.move(s, coinbaseOf(s), BigInt(GAS) * TIP);
+    this.move(s, from, -BigInt(gas) * (BASE_FEE + TIP));
+    this.move(s, coinbaseOf(s), BigInt(gas) * TIP);
     const receipt = {
       txHash: hash,
       shardId: s,
@@ -266,8 +376,8 @@ export class NetBuilder {
       blockHash: '',
       txIndex: 0,
       success: true,
-      gasUsed: GAS,
-      cumulativeGasUsed: GAS,
+      gasUsed: gas,
+      cumulativeGasUsed: gas,
       effectiveGasPrice: (BASE_FEE + TIP).toString(),
       contractAddress: '',
       logs: [],
@@ -302,7 +412,7 @@ export class NetBuilder {
         parentHash: height === 0 ? `0x${hex(0, 32)}` : chain[height - 1]!.hash,
         stateRoot: `0x${hex(height, 32)}`,
         timestampMs: 1_700_000_000_000 + height,
-        gasUsed: receipts.length * GAS,
+        gasUsed: receipts.reduce((a, r) => a + r.gasUsed, 0),
         transactions,
         receipts: receiptsWithIndex,
         tpcPrepare,
