@@ -5,6 +5,7 @@ import {
   TxStatus,
   type Account,
   type ListShardsResponse,
+  type Receipt,
   type SendRawTransactionResponse,
   type StateShardBlock,
   type SubmitTransactionResponse,
@@ -51,6 +52,12 @@ export interface GatewayOpts {
    * and of the channel to the orchestrator; default 100 ms doubling to 5 s.
    */
   reconnect?: BackoffOpts;
+  /**
+   * How long the gateway waits, in milliseconds, for the home shard's receipt of a cross-shard
+   * transaction when its terminal status (COMMITTED or ABORTED) is known; without an answer by
+   * then the status is answered (or streamed) without the receipt. Default 2000.
+   */
+  receiptTimeoutMs?: number;
 }
 
 /** What the gateway remembers of a transaction it has seen. */
@@ -87,6 +94,11 @@ export class Gateway {
   private readonly txIndex: BoundedMap<string, TxRecord>;
   private readonly maxWatches: number;
   private readonly watchRecheckMs: number;
+  private readonly receiptTimeoutMs: number;
+  /** Home-shard receipts of decided cross-shard transactions, once found (they never change). */
+  private readonly crossReceipts: BoundedMap<string, Receipt>;
+  /** Receipt look-ups in flight, shared by every watcher and reader of the same transaction. */
+  private readonly receiptLookups = new Map<string, Promise<Receipt | undefined>>();
   private common: { chainId: number; common: Common } | undefined;
 
   constructor(opts: GatewayOpts) {
@@ -114,6 +126,8 @@ export class Gateway {
     this.crossHub = new CrossShardWatchHub({ orchestrator: this.orchestrator, logger: opts.logger, ...reconnect });
     this.maxWatches = opts.maxWatches ?? 10_000;
     this.watchRecheckMs = opts.watchRecheckMs ?? 10_000;
+    this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 2000;
+    this.crossReceipts = new BoundedMap(opts.txIndexCapacity ?? 100_000);
   }
 
   /** Number of open WatchTransaction streams (local and cross-shard). */
@@ -199,7 +213,8 @@ export class Gateway {
    * and answers the status of the shard that knows it. For a cross-shard transaction (known as
    * such, or one its home shard reports with `crossShard`), or one no shard knows, it asks the
    * orchestrator (GetCrossShardStatus) and answers its status (PENDING, PREPARED, COMMITTED or
-   * ABORTED). A cross-shard transaction the orchestrator does not know (yet) gets its home shard's
+   * ABORTED); a COMMITTED or ABORTED one carries its home shard's receipt (fee, gas used, logs)
+   * once the home shard has included it (see {@link withHomeReceipt}). A cross-shard transaction the orchestrator does not know (yet) gets its home shard's
    * view, which stays PENDING (the fee receipt attached) until the orchestrator decides.
    * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when neither the shards
    *   nor the orchestrator know the transaction (or no shard knows it and the orchestrator cannot
@@ -218,7 +233,9 @@ export class Gateway {
    * that became final in between is not missed. For a cross-shard transaction the changes
    * (PENDING → PREPARED → COMMITTED | ABORTED) come from the orchestrator's status stream, shared
    * by every watch (see {@link CrossShardWatchHub}); its home shard's block does not end the
-   * watch. Returns early when `signal` aborts (the client cancelled).
+   * watch. The terminal COMMITTED or ABORTED carries the home shard's receipt, read once from
+   * the home shard when the decision arrives (without it when the shard has not included the
+   * transaction, e.g. one aborted before its acceptance). Returns early when `signal` aborts (the client cancelled).
    * @throws ShardLabError as {@link getTransaction} for the first status; RESOURCE_EXHAUSTED when
    *   too many watches are open; UNAVAILABLE when the gateway shuts down during the watch.
    */
@@ -346,6 +363,7 @@ export class Gateway {
         }
         if (s && advancesStatus(last.status, s.status)) {
           last = { ...s, txHash: hash, crossShard: true };
+          if (TERMINAL_STATUSES.has(last.status)) last = await this.withHomeReceipt(last, first.shardId, signal);
           await send(last);
           if (TERMINAL_STATUSES.has(last.status)) {
             log.debug({ status: TxStatus[last.status], reason: last.reason }, 'cross-shard transaction decided');
@@ -355,6 +373,45 @@ export class Gateway {
       }
     } finally {
       watch.close();
+    }
+  }
+
+  /**
+   * `status` (a decided cross-shard transaction's, from the orchestrator) with its home shard's
+   * receipt attached: the acceptance receipt of the home shard's block (the fee; for a contract
+   * call the simulated gas used and the logs). Read once from the home shard's GetTransaction and
+   * remembered; look-ups of the same transaction are shared. When the home shard has not included
+   * the transaction (yet), cannot be asked, or does not answer within `receiptTimeoutMs`, `status`
+   * is returned unchanged (a later GetTransaction asks again).
+   */
+  private async withHomeReceipt(status: TransactionStatus, shardId: number, signal?: AbortSignal): Promise<TransactionStatus> {
+    if (status.receipt) return status;
+    const txHash = status.txHash;
+    let receipt = this.crossReceipts.get(txHash);
+    if (!receipt) {
+      let lookup = this.receiptLookups.get(txHash);
+      if (!lookup) {
+        lookup = this.fetchHomeReceipt(txHash, shardId).finally(() => this.receiptLookups.delete(txHash));
+        this.receiptLookups.set(txHash, lookup);
+      }
+      receipt = await (signal ? raceAbort(lookup, signal) : lookup);
+    }
+    return receipt ? { ...status, receipt } : status;
+  }
+
+  private async fetchHomeReceipt(txHash: string, shardId: number): Promise<Receipt | undefined> {
+    try {
+      const s = await this.shardStatus(shardId, txHash, AbortSignal.timeout(this.receiptTimeoutMs));
+      const r = s.receipt;
+      if (!r || r.txHash.toLowerCase() !== txHash) {
+        this.log.debug({ txHash, homeShard: shardId, status: TxStatus[s.status] }, 'decided cross-shard transaction not in a home shard block yet; answered without its receipt');
+        return undefined;
+      }
+      this.crossReceipts.set(txHash, r);
+      return r;
+    } catch (err) {
+      this.log.debug({ txHash, homeShard: shardId, err: (err as Error).message }, "could not read a cross-shard transaction's receipt from its home shard");
+      return undefined;
     }
   }
 
@@ -415,7 +472,9 @@ export class Gateway {
     });
     if (orch && isKnown(orch)) {
       this.txIndex.set(txHash, { shardId: orch.homeShard, crossShard: true });
-      return { shardId: orch.homeShard, crossShard: true, status: { ...orch, txHash, crossShard: true } };
+      let status: TransactionStatus = { ...orch, txHash, crossShard: true };
+      if (TERMINAL_STATUSES.has(status.status)) status = await this.withHomeReceipt(status, orch.homeShard, signal);
+      return { shardId: orch.homeShard, crossShard: true, status };
     }
     if (failures.length > 0) {
       failures.sort((a, b) => a.shardId - b.shardId);
@@ -437,7 +496,15 @@ export class Gateway {
   private async locateCrossShard(txHash: string, shardId: number, shardView: TransactionStatus | undefined, signal?: AbortSignal): Promise<Located> {
     this.txIndex.set(txHash, { shardId, crossShard: true });
     const s = await this.orchestrator.getCrossShardStatus(txHash, signal);
-    if (isKnown(s)) return { shardId, crossShard: true, status: { ...s, txHash, crossShard: true } };
+    if (isKnown(s)) {
+      let status: TransactionStatus = { ...s, txHash, crossShard: true };
+      if (TERMINAL_STATUSES.has(status.status)) {
+        // The home shard's answer, when it was read, already holds the receipt once included.
+        if (shardView?.receipt && shardView.receipt.txHash.toLowerCase() === txHash) this.crossReceipts.set(txHash, shardView.receipt);
+        status = await this.withHomeReceipt(status, shardId, signal);
+      }
+      return { shardId, crossShard: true, status };
+    }
     const view = shardView ?? (await this.shardStatus(shardId, txHash, signal));
     if (!isKnown(view)) {
       throw errors.notFound(`cross-shard transaction ${txHash} is unknown to the orchestrator and to its home shard ${shardId}`, { txHash });

@@ -594,6 +594,93 @@ describe('gateway with cross-shard transactions, a fake orchestrator and two fak
     }
   });
 
+  /** Makes the home shard's receipt of `txHash` (in a block already) that of a contract call: more gas, one log. */
+  const callReceipt = (txHash: string) => {
+    const r = net.shards[0]!.txs.get(txHash)!.receipt!;
+    r.gasUsed = 43_210;
+    r.logs = [{ address: '0x' + '11'.repeat(20), topics: [], data: Buffer.from('00'.repeat(31) + '01', 'hex') }];
+    return r;
+  };
+
+  it("attaches the home shard's receipt (gas used, logs) to COMMITTED, read once from the home shard", async () => {
+    const shard = net.shards[0]!;
+    const { txHash } = await sendCross();
+    const w = await watchLive(txHash);
+    shard.produceBlock([txHash]); // the acceptance: in the home shard's block before the decision
+    const receipt = callReceipt(txHash);
+    orch.update(txHash, TxStatus.TX_STATUS_PREPARED);
+    await waitFor(() => w.messages.length === 2, 5000, 'PREPARED');
+    const readsBefore = shard.getTransactionCalls.get(txHash) ?? 0;
+    orch.update(txHash, TxStatus.TX_STATUS_COMMITTED);
+    expect(await w.ended).toEqual({ code: 0, details: '' });
+    expect(w.messages.map((m) => m.status)).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PREPARED, TxStatus.TX_STATUS_COMMITTED]);
+    expect(w.messages[0]!.receipt).toBeUndefined();
+    expect(w.messages[1]!.receipt).toBeUndefined();
+    expect(w.messages[2]).toMatchObject({ txHash, status: TxStatus.TX_STATUS_COMMITTED, crossShard: true, homeShard: 0 });
+    expect(w.messages[2]!.receipt).toMatchObject({ txHash, shardId: 0, success: true, gasUsed: 43_210, blockHeight: receipt.blockHeight });
+    expect(w.messages[2]!.receipt!.logs).toHaveLength(1);
+    expect(w.messages[2]!.receipt!.logs[0]).toMatchObject({ address: '0x' + '11'.repeat(20), topics: [] });
+    expect(Buffer.from(w.messages[2]!.receipt!.logs[0]!.data).toString('hex')).toBe('00'.repeat(31) + '01');
+    // One read of the home shard when the decision arrived; no polling.
+    expect(shard.getTransactionCalls.get(txHash)).toBe(readsBefore + 1);
+    expect(orch.getCalls.get(txHash)).toBe(2);
+
+    // GetTransaction answers the same, from what the gateway remembers.
+    const got = await net.getTransaction(txHash);
+    expect(got).toMatchObject({ txHash, status: TxStatus.TX_STATUS_COMMITTED, crossShard: true, receipt: { txHash, gasUsed: 43_210 } });
+    expect(got.receipt!.logs).toHaveLength(1);
+    expect(shard.getTransactionCalls.get(txHash)).toBe(readsBefore + 1);
+  });
+
+  it('shares one receipt read among the watchers of a transaction', async () => {
+    const shard = net.shards[0]!;
+    const { txHash } = await sendCross();
+    const w1 = await watchLive(txHash);
+    const w2 = openWatch(net.client, txHash);
+    await waitFor(() => w2.messages.length === 1 && net.gateway.activeCrossShardWatches === 2 && orch.getCalls.get(txHash) === 4, 5000, 'the second watch');
+    shard.produceBlock([txHash]);
+    callReceipt(txHash);
+    const readsBefore = shard.getTransactionCalls.get(txHash) ?? 0;
+    orch.update(txHash, TxStatus.TX_STATUS_COMMITTED);
+    for (const w of [w1, w2]) {
+      expect(await w.ended).toEqual({ code: 0, details: '' });
+      expect(w.messages.at(-1)).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: { txHash, gasUsed: 43_210 } });
+    }
+    expect(shard.getTransactionCalls.get(txHash)).toBe(readsBefore + 1);
+  });
+
+  it('answers GetTransaction of a decided cross-shard transaction with the receipt, also when first asked after the decision', async () => {
+    const shard = net.shards[0]!;
+    // Submitted to the shard directly: the gateway learns it from the shards' answers.
+    const direct = shard.submit(net.sign(a0, a1));
+    shard.produceBlock([direct.txHash]);
+    callReceipt(direct.txHash);
+    orch.update(direct.txHash, TxStatus.TX_STATUS_COMMITTED, { homeShard: 0 });
+    const got = await net.getTransaction(direct.txHash);
+    expect(got).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, crossShard: true, receipt: { txHash: direct.txHash, gasUsed: 43_210 } });
+    expect(got.receipt!.logs).toHaveLength(1);
+    // A watch opened afterwards gets the terminal status with the receipt at once.
+    const w = openWatch(net.client, direct.txHash);
+    expect(await w.ended).toEqual({ code: 0, details: '' });
+    expect(w.messages).toHaveLength(1);
+    expect(w.messages[0]).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: { txHash: direct.txHash, gasUsed: 43_210 } });
+  });
+
+  it('streams ABORTED without a receipt when the home shard has not included the transaction, and attaches it once included', async () => {
+    const shard = net.shards[0]!;
+    const { txHash } = await sendCross();
+    const w = await watchLive(txHash);
+    orch.update(txHash, TxStatus.TX_STATUS_ABORTED, { reason: 'vote timeout' });
+    expect(await w.ended).toEqual({ code: 0, details: '' });
+    expect(w.messages.map((m) => m.status)).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_ABORTED]);
+    expect(w.messages[1]).toMatchObject({ reason: 'vote timeout' });
+    expect(w.messages[1]!.receipt).toBeUndefined();
+    expect(await net.getTransaction(txHash)).toMatchObject({ status: TxStatus.TX_STATUS_ABORTED, receipt: undefined });
+    // Its home block comes later (the nonce and fee are consumed): GetTransaction then has it.
+    shard.produceBlock([txHash]);
+    expect(await net.getTransaction(txHash)).toMatchObject({ status: TxStatus.TX_STATUS_ABORTED, reason: 'vote timeout', receipt: { txHash, success: true } });
+  });
+
   it('reconnects the status stream after the orchestrator restarts and re-reads what changed meanwhile', async () => {
     const { txHash } = await sendCross();
     const w = await watchLive(txHash);

@@ -193,7 +193,9 @@ export class OrchestratorNode {
     const simulate = this.opts.simulate;
     if (!simulate) return;
     const hash = r.tx.hash;
-    const run = (async () => {
+    // One span in the transaction's trace (child of its enqueue span), around the simulation
+    // with its retries (DESIGN.md section 6); the simulator call runs inside it.
+    const run = context.with(extractContext(r.traceContext), () => withSpan(t, 'orchestrator.simulate', { 'tx.hash': hash, 'shard.home': r.homeShard }, async (span) => {
       const attempts = Math.max(1, this.opts.simulationAttempts ?? 4);
       let outcome: { rwSet: RwSet } | { error: string } | undefined;
       let lastError = '';
@@ -212,14 +214,19 @@ export class OrchestratorNode {
           this.opts.logger.warn({ txHash: hash, attempt: i + 1, err: lastError }, 'simulation failed; retrying');
         }
       }
-      if (this.closing.signal.aborted) return; // resumed from the store after a restart
+      if (this.closing.signal.aborted) {
+        span.setAttribute('simulation.interrupted', true);
+        return; // resumed from the store after a restart
+      }
       outcome ??= { error: `simulator unreachable: ${lastError}` };
+      span.setAttributes({ success: 'rwSet' in outcome, error: 'error' in outcome ? outcome.error : '' });
       const rec = this.coordinator.resolveSimulation(hash, outcome, this.now());
       if (rec) {
+        span.setAttribute('tx.involved_shards', rec.involved);
         this.opts.logger.debug({ txHash: hash, involved: rec.involved, error: rec.simulationError }, 'cross-shard transaction simulated');
         this.emitStatus(rec);
       }
-    })()
+    }))
       .catch((err: unknown) => this.opts.logger.error({ err, txHash: hash }, 'simulation bookkeeping failed'))
       .finally(() => this.simulations.delete(run));
     this.simulations.add(run);

@@ -720,18 +720,48 @@ export class ShardNode {
         this.trimMap(this.dropped);
         // One span per protocol step, in the transaction's own trace (DESIGN.md section 6).
         const entryTrace = new Map(entries.filter((e) => e.trace).map((e) => [e.tx.hash, e.trace!]));
-        const stepSpan = (name: string, txHash: string, attributes: Record<string, string | number>) => {
+        const stepSpan = (name: string, txHash: string, attributes: Record<string, string | number | boolean>) => {
           const carrier = plan.traces.get(txHash);
           const parent = carrier ? extractContext(carrier) : (entryTrace.get(txHash) ?? context.active());
-          t.startSpan(name, { attributes: { 'tx.hash': txHash, 'shard.id': this.shardId, 'block.height': height, ...attributes } }, parent).end();
+          return { parent, span: t.startSpan(name, { attributes: { 'tx.hash': txHash, 'shard.id': this.shardId, 'block.height': height, ...attributes } }, parent) };
         };
+        // Cross-shard contract calls ordered in the orchestrator blocks of this shard block: their
+        // RwSet, for the validation attributes of the prepare spans.
+        const orderedCalls = new Map(
+          orchBlocks.flatMap((b) => b.ctToOrder).filter((x) => x.tx && x.rwSet && x.involvedShards.includes(this.shardId)).map((x) => [x.tx!.hash, x] as const),
+        );
         for (const v of votes) {
           this.opts.logger.debug({ txHash: v.txHash, vote: Vote[v.vote], reason: v.reason, height }, 'prepare vote');
-          stepSpan('shard.prepare', v.txHash, { vote: Vote[v.vote], reason: v.reason });
+          const ordered = orderedCalls.get(v.txHash);
+          if (!ordered) {
+            stepSpan('shard.prepare', v.txHash, { vote: Vote[v.vote], reason: v.reason }).span.end();
+            continue;
+          }
+          // A contract call: the validation of this shard's part of the RwSet, and its locks.
+          const items = ordered.rwSet!.addresses.filter((a) => Number(a.shardId) === this.shardId);
+          const source = ordered.sourceShard === this.shardId;
+          const refused = source ? calls.get(v.txHash)?.refuse : v.vote === Vote.VOTE_NO ? v.reason : undefined;
+          const { parent, span } = stepSpan('shard.prepare', v.txHash, {
+            vote: Vote[v.vote],
+            reason: v.reason,
+            'call.role': source ? 'source' : 'destination',
+            'validation.addresses': items.length,
+            'validation.reads': items.reduce((n, a) => n + a.reads.length, 0),
+            'validation.result': refused === undefined ? 'valid' : 'invalid',
+            'validation.reason': refused ?? '',
+          });
+          if (v.vote === Vote.VOTE_YES) {
+            const record = writes.get(v.txHash);
+            const locked = source ? [...(record?.address ? [record.address] : []), ...(callAccepts.get(v.txHash)?.locks ?? [])] : (record?.locks ?? []);
+            if (locked.length > 0) {
+              t.startSpan('shard.lock', { attributes: { 'tx.hash': v.txHash, 'shard.id': this.shardId, 'block.height': height, 'lock.addresses': locked, 'lock.count': locked.length } }, otTrace.setSpan(parent, span)).end();
+            }
+          }
+          span.end();
         }
         for (const [h, d] of plan.decided) {
           this.opts.logger.debug({ txHash: h, decision: d, height }, 'cross-shard decision applied');
-          stepSpan('shard.finalize', h, { decision: d });
+          stepSpan('shard.finalize', h, { decision: d }).span.end();
         }
       } catch (err) {
         if (committed) {
