@@ -213,15 +213,41 @@ export class Coordinator {
   planBlock(height: number, nowMs: number): BlockPlan {
     const ctToOrder: CrossShardTx[] = [];
     const tpcResult: TpcResult[] = [];
+    // A sender's transactions are ordered in nonce order (its source shard accepts them in the
+    // order ordered): one waits while a lower-nonce one of the same sender is still simulating.
+    const simulatingFrom = new Map<string, number>();
+    for (const h of this.open) {
+      const r = this.records.get(h)!;
+      if (r.simulating && r.orderedAt === undefined) simulatingFrom.set(r.tx.from, Math.min(simulatingFrom.get(r.tx.from) ?? Infinity, r.tx.nonce));
+    }
+    const waiting: string[] = [];
+    const ordered: CrossRecord[] = [];
     for (const h of this.queue) {
       const r = this.records.get(h);
       if (!r || r.orderedAt !== undefined || isDecided(r.phase)) continue;
+      if ((simulatingFrom.get(r.tx.from) ?? Infinity) < r.tx.nonce) {
+        waiting.push(h);
+        continue;
+      }
+      ordered.push(r);
+    }
+    // Arrival order across senders; nonce order within each sender's slots.
+    const bySender = new Map<string, CrossRecord[]>();
+    for (const r of ordered) bySender.set(r.tx.from, [...(bySender.get(r.tx.from) ?? []), r]);
+    for (const list of bySender.values()) list.sort((a, b) => a.tx.nonce - b.tx.nonce);
+    const next = new Map([...bySender.keys()].map((k) => [k, 0]));
+    const inOrder = ordered.map((r) => {
+      const i = next.get(r.tx.from)!;
+      next.set(r.tx.from, i + 1);
+      return bySender.get(r.tx.from)![i]!;
+    });
+    for (const r of inOrder) {
       r.orderedAt = height;
       r.updatedAtMs = nowMs;
-      this.dirty.add(h);
+      this.dirty.add(r.tx.hash);
       ctToOrder.push({ tx: r.tx, involvedShards: r.involved, rwSet: r.rwSet, sourceShard: r.homeShard, traceContext: r.traceContext });
     }
-    this.queue = [];
+    this.queue = waiting;
     for (const h of this.open) {
       const r = this.records.get(h)!;
       if (r.orderedAt === undefined || r.orderedAt >= height) continue;

@@ -63,21 +63,30 @@ describe('Coordinator', () => {
   });
 
   describe('planBlock', () => {
-    it('orders queued transactions once, in arrival order, with source shard and involved shards', () => {
+    it('orders queued transactions once, with source shard and involved shards, a sender’s in nonce order', () => {
       const c = mk();
       c.forward(tx(2), 0, [2], undefined, { traceparent: 'a' }, 1);
       c.forward(tx(1), 1, [3], undefined, {}, 1);
       const p1 = c.planBlock(1, 10);
+      // Both come from one sender here: its transactions are ordered by nonce.
       expect(p1.ctToOrder.map((x) => [x.tx!.hash, x.sourceShard, x.involvedShards])).toEqual([
-        [hashOf(2), 0, [0, 2]],
         [hashOf(1), 1, [1, 3]],
+        [hashOf(2), 0, [0, 2]],
       ]);
-      expect(p1.ctToOrder[0]!.traceContext).toEqual({ traceparent: 'a' });
+      expect(p1.ctToOrder[1]!.traceContext).toEqual({ traceparent: 'a' });
       expect(p1.tpcResult).toEqual([]);
       expect(c.get(hashOf(2))!.orderedAt).toBe(1);
       expect(statusOf(c.get(hashOf(2))!).blockHeight).toBe(1);
       // Ordered once only.
       expect(c.planBlock(2, 11).ctToOrder).toEqual([]);
+    });
+
+    it('keeps arrival order across senders', () => {
+      const c = mk();
+      const a = Transaction.fromPartial({ ...tx(5), hash: hashOf(5), from: addrOn(1), nonce: 9 });
+      c.forward(a, 1, [2], undefined, {}, 1);
+      c.forward(tx(1), 0, [2], undefined, {}, 1);
+      expect(c.planBlock(1, 2).ctToOrder.map((x) => x.tx!.hash)).toEqual([hashOf(5), hashOf(1)]);
     });
 
     it('reports changed records once per block (to persist with it)', () => {

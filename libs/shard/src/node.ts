@@ -647,9 +647,25 @@ export class ShardNode {
           reservationsDone.add(h);
           steps.push({ kind: 'accept', tx: e.tx, lock: false });
         }
-        for (const e of entries) {
-          steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: mayLock.get(e.tx.hash) ?? false } : e.tx);
+        // Acceptances of ordered copies go right after their sender's transactions taken into this
+        // block (those have lower nonces: a reservation holds back its sender's later ones), so
+        // that the nonce order of each sender holds; the others stay first.
+        const localStart = plan.finalize.length;
+        const early = steps.splice(localStart);
+        const acceptSender = (st: BlockStep) => ('kind' in st && st.kind === 'accept' ? st.tx.from : undefined);
+        const rest: BlockStep[] = [];
+        const late = new Map<string, BlockStep[]>();
+        for (const st of early) {
+          const from = acceptSender(st);
+          if (from && entries.some((e) => e.tx.from === from)) late.set(from, [...(late.get(from) ?? []), st]);
+          else rest.push(st);
         }
+        steps.push(...rest);
+        const lastOfSender = new Map(entries.map((e, i) => [e.tx.from, i] as const));
+        entries.forEach((e, i) => {
+          steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: mayLock.get(e.tx.hash) ?? false } : e.tx);
+          if (lastOfSender.get(e.tx.from) === i) steps.push(...(late.get(e.tx.from) ?? []));
+        });
         const lockedAddresses = this.participant.lockedAddressesWith(plan.writes, [...calls.values()].filter((c) => !c.refuse).flatMap((c) => c.locks));
         const execution = await this.executor.executeBlock(
           height,

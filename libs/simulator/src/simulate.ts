@@ -189,7 +189,9 @@ export async function simulate(input: SimulationInput | undefined, source: State
 
   let result: RunTxResult;
   try {
-    result = await runTx(vm, { tx: d.tx, block, skipHardForkValidation: true });
+    // The home shard checked the nonce against its own queue: earlier transactions of the sender
+    // may not be in a block yet, so the simulated state's nonce is not the one to check.
+    result = await runTx(vm, { tx: d.tx, block, skipHardForkValidation: true, skipNonce: true });
   } catch (err) {
     if (state.failure !== undefined) throw state.failure;
     return failed(`transaction refused: ${refusal(err)}`);

@@ -2,12 +2,13 @@ import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { createChainCommon, createPlacement, devAccounts } from '@shardlab/chain';
-import { GatewayServiceClient } from '@shardlab/proto';
-import { createClient } from '@shardlab/rpc';
+import { GatewayServiceClient, type Account } from '@shardlab/proto';
+import { createClient, unaryCall } from '@shardlab/rpc';
 import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
 import { formatSummary, summarise } from './summary';
 import { planLocalTransfers, runWorkload } from './workload';
+import { deployCounters } from './contracts';
 import { runAudit } from '@shardlab/audit';
 import { formatEther } from '@shardlab/common';
 
@@ -34,13 +35,14 @@ const program = new Command()
   .addOption(new Option('--txs <n>', 'number of transfers in the workload').argParser(int).default(400))
   .addOption(new Option('--seed <n>', 'seed of the workload').argParser(int).default(1))
   .addOption(new Option('--cross-shard-ratio <r>', 'share of transfers to another shard, 0..1').argParser(ratio).default(0.5))
+  .addOption(new Option('--call-ratio <r>', 'share of transactions that call a counter contract instead of paying, 0..1').argParser(ratio).default(0.1))
   .addOption(new Option('--data-dir <dir>', 'where each service keeps its LevelDB data and logs (default: a new directory under .data/)'))
   .addOption(new Option('--keep-running', 'leave the network running after the workload (Ctrl-C stops it)').default(false))
   .addOption(new Option('--keep-data', 'keep the data directory after a successful run').default(false));
 
 async function main(): Promise<number> {
   program.parse();
-  const o = program.opts<{ shards: number; blockIntervalMs: number; txs: number; seed: number; crossShardRatio: number; dataDir?: string; keepRunning: boolean; keepData: boolean }>();
+  const o = program.opts<{ shards: number; blockIntervalMs: number; txs: number; seed: number; crossShardRatio: number; callRatio: number; dataDir?: string; keepRunning: boolean; keepData: boolean }>();
   if (o.shards < 1) throw new Error('--shards must be at least 1');
   if (o.blockIntervalMs < 10) throw new Error('--block-interval-ms must be at least 10');
   const dataDir = o.dataDir ?? (mkdirSync(join(REPO_ROOT, '.data'), { recursive: true }), mkdtempSync(join(REPO_ROOT, '.data', 'devnet-')));
@@ -75,9 +77,18 @@ async function main(): Promise<number> {
 
   const common = createChainCommon();
   const placement = createPlacement(o.shards);
-  const plan = planLocalTransfers({ common, placement, accounts: devAccounts(), count: o.txs, seed: o.seed, crossShardRatio: o.crossShardRatio });
   const gateway = createClient(GatewayServiceClient, devnet.gatewayAddress);
-  say(`sending ${o.txs} signed transfers (${Math.round(o.crossShardRatio * 100)}% cross-shard) from ${plan.length} development accounts through the gateway...`);
+  const accounts = devAccounts();
+  let counters = new Map<number, string>();
+  if (o.callRatio > 0) {
+    say('deploying a counter contract on every shard...');
+    counters = await deployCounters(gateway, common, placement, accounts);
+    say(`  counters: ${[...counters].sort(([a], [b]) => a - b).map(([s, a]) => `#${s} ${a}`).join(', ')}`);
+  }
+  const startNonces = new Map<string, bigint>();
+  for (const a of accounts) startNonces.set(a.address, BigInt((await unaryCall<Account>('gateway', (md, op, cb) => gateway.getAccount({ address: a.address }, md, op, cb))).nonce));
+  const plan = planLocalTransfers({ common, placement, accounts, count: o.txs, seed: o.seed, crossShardRatio: o.crossShardRatio, counters, callRatio: o.callRatio, startNonces });
+  say(`sending ${o.txs} signed transactions (${Math.round(o.crossShardRatio * 100)}% cross-shard, ${Math.round(o.callRatio * 100)}% contract calls) from ${plan.length} development accounts through the gateway...`);
   let done = 0;
   const progress = setInterval(() => say(`  ${done}/${o.txs} transactions settled`), 1000);
   let results;

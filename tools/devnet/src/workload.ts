@@ -16,7 +16,19 @@ export interface PlannedTx {
   readonly homeShard: number;
   /** Whether the recipient is on another shard. */
   readonly crossShard: boolean;
+  /** Whether it calls a contract (a counter) rather than paying an account. */
+  readonly call: boolean;
 }
+
+/**
+ * Init code of a counter contract: its runtime adds 1 to storage slot 0 on every call and emits
+ * the new value as a LOG0 (runtime `PUSH1 0 SLOAD PUSH1 1 ADD DUP1 PUSH1 0 SSTORE PUSH1 0 MSTORE
+ * PUSH1 32 PUSH1 0 LOG0 STOP`). It accepts value.
+ */
+export const COUNTER_INIT_CODE = Uint8Array.from(Buffer.from('6013600c60003960136000f3' + '600054600101806000556000526020' + '6000a000', 'hex'));
+
+/** Calldata of a counter call (the counter ignores it; non-empty marks the transaction a call). */
+export const COUNTER_CALL_DATA = Uint8Array.from([0x01]);
 
 /** A random address whose default placement is `shard`. */
 function addressOnShard(rand: () => number, shard: number, shardCount: number): string {
@@ -41,6 +53,10 @@ export interface LocalTransferOpts {
   startNonces?: ReadonlyMap<string, bigint>;
   /** Share of transfers whose recipient is on another shard, 0..1 [0]. */
   crossShardRatio?: number;
+  /** Counter contracts by shard (see {@link COUNTER_INIT_CODE}); calls go to the chosen shard's one. */
+  counters?: ReadonlyMap<number, string>;
+  /** Share of transactions that call the counter of the chosen shard instead of paying, 0..1 [0]. */
+  callRatio?: number;
 }
 
 /**
@@ -59,13 +75,17 @@ export function planLocalTransfers(opts: LocalTransferOpts): PlannedTx[][] {
     const home = shardOf(opts.placement, from.address);
     const cross = n > 1 && rand() < (opts.crossShardRatio ?? 0);
     const shard = cross ? (home + 1 + Math.floor(rand() * (n - 1))) % n : home;
+    const counter = opts.counters?.get(shard);
+    const call = counter !== undefined && rand() < (opts.callRatio ?? 0);
     const peers = opts.accounts.filter((a) => a !== from && shardOf(opts.placement, a.address) === shard);
-    const to = peers.length > 0 && rand() < 0.5 ? peers[Math.floor(rand() * peers.length)]!.address : addressOnShard(rand, shard, n);
+    const to = call ? counter : peers.length > 0 && rand() < 0.5 ? peers[Math.floor(rand() * peers.length)]!.address : addressOnShard(rand, shard, n);
     const value = BigInt(1 + Math.floor(rand() * 1000)) * 1_000_000_000n;
     const nonce = nonces.get(from.address)!;
     nonces.set(from.address, nonce + 1n);
-    const raw = signTransaction(opts.common, from, { to, value, nonce });
-    perSender.get(from.address)!.push({ from: from.address, to, value, nonce, raw, homeShard: home, crossShard: cross });
+    // Calls carry no value: a credit to the counter would change the balance other in-flight calls
+    // read, and the read-set check does not yet tell commutative credits from real conflicts.
+    const raw = signTransaction(opts.common, from, call ? { to, value: 0n, nonce, data: COUNTER_CALL_DATA, gasLimit: 100_000n } : { to, value, nonce });
+    perSender.get(from.address)!.push({ from: from.address, to, value: call ? 0n : value, nonce, raw, homeShard: home, crossShard: cross, call });
   }
   return [...perSender.values()].filter((l) => l.length > 0);
 }
