@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { runCrossShardBench } from './cross-shard-bench';
+import { runUniswapBench } from './uniswap-bench';
 import { makeTransfers, runBaseline, runBlockExecution, runShard } from './executor-bench';
 
 const int = (v: string) => {
@@ -17,17 +18,40 @@ const program = new Command()
   .addOption(new Option('--senders <n>', 'distinct senders').argParser(int).default(200))
   .addOption(new Option('--block-size <n>', 'transactions per block for the shard').argParser(int).default(1000))
   .addOption(new Option('--rounds <n>', 'rounds (baseline and shard alternate)').argParser(int).default(3))
-  .addOption(new Option('--suite <name>', 'which benchmarks').choices(['all', 'executor', 'cross-shard']).default('all'))
+  .addOption(new Option('--suite <name>', 'which benchmarks').choices(['all', 'executor', 'cross-shard', 'uniswap']).default('all'))
   .addOption(new Option('--shards <n>', 'cross-shard suite: state shards').argParser(int).default(4))
   .addOption(new Option('--block-interval-ms <ms>', 'cross-shard suite: block interval').argParser(int).default(250))
-  .addOption(new Option('--cross-txs <n>', 'cross-shard suite: transfers per workload').argParser(int).default(400));
+  .addOption(new Option('--cross-txs <n>', 'cross-shard suite: transfers per workload').argParser(int).default(400))
+  .addOption(new Option('--swaps <n>', 'uniswap suite: cross-shard swaps (and as many cross-shard transfers beside them)').argParser(int).default(60))
+  .addOption(new Option('--traders <n>', 'uniswap suite: traders, each with its own approvals').argParser(int).default(4));
 
 async function main(): Promise<void> {
   program.parse();
-  const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number; suite: string; shards: number; blockIntervalMs: number; crossTxs: number }>();
+  const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number; suite: string; shards: number; blockIntervalMs: number; crossTxs: number; swaps: number; traders: number }>();
   const say = (s: string) => process.stdout.write(s + '\n');
   if (o.suite === 'all' || o.suite === 'executor') await executorSuite(o, say);
   if (o.suite === 'all' || o.suite === 'cross-shard') await crossShardSuite(o, say);
+  if (o.suite === 'all' || o.suite === 'uniswap') await uniswapSuite(o, say);
+}
+
+async function uniswapSuite(o: { shards: number; blockIntervalMs: number; swaps: number; traders: number }, say: (s: string) => void): Promise<void> {
+  say('');
+  say(`Uniswap benchmark: ${o.shards} shards, block interval ${o.blockIntervalMs} ms, ${o.swaps} cross-shard swaps beside ${o.swaps} cross-shard transfers in the same run, real processes`);
+  const r = await runUniswapBench({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, swaps: o.swaps, transfers: o.swaps, traders: o.traders, say });
+  const iv = (ms: number) => (ms / o.blockIntervalMs).toFixed(2);
+  say('');
+  say('| class | committed | aborted attempts | failed | tx/s | p50 ms (intervals) | p99 ms (intervals) |');
+  say('|---|---:|---:|---:|---:|---:|---:|');
+  for (const c of r.classes) {
+    say(`| ${c.name} | ${c.committed}/${c.wanted} | ${c.aborted} | ${c.failed} | ${c.tps.toFixed(1)} | ${c.p50.toFixed(0)} (${iv(c.p50)}) | ${c.p99.toFixed(0)} (${iv(c.p99)}) |`);
+  }
+  const sw = r.classes[1]!;
+  say('');
+  say(`swaps: latency per committed attempt above; first submission → committed incl. resubmissions p50 ${sw.p50EndToEnd?.toFixed(0)} ms (${iv(sw.p50EndToEnd ?? NaN)}), p99 ${sw.p99EndToEnd?.toFixed(0)} ms (${iv(sw.p99EndToEnd ?? NaN)})`);
+  say(`swaps: ${r.traders} traders, one swap in flight each, all on one pair (they conflict on its reserves); aborted attempts were resubmitted (up to 5 attempts)`);
+  for (const c of r.classes) for (const [reason, n] of c.reasons) say(`  ${c.name} not committed ×${n}: ${reason}`);
+  const s = r.simulation;
+  say(`simulation time per transaction (simulator gRPC Simulate timed directly, one at a time, on the ${s.count} committed swaps' own signed transactions after the run; ${s.succeeded} simulated successfully): mean ${s.meanMs.toFixed(1)} ms, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms`);
 }
 
 async function crossShardSuite(o: { shards: number; blockIntervalMs: number; crossTxs: number }, say: (s: string) => void): Promise<void> {

@@ -1,0 +1,188 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
+import { SimulatorServiceClient, TxStatus, type SimulateResponse } from '@shardlab/proto';
+import { createClient, unaryCall } from '@shardlab/rpc';
+import { startDevnet } from '../../devnet/src/devnet';
+import { percentile } from '../../devnet/src/stats';
+import { summarise } from '../../devnet/src/summary';
+import { planLocalTransfers, runWorkload } from '../../devnet/src/workload';
+import { NetClient } from '../../scenarios/src/client';
+import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, strictStep, swapReq, uniswapActors } from '../../scenarios/src/uniswap';
+
+/** Figures of one class of transactions. */
+export interface ClassFigures {
+  name: string;
+  /** Transactions wanted. */
+  wanted: number;
+  committed: number;
+  /** Attempts aborted by the protocol (swaps: each resubmitted, up to the attempt limit). */
+  aborted: number;
+  /** Refused at submission or failed otherwise. */
+  failed: number;
+  tps: number;
+  /** Latency of committed attempts (submission → COMMITTED), ms. */
+  p50: number;
+  p99: number;
+  /** Swaps: first submission → COMMITTED, including resubmissions, ms. */
+  p50EndToEnd?: number;
+  p99EndToEnd?: number;
+  /** Abort reasons with counts. */
+  reasons: Map<string, number>;
+}
+
+export interface UniswapBenchResult {
+  classes: ClassFigures[];
+  traders: number;
+  transferSenders: number;
+  /** Simulator gRPC Simulate time of the committed swaps' own signed transactions, ms. */
+  simulation: { count: number; succeeded: number; meanMs: number; p50Ms: number; p99Ms: number };
+}
+
+const reasonKey = (r: string) => r.replace(/0x[0-9a-f]{8,}/gi, '0x…').slice(0, 90);
+
+/**
+ * Cross-shard Uniswap swaps beside cross-shard plain transfers in the same run, on one real
+ * local network (separate processes). Uniswap V2 is deployed with token A, token B, factory +
+ * pair and router on shards 1, 2, 3, 3 (FOUR_SHARD_LAYOUT); `traders` development accounts get
+ * tokens and their own approvals; every other development account sends cross-shard transfers.
+ * Each trader has one swap in flight at a time (alternating A→B and B→A on the one pair, so
+ * swaps of different traders conflict on the pair's reserves); an aborted swap is resubmitted
+ * (new nonce) up to `maxAttempts` times. Afterwards the signed transactions of the committed
+ * swaps are simulated again, one at a time, by calling the simulator's gRPC Simulate directly,
+ * and timed (against the state at that moment: later state than when they ran).
+ */
+export async function runUniswapBench(opts: {
+  shards: number;
+  blockIntervalMs: number;
+  swaps: number;
+  transfers: number;
+  traders: number;
+  maxAttempts?: number;
+  say: (s: string) => void;
+}): Promise<UniswapBenchResult> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'shardlab-unibench-'));
+  const devnet = await startDevnet({ shards: opts.shards, blockIntervalMs: opts.blockIntervalMs, dataDir });
+  const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, opts.shards);
+  const sim = createClient(SimulatorServiceClient, devnet.processes.get('simulator')!.address);
+  try {
+    const layout = FOUR_SHARD_LAYOUT;
+    const actors = Object.values(uniswapActors(net, layout));
+    const free = net.dev.filter((a) => !actors.includes(a));
+    const traders = free.slice(0, opts.traders);
+    const senders = net.dev.filter((a) => !traders.includes(a));
+    if (traders.length === 0 || senders.length === 0) throw new Error('not enough development accounts for traders and transfer senders');
+    opts.say(`  deploying Uniswap V2 (token A, token B, factory+pair, router on shards ${layout.tokenA}, ${layout.tokenB}, ${layout.factory}, ${layout.router})...`);
+    const step = strictStep(net);
+    const d = await deployUniswap(net, layout, step);
+    opts.say(`  funding ${traders.length} traders (tokens, approvals)...`);
+    for (const t of traders) await fundTrader(net, d, step, t);
+    await step(traders[0]!, addLiquidityReq(d, 50_000n * E18, 50_000n * E18, traders[0]!.address));
+    await net.settled();
+    opts.say(`  traders: ${traders.map((t) => `${t.address.slice(0, 8)}… (shard ${net.shardOf(t.address)})`).join(', ')}`);
+
+    // Cross-shard transfers from the other accounts.
+    const startNonces = new Map<string, bigint>();
+    for (const a of senders) startNonces.set(a.address, BigInt((await net.account(a.address)).nonce));
+    const plan = planLocalTransfers({ common: net.common, placement: net.placement, accounts: senders, count: opts.transfers, seed: 21, crossShardRatio: 1, startNonces });
+
+    // Swaps: one in flight per trader, resubmitted on abort.
+    const maxAttempts = opts.maxAttempts ?? 5;
+    const swapAttempts: { ms: number; status: TxStatus | undefined; reason: string }[] = [];
+    const swapDone: { ms: number; raw: Uint8Array }[] = [];
+    let swapFailed = 0;
+    let next = 0;
+    const runTrader = async (t: DevAccount, k: number) => {
+      for (let i = next++; i < opts.swaps; i = next++) {
+        const t0 = Date.now();
+        const tokenIn = (i + k) % 2 === 0 ? d.tokenA : d.tokenB;
+        let ok = false;
+        for (let attempt = 0; attempt < maxAttempts && !ok; attempt++) {
+          const a0 = Date.now();
+          try {
+            const nonce = BigInt((await net.account(t.address)).nonce);
+            // amountIn differs per attempt: a resubmission at an unchanged nonce must not repeat the aborted hash.
+            const raw = net.sign(t, swapReq(d, tokenIn, E18 + BigInt(i * maxAttempts + attempt), 1n, t.address), nonce);
+            const sent = await net.sendRaw(raw);
+            const final = await net.watch(sent.txHash, 60_000);
+            swapAttempts.push({ ms: Date.now() - a0, status: final.status, reason: final.reason });
+            if (final.status === TxStatus.TX_STATUS_COMMITTED) {
+              ok = true;
+              swapDone.push({ ms: Date.now() - t0, raw });
+            } else if (final.status !== TxStatus.TX_STATUS_ABORTED) break;
+            else await new Promise((r) => setTimeout(r, opts.blockIntervalMs)); // let the nonce settle before resubmitting
+          } catch (err) {
+            swapAttempts.push({ ms: Date.now() - a0, status: undefined, reason: `rejected: ${(err as Error).message}` });
+            await new Promise((r) => setTimeout(r, opts.blockIntervalMs));
+          }
+        }
+        if (!ok) swapFailed++;
+      }
+    };
+    opts.say(`  running ${opts.transfers} cross-shard transfers (${senders.length} senders) and ${opts.swaps} cross-shard swaps (${traders.length} traders) at the same time...`);
+    const start = Date.now();
+    let transfersEnd = start;
+    let swapsEnd = start;
+    const [transferResults] = await Promise.all([
+      runWorkload(net.gateway, plan).then((r) => ((transfersEnd = Date.now()), r)),
+      Promise.all(traders.map((t, k) => runTrader(t, k))).then(() => (swapsEnd = Date.now())),
+    ]);
+    await net.settled(30_000);
+
+    const ts = summarise(transferResults);
+    const tReasons = new Map<string, number>();
+    for (const r of transferResults) if (r.error) tReasons.set(reasonKey(r.error), (tReasons.get(reasonKey(r.error)) ?? 0) + 1);
+    const transfers: ClassFigures = {
+      name: 'cross-shard transfer',
+      wanted: opts.transfers,
+      committed: ts.committed,
+      aborted: ts.aborted,
+      failed: ts.rejected + ts.failed + ts.reverted,
+      tps: (ts.committed * 1000) / Math.max(1, transfersEnd - start),
+      p50: ts.latencyMs.crossShard.p50,
+      p99: ts.latencyMs.crossShard.p99,
+      reasons: tReasons,
+    };
+    const committedAttempts = swapAttempts.filter((a) => a.status === TxStatus.TX_STATUS_COMMITTED).map((a) => a.ms);
+    const sReasons = new Map<string, number>();
+    for (const a of swapAttempts) if (a.status !== TxStatus.TX_STATUS_COMMITTED) sReasons.set(reasonKey(a.reason), (sReasons.get(reasonKey(a.reason)) ?? 0) + 1);
+    const swaps: ClassFigures = {
+      name: 'cross-shard Uniswap swap',
+      wanted: opts.swaps,
+      committed: swapDone.length,
+      aborted: swapAttempts.filter((a) => a.status === TxStatus.TX_STATUS_ABORTED).length,
+      failed: swapFailed,
+      tps: (swapDone.length * 1000) / Math.max(1, swapsEnd - start),
+      p50: percentile(committedAttempts, 50),
+      p99: percentile(committedAttempts, 99),
+      p50EndToEnd: percentile(swapDone.map((s) => s.ms), 50),
+      p99EndToEnd: percentile(swapDone.map((s) => s.ms), 99),
+      reasons: sReasons,
+    };
+
+    // Simulation time: the committed swaps' signed transactions, through the simulator's gRPC Simulate, one at a time.
+    opts.say(`  timing the simulator's Simulate on the ${swapDone.length} committed swaps' transactions...`);
+    const simMs: number[] = [];
+    let succeeded = 0;
+    for (const s of swapDone) {
+      const tx = toProtoTransaction(decodeTransaction(s.raw, net.common));
+      const t0 = performance.now();
+      const res = await unaryCall<SimulateResponse>('simulator', (md, o, cb) => sim.simulate({ tx }, md, o, cb));
+      simMs.push(performance.now() - t0);
+      if (res.success) succeeded++;
+    }
+    const mean = simMs.reduce((a, b) => a + b, 0) / Math.max(1, simMs.length);
+    return {
+      classes: [transfers, swaps],
+      traders: traders.length,
+      transferSenders: senders.length,
+      simulation: { count: simMs.length, succeeded, meanMs: mean, p50Ms: percentile(simMs, 50), p99Ms: percentile(simMs, 99) },
+    };
+  } finally {
+    sim.close();
+    net.close();
+    await devnet.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
