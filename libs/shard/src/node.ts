@@ -25,6 +25,28 @@ import { Mempool, type MempoolEntry } from './mempool';
 import { Participant, decodeRecord, encodeRecord, type CallAcceptance, type TpcRecord } from './participant';
 import { StateViewCache, parseProofRequest } from './proofs';
 
+/**
+ * Reorders block steps so that each sender's transactions come in nonce order, keeping the
+ * positions at which senders first appear (other steps stay where they are).
+ */
+function inNonceOrder(steps: BlockStep[]): BlockStep[] {
+  const txOf = (st: BlockStep) => ('kind' in st ? (st.kind === 'accept' ? st.tx : undefined) : st);
+  const bySender = new Map<string, BlockStep[]>();
+  for (const st of steps) {
+    const tx = txOf(st);
+    if (tx) bySender.set(tx.from, [...(bySender.get(tx.from) ?? []), st]);
+  }
+  for (const list of bySender.values()) list.sort((a, b) => Number(txOf(a)!.nonce - txOf(b)!.nonce));
+  const next = new Map<string, number>();
+  return steps.map((st) => {
+    const tx = txOf(st);
+    if (!tx) return st;
+    const i = next.get(tx.from) ?? 0;
+    next.set(tx.from, i + 1);
+    return bySender.get(tx.from)![i]!;
+  });
+}
+
 /** Forward attempts after a first forward whose outcome is unknown (about 2 minutes in all). */
 const FORWARD_RETRIES = 30;
 
@@ -651,7 +673,9 @@ export class ShardNode {
         // block (those have lower nonces: a reservation holds back its sender's later ones), so
         // that the nonce order of each sender holds; the others stay first.
         const localStart = plan.finalize.length;
-        const early = steps.splice(localStart);
+        // Acceptances (ordered copies, and reservations aborted before acceptance) in nonce order
+        // per sender, keeping the positions senders first appear at.
+        const early = inNonceOrder(steps.splice(localStart));
         const acceptSender = (st: BlockStep) => ('kind' in st && st.kind === 'accept' ? st.tx.from : undefined);
         const rest: BlockStep[] = [];
         const late = new Map<string, BlockStep[]>();
