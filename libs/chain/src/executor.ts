@@ -417,6 +417,10 @@ export class BlockExecutor {
       return { kind: 'rejected', tx: d, reason: `${simulatedGas !== undefined ? 'simulated' : 'intrinsic'} gas ${gas} exceeds the gas limit ${d.gasLimit}`, crossShard: true };
     }
     const fee = gas * price;
+    if (acc.nonce < d.nonce) {
+      // The sender's earlier transactions are not in a block yet: it waits for a later block.
+      return { kind: 'rejected', tx: d, reason: `waits for the sender's transactions before nonce ${d.nonce}`, crossShard: true, deferred: true };
+    }
     if (acc.nonce !== d.nonce) {
       return { kind: 'rejected', tx: d, reason: `nonce ${d.nonce} does not match the account nonce ${acc.nonce}`, crossShard: true };
     }

@@ -18,7 +18,7 @@ import {
   type TrieDB,
 } from '@shardlab/chain';
 import { ErrorCode, errors, isShardLabError, parseAddress, parseHash, toHex } from '@shardlab/common';
-import { TxStatus, Vote, type Account, type GetProofResponse, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { TxStatus, Vote, type Account, type GetProofResponse, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction, type TransactionStatus } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
 import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { Mempool, type MempoolEntry } from './mempool';
@@ -158,6 +158,8 @@ export class ShardNode {
   private readonly decided = new Map<string, 'commit' | 'abort'>();
   private chain: Promise<unknown> = Promise.resolve();
   private blocksInProgress = 0;
+  /** Ordered copies whose acceptance waits for the sender's earlier transactions. */
+  private readonly waitingCopies = new Map<string, { tx: Transaction; call?: CallAcceptance }>();
   /** Read-only state views at recent state roots (GetProof, GetCode). */
   private readonly views: StateViewCache;
 
@@ -615,6 +617,11 @@ export class ShardNode {
           this.orchDurable,
         );
         const calls = plan.calls ?? new Map<string, CallAcceptance>();
+        // Ordered copies that waited for their sender's earlier transactions come first.
+        for (const [h, w] of this.waitingCopies) {
+          if (!plan.accepts.some((a) => a.hash === h)) plan.accepts.unshift(w.tx);
+          if (w.call && !calls.has(h)) calls.set(h, w.call);
+        }
         /** Cross-shard contract calls accepted here: lock amount and what a commit applies. */
         const callAccepts = new Map<string, { amount: bigint; locks: string[]; commitOps: SystemOp[] }>();
         /** Nonce reservations (mempool entries of contract calls) settled by this block. */
@@ -745,6 +752,14 @@ export class ShardNode {
         const refusals = outcomes.filter((o): o is Extract<StepOutcome, { kind: 'rejected' }> => o.kind === 'rejected');
         const rejected = refusals.filter((o) => !o.deferred);
         const deferred = new Set(refusals.filter((o) => o.deferred).map((o) => o.tx.hash));
+        // Ordered copies accepted or refused are settled; deferred ones wait for the next block
+        // (in memory: after a crash the orchestrator's vote timeout aborts them — nothing was locked).
+        for (const a of plan.accepts) {
+          if (deferred.has(a.hash)) {
+            const call = calls.get(a.hash);
+            this.waitingCopies.set(a.hash, { tx: a, ...(call ? { call } : {}) });
+          } else this.waitingCopies.delete(a.hash);
+        }
         await this.admission.run(async () => {
           await this.reader.setStateRoot(execution.stateRoot);
           // Balance, locks and the mempool move together, so admission never sees a mix.

@@ -35,7 +35,7 @@ const program = new Command()
   .addOption(new Option('--txs <n>', 'number of transfers in the workload').argParser(int).default(400))
   .addOption(new Option('--seed <n>', 'seed of the workload').argParser(int).default(1))
   .addOption(new Option('--cross-shard-ratio <r>', 'share of transfers to another shard, 0..1').argParser(ratio).default(0.5))
-  .addOption(new Option('--call-ratio <r>', 'share of transactions that call a counter contract instead of paying, 0..1').argParser(ratio).default(0))
+  .addOption(new Option('--call-ratio <r>', 'share of transactions that call a counter contract instead of paying, 0..1').argParser(ratio).default(0.1))
   .addOption(new Option('--data-dir <dir>', 'where each service keeps its LevelDB data and logs (default: a new directory under .data/)'))
   .addOption(new Option('--keep-running', 'leave the network running after the workload (Ctrl-C stops it)').default(false))
   .addOption(new Option('--keep-data', 'keep the data directory after a successful run').default(false));
