@@ -35,6 +35,12 @@ class TrackingStateManager extends MerkleStateManager {
     this.txTouched.add(a);
     return super.deleteAccount(address);
   }
+  /** When set, every account read is recorded here too (dry runs). */
+  reads: Set<string> | undefined;
+  override async getAccount(address: Address): Promise<Account | undefined> {
+    this.reads?.add(address.toString().toLowerCase());
+    return super.getAccount(address);
+  }
 }
 
 /** Options of {@link createBlockExecutor}. */
@@ -389,6 +395,30 @@ export class BlockExecutor {
       throw e;
     }
     return { stateRoot: await this.sm.getStateRoot(), gasUsed, outcomes, touched: [...this.sm.touched].sort() };
+  }
+
+  /**
+   * Runs a transaction against the current state without keeping any effect, and returns every
+   * account it read or wrote (DESIGN.md section 3: detection of a call that reaches other shards,
+   * with a tracking state). The nonce is not checked (earlier transactions of the sender may still
+   * be queued). `refused` is set when `runTx` refuses the transaction (e.g. insufficient funds),
+   * `error` when the EVM stops with an exception (e.g. a revert).
+   */
+  async touchedBy(d: DecodedTx, height: number, timestampMs: number): Promise<{ touched: string[]; refused?: string; error?: string }> {
+    const reads = new Set<string>();
+    this.sm.txTouched.clear();
+    this.sm.reads = reads;
+    await this.sm.checkpoint();
+    try {
+      const r = await runTx(this.vm, { tx: d.tx, block: this.blockEnv(height, timestampMs), skipHardForkValidation: true, skipNonce: true, skipBlockGasLimitValidation: true });
+      const err = r.execResult.exceptionError;
+      return { touched: [...new Set([...reads, ...this.sm.txTouched])], ...(err ? { error: err.error } : {}) };
+    } catch (e) {
+      return { touched: [...new Set([...reads, ...this.sm.txTouched])], refused: (e as Error).message };
+    } finally {
+      this.sm.reads = undefined;
+      await this.sm.revert();
+    }
   }
 
   /** Price per gas a transaction pays in a block, in wei: min(maxFee, baseFee + tip) or gasPrice. */

@@ -277,10 +277,14 @@ export class ShardNode {
       if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
       const target = d.to ?? toHex(createContractAddress(createAddressFromString(d.from), d.nonce).bytes);
       const targetShard = shardOf(this.opts.placement, target);
-      const crossShard = targetShard !== this.shardId;
+      // A call to a local contract is run first with a tracking state: if it reads or writes an
+      // account placed on another shard, it is a cross-shard call (DESIGN.md section 3).
+      const reached = !this.opts.forwarder || targetShard !== this.shardId || d.tx.data.length === 0 ? [] : await this.foreignShardsReached(d);
+      const crossShard = targetShard !== this.shardId || reached.length > 0;
       // A cross-shard contract call or creation: forwarded for simulation; its mempool entry
       // only reserves the nonce (the ordered copy with the RwSet is what gets accepted).
       const isCall = crossShard && (!d.to || d.tx.data.length > 0);
+      const involvedShards = reached.length > 0 ? [this.shardId, ...reached] : [targetShard];
       if (crossShard) {
         const why = !this.opts.forwarder
           ? !d.to
@@ -314,7 +318,7 @@ export class ShardNode {
         // The nonce is reserved in the mempool; the entry enters a block only once the
         // orchestrator holds the transaction, so a signed transaction is never half-accepted.
         try {
-          await this.opts.forwarder!.forward(d, this.shardId, [targetShard]);
+          await this.opts.forwarder!.forward(d, this.shardId, involvedShards);
         } catch (err) {
           if (!isOutcomeUnknown(err)) {
             // The orchestrator refused it or was never reached: nothing happened; safe to retry.
@@ -325,7 +329,7 @@ export class ShardNode {
           // keep the nonce reserved and forward again in the background (idempotent by hash),
           // rather than tell the client it failed when it may still commit.
           this.opts.logger.warn({ txHash: d.hash, err: (err as Error).message }, 'forward outcome unknown; retrying in the background');
-          void this.retryForward(d, targetShard, entry);
+          void this.retryForward(d, involvedShards, entry);
           return { txHash: d.hash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING };
         }
         entry.ready = true;
@@ -338,16 +342,28 @@ export class ShardNode {
   }
 
   /**
+   * Shards other than this one whose accounts a call to a local contract reads or writes, from a
+   * dry run at the head (sorted; empty for a purely local call). A transaction the EVM refuses is
+   * left to the normal checks (its error comes from admission or execution).
+   */
+  private async foreignShardsReached(d: DecodedTx): Promise<number[]> {
+    const head = this.opts.store.head()!;
+    const run = await this.admission.run(() => this.reader.touchedBy(d, head.height + 1, Math.max(this.now(), 1)));
+    const shards = new Set(run.touched.map((a) => shardOf(this.opts.placement, a)).filter((s) => s !== this.shardId));
+    return [...shards].sort((a, b) => a - b);
+  }
+
+  /**
    * Forwards again, with back-off, a cross-shard transaction whose first forward timed out, until
    * the orchestrator answers (it deduplicates by hash); then lets it into a block. After
    * `FORWARD_RETRIES` failures it is dropped — if the orchestrator did store it, the source still
    * accepts it from the ordered copy, so it is never lost half-way.
    */
-  private async retryForward(d: DecodedTx, targetShard: number, entry: MempoolEntry): Promise<void> {
+  private async retryForward(d: DecodedTx, involvedShards: number[], entry: MempoolEntry): Promise<void> {
     for (let attempt = 1; attempt <= FORWARD_RETRIES && !this.closing.signal.aborted; attempt++) {
       await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
       try {
-        await this.opts.forwarder!.forward(d, this.shardId, [targetShard]);
+        await this.opts.forwarder!.forward(d, this.shardId, involvedShards);
         entry.ready = true;
         this.opts.logger.info({ txHash: d.hash, attempt }, 'cross-shard transaction forwarded after retry');
         return;
