@@ -1,6 +1,6 @@
 import { createTx, type TypedTxData } from '@ethereumjs/tx';
 import type { Common } from '@ethereumjs/common';
-import { privateToAddress, bytesToHex, hexToBytes } from '@ethereumjs/util';
+import { privateToAddress, hexToBytes } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
 
 /** A key pair of a test or development account. */
@@ -78,4 +78,3 @@ export function signTransaction(common: Common, account: DevAccount, req: TxRequ
   return createTx(data, { common }).sign(account.privateKey).serialize();
 }
 
-export { bytesToHex };
