@@ -32,8 +32,10 @@ export interface Summary {
   latencyMs: { local: Latency; crossShard: Latency };
   /** Committed transactions per home shard. */
   perShard: Map<number, number>;
-  /** Distinct error and abort messages, with counts. */
+  /** Distinct error messages (rejections, drops, watch failures), with counts. */
   errors: Map<string, number>;
+  /** Distinct abort reasons of cross-shard transactions (e.g. contention on a contract), with counts. */
+  abortReasons: Map<string, number>;
 }
 
 function latency(rs: readonly TxResult[]): Latency {
@@ -52,7 +54,12 @@ export function summarise(results: readonly TxResult[]): Summary {
   const perShard = new Map<number, number>();
   for (const r of committed) perShard.set(r.tx.homeShard, (perShard.get(r.tx.homeShard) ?? 0) + 1);
   const errors = new Map<string, number>();
-  for (const r of results) if (r.error) errors.set(r.error, (errors.get(r.error) ?? 0) + 1);
+  const abortReasons = new Map<string, number>();
+  for (const r of results) {
+    if (!r.error) continue;
+    const m = r.status === TxStatus.TX_STATUS_ABORTED ? abortReasons : errors;
+    m.set(r.error, (m.get(r.error) ?? 0) + 1);
+  }
   const local = committed.filter((r) => !r.tx.crossShard);
   const cross = committed.filter((r) => r.tx.crossShard);
   return {
@@ -68,6 +75,7 @@ export function summarise(results: readonly TxResult[]): Summary {
     latencyMs: { local: latency(local), crossShard: latency(cross) },
     perShard,
     errors,
+    abortReasons,
   };
 }
 
@@ -89,6 +97,7 @@ export function formatSummary(s: Summary, shardCount: number, blockIntervalMs: n
     ...lat('latency cross', s.latencyMs.crossShard),
     `  per shard      ${Array.from({ length: shardCount }, (_, i) => `#${i}: ${s.perShard.get(i) ?? 0}`).join('  ')}`,
   ];
+  for (const [msg, n] of [...s.abortReasons].slice(0, 5)) lines.push(`  aborted ×${n}: ${msg}`);
   for (const [msg, n] of [...s.errors].slice(0, 5)) lines.push(`  error ×${n}: ${msg}`);
   return lines.join('\n');
 }
