@@ -40,7 +40,8 @@ describe('startMembership', () => {
   let server: RunningServer;
 
   beforeAll(async () => {
-    state = new RegistryState({ shardCount: 2, chainId: 1337, blockIntervalMs: 250, heartbeatIntervalMs: 20 });
+    // Fast heartbeats, but a liveness window no slow machine can miss between two assertions.
+    state = new RegistryState({ shardCount: 2, chainId: 1337, blockIntervalMs: 250, heartbeatIntervalMs: 20, livenessMs: 60_000 });
     server = await startRegistry(state);
   });
   afterAll(() => server.close());
