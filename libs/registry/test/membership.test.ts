@@ -72,7 +72,7 @@ describe('startMembership', () => {
   });
 
   it('retries registration with back-off until the registry answers', async () => {
-    const otherState = new RegistryState({ shardCount: 2, chainId: 1337, blockIntervalMs: 250, heartbeatIntervalMs: 20 });
+    const otherState = new RegistryState({ shardCount: 2, chainId: 1337, blockIntervalMs: 250, heartbeatIntervalMs: 20, livenessMs: 60_000 });
     const probe = await startRegistry(otherState);
     const port = probe.port;
     const address = probe.address;
