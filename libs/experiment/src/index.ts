@@ -1,1 +1,4 @@
-export {};
+export * from './tracker';
+export * from './submitter';
+export * from './cpu';
+export * from './run';

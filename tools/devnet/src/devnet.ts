@@ -17,6 +17,10 @@ export interface DevnetOpts {
   voteTimeoutBlocks?: number;
   /** Orchestrator block interval in milliseconds [the shards' block interval]. */
   orchestratorBlockIntervalMs?: number;
+  /** JSON genesis file `{"alloc": {"0xaddress": "wei"}}` given to every shard, funding accounts besides the development accounts (e.g. a trace's senders). */
+  genesisFile?: string;
+  /** Most transactions in a state-shard block [the shard's default, 5,000]. */
+  maxTxsPerBlock?: number;
   /** Called with a line of progress ("registry healthy", ...). */
   onProgress?: (line: string) => void;
 }
@@ -93,7 +97,11 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
       const port = await freePort();
       shardArgs.set(id, {
         address: `127.0.0.1:${port}`,
-        args: ['--shard-id', String(id), '--port', String(port), '--registry', registryAddress, '--data-dir', join(opts.dataDir, `shard-${id}`)],
+        args: [
+          '--shard-id', String(id), '--port', String(port), '--registry', registryAddress, '--data-dir', join(opts.dataDir, `shard-${id}`),
+          ...(opts.genesisFile !== undefined ? ['--genesis', opts.genesisFile] : []),
+          ...(opts.maxTxsPerBlock !== undefined ? ['--max-txs-per-block', String(opts.maxTxsPerBlock)] : []),
+        ],
       });
     }
     const orchPort = await freePort();

@@ -34,13 +34,16 @@ export interface ServiceProcess {
 
 /**
  * Starts `apps/<app>/src/main.ts` as a separate Node.js process (through tsx), with its standard
- * output and error appended to `<logDir>/<name>.log`.
+ * output and error appended to `<logDir>/<name>.log`. Extra Node.js flags for every service (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile a run) come from `SHARDLAB_NODE_FLAGS`
+ * (space-separated).
  */
 export function spawnService(app: string, name: string, address: string, args: string[], logDir: string, env: NodeJS.ProcessEnv = {}): ServiceProcess {
   mkdirSync(logDir, { recursive: true });
   const logFile = join(logDir, `${name}.log`);
   const out = createWriteStream(logFile, { flags: 'a' });
-  const child = spawn(process.execPath, ['--import', 'tsx', join('apps', app, 'src', 'main.ts'), ...args], {
+  const nodeFlags = (process.env['SHARDLAB_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join('apps', app, 'src', 'main.ts'), ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

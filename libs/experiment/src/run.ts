@@ -1,0 +1,162 @@
+import { TxStatus, type GatewayServiceClient, type TransactionStatus } from '@shardlab/proto';
+import { unaryCall } from '@shardlab/rpc';
+import type { Logger } from '@shardlab/telemetry';
+import { submitAll, type Submission, type SubmissionResult } from './submitter';
+import { OutcomeTracker, type TrackedOutcome } from './tracker';
+
+/** One transaction of an experiment's workload. */
+export interface ExperimentTx extends Submission {
+  /** What it does, for the report: `transfer`, `erc20`, `swap`, ... */
+  readonly kind: string;
+  /** The shards it is expected to involve (home first), for per-shard load. */
+  readonly shards: readonly number[];
+}
+
+/** The end of one transaction of an experiment. */
+export interface ExperimentOutcome {
+  readonly tx: ExperimentTx;
+  /** Class as the home shard decided it (undefined when refused at submission). */
+  crossShard?: boolean;
+  homeShard: number;
+  submittedAtMs: number;
+  finalAtMs?: number;
+  outcome: 'committed' | 'reverted' | 'aborted' | 'rejected' | 'unknown';
+  reason?: string;
+}
+
+/** Counts shown while an experiment runs. */
+export interface ExperimentProgress {
+  submitted: number;
+  committed: number;
+  /** Local transactions included with a failed receipt. */
+  reverted: number;
+  aborted: number;
+  rejected: number;
+  inFlight: number;
+}
+
+/** Options of {@link runExperiment}. */
+export interface ExperimentOpts {
+  gateway: GatewayServiceClient;
+  /** `host:port` of every state shard, by id (block streams). */
+  shards: ReadonlyMap<number, string>;
+  orchestratorAddress: string;
+  logger: Logger;
+  /** Submissions per second; undefined or 0 = as fast as possible. */
+  rate?: number;
+  /** Most submissions awaiting the gateway at once [256]. */
+  concurrency?: number;
+  /**
+   * How long to wait for outcomes once every transaction was submitted, with no outcome
+   * arriving, before asking the gateway for the rest, in milliseconds [30,000].
+   */
+  idleTimeoutMs?: number;
+  /** Called whenever a count changes (throttle on the receiving side). */
+  onProgress?: (p: ExperimentProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** What {@link runExperiment} returns. */
+export interface ExperimentRun {
+  outcomes: ExperimentOutcome[];
+  startedAtMs: number;
+  submitEndedAtMs: number;
+  endedAtMs: number;
+}
+
+/**
+ * Runs a workload against a running network: declares every transaction to an
+ * {@link OutcomeTracker}, submits them through the gateway ({@link submitAll}: in order, paced,
+ * bounded, each sender's transactions one after another), and waits until every accepted one has
+ * a terminal outcome. Transactions still without one after `idleTimeoutMs` without progress are
+ * asked of the gateway (GetTransaction); what even the gateway cannot settle is `unknown` — every
+ * submitted transaction is accounted for.
+ * @throws ShardLabError UNAVAILABLE when the block streams cannot be opened.
+ */
+export async function runExperiment(txs: readonly ExperimentTx[], opts: ExperimentOpts): Promise<ExperimentRun> {
+  const tracker = new OutcomeTracker({ shards: opts.shards, orchestratorAddress: opts.orchestratorAddress, logger: opts.logger });
+  tracker.expect(txs.map((t) => t.hash));
+  await tracker.start();
+  const p: ExperimentProgress = { submitted: 0, committed: 0, reverted: 0, aborted: 0, rejected: 0, inFlight: 0 };
+  const report = () => opts.onProgress?.({ ...p });
+  const outcomes = new Map<string, ExperimentOutcome>();
+  let lastOutcomeAtMs = Date.now();
+  const pending = new Set<string>();
+  const settle = (o: ExperimentOutcome, t: TrackedOutcome) => {
+    if (!pending.delete(o.tx.hash)) return;
+    o.outcome = t.outcome;
+    o.finalAtMs = t.atMs;
+    if (t.reason) o.reason = t.reason;
+    p.inFlight -= 1;
+    p[t.outcome] += 1;
+    lastOutcomeAtMs = Date.now();
+    report();
+  };
+  const startedAtMs = Date.now();
+  try {
+    await submitAll(txs, {
+      gateway: opts.gateway,
+      ...(opts.rate ? { rate: opts.rate } : {}),
+      ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onSubmit: () => {
+        p.submitted += 1;
+        p.inFlight += 1;
+        report();
+      },
+      onResult: (s, r: SubmissionResult) => {
+        const tx = s as ExperimentTx;
+        const o: ExperimentOutcome = { tx, homeShard: r.accepted?.homeShard ?? tx.shards[0] ?? 0, submittedAtMs: r.submittedAtMs, outcome: 'unknown' };
+        outcomes.set(tx.hash, o);
+        if (!r.accepted) {
+          o.outcome = 'rejected';
+          o.reason = r.rejected ?? 'refused';
+          p.inFlight -= 1;
+          p.rejected += 1;
+          report();
+          return;
+        }
+        o.crossShard = r.accepted.crossShard;
+        pending.add(tx.hash);
+        tracker.accepted(tx.hash, r.accepted.homeShard, r.accepted.crossShard);
+        void tracker.outcome(tx.hash).then((t) => settle(o, t));
+      },
+    });
+    const submitEndedAtMs = Date.now();
+    lastOutcomeAtMs = Math.max(lastOutcomeAtMs, submitEndedAtMs);
+    const idle = opts.idleTimeoutMs ?? 30_000;
+    while (pending.size > 0 && Date.now() - lastOutcomeAtMs < idle && !opts.signal?.aborted) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // Whatever the streams did not settle: ask the gateway (e.g. a transaction dropped by its shard).
+    for (const hash of [...pending]) {
+      const o = outcomes.get(hash)!;
+      const s = await unaryCall<TransactionStatus>('gateway', (md, op, cb) => opts.gateway.getTransaction({ txHash: hash }, md, op, cb)).catch((err: Error) => {
+        o.reason = `no terminal status seen; the gateway answered: ${err.message}`;
+        return undefined;
+      });
+      if (!s) continue;
+      const final = statusOutcome(s);
+      if (final) settle(o, { ...final, atMs: Date.now(), height: Number(s.blockHeight) });
+      else o.reason = `no terminal status after ${idle} ms without progress; the gateway reports ${TxStatus[s.status] ?? s.status}`;
+    }
+    return { outcomes: txs.filter((t) => outcomes.has(t.hash)).map((t) => outcomes.get(t.hash)!), startedAtMs, submitEndedAtMs, endedAtMs: Date.now() };
+  } finally {
+    await tracker.stop();
+  }
+}
+
+/** The terminal outcome a gateway status stands for, if it is terminal. */
+function statusOutcome(s: TransactionStatus): Pick<TrackedOutcome, 'outcome' | 'reason'> | undefined {
+  switch (s.status) {
+    case TxStatus.TX_STATUS_COMMITTED:
+      return { outcome: 'committed' };
+    case TxStatus.TX_STATUS_FINAL:
+      return s.receipt?.success ? { outcome: 'committed' } : { outcome: 'reverted', reason: s.receipt?.error ?? 'reverted' };
+    case TxStatus.TX_STATUS_ABORTED:
+    case TxStatus.TX_STATUS_DROPPED:
+      return { outcome: 'aborted', reason: s.reason || TxStatus[s.status] };
+    default:
+      return undefined;
+  }
+}

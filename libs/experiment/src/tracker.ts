@@ -1,0 +1,217 @@
+import { Decision, OrchestratorServiceClient, StateShardServiceClient, type GetHeadResponse, type OrchestratorBlock, type StateShardBlock } from '@shardlab/proto';
+import { createClient, followStream, streamCall, unaryCall } from '@shardlab/rpc';
+import type { Logger } from '@shardlab/telemetry';
+
+/** Terminal outcome of one tracked transaction. */
+export interface TrackedOutcome {
+  /** committed: a local transaction final with a successful receipt, or a cross-shard one COMMITTED; reverted: a local one included with a failed receipt; aborted: a cross-shard one ABORTED. */
+  outcome: 'committed' | 'reverted' | 'aborted';
+  /** Revert error or abort reason. */
+  reason?: string;
+  /** When the runner saw the block or decision that ended it, epoch milliseconds. */
+  atMs: number;
+  /** Height of the home-shard block (local) or orchestrator block (cross-shard) that ended it. */
+  height: number;
+}
+
+/** An inclusion of a user transaction in a state-shard block, as seen on the block stream. */
+interface Inclusion {
+  shard: number;
+  height: number;
+  success: boolean;
+  error: string;
+  atMs: number;
+}
+
+/** A decision on a cross-shard transaction in an orchestrator block. */
+interface DecisionSeen {
+  commit: boolean;
+  reason: string;
+  height: number;
+  atMs: number;
+}
+
+/** What the runner knows of a transaction it expects. */
+interface Expected {
+  /** Set when the gateway answered: whether the home shard found it cross-shard. */
+  crossShard?: boolean;
+  homeShard?: number;
+  inclusion?: Inclusion;
+  decision?: DecisionSeen;
+  done?: TrackedOutcome;
+  resolve: (o: TrackedOutcome) => void;
+  promise: Promise<TrackedOutcome>;
+}
+
+/** Options of {@link OutcomeTracker}. */
+export interface OutcomeTrackerOpts {
+  /** `host:port` of every state shard, by shard id. */
+  shards: ReadonlyMap<number, string>;
+  /** `host:port` of the orchestrator. */
+  orchestratorAddress: string;
+  logger: Logger;
+}
+
+/**
+ * Tracks transactions of an experiment to their terminal outcome by following every state
+ * shard's block stream and the orchestrator's block stream — what a block explorer sees, with no
+ * per-transaction request to the network. A local transaction ends when a block of its home shard
+ * includes it (its receipt says committed or reverted); a cross-shard one ends when an
+ * orchestrator block carries its decision (the two-phase-commit commit point, DESIGN.md section
+ * 3; shards apply it in their next block). Events of a transaction that arrive before the
+ * gateway's answer are kept until it is {@link OutcomeTracker.accepted}.
+ */
+export class OutcomeTracker {
+  private readonly expected = new Map<string, Expected>();
+  private readonly abort = new AbortController();
+  private readonly follows: Promise<void>[] = [];
+  private readonly shardClients: StateShardServiceClient[] = [];
+  private orchestrator?: OrchestratorServiceClient;
+  /** Blocks seen per shard (state shards by id; the orchestrator under -1). */
+  readonly blocksSeen = new Map<number, number>();
+  /** User transactions included per shard (their home shard's blocks). */
+  readonly includedPerShard = new Map<number, number>();
+
+  constructor(private readonly opts: OutcomeTrackerOpts) {}
+
+  /**
+   * Declares transactions the experiment will submit (lowercase 0x hashes) before submitting
+   * them, so that no event is missed. Returns nothing; see {@link outcome}.
+   */
+  expect(hashes: Iterable<string>): void {
+    for (const h of hashes) {
+      if (this.expected.has(h)) continue;
+      let resolve!: (o: TrackedOutcome) => void;
+      const promise = new Promise<TrackedOutcome>((r) => (resolve = r));
+      this.expected.set(h, { resolve, promise });
+    }
+  }
+
+  /**
+   * Starts following the streams from each service's current head + 1, and resolves once every
+   * stream's starting height is known (events before it are not about this experiment).
+   * @throws ShardLabError UNAVAILABLE when a shard or the orchestrator cannot be reached.
+   */
+  async start(): Promise<void> {
+    const signal = this.abort.signal;
+    const log = this.opts.logger;
+    for (const [shardId, address] of this.opts.shards) {
+      const c = createClient(StateShardServiceClient, address);
+      this.shardClients.push(c);
+      const head = await unaryCall<GetHeadResponse>(`shard ${shardId}`, (md, o, cb) => c.getHead({}, md, o, cb), { waitForReady: true });
+      let next = Number(head.height) + 1;
+      this.follows.push(
+        followStream<StateShardBlock>({
+          name: `shard ${shardId} blocks`,
+          signal,
+          logger: log,
+          open: (s) => streamCall<StateShardBlock>(`shard ${shardId}`, (md, op) => c.subscribeBlocks({ fromHeight: next }, md, op), s),
+          handle: (b) => {
+            if (Number(b.height) !== next) return;
+            next += 1;
+            this.onShardBlock(shardId, b);
+          },
+        }),
+      );
+    }
+    const o = createClient(OrchestratorServiceClient, this.opts.orchestratorAddress);
+    this.orchestrator = o;
+    const head = await unaryCall<OrchestratorBlock>('orchestrator', (md, op, cb) => o.getBlock({}, md, op, cb), { waitForReady: true });
+    let next = Number(head.height) + 1;
+    this.follows.push(
+      followStream<OrchestratorBlock>({
+        name: 'orchestrator blocks',
+        signal,
+        logger: log,
+        open: (s) => streamCall<OrchestratorBlock>('orchestrator', (md, op) => o.subscribeBlocks({ fromHeight: next }, md, op), s),
+        handle: (b) => {
+          if (Number(b.height) !== next) return;
+          next += 1;
+          this.onOrchestratorBlock(b);
+        },
+      }),
+    );
+  }
+
+  /**
+   * Records the gateway's answer for `hash`: its home shard and whether it is cross-shard. Its
+   * outcome resolves as soon as the ending event is (or was) seen.
+   * @throws Error when `hash` was not declared with {@link expect}.
+   */
+  accepted(hash: string, homeShard: number, crossShard: boolean): void {
+    const e = this.get(hash);
+    e.crossShard = crossShard;
+    e.homeShard = homeShard;
+    this.tryResolve(e);
+  }
+
+  /**
+   * The outcome of `hash`, once known.
+   * @throws Error when `hash` was not declared with {@link expect}.
+   */
+  outcome(hash: string): Promise<TrackedOutcome> {
+    return this.get(hash).promise;
+  }
+
+  /** The outcome of `hash` if already known. */
+  peek(hash: string): TrackedOutcome | undefined {
+    return this.expected.get(hash)?.done;
+  }
+
+  /** Whether a block of any shard included `hash` (for a cross-shard transaction: its home shard accepted it). */
+  included(hash: string): boolean {
+    return this.expected.get(hash)?.inclusion !== undefined;
+  }
+
+  /** Stops following the streams and closes the clients. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await Promise.allSettled(this.follows);
+    for (const c of this.shardClients) c.close();
+    this.orchestrator?.close();
+  }
+
+  private get(hash: string): Expected {
+    const e = this.expected.get(hash);
+    if (!e) throw new Error(`transaction ${hash} is not tracked`);
+    return e;
+  }
+
+  private onShardBlock(shardId: number, b: StateShardBlock): void {
+    const atMs = Date.now();
+    this.blocksSeen.set(shardId, (this.blocksSeen.get(shardId) ?? 0) + 1);
+    this.includedPerShard.set(shardId, (this.includedPerShard.get(shardId) ?? 0) + b.receipts.length);
+    for (const r of b.receipts) {
+      const e = this.expected.get(r.txHash.toLowerCase());
+      if (!e || e.inclusion) continue;
+      e.inclusion = { shard: shardId, height: Number(b.height), success: r.success, error: r.error, atMs };
+      this.tryResolve(e);
+    }
+  }
+
+  private onOrchestratorBlock(b: OrchestratorBlock): void {
+    const atMs = Date.now();
+    this.blocksSeen.set(-1, (this.blocksSeen.get(-1) ?? 0) + 1);
+    for (const d of b.tpcResult) {
+      const e = this.expected.get(d.txHash.toLowerCase());
+      if (!e || e.decision) continue;
+      e.decision = { commit: d.decision === Decision.DECISION_COMMIT, reason: d.reason, height: Number(b.height), atMs };
+      this.tryResolve(e);
+    }
+  }
+
+  private tryResolve(e: Expected): void {
+    if (e.done) return;
+    let o: TrackedOutcome | undefined;
+    // A decision is only ever taken on a cross-shard transaction, even before the gateway answered.
+    if (e.decision) {
+      o = { outcome: e.decision.commit ? 'committed' : 'aborted', atMs: e.decision.atMs, height: e.decision.height, ...(e.decision.reason ? { reason: e.decision.reason } : {}) };
+    } else if (e.crossShard === false && e.inclusion) {
+      const i = e.inclusion;
+      o = { outcome: i.success ? 'committed' : 'reverted', atMs: i.atMs, height: i.height, ...(i.error ? { reason: i.error } : {}) };
+    }
+    if (!o) return;
+    e.done = o;
+    e.resolve(o);
+  }
+}

@@ -1,0 +1,271 @@
+/**
+ * The main job (`npm start`): an experiment on a local sharded network — plan the workload (a
+ * real trace or the synthetic mix), start the network with the workload's accounts funded at
+ * genesis, deploy contracts (synthetic), submit through the gateway with live progress, wait for
+ * every transaction's terminal outcome, audit, and report (terminal table, report.json,
+ * report.html).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createChainCommon, createPlacement } from '@shardlab/chain';
+import { formatEther } from '@shardlab/common';
+import { runAudit, type AuditReport } from '@shardlab/audit';
+import { runExperiment, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
+import { GatewayServiceClient, type Account } from '@shardlab/proto';
+import { buildReport, createProgress, formatReportTable, writeReportFiles, type AuditSummary, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
+import { createClient, unaryCall } from '@shardlab/rpc';
+import { createLogger } from '@shardlab/telemetry';
+import { planReplay, readTrace, type MalformedPolicy } from '@shardlab/workload';
+import { NetClient } from '../../scenarios/src/client';
+import { startDevnet, type Devnet } from './devnet';
+import { REPO_ROOT } from './processes';
+import { deploySyntheticContracts, planSynthetic, signSynthetic, type SyntheticPlan } from './synthetic';
+
+/** Options of the main job (the command-line flags). */
+export interface JobOpts {
+  shards: number;
+  blockIntervalMs: number;
+  /** Trace file; undefined = the synthetic workload. */
+  trace?: string;
+  onMalformed: MalformedPolicy;
+  /** Most trace rows to replay. */
+  limit?: number;
+  /** Trace values × this factor (decimal string, e.g. "0.001"). */
+  valueScale: string;
+  /** Synthetic: operations, accounts, mix. */
+  txs: number;
+  accounts: number;
+  mix: { transfer: number; erc20: number; swap: number };
+  seed: number;
+  /** Submissions per second; 0 = as fast as possible. */
+  rate: number;
+  concurrency: number;
+  /** Where report.json and report.html go. */
+  out: string;
+  dataDir?: string;
+  keepRunning: boolean;
+  keepData: boolean;
+}
+
+/** A planned workload: its transactions, genesis funding, and how the report describes it. */
+interface PlannedWorkload {
+  genesis: Map<string, bigint>;
+  workload: WorkloadConfig;
+  /** Trace: the signed transactions. Synthetic: signed after the contracts are deployed. */
+  txs?: ExperimentTx[];
+  synthetic?: SyntheticPlan;
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Parses a decimal factor ("1", "0.001", "2.5") into num/den. @throws Error for anything else. */
+export function parseScale(v: string): { num: bigint; den: bigint } {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(v.trim());
+  if (!m) throw new Error(`--value-scale must be a non-negative decimal number, got ${v}`);
+  const frac = m[2] ?? '';
+  return { num: BigInt(m[1]! + frac), den: 10n ** BigInt(frac.length) };
+}
+
+async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
+  const common = createChainCommon();
+  if (o.trace) {
+    const file = resolve(o.trace);
+    say(`reading the trace ${file}...`);
+    const t0 = Date.now();
+    const trace = await readTrace(file, { onMalformed: o.onMalformed, ...(o.limit !== undefined ? { limit: o.limit } : {}) });
+    for (const i of trace.issues.slice(0, 10)) say(`  line ${i.line}: ${i.message} (skipped)`);
+    if (trace.issues.length > 10) say(`  ... ${trace.issues.length - 10} more malformed rows skipped`);
+    say(`  ${trace.rows.length} rows (${trace.format} layout), ${trace.issues.length} malformed rows skipped, in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    if (trace.rows.length === 0) throw new Error(`the trace ${file} has no usable rows`);
+    say(`mapping addresses to generated keys and signing ${trace.rows.length} transactions...`);
+    const t1 = Date.now();
+    const plan = planReplay(trace.rows, { common, shardCount: o.shards, valueScale: parseScale(o.valueScale) });
+    const st = plan.stats;
+    say(`  ${st.addresses} addresses, ${st.senders} senders, cross-shard ratio ${st.crossShardRatio.toFixed(3)} at ${o.shards} shards, in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    const notes = [
+      'every real address is mapped to a generated key pair placed on the same shard as the real address (last byte mod shards)',
+      'senders are funded at genesis with their outgoing value plus their maximum fees',
+      `${st.calldataConverted} rows with calldata and ${st.creationsConverted} contract creations are replayed as plain value transfers (to the recipient, or to the address the creation made)`,
+      'nonces are renumbered from 0 per sender in trace order (block number, transaction index); fees are EIP-1559 with a 2 gwei cap',
+    ];
+    const txs: ExperimentTx[] = plan.txs.map((t) => ({ hash: t.hash, from: t.from, raw: t.raw, kind: 'transfer', shards: t.crossShard ? [t.homeShard, t.toShard] : [t.homeShard] }));
+    return {
+      genesis: plan.genesis,
+      txs,
+      workload: { kind: 'trace', file, format: trace.format, rows: trace.rows.length, skippedRows: trace.issues.length, valueScale: o.valueScale, notes },
+    };
+  }
+  say(`planning the synthetic workload: ${o.txs} operations over ${o.accounts} accounts (seed ${o.seed})...`);
+  const synthetic = planSynthetic({ seed: o.seed, txs: o.txs, accounts: o.accounts, mix: o.mix });
+  const notes = [
+    'account popularity is Zipf (exponent 1) for senders and recipients; amounts are log-uniform',
+    'Uniswap V2 from the published @uniswap/v2-core and v2-periphery builds: tokens A and B, their pair, factory and Router02, each on its own shard when there are enough',
+    'a swapper is placed on its input token\'s shard (its router approval is then a local call); set-up (deployment, liquidity, token funding, approvals) is not measured',
+  ];
+  return { genesis: synthetic.genesis, synthetic, workload: { kind: 'synthetic', txs: o.txs, mix: { ...o.mix }, accounts: o.accounts, notes } };
+}
+
+/** Git commit of the code (with `+dirty` when the tree has changes), or 'unknown'. */
+function gitCommit(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Runs a batch to its end with a progress line; returns its run. */
+async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string, rate?: number): Promise<ExperimentRun> {
+  const progress = createProgress({ total: txs.length, out: process.stdout, label });
+  const shards = new Map<number, string>();
+  for (let s = 0; s < devnet.shardCount; s++) shards.set(s, devnet.processes.get(`state-shard-${s}`)!.address);
+  try {
+    return await runExperiment(txs, {
+      gateway,
+      shards,
+      orchestratorAddress: devnet.orchestratorAddress,
+      logger: createLogger({ service: 'experiment', level: 'warn', destination: process.stderr }),
+      concurrency: o.concurrency,
+      ...(rate ? { rate } : {}),
+      onProgress: (p) => progress.update(p),
+    });
+  } finally {
+    progress.done();
+  }
+}
+
+/** Runs set-up transactions (every one must commit). @throws Error with the first failure. */
+async function setupBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string): Promise<void> {
+  if (txs.length === 0) return;
+  const run = await runBatch(devnet, gateway, txs, o, label);
+  const bad = run.outcomes.filter((x) => x.outcome !== 'committed');
+  if (bad.length > 0) throw new Error(`${bad.length} of ${txs.length} set-up transactions (${label}) did not commit; first: ${bad[0]!.outcome} ${bad[0]!.reason ?? ''}`);
+}
+
+/** Runs the audit until it passes or `timeoutMs` passes (decisions land in the shards' next blocks). */
+async function auditWhenSettled(registryAddress: string, timeoutMs: number): Promise<AuditReport> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const report = await runAudit({ registryAddress });
+    if (report.ok || Date.now() > end) return report;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function auditSummary(a: AuditReport): AuditSummary {
+  const c = a.conservation;
+  return {
+    ok: a.ok,
+    conservation: { ok: c.ok, genesisWei: String(c.genesisWei), burnedWei: String(c.burnedWei), expectedWei: String(c.expectedWei), actualWei: String(c.actualWei) },
+    atomicity: { ok: a.atomicity.ok, committed: a.atomicity.committed, aborted: a.atomicity.aborted, inFlight: a.atomicity.inFlight },
+    locks: { ok: a.locks.ok, accountsWithLocks: a.locks.accountsWithLocks.length },
+    problems: a.problems,
+  };
+}
+
+function toOutcome(x: ExperimentOutcome): TxOutcome {
+  return {
+    hash: x.tx.hash,
+    class: x.crossShard ?? (new Set(x.tx.shards).size > 1) ? 'cross-shard' : 'local',
+    kind: x.tx.kind,
+    homeShard: x.homeShard,
+    shards: x.tx.shards,
+    submittedAtMs: x.submittedAtMs,
+    ...(x.finalAtMs !== undefined ? { finalAtMs: x.finalAtMs } : {}),
+    outcome: x.outcome,
+    ...(x.reason ? { reason: x.reason } : {}),
+  };
+}
+
+/**
+ * Runs the main job and returns the process exit code: 0 when every transaction reached a
+ * terminal outcome and the audit passed, 1 otherwise.
+ */
+export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void): Promise<number> {
+  const startedAt = new Date();
+  const planned = await planWorkload(o);
+  const dataDir = o.dataDir ?? (mkdirSync(join(REPO_ROOT, '.data'), { recursive: true }), mkdtempSync(join(REPO_ROOT, '.data', 'devnet-')));
+  mkdirSync(dataDir, { recursive: true });
+  const genesisFile = join(dataDir, 'genesis.json');
+  writeFileSync(genesisFile, JSON.stringify({ alloc: Object.fromEntries([...planned.genesis].map(([a, w]) => [a, w.toString()])) }));
+  say(`starting the network: ${o.shards} state shards, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, data in ${dataDir}`);
+  const t0 = Date.now();
+  const devnet = await startDevnet({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, dataDir, genesisFile, onProgress: (l) => say(`  ${l}`) }).catch((err: Error) => {
+    throw new Error(`the network failed to start: ${err.message} (logs in ${join(dataDir, 'logs')})`);
+  });
+  track(devnet);
+  say(`network up in ${((Date.now() - t0) / 1000).toFixed(1)} s; gateway at ${devnet.gatewayAddress} (gRPC, reflection on)`);
+  const gateway = createClient(GatewayServiceClient, devnet.gatewayAddress);
+  try {
+    let txs = planned.txs;
+    if (planned.synthetic) {
+      const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, o.shards);
+      try {
+        const contracts = await deploySyntheticContracts(net, say);
+        const holders = [contracts.uniswap.holderA, contracts.uniswap.holderB];
+        const nonces = new Map<string, bigint>();
+        for (const h of holders) nonces.set(h.address, BigInt((await unaryCall<Account>('gateway', (md, op, cb) => gateway.getAccount({ address: h.address }, md, op, cb))).nonce));
+        const signed = signSynthetic(planned.synthetic, contracts, net.common, createPlacement(o.shards), nonces);
+        await setupBatch(devnet, gateway, signed.funding, o, 'funding token holders');
+        await setupBatch(devnet, gateway, signed.approvals, o, 'router approvals');
+        txs = signed.workload;
+      } finally {
+        net.close();
+      }
+    }
+    const workload = txs!;
+    const pids = [...devnet.processes.values()].map((p) => p.child.pid).filter((p): p is number => p !== undefined);
+    say(`submitting ${workload.length} signed transactions through the gateway (${o.rate > 0 ? `${o.rate} tx/s` : 'as fast as possible'}, at most ${o.concurrency} awaiting an answer)...`);
+    const cpu0 = totalCpuSeconds(pids);
+    const run = await runBatch(devnet, gateway, workload, o, 'workload', o.rate);
+    const cpu1 = totalCpuSeconds(pids);
+    say('auditing the network (conservation, atomicity, locks)...');
+    const audit = await auditWhenSettled(devnet.registryAddress, 15_000);
+    const config: RunConfig = {
+      shards: o.shards,
+      blockIntervalMs: o.blockIntervalMs,
+      protocol: 'block-2pc',
+      workload: planned.workload,
+      seed: o.seed,
+      commit: gitCommit(),
+      rate: o.rate > 0 ? o.rate : null,
+      concurrency: o.concurrency,
+      startedAt: startedAt.toISOString(),
+      machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    };
+    const report = buildReport({
+      config,
+      outcomes: run.outcomes.map(toOutcome),
+      runStartedAtMs: run.startedAtMs,
+      submitEndedAtMs: run.submitEndedAtMs,
+      runEndedAtMs: run.endedAtMs,
+      ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuSeconds: cpu1 - cpu0 } : {}),
+      audit: auditSummary(audit),
+    });
+    say('');
+    say(formatReportTable(report));
+    const c = audit.conservation;
+    say(`conservation: genesis ${formatEther(c.genesisWei)} − burned ${formatEther(c.burnedWei)} = ${formatEther(c.expectedWei)} ether; balances ${formatEther(c.actualWei)} ether (exact, in wei)`);
+    for (const p of audit.problems.slice(0, 5)) say(`audit problem: ${p}`);
+    const files = await writeReportFiles(o.out, report);
+    say(`report: ${files.jsonPath} and ${files.htmlPath}`);
+    say(`logs: ${devnet.logDir}`);
+    const ok = report.accountedFor && audit.ok;
+    if (o.keepRunning) {
+      say(`\nnetwork still running; gateway at ${devnet.gatewayAddress}. Ctrl-C to stop.`);
+      return await new Promise<number>(() => {});
+    }
+    gateway.close();
+    await devnet.stop();
+    track(undefined);
+    if (ok && !o.keepData && !o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    return ok ? 0 : 1;
+  } catch (err) {
+    gateway.close();
+    throw err;
+  }
+}

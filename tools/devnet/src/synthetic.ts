@@ -1,0 +1,210 @@
+/**
+ * The default workload of the main job: synthetic mainnet-like operations
+ * ({@link generateSynthetic}: Zipf-popular accounts; native transfers, ERC-20 transfers, Uniswap V2
+ * swaps) on generated accounts funded at genesis, with the contracts deployed on the network
+ * first: Uniswap V2 (factory, WETH, Router02) and two ERC-20 tokens with their pair, each part on
+ * its own shard when there are enough shards.
+ */
+import type { Common } from '@ethereumjs/common';
+import { accountFromKey, nativeKeccak256, shardOf, signTransaction, type DevAccount, type Placement } from '@shardlab/chain';
+import type { ExperimentTx } from '@shardlab/experiment';
+import { generateSynthetic, type SyntheticMix, type SyntheticOp } from '@shardlab/workload';
+import type { NetClient } from '../../scenarios/src/client';
+import { calldata, sortTokens, swapExactTokensForTokens } from '../../scenarios/src/uniswap-fixtures';
+import { addLiquidityReq, DEADLINE, deployUniswap, E18, MAX_UINT, strictStep, type UniswapActors, type UniswapDeployment, type UniswapLayout } from '../../scenarios/src/uniswap';
+
+/** Gas limits of the synthetic operations. */
+export const SYNTHETIC_GAS = { transfer: 21_000n, erc20: 100_000n, swap: 300_000n, approve: 100_000n } as const;
+/** Fee cap per gas of every synthetic transaction (the launcher's default), in wei. */
+export const SYNTHETIC_MAX_FEE_PER_GAS = 2_000_000_000n;
+/** Native balance each synthetic account gets at genesis besides what its operations need: 1 ether. */
+const SPARE_WEI = E18;
+/** Tokens put in the pair's pool by the liquidity provider. */
+const LIQUIDITY = 100_000n * E18;
+/** Amounts of ERC-20 transfers: 0.01..100 tokens (small beside the 1,000,000 minted per token). */
+const ERC20_RANGE = [E18 / 100n, 100n * E18] as const;
+
+/** A synthetic experiment: its accounts, genesis funding and operations. */
+export interface SyntheticPlan {
+  /** Generated accounts, index = the operations' account index. */
+  accounts: DevAccount[];
+  /** Genesis balances (wei) of the accounts: their transfers' values, their maximum fees, plus 1 ether. */
+  genesis: Map<string, bigint>;
+  ops: SyntheticOp[];
+  mix: SyntheticMix;
+}
+
+/**
+ * Generated account `i` of the synthetic workload for `seed`: private key keccak256(utf8
+ * "shardlab-synthetic-key" ‖ seed (u32 BE) ‖ i (u32 BE)).
+ */
+export function syntheticAccount(seed: number, i: number): DevAccount {
+  const pre = Buffer.from('shardlab-synthetic-key');
+  const buf = Buffer.alloc(pre.length + 8);
+  pre.copy(buf);
+  buf.writeUInt32BE(seed >>> 0, pre.length);
+  buf.writeUInt32BE(i, pre.length + 4);
+  return accountFromKey(nativeKeccak256(buf));
+}
+
+/** Plans `txs` synthetic operations over `accounts` generated accounts (deterministic per seed). */
+export function planSynthetic(opts: { seed: number; txs: number; accounts: number; mix: SyntheticMix }): SyntheticPlan {
+  const accounts = Array.from({ length: opts.accounts }, (_, i) => syntheticAccount(opts.seed, i));
+  const ops = generateSynthetic({ seed: opts.seed, count: opts.txs, accounts: opts.accounts, tokens: 2, pairs: 1, mix: opts.mix, ranges: { erc20Amount: ERC20_RANGE } });
+  const genesis = new Map(accounts.map((a) => [a.address, SPARE_WEI]));
+  // Swaps are remapped to a sender on the input token's shard (see signSynthetic), which pays the
+  // fees of its approval and swaps out of its spare ether.
+  for (const op of ops) {
+    if (op.kind === 'swap') continue;
+    const a = accounts[op.from]!.address;
+    const fee = SYNTHETIC_GAS[op.kind] * SYNTHETIC_MAX_FEE_PER_GAS;
+    genesis.set(a, genesis.get(a)! + fee + (op.kind === 'transfer' ? op.valueWei : 0n));
+  }
+  return { accounts, genesis, ops, mix: opts.mix };
+}
+
+/** The contracts of a synthetic experiment and who holds what. */
+export interface SyntheticContracts {
+  uniswap: UniswapDeployment;
+  /** Token addresses by the operations' token index (0 = token A, 1 = token B). */
+  tokens: [string, string];
+}
+
+/**
+ * Picks where Uniswap's parts go on `shardCount` shards and four different development accounts
+ * to deploy them: token A, token B, factory + pair, router + WETH on shards 1, 2, 3, 3 (mod the
+ * shard count), moved to another shard when none of the ten development accounts is placed there.
+ * @throws Error when the development accounts cannot provide four deployers.
+ */
+export function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: UniswapActors } {
+  const n = net.shardCount;
+  const used = new Set<string>();
+  const pick = (want: number): [number, DevAccount] => {
+    for (let k = 0; k < n; k++) {
+      const s = (want + k) % n;
+      const a = net.on(s).find((d) => !used.has(d.address));
+      if (a) {
+        used.add(a.address);
+        return [s, a];
+      }
+    }
+    throw new Error('not enough development accounts to deploy Uniswap');
+  };
+  const [tokenA, holderA] = pick(1 % n);
+  const [tokenB, holderB] = pick(2 % n);
+  const [factory, factoryDeployer] = pick(3 % n);
+  // The router goes beside the factory; its deployer must be placed there too.
+  const routerDeployer = net.on(factory).find((d) => !used.has(d.address));
+  if (!routerDeployer) throw new Error(`no second development account on shard ${factory} to deploy the router`);
+  return { layout: { trader: 0, tokenA, tokenB, factory, router: factory }, actors: { holderA, holderB, factoryDeployer, routerDeployer } };
+}
+
+/**
+ * Deploys the synthetic experiment's contracts through the gateway, one transaction after another
+ * (each must succeed): Uniswap V2 with tokens A and B and their pair ({@link deployUniswap}), then
+ * liquidity: token A's holder gets token B, approves the router for both and adds
+ * {@link LIQUIDITY} of each to the pool.
+ * @throws Error naming the set-up transaction that did not succeed.
+ */
+export async function deploySyntheticContracts(net: NetClient, say: (line: string) => void): Promise<SyntheticContracts> {
+  const step = strictStep(net);
+  const { layout, actors } = syntheticLayout(net);
+  say(`deploying Uniswap V2: token A on shard ${layout.tokenA}, token B on shard ${layout.tokenB}, factory + pair and router on shard ${layout.factory}...`);
+  const d = await deployUniswap(net, layout, step, actors);
+  await step(d.holderB, { to: d.tokenB, data: calldata('transfer(address,uint256)', d.holderA.address, LIQUIDITY) });
+  await step(d.holderA, { to: d.tokenA, data: calldata('approve(address,uint256)', d.router, MAX_UINT) });
+  await step(d.holderA, { to: d.tokenB, data: calldata('approve(address,uint256)', d.router, MAX_UINT) });
+  await step(d.holderA, addLiquidityReq(d, LIQUIDITY, LIQUIDITY, d.holderA.address));
+  say(`  router ${d.router}, pair ${d.pair}, tokens ${d.tokenA} / ${d.tokenB}`);
+  return { uniswap: d, tokens: [d.tokenA, d.tokenB] };
+}
+
+/** A batch of set-up transactions, and the signed workload that follows it. */
+export interface SyntheticTxs {
+  /** Token transfers from each token's holder to the accounts that spend it (local calls on the token's shard). */
+  funding: ExperimentTx[];
+  /** Router approvals by the swappers (local calls: a swapper is placed on its input token's shard). */
+  approvals: ExperimentTx[];
+  /** The workload, in operation order. */
+  workload: ExperimentTx[];
+}
+
+/**
+ * Signs the synthetic operations against the deployed contracts. An ERC-20 transfer calls the
+ * token's `transfer`; a swap calls Router02 `swapExactTokensForTokens(amountIn, 0, [in, out],
+ * sender, deadline)` from an account placed on the input token's shard (the operation's sender
+ * index, moved to the next account placed there), so that its approval is a local call. Holders
+ * are funded with exactly what their operations spend. `holderNonces` are the token holders'
+ * (development accounts') current nonces; generated accounts start at 0.
+ */
+export function signSynthetic(plan: SyntheticPlan, c: SyntheticContracts, common: Common, placement: Placement, holderNonces: ReadonlyMap<string, bigint>): SyntheticTxs {
+  const d = c.uniswap;
+  const shard = (a: string) => shardOf(placement, a);
+  const nonces = new Map<string, bigint>(holderNonces);
+  const next = (a: DevAccount) => {
+    const n = nonces.get(a.address) ?? 0n;
+    nonces.set(a.address, n + 1n);
+    return n;
+  };
+  const tx = (from: DevAccount, nonce: bigint, kind: string, to: string, data: string, gasLimit: bigint, value: bigint, shards: number[]): ExperimentTx => {
+    const raw = signTransaction(common, from, { to, nonce, value, gasLimit, maxFeePerGas: SYNTHETIC_MAX_FEE_PER_GAS, data: Buffer.from(data, 'hex') });
+    return { hash: '0x' + Buffer.from(nativeKeccak256(raw)).toString('hex'), from: from.address, raw, kind, shards: [...new Set(shards)] };
+  };
+  const [token0] = sortTokens(d.tokenA, d.tokenB);
+  const byShard = new Map<number, number[]>();
+  plan.accounts.forEach((a, i) => byShard.set(shard(a.address), [...(byShard.get(shard(a.address)) ?? []), i]));
+  const swapper = (from: number, tokenIn: string): number => {
+    const on = byShard.get(shard(tokenIn)) ?? [];
+    if (on.length === 0) throw new Error(`no synthetic account is placed on shard ${shard(tokenIn)}; use more --accounts`);
+    return on[from % on.length]!;
+  };
+  /** Amount of each token each account must hold: token address → account index → base units. */
+  const needs = new Map<string, Map<number, bigint>>([[d.tokenA, new Map()], [d.tokenB, new Map()]]);
+  const swappers = new Map<string, Set<number>>([[d.tokenA, new Set()], [d.tokenB, new Set()]]);
+  const resolved = plan.ops.map((op) => {
+    if (op.kind === 'erc20') {
+      const token = c.tokens[op.token % 2]!;
+      const m = needs.get(token)!;
+      m.set(op.from, (m.get(op.from) ?? 0n) + op.amount);
+      return { op, token, from: op.from };
+    }
+    if (op.kind === 'swap') {
+      const tokenIn = (d.tokenA === token0) === op.zeroForOne ? d.tokenA : d.tokenB;
+      const from = swapper(op.from, tokenIn);
+      const m = needs.get(tokenIn)!;
+      m.set(from, (m.get(from) ?? 0n) + op.amountIn);
+      swappers.get(tokenIn)!.add(from);
+      return { op, token: tokenIn, from };
+    }
+    return { op, token: '', from: op.from };
+  });
+
+  const funding: ExperimentTx[] = [];
+  for (const [token, m] of needs) {
+    const holder = token === d.tokenA ? d.holderA : d.holderB;
+    for (const [i, amount] of [...m].sort((a, b) => a[0] - b[0])) {
+      funding.push(tx(holder, next(holder), 'erc20', token, calldata('transfer(address,uint256)', plan.accounts[i]!.address, amount), SYNTHETIC_GAS.erc20, 0n, [shard(holder.address), shard(token)]));
+    }
+  }
+  const approvals: ExperimentTx[] = [];
+  for (const [token, set] of swappers) {
+    for (const i of [...set].sort((a, b) => a - b)) {
+      const a = plan.accounts[i]!;
+      approvals.push(tx(a, next(a), 'approve', token, calldata('approve(address,uint256)', d.router, MAX_UINT), SYNTHETIC_GAS.approve, 0n, [shard(a.address), shard(token)]));
+    }
+  }
+  const workload = resolved.map(({ op, token, from }) => {
+    const a = plan.accounts[from]!;
+    const home = shard(a.address);
+    if (op.kind === 'transfer') {
+      const to = plan.accounts[op.to]!.address;
+      return tx(a, next(a), 'transfer', to, '', SYNTHETIC_GAS.transfer, op.valueWei, [home, shard(to)]);
+    }
+    if (op.kind === 'erc20') {
+      return tx(a, next(a), 'erc20', token, calldata('transfer(address,uint256)', plan.accounts[op.to]!.address, op.amount), SYNTHETIC_GAS.erc20, 0n, [home, shard(token)]);
+    }
+    const out = token === d.tokenA ? d.tokenB : d.tokenA;
+    return tx(a, next(a), 'swap', d.router, swapExactTokensForTokens(op.amountIn, 0n, [token, out], a.address, DEADLINE), SYNTHETIC_GAS.swap, 0n, [home, shard(d.router), shard(d.pair), shard(d.tokenA), shard(d.tokenB)]);
+  });
+  return { funding, approvals, workload };
+}
