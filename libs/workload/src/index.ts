@@ -1,1 +1,12 @@
-export {};
+/**
+ * @shardlab/workload — the workloads of the main job.
+ *
+ * - {@link readTrace} / {@link parseTraceLines}: real Ethereum transaction traces (ethereum-etl
+ *   `transactions` or XBlock-ETH block-transaction CSV, plain or gzip) into validated rows.
+ * - {@link planReplay} / {@link traceAccount}: rows mapped to deterministic generated key pairs on
+ *   the same shards as the real accounts, signed as plain transfers, with the genesis funding.
+ * - {@link generateSynthetic}: the default synthetic, mainnet-like workload (pure, unsigned).
+ */
+export * from './trace';
+export * from './replay';
+export * from './synthetic';
