@@ -73,7 +73,7 @@ export interface SyntheticContracts {
 /**
  * Picks where Uniswap's parts go on `shardCount` shards and four different development accounts
  * to deploy them: token A, token B, factory + pair, router + WETH on shards 1, 2, 3, 3 (mod the
- * shard count), moved to another shard when none of the ten development accounts is placed there.
+ * shard count), each moved to the next shard when no unused development account is placed there.
  * @throws Error when the development accounts cannot provide four deployers.
  */
 export function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: UniswapActors } {
@@ -93,10 +93,9 @@ export function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors
   const [tokenA, holderA] = pick(1 % n);
   const [tokenB, holderB] = pick(2 % n);
   const [factory, factoryDeployer] = pick(3 % n);
-  // The router goes beside the factory; its deployer must be placed there too.
-  const routerDeployer = net.on(factory).find((d) => !used.has(d.address));
-  if (!routerDeployer) throw new Error(`no second development account on shard ${factory} to deploy the router`);
-  return { layout: { trader: 0, tokenA, tokenB, factory, router: factory }, actors: { holderA, holderB, factoryDeployer, routerDeployer } };
+  // The router (and WETH) beside the factory when a second development account is placed there.
+  const [router, routerDeployer] = pick(factory);
+  return { layout: { trader: 0, tokenA, tokenB, factory, router }, actors: { holderA, holderB, factoryDeployer, routerDeployer } };
 }
 
 /**
@@ -109,7 +108,7 @@ export function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors
 export async function deploySyntheticContracts(net: NetClient, say: (line: string) => void): Promise<SyntheticContracts> {
   const step = strictStep(net);
   const { layout, actors } = syntheticLayout(net);
-  say(`deploying Uniswap V2: token A on shard ${layout.tokenA}, token B on shard ${layout.tokenB}, factory + pair and router on shard ${layout.factory}...`);
+  say(`deploying Uniswap V2: token A on shard ${layout.tokenA}, token B on shard ${layout.tokenB}, factory + pair on shard ${layout.factory}, router on shard ${layout.router}...`);
   const d = await deployUniswap(net, layout, step, actors);
   await step(d.holderB, { to: d.tokenB, data: calldata('transfer(address,uint256)', d.holderA.address, LIQUIDITY) });
   await step(d.holderA, { to: d.tokenA, data: calldata('approve(address,uint256)', d.router, MAX_UINT) });
