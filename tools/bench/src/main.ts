@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { runCrossShardBench } from './cross-shard-bench';
 import { runUniswapBench } from './uniswap-bench';
+import { DEFAULT_TRACE, runTraceBench } from './trace-bench';
 import { makeTransfers, runBaseline, runBlockExecution, runShard } from './executor-bench';
 
 const int = (v: string) => {
@@ -18,20 +19,49 @@ const program = new Command()
   .addOption(new Option('--senders <n>', 'distinct senders').argParser(int).default(200))
   .addOption(new Option('--block-size <n>', 'transactions per block for the shard').argParser(int).default(1000))
   .addOption(new Option('--rounds <n>', 'rounds (baseline and shard alternate)').argParser(int).default(3))
-  .addOption(new Option('--suite <name>', 'which benchmarks').choices(['all', 'executor', 'cross-shard', 'uniswap']).default('all'))
+  .addOption(new Option('--suite <name>', 'which benchmarks').choices(['all', 'executor', 'cross-shard', 'uniswap', 'trace']).default('all'))
   .addOption(new Option('--shards <n>', 'cross-shard suite: state shards').argParser(int).default(4))
   .addOption(new Option('--block-interval-ms <ms>', 'cross-shard suite: block interval').argParser(int).default(250))
   .addOption(new Option('--cross-txs <n>', 'cross-shard suite: transfers per workload').argParser(int).default(400))
   .addOption(new Option('--swaps <n>', 'uniswap suite: cross-shard swaps (and as many cross-shard transfers beside them)').argParser(int).default(60))
+  .addOption(new Option('--trace <file>', 'trace suite: transactions CSV to replay').default(DEFAULT_TRACE, '../shared/data/eth-mainnet-3.3M-20k.csv.gz'))
+  .addOption(new Option('--trace-shards <list>', 'trace suite: shard counts, comma-separated').default('1,2,4,8'))
+  .addOption(new Option('--trace-limit <n>', 'trace suite: replay only the first n rows').argParser(int))
   .addOption(new Option('--traders <n>', 'uniswap suite: traders, each with its own approvals').argParser(int).default(4));
 
 async function main(): Promise<void> {
   program.parse();
-  const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number; suite: string; shards: number; blockIntervalMs: number; crossTxs: number; swaps: number; traders: number }>();
+  const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number; suite: string; shards: number; blockIntervalMs: number; crossTxs: number; swaps: number; traders: number; trace: string; traceShards: string; traceLimit?: number }>();
   const say = (s: string) => process.stdout.write(s + '\n');
   if (o.suite === 'all' || o.suite === 'executor') await executorSuite(o, say);
   if (o.suite === 'all' || o.suite === 'cross-shard') await crossShardSuite(o, say);
   if (o.suite === 'all' || o.suite === 'uniswap') await uniswapSuite(o, say);
+  if (o.suite === 'all' || o.suite === 'trace') await traceSuite(o, say);
+}
+
+async function traceSuite(o: { trace: string; traceShards: string; traceLimit?: number; blockIntervalMs: number }, say: (s: string) => void): Promise<void> {
+  const shardCounts = o.traceShards.split(',').map((x) => int(x.trim()));
+  say('');
+  say(`Trace benchmark: ${o.trace}${o.traceLimit ? ` (first ${o.traceLimit} rows)` : ''}, shards ${shardCounts.join(', ')}, block interval ${o.blockIntervalMs} ms, real processes, as fast as possible`);
+  const runs = await runTraceBench({ trace: o.trace, shardCounts, blockIntervalMs: o.blockIntervalMs, ...(o.traceLimit ? { limit: o.traceLimit } : {}), say });
+  const base = runs[0]!.report.throughput.committedPerSecond ?? NaN;
+  const f = (x: number | null | undefined, d = 0) => (x === null || x === undefined ? '–' : x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }));
+  say('');
+  say(`| shards | txs | committed | aborted | cross-shard | committed tx/s | vs ${runs[0]!.shards} shard${runs[0]!.shards === 1 ? '' : 's'} | CPU ms / committed tx | cores busy | cross-shard p50 / p99 ms (intervals) | local p50 / p99 ms (intervals) | audit |`);
+  say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  for (const { shards, report: r } of runs) {
+    const x = r.latency.crossShard;
+    const l = r.latency.local;
+    const lat = (c: typeof x) => (c.n === 0 || !c.ms || !c.blockIntervals ? '–' : `${f(c.ms.p50)} / ${f(c.ms.p99)} (${f(c.blockIntervals.p50, 2)} / ${f(c.blockIntervals.p99, 2)})`);
+    const tps = r.throughput.committedPerSecond;
+    say(`| ${shards} | ${f(r.counts.submitted)} | ${f(r.counts.committed)} | ${f(r.counts.aborted)} | ${f((r.crossShardRatio ?? NaN) * 100, 1)} % | ${f(tps, 1)} | ${f((tps ?? NaN) / base, 2)}x | ${f((r.cpu?.cpuSecondsPerCommittedTx ?? NaN) * 1000, 2)} | ${f(r.cpu?.averageCores, 2)} | ${lat(x)} | ${lat(l)} | ${r.audit.ok && r.accountedFor ? 'passed, all accounted for' : 'FAILED'} |`);
+  }
+  const four = runs.find((r) => r.shards === 4);
+  if (four && !o.traceLimit) {
+    const tps = four.report.throughput.committedPerSecond ?? 0;
+    say('');
+    say(`target: the whole trace at 4 shards with the audit passing (${four.report.audit.ok && four.report.accountedFor ? 'met' : 'NOT met'}); ≥ 1,000 committed tx/s at 4 shards (${tps.toFixed(1)}: ${tps >= 1000 ? 'met' : 'NOT met'})`);
+  }
 }
 
 async function uniswapSuite(o: { shards: number; blockIntervalMs: number; swaps: number; traders: number }, say: (s: string) => void): Promise<void> {
