@@ -213,7 +213,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
   const gateway = createClient(GatewayServiceClient, devnet.gatewayAddress);
   try {
     let txs = planned.txs;
-    if (planned.synthetic) {
+    if (planned.synthetic && (o.mix.erc20 > 0 || o.mix.swap > 0)) {
       const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, o.shards);
       try {
         const contracts = await deploySyntheticContracts(net, say);
@@ -227,6 +227,8 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
       } finally {
         net.close();
       }
+    } else if (planned.synthetic) {
+      txs = signSynthetic(planned.synthetic, undefined, createChainCommon(), createPlacement(o.shards), new Map()).workload;
     }
     const workload = txs!;
     const pids = [...devnet.processes.values()].map((p) => p.child.pid).filter((p): p is number => p !== undefined);

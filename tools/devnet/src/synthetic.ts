@@ -32,6 +32,8 @@ export interface SyntheticPlan {
   genesis: Map<string, bigint>;
   ops: SyntheticOp[];
   mix: SyntheticMix;
+  /** Next nonce per account while signing a transfers-only workload. */
+  nextNonce: Map<string, bigint>;
 }
 
 /**
@@ -60,7 +62,7 @@ export function planSynthetic(opts: { seed: number; txs: number; accounts: numbe
     const fee = SYNTHETIC_GAS[op.kind] * SYNTHETIC_MAX_FEE_PER_GAS;
     genesis.set(a, genesis.get(a)! + fee + (op.kind === 'transfer' ? op.valueWei : 0n));
   }
-  return { accounts, genesis, ops, mix: opts.mix };
+  return { accounts, genesis, ops, mix: opts.mix, nextNonce: new Map() };
 }
 
 /** The contracts of a synthetic experiment and who holds what. */
@@ -133,10 +135,15 @@ export interface SyntheticTxs {
  * token's `transfer`; a swap calls Router02 `swapExactTokensForTokens(amountIn, 0, [in, out],
  * sender, deadline)` from an account placed on the input token's shard (the operation's sender
  * index, moved to the next account placed there), so that its approval is a local call. Holders
- * are funded with exactly what their operations spend. `holderNonces` are the token holders'
+ * are funded with exactly what their operations spend. Without contracts (a mix of native
+ * transfers only) nothing is deployed. `holderNonces` are the token holders'
  * (development accounts') current nonces; generated accounts start at 0.
  */
-export function signSynthetic(plan: SyntheticPlan, c: SyntheticContracts, common: Common, placement: Placement, holderNonces: ReadonlyMap<string, bigint>): SyntheticTxs {
+export function signSynthetic(plan: SyntheticPlan, c: SyntheticContracts | undefined, common: Common, placement: Placement, holderNonces: ReadonlyMap<string, bigint>): SyntheticTxs {
+  if (!c) {
+    if (plan.ops.some((op) => op.kind !== 'transfer')) throw new Error('ERC-20 transfers and swaps need the contracts deployed first');
+    return { funding: [], approvals: [], workload: plan.ops.map((op) => signTransfer(plan, op as Extract<SyntheticOp, { kind: 'transfer' }>, common, placement)) };
+  }
   const d = c.uniswap;
   const shard = (a: string) => shardOf(placement, a);
   const nonces = new Map<string, bigint>(holderNonces);
@@ -206,4 +213,14 @@ export function signSynthetic(plan: SyntheticPlan, c: SyntheticContracts, common
     return tx(a, next(a), 'swap', d.router, swapExactTokensForTokens(op.amountIn, 0n, [token, out], a.address, DEADLINE), SYNTHETIC_GAS.swap, 0n, [home, shard(d.router), shard(d.pair), shard(d.tokenA), shard(d.tokenB)]);
   });
   return { funding, approvals, workload };
+}
+
+/** Signs a native transfer of the synthetic workload (nonces follow the operations' order). */
+function signTransfer(plan: SyntheticPlan, op: Extract<SyntheticOp, { kind: 'transfer' }>, common: Common, placement: Placement): ExperimentTx {
+  const from = plan.accounts[op.from]!;
+  const to = plan.accounts[op.to]!.address;
+  const nonce = (plan.nextNonce.get(from.address) ?? 0n);
+  plan.nextNonce.set(from.address, nonce + 1n);
+  const raw = signTransaction(common, from, { to, nonce, value: op.valueWei, gasLimit: SYNTHETIC_GAS.transfer, maxFeePerGas: SYNTHETIC_MAX_FEE_PER_GAS });
+  return { hash: '0x' + Buffer.from(nativeKeccak256(raw)).toString('hex'), from: from.address, raw, kind: 'transfer', shards: [...new Set([shardOf(placement, from.address), shardOf(placement, to)])] };
 }
