@@ -3,7 +3,9 @@
  * `--port` PORT 50061 (0 picks a free port), `--host` HOST 127.0.0.1 (`0.0.0.0` in containers),
  * `--advertise-address` ADVERTISE_ADDRESS (default the bound address), `--registry`
  * REGISTRY_ADDRESS 127.0.0.1:50051, `--shard-deadline-ms` SHARD_DEADLINE_MS 5000,
- * `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
+ * `--lock-ttl-ms` LOCK_TTL_MS 10000 (simulation locks on what a simulation reads),
+ * `--lock-deadline-ms` LOCK_DEADLINE_MS (lock TTL + 2000: how long a simulation retries on locked
+ * state), `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
  * Logs `simulator listening` with `address` and `port` once it serves and is registered.
  */
 import { createRegistryDirectory } from '@shardlab/registry';
@@ -16,7 +18,9 @@ const program = new Command()
   .addOption(new Option('--host <host>', 'address to bind').env('HOST').default('127.0.0.1'))
   .addOption(new Option('--advertise-address <host:port>', 'address other services use to reach it').env('ADVERTISE_ADDRESS'))
   .addOption(new Option('--registry <host:port>', 'registry address').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
-  .addOption(new Option('--shard-deadline-ms <ms>', 'deadline of each call to a state shard').env('SHARD_DEADLINE_MS').argParser(intOption).default(5000));
+  .addOption(new Option('--shard-deadline-ms <ms>', 'deadline of each call to a state shard').env('SHARD_DEADLINE_MS').argParser(intOption).default(5000))
+  .addOption(new Option('--lock-ttl-ms <ms>', 'lifetime of the simulation locks taken on what a simulation reads').env('LOCK_TTL_MS').argParser(intOption).default(10_000))
+  .addOption(new Option('--lock-deadline-ms <ms>', 'how long a simulation retries on state locked by other transactions (default: lock TTL + 2000)').env('LOCK_DEADLINE_MS').argParser(intOption));
 
 void runService('simulator', program, async ({ logger, options }) => {
   const registryAddress = options['registry'] as string;
@@ -29,6 +33,8 @@ void runService('simulator', program, async ({ logger, options }) => {
       directory,
       registryAddress,
       shardDeadlineMs: options['shardDeadlineMs'] as number,
+      lockTtlMs: options['lockTtlMs'] as number,
+      ...(options['lockDeadlineMs'] !== undefined ? { lockDeadlineMs: options['lockDeadlineMs'] as number } : {}),
       logger,
     });
     return {

@@ -12,6 +12,7 @@ const program = new Command()
   .addOption(new Option('--registry <host:port>', 'registry address').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
   .addOption(new Option('--block-interval-ms <ms>', 'block interval (default: the registry\'s)').env('BLOCK_INTERVAL_MS').argParser(intOption))
   .addOption(new Option('--max-txs-per-block <n>', 'most transactions in a block').env('MAX_TXS_PER_BLOCK').argParser(intOption).default(5000))
+  .addOption(new Option('--simulation-lock-max-ttl-ms <ms>', 'longest simulation lock granted to the simulator (longer requests are capped)').env('SIMULATION_LOCK_MAX_TTL_MS').argParser(intOption).default(60_000))
   .addOption(new Option('--genesis <file>', 'JSON genesis file {"alloc": {"0xaddr": "wei"}} added to the development accounts').env('GENESIS_FILE'));
 
 void runService('state-shard', program, async ({ logger, options }) => {
@@ -29,6 +30,7 @@ void runService('state-shard', program, async ({ logger, options }) => {
     registryAddress,
     ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
     maxTxsPerBlock: options['maxTxsPerBlock'] as number,
+    simulationLockMaxTtlMs: options['simulationLockMaxTtlMs'] as number,
     ...(genesisFile ? { genesisExtra: await readGenesisFile(genesisFile) } : {}),
     logger,
   });

@@ -15,6 +15,11 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   /** The mempool or a queue is full. gRPC RESOURCE_EXHAUSTED. */
   ResourceExhausted: 'RESOURCE_EXHAUSTED',
+  /**
+   * A concurrency conflict the caller resolves by retrying from the start (e.g. state locked by
+   * another transaction's simulation). gRPC ABORTED.
+   */
+  Aborted: 'ABORTED',
   /** A feature that a later issue builds. gRPC UNIMPLEMENTED. */
   Unimplemented: 'UNIMPLEMENTED',
   /** A bug or broken invariant; the message is not shown to clients. gRPC INTERNAL. */
@@ -55,6 +60,7 @@ export const errors = {
     new ShardLabError(ErrorCode.Unavailable, message, meta),
   resourceExhausted: (message: string, meta?: Record<string, unknown>) =>
     new ShardLabError(ErrorCode.ResourceExhausted, message, meta),
+  aborted: (message: string, meta?: Record<string, unknown>) => new ShardLabError(ErrorCode.Aborted, message, meta),
   unimplemented: (message: string, meta?: Record<string, unknown>) =>
     new ShardLabError(ErrorCode.Unimplemented, message, meta),
   internal: (message: string, meta?: Record<string, unknown>) => new ShardLabError(ErrorCode.Internal, message, meta),

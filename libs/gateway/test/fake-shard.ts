@@ -267,6 +267,9 @@ export class FakeShard {
       getCode: unary(log, 'GetCode', async () => {
         throw errors.unimplemented('not in the fake');
       }),
+      releaseSimulationLocks: unary(log, 'ReleaseSimulationLocks', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
       listAccounts: unary(log, 'ListAccounts', async () => {
         throw errors.unimplemented('not in the fake');
       }),

@@ -134,6 +134,8 @@ export class OrchestratorNode {
   private readonly now: () => number;
   /** Simulations in progress. */
   private readonly simulations = new Set<Promise<void>>();
+  /** Last simulation started per sender: a sender's simulations run one after the other. */
+  private readonly senderSimulations = new Map<string, Promise<void>>();
 
   private constructor(
     private readonly opts: OrchestratorNodeOpts,
@@ -193,9 +195,15 @@ export class OrchestratorNode {
     const simulate = this.opts.simulate;
     if (!simulate) return;
     const hash = r.tx.hash;
+    // A sender's simulations run in arrival (nonce) order, one at a time: a later one holding the
+    // simulation locks an earlier one needs would stall both (the later one is ordered only after
+    // the earlier one), until its locks expire.
+    const from = r.tx.from;
+    const previous = this.senderSimulations.get(from);
     // One span in the transaction's trace (child of its enqueue span), around the simulation
     // with its retries (DESIGN.md section 6); the simulator call runs inside it.
     const run = context.with(extractContext(r.traceContext), () => withSpan(t, 'orchestrator.simulate', { 'tx.hash': hash, 'shard.home': r.homeShard }, async (span) => {
+      if (previous) await previous;
       const attempts = Math.max(1, this.opts.simulationAttempts ?? 4);
       let outcome: { rwSet: RwSet } | { error: string } | undefined;
       let lastError = '';
@@ -228,8 +236,12 @@ export class OrchestratorNode {
       }
     }))
       .catch((err: unknown) => this.opts.logger.error({ err, txHash: hash }, 'simulation bookkeeping failed'))
-      .finally(() => this.simulations.delete(run));
+      .finally(() => {
+        this.simulations.delete(run);
+        if (this.senderSimulations.get(from) === run) this.senderSimulations.delete(from);
+      });
     this.simulations.add(run);
+    this.senderSimulations.set(from, run);
   }
 
   /** Starts producing a block every `blockIntervalMs`. */

@@ -8,6 +8,7 @@ const CODE_TO_STATUS: Record<ErrorCode, status> = {
   [ErrorCode.NotFound]: status.NOT_FOUND,
   [ErrorCode.Unavailable]: status.UNAVAILABLE,
   [ErrorCode.ResourceExhausted]: status.RESOURCE_EXHAUSTED,
+  [ErrorCode.Aborted]: status.ABORTED,
   [ErrorCode.Unimplemented]: status.UNIMPLEMENTED,
   [ErrorCode.Internal]: status.INTERNAL,
 };

@@ -55,6 +55,16 @@ export class Mempool {
   }
 
   /**
+   * The oldest transaction of `from` with a nonce below `nonce` that still has to go into a block
+   * by itself (nonce reservations of cross-shard calls excepted), if any.
+   */
+  earlierPending(from: string, nonce: bigint): MempoolEntry | undefined {
+    if (!this.bySender.has(from)) return undefined;
+    for (const e of this.entries.values()) if (e.tx.from === from && e.tx.nonce < nonce && !e.reservation) return e;
+    return undefined;
+  }
+
+  /**
    * Adds a validated transaction.
    * @throws ShardLabError RESOURCE_EXHAUSTED when the mempool is full.
    */

@@ -24,6 +24,7 @@ import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemet
 import { Mempool, type MempoolEntry } from './mempool';
 import { Participant, decodeRecord, encodeRecord, type CallAcceptance, type TpcRecord } from './participant';
 import { StateViewCache, parseProofRequest } from './proofs';
+import { SimulationLocks, parseLockRequest, type SimulationLock } from './simulation-locks';
 
 /**
  * Reorders block steps so that each sender's transactions come in nonce order, keeping the
@@ -99,6 +100,18 @@ export interface ShardNodeOpts {
   signaturePool?: SignaturePool;
   /** Where cross-shard transactions go [none: they are refused with UNIMPLEMENTED]. */
   forwarder?: Forwarder;
+  /** Lifetime of a simulation lock whose GetProof names no TTL, in ms [10,000]. */
+  simulationLockDefaultTtlMs?: number;
+  /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */
+  simulationLockMaxTtlMs?: number;
+}
+
+/** The simulation lock a GetProof asks for (see simulation-locks.ts). */
+export interface ProofLockRequest {
+  /** Transaction the lock is for (0x + 32-byte hex). */
+  txHash?: string;
+  /** Lifetime in ms from now [the shard's default, 10,000]; capped by the shard's maximum. */
+  ttlMs?: number;
 }
 
 /** What SubmitTransaction answers. */
@@ -152,6 +165,8 @@ export class ShardNode {
   private readonly participant: Participant;
   /** Orchestrator blocks received and not yet recorded in a shard block, in height order. */
   private orchQueue: OrchestratorBlock[] = [];
+  /** Highest orchestrator height taken by the block in progress (0: none). */
+  private orchTaken = 0;
   /** Last orchestrator height recorded in a durable block. */
   private orchDurable: number;
   /** Decisions seen on cross-shard transactions (bounded), for status queries. */
@@ -162,6 +177,19 @@ export class ShardNode {
   private readonly waitingCopies = new Map<string, { tx: Transaction; call?: CallAcceptance }>();
   /** Read-only state views at recent state roots (GetProof, GetCode). */
   private readonly views: StateViewCache;
+  /** Simulation locks of cross-shard contract calls (in memory only, see simulation-locks.ts). */
+  private readonly simLocks: SimulationLocks;
+  /**
+   * Held for the whole production of a block, and while GetProof takes a simulation lock: a lock
+   * is never taken while a block that was planned without it is being executed.
+   */
+  private readonly blockMutex = new Mutex();
+  /**
+   * Addresses that local transactions of the last block waited for (they write them and a call
+   * held them): no new simulation lock is granted on them until those transactions have run, so
+   * that a stream of simulations cannot starve local writers.
+   */
+  private localWaiters = new Set<string>();
 
   private constructor(
     private readonly opts: ShardNodeOpts,
@@ -180,6 +208,11 @@ export class ShardNode {
     this.now = opts.now ?? Date.now;
     this.blocks.setMaxListeners(0);
     this.views = new StateViewCache(opts.store.trie as TrieDB, opts.common);
+    this.simLocks = new SimulationLocks({
+      now: this.now,
+      ...(opts.simulationLockDefaultTtlMs !== undefined ? { defaultTtlMs: opts.simulationLockDefaultTtlMs } : {}),
+      ...(opts.simulationLockMaxTtlMs !== undefined ? { maxTtlMs: opts.simulationLockMaxTtlMs } : {}),
+    });
   }
 
   /**
@@ -417,19 +450,33 @@ export class ShardNode {
    * request order (`value` a zero-padded 32-byte word, `proof` from the account's storage root,
    * see proofs.ts), and the reference block (shard, height, state root) the proofs are against.
    * Older heights are served from their state root (trie nodes are never pruned).
-   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, slot or height, or more than
-   *   256 slots; FAILED_PRECONDITION for an address placed on another shard; NOT_FOUND for a
-   *   height beyond the durable head.
+   *
+   * With `lock.txHash` (a simulation of that transaction), the address is also locked for it for
+   * `lock.ttlMs` (default 10,000 ms, capped at the shard's maximum, 60,000 ms by default; the same
+   * transaction asking again extends its lock), see simulation-locks.ts. The lock is taken between
+   * blocks, and only when the address is the same at the durable head as at `height`, so a locked
+   * read stays valid until the lock is gone.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, slot, height, tx hash or TTL
+   *   (0, or without a tx hash), or more than 256 slots; FAILED_PRECONDITION for an address placed
+   *   on another shard; NOT_FOUND for a height beyond the durable head; ABORTED (with a lock) when
+   *   another transaction holds the address — an unexpired simulation lock or the prepare lock of
+   *   a cross-shard call — (`<address> is locked by transaction <hash> (…)`), or when the address
+   *   changed after `height` (the read would be stale; simulate again at the new head).
    */
-  async getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
+  async getProof(address: string, slots: readonly string[], height?: number, lock?: ProofLockRequest): Promise<GetProofResponse> {
     const req = parseProofRequest(address, slots, height);
+    const lockReq = parseLockRequest(lock?.txHash, lock?.ttlMs);
     const a = req.address;
     const shard = shardOf(this.opts.placement, a);
     if (shard !== this.shardId) throw errors.failedPrecondition(`address ${a} is placed on shard ${shard}, not shard ${this.shardId}`);
-    // The head and the locked amount are read together, under admission like the other reads;
-    // the proof itself is built outside it, from a read-only view at the reference root (trie
-    // nodes are content-addressed and never pruned, so blocks produced meanwhile cannot change it).
-    const snap = await this.admission.run(async () => ({ head: this.opts.store.head()!, locked: this.participant.lockedOf(a) }));
+    // The head and the locked amount are read together, under admission like the other reads
+    // (with a lock: between blocks, see lockForSimulation); the proof itself is built outside it,
+    // from a read-only view at the reference root (trie nodes are content-addressed and never
+    // pruned, so blocks produced meanwhile cannot change it).
+    if (lockReq) this.checkSimulationLock(a, lockReq.txHash); // fails fast, without waiting for a block
+    const snap = lockReq
+      ? await this.blockMutex.run(() => this.lockForSimulation(a, lockReq.txHash, lockReq.ttlMs, height))
+      : await this.admission.run(async () => ({ head: this.opts.store.head()!, locked: this.participant.lockedOf(a) }));
     const h = height ?? snap.head.height;
     if (h > snap.head.height) throw errors.notFound(`shard ${this.shardId} has no block at height ${h} (head is ${snap.head.height})`);
     const stateRoot = h === snap.head.height ? snap.head.stateRoot : (await this.opts.store.getBlock(h))?.stateRoot;
@@ -450,6 +497,90 @@ export class ShardNode {
       storage: p.storage.map((s) => ({ slot: s.slot, value: s.value, proof: s.proof.map(buf) })),
       reference: { shardId: this.shardId, height: h, stateRoot: p.stateRoot },
     };
+  }
+
+  /**
+   * Takes (or extends) `txHash`'s simulation lock on `address` for a GetProof at `height`
+   * (default the head). Runs between blocks (under the block mutex), so no block planned without
+   * the lock is in progress, and every later block sees it. Returns the durable head and the
+   * address's locked amount, as GetProof reports them.
+   * @throws ShardLabError NOT_FOUND for a height beyond the head; ABORTED when another
+   *   transaction holds the address, or the address changed between `height` and the head.
+   */
+  private async lockForSimulation(address: string, txHash: string, ttlMs: number | undefined, height: number | undefined): Promise<{ head: { height: number; stateRoot: string }; locked: bigint }> {
+    const head = this.opts.store.head()!;
+    if (height !== undefined && height > head.height) throw errors.notFound(`shard ${this.shardId} has no block at height ${height} (head is ${head.height})`);
+    this.checkSimulationLock(address, txHash);
+    if (height !== undefined && height < head.height) {
+      // The simulation reads this shard at `height`: the lock protects the read only if the
+      // address is still the same at the head (the account leaf covers its storage root).
+      const root = (await this.opts.store.getBlock(height))?.stateRoot;
+      if (!root) throw errors.internal(`block ${height} missing below head ${head.height}`);
+      const [then, now] = await Promise.all([this.views.at(root).accountRlp(address), this.views.at(head.stateRoot).accountRlp(address)]);
+      if (Buffer.compare(Buffer.from(then), Buffer.from(now)) !== 0) {
+        throw errors.aborted(`${address} changed after height ${height} (head is ${head.height}): the read would be stale, simulate again at the head`, { address, txHash });
+      }
+    }
+    const got = this.simLocks.acquire(address, txHash, ttlMs);
+    if ('conflict' in got) throw errors.internal(`simulation lock of ${address} taken concurrently by ${got.conflict.txHash}`);
+    return { head, locked: this.participant.lockedOf(address) };
+  }
+
+  /**
+   * Whether `txHash` may take a simulation lock on `address` now.
+   * @throws ShardLabError ABORTED when another transaction holds it (a prepare lock or an
+   *   unexpired simulation lock: `<address> is locked by transaction <hash> (…)`), when a local
+   *   transaction waits to write it (and `txHash` does not hold it already), or when `txHash` is a
+   *   call of a sender of this shard whose earlier transactions are not in a block yet (its
+   *   simulation would read state they are about to change, and lock what they need: they could
+   *   never run before it, so both would wait for its vote timeout).
+   */
+  private checkSimulationLock(address: string, txHash: string): void {
+    const prepared = this.callLockHolder(address);
+    if (prepared !== undefined && prepared !== txHash) {
+      throw errors.aborted(`${address} is locked by transaction ${prepared} (a prepared cross-shard call, until its decision)`, { address, holder: prepared, txHash });
+    }
+    const held = this.simLocks.holder(address);
+    if (held && held.txHash !== txHash) {
+      throw errors.aborted(`${address} is locked by transaction ${held.txHash} (simulation lock, expires in ${held.expiresAtMs - this.now()} ms)`, { address, holder: held.txHash, txHash });
+    }
+    if (!held && prepared === undefined && this.localWaiters.has(address)) {
+      throw errors.aborted(`${address} is wanted by a local transaction waiting to write it: simulate again once it has run`, { address, txHash });
+    }
+    const own = this.mempool.get(txHash);
+    const earlier = own?.reservation ? this.mempool.earlierPending(own.tx.from, own.tx.nonce) : undefined;
+    if (earlier) {
+      throw errors.aborted(`the sender's earlier transaction ${earlier.tx.hash} (nonce ${earlier.tx.nonce}) is not in a block yet: simulate again once it is`, { address, txHash });
+    }
+  }
+
+  /**
+   * The cross-shard call holding `address` with a prepare lock: a prepared (or accepted) call, or
+   * an ordered copy waiting on this shard for its sender's earlier transactions.
+   */
+  private callLockHolder(address: string): string | undefined {
+    const h = this.participant.lockHolder(address);
+    if (h !== undefined) return h;
+    for (const [hash, w] of this.waitingCopies) if (w.call && !w.call.refuse && w.call.locks.includes(address)) return hash;
+    return undefined;
+  }
+
+  /**
+   * Releases every simulation lock of a transaction on this shard (its simulation failed or gave
+   * up; ReleaseSimulationLocks). Prepare locks are not touched. Returns how many addresses were
+   * released (0 when it held none).
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
+   */
+  releaseSimulationLocks(txHash: string): number {
+    const h = parseHash(txHash, 'tx_hash');
+    const n = this.simLocks.release(h);
+    if (n > 0) this.opts.logger.debug({ txHash: h, released: n }, 'simulation locks released');
+    return n;
+  }
+
+  /** Every simulation lock in the table (expired ones too, until swept), for tests and audits. */
+  simulationLocks(): SimulationLock[] {
+    return this.simLocks.list();
   }
 
   /**
@@ -583,7 +714,9 @@ export class ShardNode {
 
   /** Highest orchestrator height received (queued or durably recorded). */
   orchestratorCursor(): number {
-    return this.orchQueue.at(-1)?.height ?? this.orchDurable;
+    // Blocks taken by the block in progress count: they are neither queued nor durable yet, and
+    // taking them again (after a resubscription) would process them twice.
+    return Math.max(this.orchQueue.at(-1)?.height ?? 0, this.orchTaken, this.orchDurable);
   }
 
   /**
@@ -608,12 +741,15 @@ export class ShardNode {
     const height = head.height + 1;
     const orchBlocks = this.orchQueue;
     this.orchQueue = [];
+    this.orchTaken = orchBlocks.at(-1)?.height ?? 0;
     const entries = this.mempool.take(this.maxTxsPerBlock, this.executor.blockGasLimit);
     const links: Link[] = entries
       .map((e) => (e.trace ? otTrace.getSpanContext(e.trace) : undefined))
       .filter((c): c is NonNullable<typeof c> => c !== undefined)
       .map((c) => ({ context: c }));
-    return withSpan(t, 'shard.block', { 'shard.id': this.shardId, 'block.height': height, 'block.txs': entries.length }, async () => {
+    // The transactions are taken synchronously above; the rest runs under the block mutex, so that
+    // no simulation lock is taken while this block (planned without it) is executed.
+    const body = async (): Promise<StateShardBlock> => {
       const timestampMs = Math.max(this.now(), 1);
       let block: StateShardBlock;
       let committed = false;
@@ -629,6 +765,7 @@ export class ShardNode {
               account: async (a) => ({ exists: await this.reader.accountExists(a), ...(await this.reader.getAccount(a)) }),
               storage: (a, slot) => this.reader.getStorage(a, slot),
             },
+            simulationLock: (a, h) => this.simLocks.state(a, h, timestampMs),
           },
           this.orchDurable,
         );
@@ -713,6 +850,7 @@ export class ShardNode {
           steps.push(e.crossShard ? { kind: 'accept', tx: e.tx, lock: mayLock.get(e.tx.hash) ?? false } : e.tx);
           if (lastOfSender.get(e.tx.from) === i) steps.push(...(late.get(e.tx.from) ?? []));
         });
+        const waitedFor = new Set<string>();
         const lockedAddresses = this.participant.lockedAddressesWith(plan.writes, [...calls.values()].filter((c) => !c.refuse).flatMap((c) => c.locks));
         const execution = await this.executor.executeBlock(
           height,
@@ -720,7 +858,13 @@ export class ShardNode {
           steps,
           (a) => this.participant.lockedOf(a),
           (a) => shardOf(this.opts.placement, a) === this.shardId,
-          (a) => lockedAddresses.has(a),
+          // Local transactions also wait while a simulation holds what they write (and are then
+          // served before new simulations, see localWaiters).
+          (a) => {
+            const locked = lockedAddresses.has(a) || this.simLocks.isLocked(a, timestampMs);
+            if (locked) waitedFor.add(a);
+            return locked;
+          },
         );
         // Votes and records of cross-shard acceptances (source side).
         const accepted: Parameters<Participant['acceptanceWrites']>[0] = [];
@@ -780,6 +924,12 @@ export class ShardNode {
           await this.reader.setStateRoot(execution.stateRoot);
           // Balance, locks and the mempool move together, so admission never sees a mix.
           this.participant.apply(writes);
+          // Simulation locks end with the transaction's prepare here (YES: its prepare lock, just
+          // applied, holds the addresses now; NO: released) or its decision. Ordered copies still
+          // waiting for their sender keep theirs.
+          for (const h of new Set([...writes.keys(), ...plan.decided.keys()])) this.simLocks.release(h);
+          this.simLocks.sweep();
+          this.localWaiters = waitedFor;
           this.orchDurable = plan.orchestratorHeight;
           // Recorded as dropped before leaving the mempool, so a status query never sees neither.
           for (const o of rejected) this.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
@@ -851,7 +1001,8 @@ export class ShardNode {
       }
       this.blocks.emit('block', block);
       return block;
-    }, links);
+    };
+    return withSpan(t, 'shard.block', { 'shard.id': this.shardId, 'block.height': height, 'block.txs': entries.length }, () => this.blockMutex.run(body).finally(() => (this.orchTaken = 0)), links);
   }
 
   private trimMap(m: Map<string, unknown>, max = 100_000): void {

@@ -97,6 +97,13 @@ export interface PlanContext {
   inMempool(txHash: string): boolean;
   /** Head state, to validate the ReadSets of cross-shard contract calls [none: they are refused]. */
   state?: StateReader;
+  /**
+   * State of the simulation lock of transaction `txHash` on `address` (of this shard) at the time
+   * the block is planned (see simulation-locks.ts). A cross-shard contract call is prepared only
+   * while it holds the lock on every address of this shard its RwSet names (its sender excepted)
+   * [none: not checked].
+   */
+  simulationLock?(address: string, txHash: string): 'held' | 'expired' | 'not held';
 }
 
 /**
@@ -270,9 +277,12 @@ export class Participant {
   /**
    * Validates this shard's part of a cross-shard contract call's RwSet (the items whose shard is
    * this one) and computes what it locks and what a commit applies. Refused (with the reason) when
-   * an address is locked by another transaction, a proof does not hold against the reference
-   * state root, or the head state differs from what was read (the sender's balance and nonce on
-   * the source excepted: its acceptance changes them).
+   * an address is locked by another transaction (`conflict: …`), a proof does not hold against
+   * the reference state root (`invalid proof for …`), the head state differs from what was read
+   * (`read set changed: …`; the sender's balance and nonce on the source excepted: its acceptance
+   * changes them), or the transaction's simulation lock on an address is gone (`simulation lock
+   * expired: …`, `simulation lock not held: …`; not asked of the sender, whose nonce is reserved
+   * and whose outgoing value is locked by the acceptance instead).
    */
   private async checkCall(tx: Transaction, rwSet: RwSet, source: boolean, ctx: PlanContext, planLocks: ReadonlyMap<string, string>): Promise<CallAcceptance> {
     const from = tx.from.toLowerCase();
@@ -329,6 +339,12 @@ export class Participant {
         if ((await ctx.state.storage(a, r.slot)) !== r.value.toLowerCase()) return refuse(`read set changed: ${a} slot ${r.slot}`);
       }
       if (isSender) continue;
+      // What was read is unchanged (checked above); the simulation lock must still be there, so
+      // that nothing could have written it since the simulation read it, and it becomes the
+      // prepare lock below. Checked after the read set, so that a real change is named as such.
+      const sim = ctx.simulationLock?.(a, tx.hash);
+      if (sim === 'expired') return refuse(`simulation lock expired: ${a} (locked for ${tx.hash})`);
+      if (sim === 'not held') return refuse(`simulation lock not held: ${a} is not locked for ${tx.hash}`);
       part.locks.push(a);
       const writes = item.writes.map((w) => ({ slot: w.slot, oldValue: w.oldValue, newValue: w.newValue }));
       if (item.createdCode) writes.unshift({ slot: '', oldValue: '', newValue: item.createdCode });

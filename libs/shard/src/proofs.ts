@@ -128,6 +128,16 @@ export class StateView {
     return { address: address.toLowerCase(), stateRoot: this.stateRoot, account, accountProof: p.accountProof.map((n) => fromHex(n)), storage };
   }
 
+  /**
+   * The RLP account `[nonce, balance, storageRoot, codeHash]` of `address` at the view's root
+   * (the leaf an account proof leads to); empty when the account does not exist. Two roots give
+   * the same bytes exactly when the account and all its storage are the same.
+   */
+  async accountRlp(address: string): Promise<Uint8Array> {
+    const acc = await this.sm.getAccount(createAddressFromString(address));
+    return acc ? acc.serialize() : new Uint8Array();
+  }
+
   /** Code of `address` at the view's root; empty for an account without code or no account. */
   async code(address: string): Promise<Uint8Array> {
     return this.sm.getCode(createAddressFromString(address));

@@ -65,6 +65,8 @@ export interface StateShardOpts {
   maxTxsPerBlock?: number;
   /** Extra genesis allocation besides the development accounts. */
   genesisExtra?: ReadonlyMap<string, bigint>;
+  /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */
+  simulationLockMaxTtlMs?: number;
   logger: Logger;
 }
 
@@ -104,6 +106,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     genesis: genesisAllocation(opts.genesisExtra),
     blockIntervalMs: opts.blockIntervalMs ?? config.blockIntervalMs,
     ...(opts.maxTxsPerBlock !== undefined ? { maxTxsPerBlock: opts.maxTxsPerBlock } : {}),
+    ...(opts.simulationLockMaxTtlMs !== undefined ? { simulationLockMaxTtlMs: opts.simulationLockMaxTtlMs } : {}),
     signaturePool,
     forwarder: orchestrator.forwarder,
   });

@@ -13,6 +13,8 @@ import type {
   GetTransactionRequest,
   ListAccountsRequest,
   ListAccountsResponse,
+  ReleaseSimulationLocksRequest,
+  ReleaseSimulationLocksResponse,
   StateShardBlock,
   SubmitTransactionRequest,
   SubmitTransactionResponse,
@@ -25,8 +27,9 @@ import type { ShardNode } from './node';
 
 /**
  * The gRPC implementation of `shardlab.v1.StateShardService` over a {@link ShardNode}. Every input
- * is validated by the node; errors become gRPC statuses at this edge. GetProof and GetCode serve
- * the simulator of cross-shard contract calls (EIP-1186 proofs, see proofs.ts).
+ * is validated by the node; errors become gRPC statuses at this edge. GetProof, GetCode and
+ * ReleaseSimulationLocks serve the simulator of cross-shard contract calls (EIP-1186 proofs, see
+ * proofs.ts; simulation locks, see simulation-locks.ts).
  */
 export function stateShardService(node: ShardNode, logger: Logger): UntypedServiceImplementation {
   return {
@@ -44,7 +47,12 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     subscribeBlocks: serverStream<SubscribeBlocksRequest, StateShardBlock>(logger, 'SubscribeBlocks', async (req, send, ctx) => {
       for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(block);
     }),
-    getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', (req) => node.getProof(req.address, req.slots, req.height)),
+    getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', (req) =>
+      node.getProof(req.address, req.slots, req.height, req.txHash !== undefined || req.lockTtlMs !== undefined ? { ...(req.txHash !== undefined ? { txHash: req.txHash } : {}), ...(req.lockTtlMs !== undefined ? { ttlMs: req.lockTtlMs } : {}) } : undefined),
+    ),
+    releaseSimulationLocks: unary<ReleaseSimulationLocksRequest, ReleaseSimulationLocksResponse>(logger, 'ReleaseSimulationLocks', async (req) => ({
+      released: node.releaseSimulationLocks(req.txHash),
+    })),
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),
   };

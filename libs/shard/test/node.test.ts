@@ -484,3 +484,26 @@ describe('ShardNode', () => {
     expect(toHex(createAddressFromString(shardCoinbase(17)).bytes)).toBe(shardCoinbase(17));
   });
 });
+
+describe('orchestrator blocks taken by a block in progress', () => {
+  it('count in the cursor: re-delivered after a resubscription they are ignored, not processed twice', async () => {
+    const { Network } = await import('./protocol-harness');
+    const net = await Network.create({ shardCount: 2, genesis: genesisAllocation(), placement: createPlacement(2) });
+    await net.orchestratorBlock();
+    await net.orchestratorBlock();
+    const shard = net.shards[1]!;
+    await net.deliverOrchestratorBlocks();
+    expect(shard.orchestratorCursor()).toBe(2);
+    const producing = shard.produceBlock(); // takes orchestrator blocks 1 and 2 at once
+    expect(shard.orchestratorCursor()).toBe(2);
+    // A resubscription from the cursor while the block is in progress: 1 and 2 again, then 3.
+    shard.enqueueOrchestratorBlock(await net.orchestrator.getBlock(1));
+    shard.enqueueOrchestratorBlock(await net.orchestrator.getBlock(2));
+    await net.orchestratorBlock();
+    shard.enqueueOrchestratorBlock(await net.orchestrator.getBlock(3));
+    expect((await producing).orchestratorHeight).toBe(2);
+    expect(shard.orchestratorCursor()).toBe(3);
+    const next = await shard.produceBlock();
+    expect(next.orchestratorHeight).toBe(3);
+  });
+});

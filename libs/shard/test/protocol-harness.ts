@@ -11,7 +11,7 @@ import {
 } from '@shardlab/chain';
 import { OrchestratorNode } from '@shardlab/orchestrator';
 import { SystemTxKind, type SimulateResponse, type StateShardBlock, type Transaction } from '@shardlab/proto';
-import { simulate, type StateSource } from '@shardlab/simulator';
+import { simulateWithLocks, type LockedSimulateOpts, type SimulationLockSpec, type StateSource } from '@shardlab/simulator';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode, type ShardNodeOpts } from '../src';
@@ -122,24 +122,56 @@ export class Network {
     return n;
   }
 
-  /** A StateSource over the shard nodes, each shard pinned at its head when first read. */
-  stateSource(): StateSource {
+  /**
+   * A StateSource over the shard nodes, each shard pinned at its head when first read. With
+   * `lock`, every read (but of `lock.unlocked`) takes a simulation lock for the transaction, as
+   * the simulator's gRPC source does, and `releaseLocks` releases them on every shard.
+   */
+  stateSource(lock?: SimulationLockSpec): StateSource {
     const pins = new Map<number, number>();
     const pin = (s: number) => {
       if (!pins.has(s)) pins.set(s, this.shards[s]!.head().height);
       return pins.get(s)!;
     };
+    const unlocked = new Set(lock?.unlocked ?? []);
+    const inFlight = new Set<Promise<unknown>>();
     return {
       getAccount: (a, slots) => {
         const s = this.shardOf(a);
-        return this.shards[s]!.getProof(a, slots, pin(s));
+        const p = this.shards[s]!.getProof(a, slots, pin(s), lock && !unlocked.has(a) ? { txHash: lock.txHash, ttlMs: lock.ttlMs } : undefined);
+        inFlight.add(p);
+        return p.finally(() => inFlight.delete(p));
       },
       getCode: async (a) => (await this.shards[this.shardOf(a)]!.getCode(a)).code,
+      ...(lock
+        ? {
+            releaseLocks: async () => {
+              while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+              for (const n of this.shards) n.releaseSimulationLocks(lock.txHash);
+            },
+          }
+        : {}),
     };
   }
 
-  /** Simulates a transaction in process over the shards' current state. */
-  simulate = (tx: Transaction): Promise<SimulateResponse> => simulate(tx, this.stateSource(), { common: this.common, now: this.now });
+  /**
+   * Options of the in-process simulator (a test may change them): locks of the default TTL;
+   * retries on locked state on the network's clock, each backoff being 100 ms in which every
+   * shard produces a block (as shards go on producing blocks while a simulation waits; here
+   * nothing else moves, since the orchestrator's blocks wait for simulations).
+   */
+  readonly simulatorOpts: Partial<LockedSimulateOpts> = {
+    clock: () => this.clock.ms,
+    backoffMs: () => 100,
+    sleep: async () => {
+      this.clock.ms += 100;
+      for (const s of this.shards) await s.produceBlock();
+    },
+  };
+
+  /** Simulates a transaction in process over the shards' current state, taking simulation locks (as the simulator does). */
+  simulate = (tx: Transaction): Promise<SimulateResponse> =>
+    simulateWithLocks(tx, (lock) => this.stateSource(lock), { common: this.common, now: this.now, ...this.simulatorOpts });
 
   /** Re-creates the orchestrator on its store (a crash: votes read since its last block are lost). */
   async restartOrchestrator(): Promise<OrchestratorNode> {

@@ -6,6 +6,7 @@
 export * from './proofs';
 export * from './remote-state';
 export * from './simulate';
+export * from './locked';
 export * from './shard-source';
 export * from './service';
 export * from './server';

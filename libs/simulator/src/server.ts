@@ -20,6 +20,10 @@ export interface SimulatorOpts {
   shardDeadlineMs?: number;
   /** Base fee per gas in wei; default 1 gwei. */
   baseFeePerGas?: bigint;
+  /** Lifetime of the simulation locks taken on the shards, in ms (default 10,000). */
+  lockTtlMs?: number;
+  /** How long a simulation retries on locked state, in ms (default lock TTL + 2,000). */
+  lockDeadlineMs?: number;
   logger: Logger;
 }
 
@@ -35,8 +39,9 @@ export interface RunningSimulator {
 /**
  * Starts the simulator: reads the chain id from the registry (waiting for it), serves
  * `shardlab.v1.SimulatorService` (plus health and reflection) reading the state shards through the
- * registry's placement and endpoints, and registers as service `simulator`. Logs
- * `simulator listening` with `address` and `port` once registered.
+ * registry's placement and endpoints, and registers as service `simulator`. Every read of a
+ * simulation takes a simulation lock on the shard (`lockTtlMs`). Logs `simulator listening` with
+ * `address` and `port` once registered.
  */
 export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimulator> {
   const log = opts.logger;
@@ -49,11 +54,14 @@ export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimula
     common,
     codeCache,
     ...(opts.baseFeePerGas !== undefined ? { baseFeePerGas: opts.baseFeePerGas } : {}),
-    sourceFor: (signal) =>
+    ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
+    ...(opts.lockDeadlineMs !== undefined ? { lockDeadlineMs: opts.lockDeadlineMs } : {}),
+    sourceFor: (signal, lock) =>
       createShardStateSource({
         directory: opts.directory,
         clients,
         signal,
+        lock,
         ...(opts.shardDeadlineMs !== undefined ? { deadlineMs: opts.shardDeadlineMs } : {}),
       }),
   });

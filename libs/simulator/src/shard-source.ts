@@ -5,7 +5,7 @@
 import type { Metadata, CallOptions, ServiceError } from '@grpc/grpc-js';
 import { shardOf } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors, isShardLabError } from '@shardlab/common';
-import { StateShardServiceClient, type GetCodeResponse, type GetHeadResponse, type GetProofResponse } from '@shardlab/proto';
+import { StateShardServiceClient, type GetCodeResponse, type GetHeadResponse, type GetProofResponse, type ReleaseSimulationLocksResponse } from '@shardlab/proto';
 import type { RegistryDirectory } from '@shardlab/registry';
 import { createClient, unaryCall } from '@shardlab/rpc';
 import type { StateSource } from './remote-state';
@@ -15,6 +15,30 @@ export const DEFAULT_SHARD_DEADLINE_MS = 5000;
 
 /** Most storage slots asked in one GetProof (the shards' limit); more are asked in several. */
 export const MAX_SLOTS_PER_PROOF = 256;
+
+/** Deadline of a ReleaseSimulationLocks call, in milliseconds. */
+export const RELEASE_DEADLINE_MS = 2000;
+
+/**
+ * The simulation locks one simulation takes on the shards it reads (see the state shard's
+ * GetProof: `tx_hash`, `lock_ttl_ms`).
+ */
+export interface SimulationLockSpec {
+  /** Hash of the simulated transaction (0x lowercase hex): the lock holder. */
+  txHash: string;
+  /** Lifetime of each lock, in ms from its GetProof (the shard caps it). */
+  ttlMs: number;
+  /**
+   * Addresses read without a lock (lowercase 0x hex): the transaction's sender, whose nonce is
+   * reserved and whose outgoing value is locked by its home shard instead.
+   */
+  unlocked?: readonly string[];
+}
+
+/** The holder named in a shard's ABORTED message (`… is locked by transaction 0x… (…)`). */
+export function lockHolderOf(message: string): string | undefined {
+  return /locked by transaction (0x[0-9a-fA-F]{64})/.exec(message)?.[1]?.toLowerCase();
+}
 
 /** gRPC clients of the state shards by address, shared by simulations. */
 export class ShardClients {
@@ -45,6 +69,8 @@ export interface ShardSourceOpts {
   waitForReady?: boolean;
   /** Cancels the calls in flight (the Simulate call was cancelled). */
   signal?: AbortSignal;
+  /** Simulation locks to take with every GetProof [none]. */
+  lock?: SimulationLockSpec;
 }
 
 interface Pin {
@@ -60,10 +86,16 @@ interface Pin {
  * shard then passes the pinned height, and an answer at another reference is refused. GetCode
  * needs no height (code never changes).
  *
+ * With `opts.lock`, every GetProof (of an address not in `lock.unlocked`) carries the
+ * transaction's hash and the lock TTL, so the shard locks what it serves for this simulation;
+ * {@link StateSource.releaseLocks} releases them all.
+ *
  * Every failure is a ShardLabError UNAVAILABLE naming the shard: a shard that cannot be reached
  * (or misses the deadline), has no live replica in the registry, reports another shard id, or
- * answers with an error of its own (e.g. UNIMPLEMENTED, NOT_FOUND). Unreachable shards make the
- * directory drop its cached endpoints.
+ * answers with an error of its own (e.g. UNIMPLEMENTED, NOT_FOUND) — except a shard's ABORTED
+ * (the address is locked by another transaction, or changed after the pinned height), which stays
+ * ABORTED, with `meta.holder` the holder's hash when the shard named one. Unreachable shards make
+ * the directory drop its cached endpoints.
  */
 export function createShardStateSource(opts: ShardSourceOpts): StateSource {
   const pins = new Map<number, Promise<Pin>>();
@@ -84,6 +116,10 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
       if (isShardLabError(err, ErrorCode.Unavailable)) {
         opts.directory.invalidate();
         throw err;
+      }
+      if (isShardLabError(err, ErrorCode.Aborted)) {
+        const holder = lockHolderOf(err.message);
+        throw errors.aborted(`shard ${shardId}: ${err.message}`, { shardId, ...(holder ? { holder } : {}) });
       }
       const message = err instanceof Error ? err.message : String(err);
       const code = err instanceof ShardLabError ? err.code : 'error';
@@ -118,8 +154,19 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
     return p;
   };
 
+  const lock = opts.lock;
+  const unlocked = new Set((lock?.unlocked ?? []).map((a) => a.toLowerCase()));
+  /** Shards asked for a lock (by id), and the GetProofs in flight, for releaseLocks. */
+  const lockedShards = new Map<number, Pin>();
+  const inFlight = new Set<Promise<unknown>>();
+
   const getProof = async (p: Pin, address: string, slots: string[]): Promise<GetProofResponse> => {
-    const res = await call<GetProofResponse>(p.shardId, 'GetProof', (md, o, cb) => p.client.getProof({ address, slots, height: p.height }, md, o, cb));
+    const locking = lock !== undefined && !unlocked.has(address.toLowerCase());
+    if (locking) lockedShards.set(p.shardId, p);
+    const request = { address, slots, height: p.height, ...(locking ? { txHash: lock.txHash, lockTtlMs: lock.ttlMs } : {}) };
+    const pending = call<GetProofResponse>(p.shardId, 'GetProof', (md, o, cb) => p.client.getProof(request, md, o, cb));
+    inFlight.add(pending);
+    const res = await pending.finally(() => inFlight.delete(pending));
     const ref = res.reference;
     if (!ref || ref.shardId !== p.shardId || ref.height !== p.height || ref.stateRoot.toLowerCase() !== p.stateRoot) {
       throw errors.unavailable(
@@ -144,5 +191,22 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
       const res = await call<GetCodeResponse>(p.shardId, 'GetCode', (md, o, cb) => p.client.getCode({ address }, md, o, cb));
       return res.code;
     },
+    ...(lock
+      ? {
+          releaseLocks: async () => {
+            // A GetProof still in flight may lock after a release: wait for every one first.
+            while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+            await Promise.allSettled(
+              [...lockedShards.values()].map((p) =>
+                // Not tied to the Simulate call's signal: a cancelled simulation releases too.
+                unaryCall<ReleaseSimulationLocksResponse>(`shard ${p.shardId}`, (md, o, cb) => p.client.releaseSimulationLocks({ txHash: lock.txHash }, md, o, cb), {
+                  deadlineMs: RELEASE_DEADLINE_MS,
+                }),
+              ),
+            );
+            lockedShards.clear();
+          },
+        }
+      : {}),
   };
 }

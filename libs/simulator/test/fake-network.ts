@@ -12,6 +12,8 @@ import {
   type GetHeadResponse,
   type GetProofRequest,
   type GetProofResponse,
+  type ReleaseSimulationLocksRequest,
+  type ReleaseSimulationLocksResponse,
 } from '@shardlab/proto';
 import { RegistryState, registryMountedService, startMembership, type Membership } from '@shardlab/registry';
 import { startServer, unary, type MountedService, type RunningServer } from '@shardlab/rpc';
@@ -26,7 +28,7 @@ export interface FakeShardMode {
   unimplemented?: boolean;
 }
 
-/** A StateShardService serving GetHead, GetProof and GetCode from a {@link FakeShard}. */
+/** A StateShardService serving GetHead, GetProof (with simulation locks), ReleaseSimulationLocks and GetCode from a {@link FakeShard}. */
 export function fakeStateShardService(shard: FakeShard, mode: FakeShardMode): MountedService {
   return {
     name: 'shardlab.v1.StateShardService',
@@ -38,8 +40,11 @@ export function fakeStateShardService(shard: FakeShard, mode: FakeShardMode): Mo
       }),
       getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', async (req) => {
         if (mode.unimplemented) throw errors.unimplemented('GetProof serves the simulator, which is not implemented yet');
-        return shard.getProof(req.address, req.slots, req.height);
+        return shard.getProof(req.address, req.slots, req.height, req.txHash ? { txHash: req.txHash, ttlMs: req.lockTtlMs } : undefined);
       }),
+      releaseSimulationLocks: unary<ReleaseSimulationLocksRequest, ReleaseSimulationLocksResponse>(logger, 'ReleaseSimulationLocks', async (req) => ({
+        released: shard.release(req.txHash),
+      })),
       getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', async (req) => {
         if (mode.unimplemented) throw errors.unimplemented('GetCode serves the simulator, which is not implemented yet');
         return { code: Buffer.from(await shard.getCode(req.address)) };

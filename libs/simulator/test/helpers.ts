@@ -13,7 +13,7 @@ import { Account, MapDB, ValueEncoding, createAddressFromString, hexToBytes, typ
 import { MAX_GAS_LIMIT, createPlacement, decodeTransaction, shardOf, type Placement } from '@shardlab/chain';
 import { errors, fromHex, toHex } from '@shardlab/common';
 import type { GetHeadResponse, GetProofResponse } from '@shardlab/proto';
-import { FEE_SINK, type StateSource } from '../src';
+import { FEE_SINK, type SimulationLockSpec, type StateSource } from '../src';
 
 /** What to put into an account of the fake network. */
 export interface AccountSpec {
@@ -54,6 +54,30 @@ export class FakeShard {
   readonly proofRequests: { address: string; slots: string[]; height: number | undefined }[] = [];
   readonly codeRequests: string[] = [];
   headRequests = 0;
+  /**
+   * Simulation locks, as a state shard keeps them (address → holder; no expiry: tests clear them
+   * with {@link release} or {@link clearLocks}).
+   */
+  readonly simLocks = new Map<string, string>();
+  /** GetProof requests that asked for a lock (address, tx hash, TTL asked). */
+  readonly lockRequests: { address: string; txHash: string; ttlMs: number | undefined }[] = [];
+  /** ReleaseSimulationLocks requests served (tx hashes). */
+  readonly releaseRequests: string[] = [];
+
+  /** ReleaseSimulationLocks: frees every lock of `txHash`; returns how many. */
+  release(txHash: string): number {
+    this.releaseRequests.push(txHash);
+    let n = 0;
+    for (const [a, h] of this.simLocks) if (h === txHash && this.simLocks.delete(a)) n++;
+    return n;
+  }
+
+  /** Forgets every lock and every recorded lock or release request. */
+  clearLocks(): void {
+    this.simLocks.clear();
+    this.lockRequests.length = 0;
+    this.releaseRequests.length = 0;
+  }
 
   constructor(
     readonly shardId: number,
@@ -76,9 +100,19 @@ export class FakeShard {
     return { shardId: this.shardId, height: h.height, hash: '0x' + '00'.repeat(32), stateRoot: h.stateRoot, mempoolSize: 0 };
   }
 
-  /** GetProof as a state shard answers it (32-byte word values), at `height` (default the head). */
-  async getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
+  /**
+   * GetProof as a state shard answers it (32-byte word values), at `height` (default the head).
+   * With `lock`, the address is locked for `lock.txHash`; ABORTED (naming the holder, as a shard
+   * words it) when another transaction holds it.
+   */
+  async getProof(address: string, slots: readonly string[], height?: number, lock?: { txHash: string; ttlMs?: number | undefined }): Promise<GetProofResponse> {
     this.proofRequests.push({ address, slots: [...slots], height });
+    if (lock) {
+      this.lockRequests.push({ address, txHash: lock.txHash, ttlMs: lock.ttlMs });
+      const holder = this.simLocks.get(address);
+      if (holder !== undefined && holder !== lock.txHash) throw errors.aborted(`${address} is locked by transaction ${holder} (simulation lock, fake)`);
+      this.simLocks.set(address, lock.txHash);
+    }
     const block = height === undefined ? this.blocks[this.blocks.length - 1] : this.blocks[height];
     if (!block) throw errors.notFound(`shard ${this.shardId} has no block at height ${height}`);
     const view = stateAt(this.db, this.common, fromHex(block.stateRoot));
@@ -156,6 +190,11 @@ export class FakeWorld {
     return new CountingSource(this);
   }
 
+  /** Like {@link source}, taking the simulation locks of `lock` with every read, as the gRPC source does. */
+  lockingSource(lock: SimulationLockSpec): CountingSource {
+    return new CountingSource(this, lock);
+  }
+
   /**
    * The oracle: runs `raw` directly with one VM over a copy of the merged state, in the block the
    * simulator builds (number = sender shard's head + 1, coinbase the fee sink, base fee 1 gwei).
@@ -182,20 +221,38 @@ export class FakeWorld {
   }
 }
 
-/** The in-memory StateSource of a {@link FakeWorld}, counting calls. */
+/** The in-memory StateSource of a {@link FakeWorld}, counting calls (with `lock`: taking simulation locks). */
 export class CountingSource implements StateSource {
   getAccountCalls: { address: string; slots: string[] }[] = [];
   getCodeCalls: string[] = [];
+  /** Calls of {@link releaseLocks}. */
+  releaseCalls = 0;
   private readonly pins = new Map<number, number>();
+  private readonly locked = new Set<FakeShard>();
 
-  constructor(private readonly world: FakeWorld) {}
+  constructor(
+    private readonly world: FakeWorld,
+    private readonly lock?: SimulationLockSpec,
+  ) {
+    if (lock) {
+      this.releaseLocks = async () => {
+        this.releaseCalls++;
+        for (const s of this.locked) s.release(lock.txHash);
+        this.locked.clear();
+      };
+    }
+  }
+
+  releaseLocks?: () => Promise<void>;
 
   async getAccount(address: string, slots: readonly string[]): Promise<GetProofResponse> {
     this.getAccountCalls.push({ address, slots: [...slots] });
     const shard = this.world.shards[this.world.shardOf(address)]!;
     let height = this.pins.get(shard.shardId);
     if (height === undefined) this.pins.set(shard.shardId, (height = shard.head().height));
-    return shard.getProof(address, slots, height);
+    const locking = this.lock && !(this.lock.unlocked ?? []).includes(address);
+    if (locking) this.locked.add(shard);
+    return shard.getProof(address, slots, height, locking ? { txHash: this.lock!.txHash, ttlMs: this.lock!.ttlMs } : undefined);
   }
 
   async getCode(address: string): Promise<Uint8Array> {

@@ -73,6 +73,8 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       directory,
       registryAddress: net.registryAddress,
       shardDeadlineMs: 500,
+      lockTtlMs: 7_000,
+      lockDeadlineMs: 1_000,
       logger: silentLogger(),
     });
     client = createClient(SimulatorServiceClient, sim.server.address);
@@ -84,6 +86,9 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
     directory?.close();
     await net?.stop();
   });
+
+  // Successful simulations keep their locks on the shards (nothing prepares them here).
+  afterEach(() => world.shards.forEach((s) => s.clearLocks()));
 
   it('registers with the registry as service simulator and serves health', async () => {
     const registry = createRegistryClient(net.registryAddress);
@@ -145,6 +150,49 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       [44, 1],
     ]);
     expect(res!.rwSet!.addresses.find((a) => a.address === leaf)!.reads).toHaveLength(301);
+  });
+
+  it('locks what a simulation reads (the tx hash and TTL on every GetProof but the sender’s), keeps the locks on success', async () => {
+    const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
+    const hash = decodeTransaction(raw, common).hash;
+    const { res } = await call({ tx: wire(raw) });
+    expect(res!.success).toBe(true);
+    expect(world.shards[0]!.lockRequests).toEqual([]); // the sender: nonce reserved, value locked by its home shard instead
+    expect(world.shards[1]!.lockRequests).toEqual([{ address: caller, txHash: hash, ttlMs: 7_000 }]);
+    expect(world.shards[2]!.lockRequests.map((r) => [r.address, r.txHash, r.ttlMs])).toEqual(world.shards[2]!.lockRequests.map(() => [leaf, hash, 7_000]));
+    expect(world.shards[2]!.lockRequests.length).toBeGreaterThanOrEqual(1);
+    expect(world.shards.map((s) => s.releaseRequests)).toEqual([[], [], []]);
+    expect([...world.shards[1]!.simLocks]).toEqual([[caller, hash]]);
+    expect([...world.shards[2]!.simLocks]).toEqual([[leaf, hash]]);
+  });
+
+  it('on state locked by another transaction: releases, retries, and past the deadline answers `state locked by another transaction (0x…)`', async () => {
+    const holder = '0x' + 'ee'.repeat(32);
+    world.shards[2]!.simLocks.set(leaf, holder);
+    const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
+    const hash = decodeTransaction(raw, common).hash;
+    const { err, res } = await call({ tx: wire(raw) });
+    expect(err).toBeNull();
+    expect(res).toEqual({ success: false, error: `state locked by another transaction (${holder})`, rwSet: undefined });
+    // Every attempt locked the caller on shard 1 and released it: nothing of it is left.
+    const attempts = world.shards[1]!.lockRequests.length;
+    expect(attempts).toBeGreaterThanOrEqual(2);
+    expect(world.shards[1]!.releaseRequests).toEqual(Array.from({ length: attempts }, () => hash));
+    expect([...world.shards[1]!.simLocks]).toEqual([]);
+    expect([...world.shards[2]!.simLocks]).toEqual([[leaf, holder]]);
+
+    // Once the holder is gone, the same transaction simulates.
+    world.shards[2]!.release(holder);
+    expect((await call({ tx: wire(raw) })).res!.success).toBe(true);
+  });
+
+  it('a simulation that fails releases its locks', async () => {
+    const raw = signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n });
+    const { res } = await call({ tx: wire(raw) });
+    expect(res!.error).toBe('execution reverted: no entry');
+    expect(world.shards[1]!.lockRequests.map((r) => r.address)).toEqual([reverter]);
+    expect(world.shards[1]!.releaseRequests).toEqual([decodeTransaction(raw, common).hash]);
+    expect([...world.shards[1]!.simLocks]).toEqual([]);
   });
 
   it('answers a reverting call with success false and the reason', async () => {

@@ -90,10 +90,11 @@ export async function deployAt(net: NetClient, step: Step, from: DevAccount, non
 
 /**
  * Deploys factory, WETH, router, token A, token B and creates their pair, each on its layout's
- * shard, by local transactions through `step`.
+ * shard, by local transactions through `step`. `actors` (default {@link uniswapActors}: the first
+ * development account of each layout shard) must be four different accounts placed on their parts'
+ * shards when the layout puts several parts on one shard.
  */
-export async function deployUniswap(net: NetClient, layout: UniswapLayout, step: Step): Promise<UniswapDeployment> {
-  const actors = uniswapActors(net, layout);
+export async function deployUniswap(net: NetClient, layout: UniswapLayout, step: Step, actors: UniswapActors = uniswapActors(net, layout)): Promise<UniswapDeployment> {
   const { holderA, holderB, factoryDeployer, routerDeployer } = actors;
   const factory = await deployAt(net, step, factoryDeployer, await nonceLandingOn(net, factoryDeployer, layout.factory), BUILDS.UniswapV2Factory, [factoryDeployer.address]);
   const weth = await deployAt(net, step, routerDeployer, await nonceLandingOn(net, routerDeployer, layout.router), BUILDS.WETH9, []);
