@@ -82,6 +82,8 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
   const outcomes = new Map<string, ExperimentOutcome>();
   let lastOutcomeAtMs = Date.now();
   const pending = new Set<string>();
+  /** Wakes the wait for the last outcomes (set while waiting). */
+  let wake: (() => void) | undefined;
   const settle = (o: ExperimentOutcome, t: TrackedOutcome) => {
     if (!pending.delete(o.tx.hash)) return;
     o.outcome = t.outcome;
@@ -91,6 +93,7 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
     p[t.outcome] += 1;
     lastOutcomeAtMs = Date.now();
     report();
+    if (pending.size === 0) wake?.();
   };
   const startedAtMs = Date.now();
   try {
@@ -125,9 +128,25 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
     const submitEndedAtMs = Date.now();
     lastOutcomeAtMs = Math.max(lastOutcomeAtMs, submitEndedAtMs);
     const idle = opts.idleTimeoutMs ?? 30_000;
-    while (pending.size > 0 && Date.now() - lastOutcomeAtMs < idle && !opts.signal?.aborted) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Wait until nothing is pending, or `idle` ms pass without an outcome (the timer re-arms
+    // itself to the latest outcome's deadline), or the run is aborted.
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', finish);
+        wake = undefined;
+        resolve();
+      };
+      const check = () => {
+        const left = idle - (Date.now() - lastOutcomeAtMs);
+        if (pending.size === 0 || left <= 0 || opts.signal?.aborted) finish();
+        else timer = setTimeout(check, left);
+      };
+      wake = finish;
+      opts.signal?.addEventListener('abort', finish, { once: true });
+      check();
+    });
     // Whatever the streams did not settle: ask the gateway (e.g. a transaction dropped by its shard).
     for (const hash of [...pending]) {
       const o = outcomes.get(hash)!;

@@ -67,10 +67,6 @@ export class OutcomeTracker {
   private readonly follows: Promise<void>[] = [];
   private readonly shardClients: StateShardServiceClient[] = [];
   private orchestrator?: OrchestratorServiceClient;
-  /** Blocks seen per shard (state shards by id; the orchestrator under -1). */
-  readonly blocksSeen = new Map<number, number>();
-  /** User transactions included per shard (their home shard's blocks). */
-  readonly includedPerShard = new Map<number, number>();
 
   constructor(private readonly opts: OutcomeTrackerOpts) {}
 
@@ -153,16 +149,6 @@ export class OutcomeTracker {
     return this.get(hash).promise;
   }
 
-  /** The outcome of `hash` if already known. */
-  peek(hash: string): TrackedOutcome | undefined {
-    return this.expected.get(hash)?.done;
-  }
-
-  /** Whether a block of any shard included `hash` (for a cross-shard transaction: its home shard accepted it). */
-  included(hash: string): boolean {
-    return this.expected.get(hash)?.inclusion !== undefined;
-  }
-
   /** Stops following the streams and closes the clients. */
   async stop(): Promise<void> {
     this.abort.abort();
@@ -179,8 +165,6 @@ export class OutcomeTracker {
 
   private onShardBlock(shardId: number, b: StateShardBlock): void {
     const atMs = Date.now();
-    this.blocksSeen.set(shardId, (this.blocksSeen.get(shardId) ?? 0) + 1);
-    this.includedPerShard.set(shardId, (this.includedPerShard.get(shardId) ?? 0) + b.receipts.length);
     for (const r of b.receipts) {
       const e = this.expected.get(r.txHash.toLowerCase());
       if (!e || e.inclusion) continue;
@@ -191,7 +175,6 @@ export class OutcomeTracker {
 
   private onOrchestratorBlock(b: OrchestratorBlock): void {
     const atMs = Date.now();
-    this.blocksSeen.set(-1, (this.blocksSeen.get(-1) ?? 0) + 1);
     for (const d of b.tpcResult) {
       const e = this.expected.get(d.txHash.toLowerCase());
       if (!e || e.decision) continue;
