@@ -1,6 +1,6 @@
 import { isShardLabError } from '@shardlab/common';
-import type { GatewayServiceClient, SendRawTransactionResponse, TransactionStatus } from '@shardlab/proto';
-import { unaryCall } from '@shardlab/rpc';
+import type { GatewayServiceClient, SendRawTransactionResponse, SendRawTransactionsResponse, TransactionStatus } from '@shardlab/proto';
+import { MicroBatcher, unaryCall, unpackOutcomes } from '@shardlab/rpc';
 
 /** One signed transaction to submit. */
 export interface Submission {
@@ -31,7 +31,7 @@ export interface SubmitOpts {
   rate?: number;
   /** Most submissions awaiting the gateway's answer at once [256]. */
   concurrency?: number;
-  /** Deadline of each SendRawTransaction, in milliseconds [30,000]. */
+  /** Deadline of each SendRawTransactions call, in milliseconds [30,000]. */
   deadlineMs?: number;
   /** Most transactions of one sender awaiting an answer at once [32]. */
   senderWindow?: number;
@@ -52,7 +52,8 @@ const isNonceGap = (err: unknown): boolean => isShardLabError(err, 'FAILED_PRECO
 
 /**
  * Submits `txs` through the gateway in their order, paced at `rate` per second, with at most
- * `concurrency` awaiting an answer. A sender's transactions are pipelined: up to `senderWindow`
+ * `concurrency` awaiting an answer. Submissions made close together travel in one
+ * SendRawTransactions call (client-side micro-batching, in dispatch order), each with its own answer. A sender's transactions are pipelined: up to `senderWindow`
  * of them await an answer at once. Shards refuse a nonce gap, and pipelined submissions can
  * overtake one another on the way (the gateway and the shard serve requests concurrently), so a
  * transaction refused with `nonce too high` is sent again once its predecessor has been answered
@@ -76,6 +77,14 @@ export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): P
   const t0 = Date.now();
   const all = new Set<Promise<void>>();
   const done = Promise.resolve();
+  const deadlineMs = opts.deadlineMs ?? 30_000;
+  const batcher = new MicroBatcher<Uint8Array, SendRawTransactionResponse>({
+    send: async (raws) => {
+      const res = await unaryCall<SendRawTransactionsResponse>('gateway', (md, o, cb) => opts.gateway.sendRawTransactions({ rawTransactions: raws.map((r) => Buffer.from(r)) }, md, o, cb), { deadlineMs });
+      return unpackOutcomes('gateway', raws.length, res.results);
+    },
+  });
+  const send = (raw: Uint8Array) => batcher.call(raw);
   for (let i = 0; i < txs.length; i++) {
     if (opts.signal?.aborted) break;
     if (opts.rate && opts.rate > 0) {
@@ -99,7 +108,7 @@ export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): P
         await calls.acquire();
         let gap: boolean;
         try {
-          gap = await submitOne(tx, r, opts, false);
+          gap = await submitOne(tx, r, opts, send, false);
         } finally {
           calls.release();
         }
@@ -107,7 +116,7 @@ export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): P
           await predecessor;
           await calls.acquire();
           try {
-            await submitOne(tx, r, opts, true);
+            await submitOne(tx, r, opts, send, true);
           } finally {
             calls.release();
           }
@@ -151,13 +160,13 @@ function semaphore(n: number): { acquire(): Promise<void>; release(): void } {
  * @returns true when it was refused for a nonce gap and `final` is false (the caller retries
  *   after the predecessor's answer); `r` then holds nothing yet.
  */
-async function submitOne(tx: Submission, r: SubmissionResult, opts: SubmitOpts, final: boolean): Promise<boolean> {
+async function submitOne(tx: Submission, r: SubmissionResult, opts: SubmitOpts, send: (raw: Uint8Array) => Promise<SendRawTransactionResponse>, final: boolean): Promise<boolean> {
   const maxAttempts = Math.max(1, opts.maxAttempts ?? 5);
   const call = { deadlineMs: opts.deadlineMs ?? 30_000 };
   for (let attempt = 1; ; attempt++) {
     r.attempts += 1;
     try {
-      const res = await unaryCall<SendRawTransactionResponse>('gateway', (md, o, cb) => opts.gateway.sendRawTransaction({ rawTransaction: Buffer.from(tx.raw) }, md, o, cb), call);
+      const res = await send(tx.raw);
       r.accepted = { homeShard: Number(res.homeShard), crossShard: res.crossShard };
       return false;
     } catch (err) {

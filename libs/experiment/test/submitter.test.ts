@@ -1,6 +1,6 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import fc from 'fast-check';
-import type { GatewayServiceClient, SendRawTransactionResponse } from '@shardlab/proto';
+import type { GatewayServiceClient, SendRawTransactionResponse, SendRawTransactionsResponse } from '@shardlab/proto';
 import { submitAll, type Submission } from '../src/submitter';
 
 /**
@@ -15,9 +15,8 @@ function fakeGateway(delayOf: (i: number) => number, opts: { unavailableOnce?: S
   let inFlight = 0;
   let maxInFlight = 0;
   const err = (code: status, details: string): ServiceError => Object.assign(new Error(details), { code, details, metadata: new Metadata() });
-  const gateway = {
-    sendRawTransaction(req: { rawTransaction: Buffer }, _md: Metadata, _o: unknown, cb: (e: ServiceError | null, r?: SendRawTransactionResponse) => void) {
-      const [from, nonceText] = Buffer.from(req.rawTransaction).toString().split(':');
+  const one = (raw: Buffer, cb: (e: ServiceError | null, r?: SendRawTransactionResponse) => void) => {
+      const [from, nonceText] = Buffer.from(raw).toString().split(':');
       const nonce = Number(nonceText);
       const i = calls++;
       inFlight += 1;
@@ -33,10 +32,25 @@ function fakeGateway(delayOf: (i: number) => number, opts: { unavailableOnce?: S
         accepted.push(key);
         cb(null, { txHash: key, homeShard: 0, crossShard: false });
       }, delayOf(i));
+  };
+  let batches = 0;
+  const gateway = {
+    // Each item of a batch is answered after its own delay (items of different batches overtake
+    // one another); the batch is answered when all its items are.
+    sendRawTransactions(req: { rawTransactions: Buffer[] }, _md: Metadata, _o: unknown, cb: (e: ServiceError | null, r?: SendRawTransactionsResponse) => void) {
+      batches += 1;
+      const results: SendRawTransactionsResponse['results'] = new Array(req.rawTransactions.length);
+      let left = req.rawTransactions.length;
+      req.rawTransactions.forEach((raw, k) =>
+        one(raw, (e, r) => {
+          results[k] = { outcome: e ? { $case: 'error', value: { code: e.code, message: e.details } } : { $case: 'accepted', value: r! } };
+          if (--left === 0) cb(null, { results });
+        }),
+      );
       return { cancel: () => {} };
     },
   } as unknown as GatewayServiceClient;
-  return { gateway, accepted, next, stats: () => ({ calls, maxInFlight }) };
+  return { gateway, accepted, next, stats: () => ({ calls, maxInFlight, batches }) };
 }
 
 const tx = (from: string, nonce: number): Submission => ({ hash: `${from}:${nonce}`, from, raw: Buffer.from(`${from}:${nonce}`) });

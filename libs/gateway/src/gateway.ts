@@ -172,7 +172,7 @@ export class Gateway {
    *   UNIMPLEMENTED from a shard that does not support cross-shard transactions); UNAVAILABLE
    *   naming the shard when it cannot be reached.
    */
-  async sendRawTransaction(raw: Uint8Array, signal?: AbortSignal): Promise<SendRawTransactionResponse> {
+  async sendRawTransaction(raw: Uint8Array): Promise<SendRawTransactionResponse> {
     if (raw.length > MAX_RAW_TX_BYTES) {
       throw errors.invalidArgument(`raw transaction is ${raw.length} bytes, more than the ${MAX_RAW_TX_BYTES} accepted`);
     }
@@ -181,11 +181,7 @@ export class Gateway {
     return withSpan(tr, 'gateway.send_raw_transaction', { 'tx.hash': tx.hash, 'tx.from': tx.from, 'shard.home': homeShard }, async (span) => {
       let res: SubmitTransactionResponse;
       try {
-        res = await this.router.call<SubmitTransactionResponse>(
-          homeShard,
-          (c, md, o, cb) => c.submitTransaction({ rawTransaction: Buffer.from(raw) }, md, o, cb),
-          { idempotent: false, ...(signal ? { signal } : {}) },
-        );
+        res = await this.router.submit(homeShard, raw);
       } catch (err) {
         this.log.debug({ txHash: tx.hash, homeShard, err: (err as Error).message }, 'transaction refused');
         throw err;
@@ -193,7 +189,7 @@ export class Gateway {
       const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
       this.txIndex.set(txHash, { shardId: homeShard, crossShard: res.crossShard });
       span.setAttribute('tx.cross_shard', res.crossShard);
-      this.log.info({ txHash, homeShard, crossShard: res.crossShard, nonce: Number(tx.nonce) }, 'transaction accepted');
+      this.log.debug({ txHash, homeShard, crossShard: res.crossShard, nonce: Number(tx.nonce) }, 'transaction accepted');
       return { txHash, homeShard, crossShard: res.crossShard };
     });
   }

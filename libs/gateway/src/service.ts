@@ -1,5 +1,5 @@
 import { GatewayServiceService, type GatewayServiceServer } from '@shardlab/proto';
-import { serverStream, unary, type MountedService } from '@shardlab/rpc';
+import { logFailure, serverStream, settleItems, unary, type MountedService } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import type { Gateway } from './gateway';
 
@@ -15,7 +15,11 @@ export const GATEWAY_SERVICE_NAME = 'shardlab.v1.GatewayService';
 export function gatewayService(gateway: Gateway, logger: Logger): GatewayServiceServer {
   const log = logger.child({ module: 'gateway-service' });
   return {
-    sendRawTransaction: unary(log, 'SendRawTransaction', (req, ctx) => gateway.sendRawTransaction(req.rawTransaction, ctx.signal)),
+    sendRawTransaction: unary(log, 'SendRawTransaction', (req) => gateway.sendRawTransaction(req.rawTransaction)),
+    sendRawTransactions: unary(log, 'SendRawTransactions', async (req) => ({
+      // Started in order, one after the other: each home shard gets them in this order.
+      results: (await settleItems(req.rawTransactions, (raw) => gateway.sendRawTransaction(raw), (err) => logFailure(log, 'SendRawTransactions', err))).map((outcome) => ({ outcome })),
+    })),
     getAccount: unary(log, 'GetAccount', (req, ctx) => gateway.getAccount(req.address, ctx.signal)),
     getTransaction: unary(log, 'GetTransaction', (req, ctx) => gateway.getTransaction(req.txHash, ctx.signal)),
     watchTransaction: serverStream(log, 'WatchTransaction', (req, send, ctx) => gateway.watchTransaction(req.txHash, send, ctx.signal)),

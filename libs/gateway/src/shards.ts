@@ -1,9 +1,9 @@
 import { status as grpcStatus, type CallOptions, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ErrorCode, isShardLabError, ShardLabError } from '@shardlab/common';
-import { StateShardServiceClient, type StateShardBlock } from '@shardlab/proto';
+import { StateShardServiceClient, type StateShardBlock, type SubmitTransactionRequest, type SubmitTransactionResponse, type SubmitTransactionsResponse } from '@shardlab/proto';
 import type { RegistryDirectory } from '@shardlab/registry';
-import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
-import type { Logger } from '@shardlab/telemetry';
+import { createClient, MicroBatcher, streamCall, unaryCall, unpackOutcomes } from '@shardlab/rpc';
+import { injectContext, type Logger } from '@shardlab/telemetry';
 
 /** What the gateway needs from the registry: a subset of `RegistryDirectory` (fakes welcome). */
 export type ShardDirectory = Pick<RegistryDirectory, 'config' | 'placement' | 'shardEndpoint' | 'listShards' | 'invalidate'>;
@@ -52,6 +52,7 @@ export class ShardRouter {
   private readonly log: Logger;
   private readonly deadlineMs: number;
   private readonly clients = new Map<string, StateShardServiceClient>();
+  private readonly submitters = new Map<number, MicroBatcher<SubmitTransactionRequest, SubmitTransactionResponse>>();
 
   constructor(opts: ShardRouterOpts) {
     this.directory = opts.directory;
@@ -75,6 +76,28 @@ export class ShardRouter {
       this.directory.invalidate();
       return this.attempt(shardId, invoke, opts.signal);
     }
+  }
+
+  /**
+   * Submits a raw signed transaction to shard `shardId` (SubmitTransaction). Submissions made close
+   * together travel in one SubmitTransactions call per shard, in call order (the shard admits
+   * them in that order), each with its own trace context and outcome. The batch call is retried
+   * as {@link call} retries a non-idempotent call. Not cancellable once made.
+   * @throws ShardLabError as {@link call}: the shard's refusal of this transaction, or the batch's
+   *   failure.
+   */
+  submit(shardId: number, raw: Uint8Array): Promise<SubmitTransactionResponse> {
+    let b = this.submitters.get(shardId);
+    if (!b) {
+      b = new MicroBatcher<SubmitTransactionRequest, SubmitTransactionResponse>({
+        send: async (items) => {
+          const res = await this.call<SubmitTransactionsResponse>(shardId, (c, md, o, cb) => c.submitTransactions({ transactions: items }, md, o, cb), { idempotent: false });
+          return unpackOutcomes(`shard ${shardId}`, items.length, res.results);
+        },
+      });
+      this.submitters.set(shardId, b);
+    }
+    return b.call({ rawTransaction: Buffer.from(raw), traceContext: injectContext() });
   }
 
   /**

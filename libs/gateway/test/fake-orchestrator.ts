@@ -90,6 +90,7 @@ export class FakeOrchestrator {
     };
     return {
       forwardTransaction: unary(log, 'ForwardTransaction', refuse),
+      forwardTransactions: unary(log, 'ForwardTransactions', refuse),
       getBlock: unary(log, 'GetBlock', refuse),
       subscribeBlocks: serverStream(log, 'SubscribeBlocks', refuse),
       getCrossShardStatus: unary(log, 'GetCrossShardStatus', async (req) => {

@@ -1,13 +1,14 @@
 import { errors } from '@shardlab/common';
 import { createChainCommon, decodeTransaction, shardOf, toProtoTransaction, type Placement } from '@shardlab/chain';
 import {
+  type SubmitTransactionResponse,
   StateShardServiceService,
   TxStatus,
   type StateShardBlock,
   type StateShardServiceServer,
   type TransactionStatus,
 } from '@shardlab/proto';
-import { serverStream, startServer, unary, type RunningServer } from '@shardlab/rpc';
+import { serverStream, settleItems, startServer, unary, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
 
 const hex32 = (n: number) => '0x' + n.toString(16).padStart(64, '0');
@@ -180,15 +181,20 @@ export class FakeShard {
     };
   }
 
+  private submitOne(raw: Uint8Array): SubmitTransactionResponse {
+    const s = this.submit(raw);
+    return s.crossShard
+      ? { txHash: s.txHash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING }
+      : { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status };
+  }
+
   private implementation(): StateShardServiceServer {
     const log = silentLogger();
     return {
-      submitTransaction: unary(log, 'SubmitTransaction', async (req) => {
-        const s = this.submit(req.rawTransaction);
-        return s.crossShard
-          ? { txHash: s.txHash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING }
-          : { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status };
-      }),
+      submitTransaction: unary(log, 'SubmitTransaction', async (req) => this.submitOne(req.rawTransaction)),
+      submitTransactions: unary(log, 'SubmitTransactions', async (req) => ({
+        results: (await settleItems(req.transactions, async (item) => this.submitOne(item.rawTransaction))).map((outcome) => ({ outcome })),
+      })),
       getAccount: unary(log, 'GetAccount', async (req) => {
         if (shardOf(this.placement, req.address) !== this.shardId) {
           throw errors.failedPrecondition(`account ${req.address} is not placed on shard ${this.shardId}`);

@@ -1,7 +1,7 @@
 import { EventEmitter, on } from 'node:events';
 import { RLP } from '@ethereumjs/rlp';
 import { hexToBytes, intToBytes } from '@ethereumjs/util';
-import { context } from '@opentelemetry/api';
+import { context, trace, SpanStatusCode, type Context, type Span } from '@opentelemetry/api';
 import { nativeKeccak256, toProtoTransaction, ZERO_HASH, type DecodedTx } from '@shardlab/chain';
 import { errors, parseHash, toHex } from '@shardlab/common';
 import { OrchestratorBlock, TxStatus, type ForwardTransactionRequest, type RwSet, type SimulateResponse, type StateShardBlock, type Transaction, type TransactionStatus } from '@shardlab/proto';
@@ -285,6 +285,82 @@ export class OrchestratorNode {
    *   outside the network; ALREADY_EXISTS for a transaction already committed or aborted.
    */
   async forward(req: ForwardTransactionRequest): Promise<TxStatus> {
+    const [out] = await this.forwardMany([req]);
+    if (out instanceof Error) throw out;
+    return out!;
+  }
+
+  /**
+   * {@link forward} for many transactions at once (ForwardTransactions): each is checked and
+   * recorded in order, and the new ones are made durable in one store write (group commit)
+   * before any is answered. Each item's trace context is its `traceContext` field when set, else
+   * the caller's. A transaction named twice in one batch gets the first one's outcome.
+   * @returns one outcome per request, in order: its status, or its error (as {@link forward}
+   *   throws); a failed store write fails every new transaction of the batch (none is accepted).
+   */
+  async forwardMany(reqs: readonly ForwardTransactionRequest[]): Promise<(TxStatus | Error)[]> {
+    const out: (TxStatus | Error | undefined)[] = new Array(reqs.length);
+    const fresh: { index: number; record: CrossRecord; simulating: boolean; span: Span }[] = [];
+    const sameAs = new Map<number, number>();
+    const freshByHash = new Map<string, number>();
+    reqs.forEach((req, index) => {
+      const ctx = req.traceContext && Object.keys(req.traceContext).length > 0 ? extractContext(req.traceContext) : context.active();
+      context.with(ctx, () => {
+        const span = t.startSpan('orchestrator.enqueue', { attributes: { 'shard.home': req.homeShard } });
+        try {
+          const a = this.admitForward(req, trace.setSpan(ctx, span));
+          span.setAttribute('tx.hash', a.record.tx.hash);
+          const first = freshByHash.get(a.record.tx.hash);
+          if (first !== undefined) {
+            sameAs.set(index, first);
+            span.end();
+          } else if (a.isNew) {
+            freshByHash.set(a.record.tx.hash, index);
+            fresh.push({ index, record: a.record, simulating: a.simulating, span });
+          } else {
+            out[index] = statusOf(a.record).status;
+            span.end();
+          }
+        } catch (err) {
+          out[index] = err as Error;
+          span.recordException(err as Error);
+          span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).message });
+          span.end();
+        }
+      });
+    });
+    if (fresh.length > 0) {
+      let failure: Error | undefined;
+      try {
+        await this.opts.kv.batch(fresh.map((f) => ({ type: 'put' as const, key: recordKey(f.record.tx.hash), value: encodeCrossRecord(f.record) })));
+      } catch (err) {
+        failure = err as Error;
+      }
+      for (const f of fresh) {
+        if (failure) {
+          // Not durable, so not accepted: the home shard is told it failed and drops it.
+          this.coordinator.forget(f.record.tx.hash);
+          out[f.index] = failure;
+          f.span.setStatus({ code: SpanStatusCode.ERROR, message: failure.message });
+        } else {
+          this.opts.logger.debug({ txHash: f.record.tx.hash, homeShard: f.record.homeShard, involved: f.record.involved, simulating: f.simulating }, 'cross-shard transaction queued');
+          this.emitStatus(f.record);
+          if (f.simulating) this.startSimulation(f.record);
+          out[f.index] = statusOf(f.record).status;
+        }
+        f.span.end();
+      }
+    }
+    for (const [index, first] of sameAs) out[index] = out[first];
+    return out as (TxStatus | Error)[];
+  }
+
+  /**
+   * Checks one forwarded transaction and records it in the coordinator (in memory; the caller
+   * makes a new record durable). `ctx` is the trace context kept with the record.
+   * @throws ShardLabError as {@link forward}.
+   */
+  private admitForward(req: ForwardTransactionRequest, ctx: Context): { record: CrossRecord; isNew: boolean; simulating: boolean } {
     if (!req.tx) throw errors.invalidArgument('tx is required');
     // The canonical (lower-case) hash is the id everywhere (status queries, votes, blocks).
     let tx = { ...req.tx, hash: parseHash(req.tx.hash, 'tx.hash') };
@@ -301,28 +377,14 @@ export class OrchestratorNode {
     }
     // A contract call or creation gets its RwSet from the simulator before it is ordered.
     const simulating = !req.rwSet && this.opts.simulate !== undefined && (tx.data.length > 0 || !tx.to);
-    return withSpan(t, 'orchestrator.enqueue', { 'tx.hash': tx.hash, 'shard.home': req.homeShard }, async () => {
-      const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(), this.now(), simulating);
-      if (!isNew && isDecided(record.phase)) {
-        throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
-      }
-      if (!isNew && Object.values(record.votes).includes('no')) {
-        throw errors.alreadyExists(`transaction ${tx.hash} was refused (${record.reason}); it is being aborted`, { txHash: tx.hash });
-      }
-      if (isNew) {
-        try {
-          await this.opts.kv.batch([{ type: 'put', key: recordKey(tx.hash), value: encodeCrossRecord(record) }]);
-        } catch (err) {
-          // Not durable, so not accepted: the home shard is told it failed and drops it.
-          this.coordinator.forget(tx.hash);
-          throw err;
-        }
-        this.opts.logger.debug({ txHash: tx.hash, homeShard: req.homeShard, involved: record.involved, simulating }, 'cross-shard transaction queued');
-        this.emitStatus(record);
-        if (simulating) this.startSimulation(record);
-      }
-      return statusOf(record).status;
-    });
+    const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(ctx), this.now(), simulating);
+    if (!isNew && isDecided(record.phase)) {
+      throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
+    }
+    if (!isNew && Object.values(record.votes).includes('no')) {
+      throw errors.alreadyExists(`transaction ${tx.hash} was refused (${record.reason}); it is being aborted`, { txHash: tx.hash });
+    }
+    return { record, isNew, simulating };
   }
 
   /** Status of a cross-shard transaction; UNKNOWN when the orchestrator never saw it. */

@@ -2,6 +2,8 @@ import {
   OrchestratorServiceService,
   type ForwardTransactionRequest,
   type ForwardTransactionResponse,
+  type ForwardTransactionsRequest,
+  type ForwardTransactionsResponse,
   type GetBlockRequest,
   type GetTransactionRequest,
   type OrchestratorBlock,
@@ -10,7 +12,8 @@ import {
   type SubscribeStatusRequest,
   type TransactionStatus,
 } from '@shardlab/proto';
-import { serverStream, unary, type MountedService } from '@shardlab/rpc';
+import { logFailure, MAX_BATCH_ITEMS, serverStream, toItemError, unary, type MountedService } from '@shardlab/rpc';
+import { errors } from '@shardlab/common';
 import type { Logger } from '@shardlab/telemetry';
 import type { OrchestratorNode } from './node';
 
@@ -19,7 +22,7 @@ export const ORCHESTRATOR_SERVICE_NAME = 'shardlab.v1.OrchestratorService';
 
 /**
  * The gRPC implementation of `shardlab.v1.OrchestratorService` over an {@link OrchestratorNode}:
- * ForwardTransaction, GetCrossShardStatus, GetBlock, SubscribeBlocks and SubscribeStatus. Inputs
+ * ForwardTransaction, ForwardTransactions, GetCrossShardStatus, GetBlock, SubscribeBlocks and SubscribeStatus. Inputs
  * are validated by the node; errors become gRPC statuses at this edge.
  */
 export function orchestratorService(node: OrchestratorNode, logger: Logger): MountedService {
@@ -28,6 +31,16 @@ export function orchestratorService(node: OrchestratorNode, logger: Logger): Mou
     forwardTransaction: unary<ForwardTransactionRequest, ForwardTransactionResponse>(log, 'ForwardTransaction', async (req) => ({
       status: await node.forward(req),
     })),
+    forwardTransactions: unary<ForwardTransactionsRequest, ForwardTransactionsResponse>(log, 'ForwardTransactions', async (req) => {
+      if (req.transactions.length > MAX_BATCH_ITEMS) throw errors.invalidArgument(`a batch holds at most ${MAX_BATCH_ITEMS} transactions; got ${req.transactions.length}`);
+      const outcomes = await node.forwardMany(req.transactions);
+      return {
+        results: outcomes.map((o) => {
+          if (o instanceof Error) logFailure(log, 'ForwardTransactions', o);
+          return { outcome: o instanceof Error ? { $case: 'error' as const, value: toItemError(o) } : { $case: 'accepted' as const, value: { status: o } } };
+        }),
+      };
+    }),
     getCrossShardStatus: unary<GetTransactionRequest, TransactionStatus>(log, 'GetCrossShardStatus', async (req) => node.status(req.txHash)),
     getBlock: unary<GetBlockRequest, OrchestratorBlock>(log, 'GetBlock', (req) => node.getBlock(req.height)),
     subscribeBlocks: serverStream<SubscribeBlocksRequest, OrchestratorBlock>(log, 'SubscribeBlocks', async (req, send, ctx) => {

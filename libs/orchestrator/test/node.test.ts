@@ -12,7 +12,7 @@ const addrOn = (shard: number) => '0x' + '11'.repeat(19) + shard.toString(16).pa
 function tx(i: number, toShard = 2): Transaction {
   return Transaction.fromPartial({ hash: hashOf(i), raw: Buffer.from([0xf8, i]), from: addrOn(0), to: addrOn(toShard), value: '5', nonce: i, chainId: 1337 });
 }
-const fwd = (i: number, home = 0, others = [2]): ForwardTransactionRequest => ({ tx: tx(i, others[0]), homeShard: home, involvedShards: others, rwSet: undefined });
+const fwd = (i: number, home = 0, others = [2]): ForwardTransactionRequest => ({ tx: tx(i, others[0]), homeShard: home, involvedShards: others, rwSet: undefined, traceContext: {} });
 
 /** A state-shard block at `height` carrying `votes`. */
 function shardBlock(shardId: number, height: number, votes: PrepareVote[] = []): StateShardBlock {

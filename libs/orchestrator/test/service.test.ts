@@ -31,7 +31,7 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } 
 const SHARDS = 3;
 const hashOf = (i: number) => '0x' + i.toString(16).padStart(64, '0');
 const tx = (i: number) => Transaction.fromPartial({ hash: hashOf(i), raw: Buffer.from([0xf8, i]), from: '0x' + '11'.repeat(20), to: '0x' + '22'.repeat(19) + '02', value: '1', nonce: i });
-const fwd = (i: number): ForwardTransactionRequest => ({ tx: tx(i), homeShard: 0, involvedShards: [2], rwSet: undefined });
+const fwd = (i: number): ForwardTransactionRequest => ({ tx: tx(i), homeShard: 0, involvedShards: [2], rwSet: undefined, traceContext: {} });
 
 describe('OrchestratorService contract', () => {
   let node: OrchestratorNode;

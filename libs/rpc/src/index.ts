@@ -3,3 +3,4 @@ export * from './server';
 export * from './client';
 export * from './follow';
 export * from './health';
+export * from './batch';

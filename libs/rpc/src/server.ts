@@ -99,15 +99,22 @@ export async function startServer(opts: ServerOpts): Promise<RunningServer> {
   };
 }
 
+/** The abort reason of a cancelled call (one shared value: no DOMException and stack per call). */
+const CALL_CANCELLED = Object.freeze(new Error('call cancelled by the client'));
+
 function callContext(call: { metadata: { getMap(): Record<string, unknown> }; on(ev: 'cancelled', f: () => void): unknown }): CallContext {
   const controller = new AbortController();
-  call.on('cancelled', () => controller.abort());
+  call.on('cancelled', () => controller.abort(CALL_CANCELLED));
   const carrier: Record<string, string> = {};
   for (const [k, v] of Object.entries(call.metadata.getMap())) if (typeof v === 'string') carrier[k] = v;
   return { signal: controller.signal, trace: extractContext(carrier) };
 }
 
-function logFailure(logger: Logger, method: string, err: unknown): void {
+/**
+ * Logs a refused request (a ShardLabError: debug, with its code) or an internal failure (error,
+ * with the error and its stack) — for handlers, and for the items of batch calls.
+ */
+export function logFailure(logger: Logger, method: string, err: unknown): void {
   if (err instanceof ShardLabError) {
     logger.debug({ method, code: err.code, err: err.message, ...err.meta }, 'request rejected');
   } else {

@@ -156,6 +156,8 @@ export class ShardNode {
   private readonly blocks = new EventEmitter();
   private readonly dropped = new Map<string, { reason: string; atMs: number }>();
   private readonly admission = new Mutex();
+  /** Settles when the latest submission so far is decoded (see {@link submit}). */
+  private arrivals: Promise<void> = Promise.resolve();
   private readonly now: () => number;
   private readonly maxTxsPerBlock: number;
   private timer: NodeJS.Timeout | undefined;
@@ -300,8 +302,20 @@ export class ShardNode {
    *   (cross-shard: recipient or created contract on another shard), RESOURCE_EXHAUSTED (mempool full).
    */
   async submit(raw: Uint8Array): Promise<SubmitResult> {
-    const key = this.opts.signaturePool ? await this.opts.signaturePool.recover(raw) : undefined;
-    const d = decodeTransaction(raw, this.opts.common, key);
+    // Submissions reach admission in arrival order even though their signatures are recovered in
+    // batches on several workers (which may finish out of order): each waits for the one before
+    // it to be decoded. A sender's pipelined transactions thus keep their nonce order.
+    const before = this.arrivals;
+    let decoded!: () => void;
+    this.arrivals = new Promise<void>((r) => (decoded = r));
+    let d: DecodedTx;
+    try {
+      const key = this.opts.signaturePool ? await this.opts.signaturePool.recover(raw) : undefined;
+      await before;
+      d = decodeTransaction(raw, this.opts.common, key);
+    } finally {
+      decoded();
+    }
     return withSpan(t, 'shard.submit', { 'tx.hash': d.hash, 'shard.id': this.shardId }, async () => {
       const home = shardOf(this.opts.placement, d.from);
       if (home !== this.shardId) {

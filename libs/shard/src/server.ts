@@ -3,11 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, toProtoTransaction, type Placement } from '@shardlab/chain';
 import { errors, parseAddress, parseWei } from '@shardlab/common';
-import { OrchestratorServiceClient, StateShardServiceService, type ForwardTransactionResponse, type OrchestratorBlock } from '@shardlab/proto';
+import { OrchestratorServiceClient, StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type TxStatus } from '@shardlab/proto';
 import { createRegistryClient, retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { createClient, followStream, startServer, streamCall, unaryCall, type RunningServer } from '@shardlab/rpc';
+import { createClient, followStream, MicroBatcher, startServer, streamCall, unaryCall, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
 import { LevelKV, ShardStore } from '@shardlab/storage';
-import type { Logger } from '@shardlab/telemetry';
+import { injectContext, type Logger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode } from './node';
 import { stateShardService } from './service';
 
@@ -176,20 +176,27 @@ function orchestratorLink(registryAddress: string, log: Logger) {
     log.info({ orchestrator: ep.address }, 'orchestrator found');
     return cached.client;
   };
-  const forwarder: Forwarder = {
-    forward: async (d, homeShard, involvedShards) => {
+  // Forwards made close together travel in one ForwardTransactions call (the orchestrator makes
+  // them durable in one write); each keeps its own outcome and trace context.
+  const batcher = new MicroBatcher<ForwardTransactionRequest, { status: TxStatus }>({
+    send: async (items) => {
       const c = await client();
       try {
-        await unaryCall<ForwardTransactionResponse>(
-          'orchestrator',
-          (md, o, cb) => c.forwardTransaction({ tx: toProtoTransaction(d), homeShard, involvedShards, rwSet: undefined }, md, o, cb),
-          { deadlineMs: 5000, waitForReady: true },
-        );
+        const res = await unaryCall<ForwardTransactionsResponse>('orchestrator', (md, o, cb) => c.forwardTransactions({ transactions: items }, md, o, cb), {
+          deadlineMs: 5000,
+          waitForReady: true,
+        });
+        return unpackOutcomes('orchestrator', items.length, res.results);
       } catch (err) {
         cached?.client.close();
         cached = undefined;
         throw err;
       }
+    },
+  });
+  const forwarder: Forwarder = {
+    forward: async (d, homeShard, involvedShards) => {
+      await batcher.call({ tx: toProtoTransaction(d), homeShard, involvedShards, rwSet: undefined, traceContext: injectContext() });
     },
   };
   return {

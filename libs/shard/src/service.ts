@@ -18,12 +18,21 @@ import type {
   StateShardBlock,
   SubmitTransactionRequest,
   SubmitTransactionResponse,
+  SubmitTransactionsRequest,
+  SubmitTransactionsResponse,
   SubscribeBlocksRequest,
   TransactionStatus,
 } from '@shardlab/proto';
-import { serverStream, unary } from '@shardlab/rpc';
-import type { Logger } from '@shardlab/telemetry';
+import { context } from '@opentelemetry/api';
+import { logFailure, serverStream, settleItems, unary } from '@shardlab/rpc';
+import { extractContext, type Logger } from '@shardlab/telemetry';
 import type { ShardNode } from './node';
+
+/** One SubmitTransaction (alone or as an item of SubmitTransactions). */
+function submitOne(node: ShardNode, req: SubmitTransactionRequest): Promise<SubmitTransactionResponse> {
+  if (!req.rawTransaction || req.rawTransaction.length === 0) return Promise.reject(errors.invalidArgument('raw_transaction is empty'));
+  return node.submit(new Uint8Array(req.rawTransaction));
+}
 
 /**
  * The gRPC implementation of `shardlab.v1.StateShardService` over a {@link ShardNode}. Every input
@@ -33,10 +42,17 @@ import type { ShardNode } from './node';
  */
 export function stateShardService(node: ShardNode, logger: Logger): UntypedServiceImplementation {
   return {
-    submitTransaction: unary<SubmitTransactionRequest, SubmitTransactionResponse>(logger, 'SubmitTransaction', async (req) => {
-      if (!req.rawTransaction || req.rawTransaction.length === 0) throw errors.invalidArgument('raw_transaction is empty');
-      return node.submit(new Uint8Array(req.rawTransaction));
-    }),
+    submitTransaction: unary<SubmitTransactionRequest, SubmitTransactionResponse>(logger, 'SubmitTransaction', async (req) => submitOne(node, req)),
+    submitTransactions: unary<SubmitTransactionsRequest, SubmitTransactionsResponse>(logger, 'SubmitTransactions', async (req) => ({
+      results: (
+        await settleItems(
+          req.transactions,
+          // Started in order, one after the other: the node admits them in arrival order.
+          (item) => (Object.keys(item.traceContext).length > 0 ? context.with(extractContext(item.traceContext), () => submitOne(node, item)) : submitOne(node, item)),
+          (err) => logFailure(logger, 'SubmitTransactions', err),
+        )
+      ).map((outcome) => ({ outcome })),
+    })),
     getAccount: unary<GetAccountRequest, Account>(logger, 'GetAccount', (req) => node.getAccount(req.address)),
     getTransaction: unary<GetTransactionRequest, TransactionStatus>(logger, 'GetTransaction', (req) => node.getTransaction(req.txHash)),
     getBlock: unary<GetBlockRequest, StateShardBlock>(logger, 'GetBlock', (req) => node.getBlock(req.height)),

@@ -60,7 +60,7 @@ export class Network {
     this.feedOrchestrator = Array.from({ length: opts.shardCount }, () => true);
     this.forwarder = {
       forward: async (d, homeShard, involvedShards) => {
-        await this.orchestrator.forward({ tx: toProtoTransaction(d), homeShard, involvedShards, rwSet: undefined });
+        await this.orchestrator.forward({ tx: toProtoTransaction(d), homeShard, involvedShards, rwSet: undefined, traceContext: {} });
         const hold = this.hold;
         if (hold) {
           hold.forwarded();

@@ -39,7 +39,7 @@ describe('StateShardService over gRPC', () => {
   let client: StateShardServiceClient;
   const logger = silentLogger();
 
-  const submit = (raw: Uint8Array) => call((cb) => client.submitTransaction({ rawTransaction: Buffer.from(raw) }, cb));
+  const submit = (raw: Uint8Array) => call((cb) => client.submitTransaction({ traceContext: {}, rawTransaction: Buffer.from(raw) }, cb));
 
   beforeAll(async () => {
     node = await createShardNode({ shardId: SHARD, placement, common, store: await ShardStore.open(new MemoryKV()), logger, genesis: genesisAllocation() });
