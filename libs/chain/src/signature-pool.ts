@@ -12,7 +12,9 @@ import { Worker } from 'node:worker_threads';
  * gets the precise error.
  */
 export class SignaturePool {
-  private readonly workers: Worker[];
+  private workers: Worker[];
+  /** The worker each batch still awaiting an answer went to. */
+  private readonly sentTo = new Map<number, Worker>();
   private readonly waiting = new Map<number, (keys: (Uint8Array | null)[]) => void>();
   private batch: { raws: Uint8Array[]; resolvers: ((k: Uint8Array | undefined) => void)[] } | undefined;
   private nextId = 0;
@@ -29,8 +31,23 @@ export class SignaturePool {
       w.on('message', (m: { id: number; keys: (Uint8Array | null)[] }) => {
         const done = this.waiting.get(m.id);
         this.waiting.delete(m.id);
+        this.sentTo.delete(m.id);
         done?.(m.keys);
       });
+      // A worker that fails or exits never answers: its batches resolve to undefined (callers
+      // then recover on their own thread) and it leaves the rotation, so no submission waits forever.
+      const lost = () => {
+        this.workers = this.workers.filter((x) => x !== w);
+        for (const [id, worker] of this.sentTo) {
+          if (worker !== w) continue;
+          this.sentTo.delete(id);
+          const done = this.waiting.get(id);
+          this.waiting.delete(id);
+          done?.([]);
+        }
+      };
+      w.on('error', lost);
+      w.on('exit', lost);
       return w;
     });
   }
@@ -51,9 +68,11 @@ export class SignaturePool {
   private flush(batch: { raws: Uint8Array[]; resolvers: ((k: Uint8Array | undefined) => void)[] }): void {
     if (this.batch === batch) this.batch = undefined;
     if (this.closed) return batch.resolvers.forEach((r) => r(undefined));
+    if (this.workers.length === 0) return batch.resolvers.forEach((r) => r(undefined));
     const id = this.nextId++;
     this.waiting.set(id, (keys) => batch.resolvers.forEach((r, i) => r(keys[i] ?? undefined)));
     const worker = this.workers[this.rr++ % this.workers.length]!;
+    this.sentTo.set(id, worker);
     worker.postMessage({ id, raws: batch.raws });
   }
 
@@ -64,6 +83,7 @@ export class SignaturePool {
     if (this.batch) this.flush(this.batch);
     for (const done of this.waiting.values()) done([]);
     this.waiting.clear();
+    this.sentTo.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

@@ -60,3 +60,22 @@ describe('SignaturePool.close', () => {
     await expect(pool.recover(signTransaction(common, a, { to: b.address, nonce: 0n }))).resolves.toBeUndefined();
   }, 5000);
 });
+
+describe('SignaturePool when a worker is lost', () => {
+  const common = createChainCommon();
+  const [a, b] = devAccounts() as [ReturnType<typeof devAccounts>[number], ReturnType<typeof devAccounts>[number]];
+
+  it('resolves the batches sent to a worker that exits to undefined, and answers later ones without workers', async () => {
+    const pool = new SignaturePool(1337, 1);
+    const worker = (pool as unknown as { workers: import('node:worker_threads').Worker[] }).workers[0]!;
+    const raw = signTransaction(common, a, { to: b.address, nonce: 0n });
+    const pending = pool.recover(raw);
+    // Sent to the worker at the next turn; the worker fails before its answer can arrive.
+    await new Promise((r) => setImmediate(r));
+    worker.emit('error', new Error('worker crashed'));
+    await expect(pending).resolves.toBeUndefined();
+    await worker.terminate();
+    await expect(pool.recover(raw)).resolves.toBeUndefined();
+    await pool.close();
+  }, 5000);
+});

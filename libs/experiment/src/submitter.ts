@@ -33,7 +33,7 @@ export interface SubmitOpts {
   concurrency?: number;
   /** Deadline of each SendRawTransactions call, in milliseconds [30,000]. */
   deadlineMs?: number;
-  /** Most transactions of one sender awaiting an answer at once [32]. */
+  /** Most transactions of one sender awaiting an answer at once [128]. */
   senderWindow?: number;
   /** Attempts per transaction when the gateway answers UNAVAILABLE or RESOURCE_EXHAUSTED [5]. */
   maxAttempts?: number;
@@ -53,9 +53,10 @@ const isNonceGap = (err: unknown): boolean => isShardLabError(err, 'FAILED_PRECO
 /**
  * Submits `txs` through the gateway in their order, paced at `rate` per second, with at most
  * `concurrency` awaiting an answer. Submissions made close together travel in one
- * SendRawTransactions call (client-side micro-batching, in dispatch order), each with its own answer. A sender's transactions are pipelined: up to `senderWindow`
- * of them await an answer at once. Shards refuse a nonce gap, and pipelined submissions can
- * overtake one another on the way (the gateway and the shard serve requests concurrently), so a
+ * SendRawTransactions call (client-side micro-batching, in dispatch order), each with its own
+ * answer. A sender's transactions are pipelined: up to `senderWindow` of them await an answer at
+ * once, and they are sent in nonce order. Shards refuse a nonce gap, and a transaction can still
+ * overtake its predecessor on the way (e.g. when the predecessor's batch is retried), so a
  * transaction refused with `nonce too high` is sent again once its predecessor has been answered
  * — then the refusal is final. A transaction answered UNAVAILABLE or RESOURCE_EXHAUSTED is sent
  * again after a back-off; ALREADY_EXISTS on a later attempt means an earlier attempt was accepted
@@ -66,10 +67,12 @@ const isNonceGap = (err: unknown): boolean => isShardLabError(err, 'FAILED_PRECO
  */
 export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): Promise<SubmissionResult[]> {
   const concurrency = Math.max(1, opts.concurrency ?? 256);
-  const senderWindow = Math.max(1, opts.senderWindow ?? 32);
+  const senderWindow = Math.max(1, opts.senderWindow ?? 128);
   const results: SubmissionResult[] = new Array(txs.length);
   /** Per sender: "answered" promises of its latest transactions (at most senderWindow). */
   const answeredBySender = new Map<string, Promise<void>[]>();
+  /** Per sender: settles once its latest dispatched transaction has been handed to the batcher. */
+  const sentBySender = new Map<string, Promise<void>>();
   // Two limits: `concurrency` calls awaiting the gateway, and a window of dispatched transactions
   // (calls plus those waiting for a slot of their sender) so that memory stays bounded.
   const calls = semaphore(concurrency);
@@ -79,6 +82,7 @@ export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): P
   const done = Promise.resolve();
   const deadlineMs = opts.deadlineMs ?? 30_000;
   const batcher = new MicroBatcher<Uint8Array, SendRawTransactionResponse>({
+    sizeOf: (raw) => raw.length,
     send: async (raws) => {
       const res = await unaryCall<SendRawTransactionsResponse>('gateway', (md, o, cb) => opts.gateway.sendRawTransactions({ rawTransactions: raws.map((r) => Buffer.from(r)) }, md, o, cb), { deadlineMs });
       return unpackOutcomes('gateway', raws.length, res.results);
@@ -95,7 +99,15 @@ export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): P
     const tx = txs[i]!;
     const prev = answeredBySender.get(tx.from) ?? [];
     const predecessor = prev.at(-1) ?? done;
-    const gate = prev.length >= senderWindow ? prev[prev.length - senderWindow]! : done;
+    const windowGate = prev.length >= senderWindow ? prev[prev.length - senderWindow]! : done;
+    // A sender's transactions are sent in nonce order: each also waits until its predecessor is
+    // sent, so a later one never leaves first (answers of different batches can come back out of
+    // order, which would otherwise open the window for a later transaction first).
+    const predecessorSent = sentBySender.get(tx.from) ?? done;
+    let markSent!: () => void;
+    const sent = new Promise<void>((r) => (markSent = r));
+    sentBySender.set(tx.from, sent);
+    const gate = Promise.all([windowGate, predecessorSent]);
     let markAnswered!: () => void;
     const answered = new Promise<void>((r) => (markAnswered = r));
     prev.push(answered);
@@ -108,8 +120,11 @@ export async function submitAll(txs: readonly Submission[], opts: SubmitOpts): P
         await calls.acquire();
         let gap: boolean;
         try {
-          gap = await submitOne(tx, r, opts, send, false);
+          const answer = submitOne(tx, r, opts, send, false);
+          markSent();
+          gap = await answer;
         } finally {
+          markSent();
           calls.release();
         }
         if (gap) {

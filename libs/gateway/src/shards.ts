@@ -90,6 +90,7 @@ export class ShardRouter {
     let b = this.submitters.get(shardId);
     if (!b) {
       b = new MicroBatcher<SubmitTransactionRequest, SubmitTransactionResponse>({
+        sizeOf: (item) => item.rawTransaction.length,
         send: async (items) => {
           const res = await this.call<SubmitTransactionsResponse>(shardId, (c, md, o, cb) => c.submitTransactions({ transactions: items }, md, o, cb), { idempotent: false });
           return unpackOutcomes(`shard ${shardId}`, items.length, res.results);

@@ -27,6 +27,10 @@ export class FakeShard {
   server: RunningServer | undefined;
   readonly txs = new Map<string, TransactionStatus>();
   readonly submitted: string[] = [];
+  /** Number of items of each SubmitTransactions call received, in order. */
+  readonly submitBatches: number[] = [];
+  /** Number of (unary) SubmitTransaction calls received. */
+  submitTransactionCalls = 0;
   readonly subscribeFrom: number[] = [];
   readonly getTransactionCalls = new Map<string, number>();
   /** Called after the n-th (1-based) GetTransaction of a hash computed its answer. */
@@ -191,10 +195,14 @@ export class FakeShard {
   private implementation(): StateShardServiceServer {
     const log = silentLogger();
     return {
-      submitTransaction: unary(log, 'SubmitTransaction', async (req) => this.submitOne(req.rawTransaction)),
-      submitTransactions: unary(log, 'SubmitTransactions', async (req) => ({
-        results: (await settleItems(req.transactions, async (item) => this.submitOne(item.rawTransaction))).map((outcome) => ({ outcome })),
-      })),
+      submitTransaction: unary(log, 'SubmitTransaction', async (req) => {
+        this.submitTransactionCalls++;
+        return this.submitOne(req.rawTransaction);
+      }),
+      submitTransactions: unary(log, 'SubmitTransactions', async (req) => {
+        this.submitBatches.push(req.transactions.length);
+        return { results: (await settleItems(req.transactions, async (item) => this.submitOne(item.rawTransaction))).map((outcome) => ({ outcome })) };
+      }),
       getAccount: unary(log, 'GetAccount', async (req) => {
         if (shardOf(this.placement, req.address) !== this.shardId) {
           throw errors.failedPrecondition(`account ${req.address} is not placed on shard ${this.shardId}`);

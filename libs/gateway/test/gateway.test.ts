@@ -1,12 +1,13 @@
 import { status } from '@grpc/grpc-js';
 import { RLP } from '@ethereumjs/rlp';
-import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
+import { createChainCommon, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
 import {
   GatewayServiceClient,
   TxStatus,
   type Account,
   type ListShardsResponse,
   type SendRawTransactionResponse,
+  type SendRawTransactionsResponse,
   type StateShardBlock,
   type TransactionStatus,
 } from '@shardlab/proto';
@@ -20,7 +21,7 @@ import {
   type RegistryClient,
   type RegistryDirectory,
 } from '@shardlab/registry';
-import { createClient, startServer, type RunningServer } from '@shardlab/rpc';
+import { createClient, MAX_BATCH_ITEMS, startServer, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
 import { createGateway, gatewayMountedService, type Gateway } from '../src';
 import { FakeOrchestrator } from './fake-orchestrator';
@@ -141,6 +142,12 @@ class Network {
 
   send(raw: Uint8Array): Promise<SendRawTransactionResponse> {
     return rawCall((cb) => this.client.sendRawTransaction({ rawTransaction: Buffer.from(raw) }, cb));
+  }
+
+  /** SendRawTransactions with `raws`; each result as the response or `{ code, message }` of its error. */
+  async sendMany(raws: Uint8Array[]): Promise<(SendRawTransactionResponse | { code: number; message: string })[]> {
+    const res = await rawCall<SendRawTransactionsResponse>((cb) => this.client.sendRawTransactions({ rawTransactions: raws.map((r) => Buffer.from(r)) }, cb));
+    return res.results.map((r) => (r.outcome?.$case === 'accepted' ? r.outcome.value : { code: r.outcome?.value.code ?? -1, message: r.outcome?.value.message ?? '' }));
   }
 
   getTransaction(txHash: string): Promise<TransactionStatus> {
@@ -358,6 +365,100 @@ describe('gateway over gRPC, with a registry and two fake state shards', () => {
   it('answers health checks with SERVING', async () => {
     expect(await healthCheck(net.gatewayServer.address, '')).toBe('SERVING');
     expect(await healthCheck(net.gatewayServer.address, 'shardlab.v1.GatewayService')).toBe('SERVING');
+  });
+});
+
+describe('gateway batch submission (SendRawTransactions), with two fake state shards', () => {
+  const net = new Network(2);
+  let a0: DevAccount; // on shard 0
+  let b0: DevAccount; // on shard 0
+  let a1: DevAccount; // on shard 1
+  let b1: DevAccount; // on shard 1
+  const hashOf = (raw: Uint8Array) => decodeTransaction(raw, common).hash;
+
+  beforeAll(async () => {
+    await net.start({ liveShards: [0, 1] });
+    [a0, b0] = net.accountsOn(0) as [DevAccount, DevAccount];
+    [a1, b1] = net.accountsOn(1) as [DevAccount, DevAccount];
+  });
+  afterAll(() => net.stop());
+
+  it("routes each transaction of one call to its sender's home shard, in order, and answers in request order", async () => {
+    const raws = [net.sign(a0, b0), net.sign(a1, b1), net.sign(a0, b0), net.sign(b1, a1), net.sign(a1, b1), net.sign(a0, b0)];
+    const homes = [0, 1, 0, 1, 1, 0];
+    const batchesBefore = net.shards.map((s) => s.submitBatches.length);
+    const out = await net.sendMany(raws);
+    expect(out).toEqual(raws.map((r, i) => ({ txHash: hashOf(r), homeShard: homes[i], crossShard: false })));
+    // Each shard got its own transactions in request order (a sender's nonces in order), in one call.
+    expect(net.shards[0]!.submitted).toEqual([0, 2, 5].map((i) => hashOf(raws[i]!)));
+    expect(net.shards[1]!.submitted).toEqual([1, 3, 4].map((i) => hashOf(raws[i]!)));
+    expect(net.shards.map((s, i) => s.submitBatches.slice(batchesBefore[i]))).toEqual([[3], [3]]);
+    expect(net.shards.map((s) => s.submitTransactionCalls)).toEqual([0, 0]);
+    // The gateway remembers where each went.
+    expect(await net.getTransaction(hashOf(raws[3]!))).toMatchObject({ status: TxStatus.TX_STATUS_QUEUED, homeShard: 1 });
+  });
+
+  it("answers a garbage, oversized or refused item with its own error and accepts the others", async () => {
+    const first = net.sign(a0, b0);
+    const dup = net.sign(a1, b1);
+    await net.send(dup);
+    const raws = [
+      first,
+      new Uint8Array([0xde, 0xad, 0xbe, 0xef]),
+      new Uint8Array(200 * 1024),
+      net.sign(a0, b0, { nonce: 0n, chainId: 1 }),
+      dup,
+      net.sign(a1, b1, { nonce: 1000n }),
+      net.sign(a0, b0),
+    ];
+    const before = net.shards.map((s) => s.submitted.length);
+    const out = await net.sendMany(raws);
+    expect(out).toHaveLength(raws.length);
+    expect(out[0]).toEqual({ txHash: hashOf(first), homeShard: 0, crossShard: false });
+    expect(out[1]).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/malformed transaction RLP/) });
+    expect(out[2]).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/bytes, more than/) });
+    expect(out[3]).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/wrong chain id/) });
+    // The shard's refusals come through with their code and message.
+    expect(out[4]).toMatchObject({ code: status.ALREADY_EXISTS, message: expect.stringMatching(/already known/) });
+    expect(out[5]).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringMatching(/^nonce too high/) });
+    expect(out[6]).toEqual({ txHash: hashOf(raws[6]!), homeShard: 0, crossShard: false });
+    expect(net.shards.map((s, i) => s.submitted.slice(before[i]))).toEqual([[hashOf(first), hashOf(raws[6]!)], []]);
+  });
+
+  it('refuses more than MAX_BATCH_ITEMS transactions as a whole with INVALID_ARGUMENT', async () => {
+    const before = net.shards.map((s) => s.submitted.length);
+    const raws = [net.sign(a0, b0, { nonce: net.nextNonce(a0) }), ...Array.from({ length: MAX_BATCH_ITEMS }, () => new Uint8Array([0xde, 0xad]))];
+    const err = await grpcError(net.sendMany(raws));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(`at most ${MAX_BATCH_ITEMS} items`);
+    expect(net.shards.map((s) => s.submitted.length)).toEqual(before);
+  });
+
+  it('carries submissions to one shard made together in fewer SubmitTransactions calls than transactions, in order', async () => {
+    const shard = net.shards[1]!;
+    const raws = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? net.sign(a1, b1) : net.sign(b1, a1)));
+    const batchesBefore = shard.submitBatches.length;
+    const submittedBefore = shard.submitted.length;
+    // SendRawTransaction (unary) for each, all made in the same turn.
+    const res = await Promise.all(raws.map((r) => net.gateway.sendRawTransaction(r)));
+    expect(res.map((r) => [r.txHash, r.homeShard])).toEqual(raws.map((r) => [hashOf(r), 1]));
+    expect(shard.submitted.slice(submittedBefore)).toEqual(raws.map(hashOf));
+    // All made in one turn: one SubmitTransactions call carries them all.
+    expect(shard.submitBatches.slice(batchesBefore)).toEqual([raws.length]);
+    expect(shard.submitTransactionCalls).toBe(0);
+  });
+
+  it("fails only the one shard's items when that shard refuses the whole batch call", async () => {
+    const shard1 = net.shards[1]!;
+    const address = shard1.address;
+    await shard1.stop();
+    const raws = [net.sign(a0, b0), net.sign(a1, b1, { nonce: net.nextNonce(a1) }), net.sign(a0, b0), net.sign(b1, a1, { nonce: net.nextNonce(b1) })];
+    const out = await net.sendMany(raws);
+    expect(out[0]).toEqual({ txHash: hashOf(raws[0]!), homeShard: 0, crossShard: false });
+    expect(out[2]).toEqual({ txHash: hashOf(raws[2]!), homeShard: 0, crossShard: false });
+    for (const i of [1, 3]) {
+      expect(out[i]).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining(`shard 1 (${address}) unavailable`) });
+    }
   });
 });
 

@@ -336,3 +336,141 @@ describe('OrchestratorNode', () => {
     expect(await n.subscribe(0, new AbortController().signal).next()).toEqual({ done: true, value: undefined });
   });
 });
+
+/** A MemoryKV that records every batch write and can fail the next ones. */
+class RecordingKV extends MemoryKV {
+  readonly batches: KVOp[][] = [];
+  failNext = 0;
+  override async batch(ops: KVOp[]): Promise<void> {
+    this.batches.push(ops);
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('disk full');
+    }
+    return super.batch(ops);
+  }
+}
+
+/** The record keys a batch write puts. */
+const recordPuts = (ops: KVOp[]) => ops.filter((o) => o.type === 'put' && o.key.startsWith('r:')).map((o) => o.key);
+
+describe('forwardMany', () => {
+  it('makes several new forwards durable in one store write and answers each PENDING', async () => {
+    const kv = new RecordingKV();
+    const n = await open(kv);
+    kv.batches.length = 0;
+    const out = await n.forwardMany([fwd(1), fwd(2, 1, [2]), fwd(3, 0, [1, 2])]);
+    expect(out).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING]);
+    expect(kv.batches).toHaveLength(1);
+    expect(recordPuts(kv.batches[0]!)).toEqual([`r:${hashOf(1)}`, `r:${hashOf(2)}`, `r:${hashOf(3)}`]);
+    expect(n.inFlight()).toBe(3);
+
+    // Durable: a node re-created on the store knows all three and orders them in request order.
+    const again = await open(kv);
+    expect([1, 2, 3].map((i) => again.status(hashOf(i)).status)).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING]);
+    const b = await again.produceBlock();
+    expect(b.ctToOrder.map((x) => [x.tx!.hash, x.sourceShard, x.involvedShards])).toEqual([
+      [hashOf(1), 0, [0, 2]],
+      [hashOf(2), 1, [1, 2]],
+      [hashOf(3), 0, [0, 1, 2]],
+    ]);
+  });
+
+  it('fails an invalid item alone: the others are accepted and written', async () => {
+    const kv = new RecordingKV();
+    const n = await open(kv);
+    kv.batches.length = 0;
+    const out = await n.forwardMany([fwd(1), { ...fwd(2), homeShard: SHARDS }, fwd(3), { ...fwd(4), tx: undefined }]);
+    expect(out[0]).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(out[2]).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(out[1]).toBeInstanceOf(ShardLabError);
+    expect(out[1]).toMatchObject({ code: ErrorCode.InvalidArgument, message: `shard ${SHARDS} does not exist: this network has shards 0..${SHARDS - 1}` });
+    expect(out[3]).toMatchObject({ code: ErrorCode.InvalidArgument, message: 'tx is required' });
+    expect(kv.batches.map(recordPuts)).toEqual([[`r:${hashOf(1)}`, `r:${hashOf(3)}`]]);
+    expect(n.status(hashOf(2)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    expect((await n.produceBlock()).ctToOrder.map((x) => x.tx!.hash)).toEqual([hashOf(1), hashOf(3)]);
+  });
+
+  it('answers a transaction it already holds with its status, and one already decided with ALREADY_EXISTS, without writing them again', async () => {
+    const kv = new RecordingKV();
+    const n = await open(kv);
+    await n.forwardMany([fwd(1), fwd(2), fwd(4)]);
+    await n.produceBlock(); // 1: orders 1, 2 and 4
+    feed(n, 0, 0, [yes(1), no(2)]);
+    feed(n, 2, 0, [yes(1)]);
+    await n.produceBlock(); // 2: commits 1, aborts 2
+    feed(n, 0, 1, [yes(4)]);
+    feed(n, 2, 1, [yes(4)]);
+    expect([1, 2, 4].map((i) => n.status(hashOf(i)).status)).toEqual([TxStatus.TX_STATUS_COMMITTED, TxStatus.TX_STATUS_ABORTED, TxStatus.TX_STATUS_PREPARED]);
+    kv.batches.length = 0;
+    const out = await n.forwardMany([fwd(4), fwd(1), fwd(3), fwd(2)]);
+    expect(out[0]).toBe(TxStatus.TX_STATUS_PREPARED);
+    expect(out[1]).toMatchObject({ code: ErrorCode.AlreadyExists });
+    expect((out[1] as Error).message).toMatch(/already committed/);
+    expect(out[2]).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(out[3]).toMatchObject({ code: ErrorCode.AlreadyExists });
+    expect((out[3] as Error).message).toMatch(/already aborted/);
+    expect(kv.batches.map(recordPuts)).toEqual([[`r:${hashOf(3)}`]]);
+  });
+
+  it('gives the same hash twice in one batch the first one’s outcome and records it once', async () => {
+    const kv = new RecordingKV();
+    const n = await open(kv);
+    const ac = new AbortController();
+    const events = n.statusChanges(ac.signal);
+    const firstEvent = events.next();
+    kv.batches.length = 0;
+    const out = await n.forwardMany([fwd(1), fwd(2), fwd(1)]);
+    expect(out).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING]);
+    expect(kv.batches.map(recordPuts)).toEqual([[`r:${hashOf(1)}`, `r:${hashOf(2)}`]]);
+    expect(n.inFlight()).toBe(2);
+    // One PENDING event per transaction, not per item.
+    const seen = [(await firstEvent).value!, (await events.next()).value!];
+    const third = events.next();
+    ac.abort();
+    expect((await third).done).toBe(true);
+    expect(seen.map((s) => [s.txHash, s.status])).toEqual([
+      [hashOf(1), TxStatus.TX_STATUS_PENDING],
+      [hashOf(2), TxStatus.TX_STATUS_PENDING],
+    ]);
+    expect((await n.produceBlock()).ctToOrder.map((x) => x.tx!.hash)).toEqual([hashOf(1), hashOf(2)]);
+  });
+
+  it('fails every new item when the store write fails, forgets them, and accepts them when forwarded again', async () => {
+    const kv = new RecordingKV();
+    const n = await open(kv);
+    await n.forward(fwd(9)); // held before the failing batch
+    kv.batches.length = 0;
+    kv.failNext = 1;
+    const out = await n.forwardMany([fwd(1), fwd(9), { ...fwd(5), homeShard: SHARDS }, fwd(2), fwd(1)]);
+    expect(kv.batches.map(recordPuts)).toEqual([[`r:${hashOf(1)}`, `r:${hashOf(2)}`]]);
+    for (const i of [0, 3, 4]) {
+      expect(out[i]).toBeInstanceOf(Error);
+      expect((out[i] as Error).message).toBe('disk full');
+    }
+    // The items that were not new keep their own outcome.
+    expect(out[1]).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(out[2]).toMatchObject({ code: ErrorCode.InvalidArgument });
+    // Not durable, so not known: no status, nothing in flight, nothing ordered.
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    expect(n.status(hashOf(2)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    expect(n.inFlight()).toBe(1);
+    expect((await n.produceBlock()).ctToOrder.map((x) => x.tx!.hash)).toEqual([hashOf(9)]);
+
+    // Forwarded again (the home shard retries), it is new and accepted.
+    expect(await n.forward(fwd(1))).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(await n.forwardMany([fwd(2)])).toEqual([TxStatus.TX_STATUS_PENDING]);
+    expect((await n.produceBlock()).ctToOrder.map((x) => x.tx!.hash)).toEqual([hashOf(1), hashOf(2)]);
+    const again = await open(kv);
+    expect(again.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(again.status(hashOf(2)).status).toBe(TxStatus.TX_STATUS_PENDING);
+  });
+
+  it('answers an empty batch without writing', async () => {
+    const kv = new RecordingKV();
+    const n = await open(kv);
+    kv.batches.length = 0;
+    expect(await n.forwardMany([])).toEqual([]);
+    expect(kv.batches).toEqual([]);
+  });
+});

@@ -85,7 +85,17 @@ export interface MicroBatcherOpts<Item, Res> {
   send(items: Item[]): Promise<(Res | Error)[]>;
   /** Most items per batch (default and cap {@link MAX_BATCH_ITEMS}); more are sent in further batches. */
   maxItems?: number;
+  /** Size of an item in bytes, for {@link maxBytes} (default: every item counts 0). */
+  sizeOf?: (item: Item) => number;
+  /**
+   * Most summed {@link sizeOf} per batch [{@link MAX_BATCH_BYTES}], so a batch stays well below
+   * the servers' 64 MiB message limit; a single larger item still goes alone.
+   */
+  maxBytes?: number;
 }
+
+/** Default byte cap of a micro-batch (16 MiB; servers accept messages up to 64 MiB). */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /**
  * Coalesces single calls into batch calls (client-side micro-batching): every {@link call} made
@@ -95,19 +105,24 @@ export interface MicroBatcherOpts<Item, Res> {
  * headers, deadline timer, trace metadata) is paid once.
  */
 export class MicroBatcher<Item, Res> {
-  private queue: { item: Item; resolve: (r: Res) => void; reject: (e: Error) => void }[] = [];
+  private queue: { item: Item; size: number; resolve: (r: Res) => void; reject: (e: Error) => void }[] = [];
+  private queuedBytes = 0;
   private scheduled = false;
   private readonly maxItems: number;
+  private readonly maxBytes: number;
 
   constructor(private readonly opts: MicroBatcherOpts<Item, Res>) {
     this.maxItems = Math.max(1, Math.min(opts.maxItems ?? MAX_BATCH_ITEMS, MAX_BATCH_ITEMS));
+    this.maxBytes = Math.max(1, opts.maxBytes ?? MAX_BATCH_BYTES);
   }
 
   /** Queues one item; settles with its own outcome from the batch answer. */
   call(item: Item): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.maxItems) this.flush();
+      const size = this.opts.sizeOf?.(item) ?? 0;
+      this.queue.push({ item, size, resolve, reject });
+      this.queuedBytes += size;
+      if (this.queue.length >= this.maxItems || this.queuedBytes >= this.maxBytes) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flush());
@@ -118,21 +133,28 @@ export class MicroBatcher<Item, Res> {
   private flush(): void {
     this.scheduled = false;
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxItems);
-      this.opts.send(batch.map((b) => b.item)).then(
-        (outcomes) => {
-          batch.forEach((b, i) => {
-            const o = outcomes[i];
-            if (o === undefined) b.reject(errors.internal(`batch answer has no result for item ${i}`));
-            else if (o instanceof Error) b.reject(o);
-            else b.resolve(o);
-          });
-        },
-        (err: unknown) => {
-          const e = err instanceof Error ? err : new Error(String(err));
-          for (const b of batch) b.reject(e);
-        },
-      );
+      let n = 0;
+      let bytes = 0;
+      while (n < this.queue.length && n < this.maxItems && (n === 0 || bytes + this.queue[n]!.size <= this.maxBytes)) bytes += this.queue[n++]!.size;
+      const batch = this.queue.splice(0, n);
+      this.queuedBytes -= bytes;
+      // A send that throws instead of rejecting fails its batch like a rejection.
+      Promise.resolve()
+        .then(() => this.opts.send(batch.map((b) => b.item)))
+        .then(
+          (outcomes) => {
+            batch.forEach((b, i) => {
+              const o = outcomes[i];
+              if (o === undefined) b.reject(errors.internal(`batch answer has no result for item ${i}`));
+              else if (o instanceof Error) b.reject(o);
+              else b.resolve(o);
+            });
+          },
+          (err: unknown) => {
+            const e = err instanceof Error ? err : new Error(String(err));
+            for (const b of batch) b.reject(e);
+          },
+        );
     }
   }
 }

@@ -324,27 +324,29 @@ export class ShardNode {
       if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
       const target = d.to ?? toHex(createContractAddress(createAddressFromString(d.from), d.nonce).bytes);
       const targetShard = shardOf(this.opts.placement, target);
-      // A call to a local contract is run first with a tracking state: if it reads or writes an
-      // account placed on another shard, it is a cross-shard call (DESIGN.md section 3).
-      const reached = !this.opts.forwarder || targetShard !== this.shardId || d.tx.data.length === 0 ? [] : await this.foreignShardsReached(d);
-      const crossShard = targetShard !== this.shardId || reached.length > 0;
-      // A cross-shard contract call or creation: forwarded for simulation; its mempool entry
-      // only reserves the nonce (the ordered copy with the RwSet is what gets accepted).
-      const isCall = crossShard && (!d.to || d.tx.data.length > 0);
-      const involvedShards = reached.length > 0 ? [this.shardId, ...reached] : [targetShard];
-      if (crossShard) {
-        const why = !this.opts.forwarder
-          ? !d.to
-            ? `creates a contract at ${target}, placed on shard ${targetShard}, and this shard has no orchestrator`
-            : d.tx.data.length > 0
-              ? `calls ${target} on shard ${targetShard} with calldata, and this shard has no orchestrator`
-              : `sends value to ${target} on shard ${targetShard}, and this shard has no orchestrator`
-          : '';
-        if (why) {
-          throw errors.unimplemented(`cross-shard transaction ${d.hash} ${why}: only cross-shard value transfers are implemented (contract calls need the simulator)`, { txHash: d.hash });
+      // Everything from here to the mempool runs in one admission slot, in arrival order, so a
+      // sender's next transaction never slips in between (nonce order).
+      const { entry, crossShard, involvedShards } = await this.admission.run(async () => {
+        // A call to a local contract is run first with a tracking state: if it reads or writes an
+        // account placed on another shard, it is a cross-shard call (DESIGN.md section 3).
+        const reached = !this.opts.forwarder || targetShard !== this.shardId || d.tx.data.length === 0 ? [] : await this.foreignShardsReached(d);
+        const crossShard = targetShard !== this.shardId || reached.length > 0;
+        // A cross-shard contract call or creation: forwarded for simulation; its mempool entry
+        // only reserves the nonce (the ordered copy with the RwSet is what gets accepted).
+        const isCall = crossShard && (!d.to || d.tx.data.length > 0);
+        const involvedShards = reached.length > 0 ? [this.shardId, ...reached] : [targetShard];
+        if (crossShard) {
+          const why = !this.opts.forwarder
+            ? !d.to
+              ? `creates a contract at ${target}, placed on shard ${targetShard}, and this shard has no orchestrator`
+              : d.tx.data.length > 0
+                ? `calls ${target} on shard ${targetShard} with calldata, and this shard has no orchestrator`
+                : `sends value to ${target} on shard ${targetShard}, and this shard has no orchestrator`
+            : '';
+          if (why) {
+            throw errors.unimplemented(`cross-shard transaction ${d.hash} ${why}: only cross-shard value transfers are implemented (contract calls need the simulator)`, { txHash: d.hash });
+          }
         }
-      }
-      const entry = await this.admission.run(async () => {
         if (this.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
         const acct = await this.reader.getAccount(d.from);
         const pending = this.mempool.senderView(d.from);
@@ -359,7 +361,7 @@ export class ShardNode {
           throw err;
         }
         this.dropped.delete(d.hash);
-        return this.mempool.add(d, this.now(), context.active(), crossShard, isCall);
+        return { entry: this.mempool.add(d, this.now(), context.active(), crossShard, isCall), crossShard, involvedShards };
       });
       if (crossShard) {
         // The nonce is reserved in the mempool; the entry enters a block only once the
@@ -391,11 +393,12 @@ export class ShardNode {
   /**
    * Shards other than this one whose accounts a call to a local contract reads or writes, from a
    * dry run at the head (sorted; empty for a purely local call). A transaction the EVM refuses is
-   * left to the normal checks (its error comes from admission or execution).
+   * left to the normal checks (its error comes from admission or execution). Call under the
+   * admission mutex.
    */
   private async foreignShardsReached(d: DecodedTx): Promise<number[]> {
     const head = this.opts.store.head()!;
-    const run = await this.admission.run(() => this.reader.touchedBy(d, head.height + 1, Math.max(this.now(), 1)));
+    const run = await this.reader.touchedBy(d, head.height + 1, Math.max(this.now(), 1));
     const shards = new Set(run.touched.map((a) => shardOf(this.opts.placement, a)).filter((s) => s !== this.shardId));
     return [...shards].sort((a, b) => a - b);
   }

@@ -179,6 +179,8 @@ function orchestratorLink(registryAddress: string, log: Logger) {
   // Forwards made close together travel in one ForwardTransactions call (the orchestrator makes
   // them durable in one write); each keeps its own outcome and trace context.
   const batcher = new MicroBatcher<ForwardTransactionRequest, { status: TxStatus }>({
+    // The raw transaction twice (raw and decoded fields) plus the envelope, roughly.
+    sizeOf: (item) => 2 * (item.tx?.raw.length ?? 0) + 512,
     send: async (items) => {
       const c = await client();
       try {

@@ -57,4 +57,19 @@ describe('detection of local calls that reach other shards', () => {
     expect(report.problems).toEqual([]);
     expect(report.ok).toBe(true);
   });
+
+  it('keeps a sender\'s nonce order when a call (dry run first) and the next transfer arrive together', async () => {
+    const net = await Network.create({ shardCount: 2, genesis: genesisAllocation(), placement, simulator: true });
+    const bob = dev.find((a) => shardOf(placement, a.address) === 0 && a !== alice)!;
+    // Nonce 0 carries calldata to a local account (a dry run decides whether it is cross-shard);
+    // nonce 1 is a plain transfer. Submitted in the same turn, both are admitted in nonce order.
+    const [call, transfer] = await Promise.all([
+      net.submit(alice, { to: bob.address, nonce: 0n, gasLimit: 100_000n, data: hex('01') }),
+      net.submit(alice, { to: bob.address, nonce: 1n }),
+    ]);
+    expect(call).toMatchObject({ crossShard: false, status: TxStatus.TX_STATUS_QUEUED });
+    expect(transfer).toMatchObject({ crossShard: false, status: TxStatus.TX_STATUS_QUEUED });
+    await net.settle();
+    expect((await net.shards[0]!.getAccount(alice.address)).nonce).toBe(2);
+  });
 });

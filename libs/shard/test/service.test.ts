@@ -1,8 +1,8 @@
 import type { GetCodeResponse, GetProofResponse } from '@shardlab/proto';
 import { status, type Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
-import { createChainCommon, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount, type TxRequest } from '@shardlab/chain';
-import { StateShardServiceClient, StateShardServiceService, TxStatus, type Account, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
-import { createClient, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
+import { createChainCommon, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount, type SignaturePool, type TxRequest } from '@shardlab/chain';
+import { StateShardServiceClient, StateShardServiceService, TxStatus, type Account, type StateShardBlock, type SubmitTransactionsResponse, type TransactionStatus } from '@shardlab/proto';
+import { createClient, MAX_BATCH_ITEMS, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { STATE_SHARD_SERVICE_NAME, createShardNode, genesisAllocation, stateShardService, type ShardNode } from '../src';
@@ -13,7 +13,7 @@ const SHARD = 0;
 const dev = devAccounts();
 const local = dev.filter((a) => shardOf(placement, a.address) === SHARD);
 const remote = dev.filter((a) => shardOf(placement, a.address) !== SHARD);
-const [alice, bob] = local as [DevAccount, DevAccount];
+const [alice, bob, carol, dave] = local as [DevAccount, DevAccount, DevAccount, DevAccount];
 
 const sign = (from: DevAccount, req: Partial<TxRequest> & { nonce: bigint }) => signTransaction(common, from, { to: bob.address, value: 1n, ...req });
 
@@ -21,6 +21,15 @@ const sign = (from: DevAccount, req: Partial<TxRequest> & { nonce: bigint }) => 
 function call<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
   return new Promise((resolve, reject) => invoke((err, res) => (err ? reject(err) : resolve(res))));
 }
+
+/** SubmitTransactions with `raws`, each without a trace context. */
+function submitMany(client: StateShardServiceClient, raws: Uint8Array[]): Promise<SubmitTransactionsResponse> {
+  return call((cb) => client.submitTransactions({ transactions: raws.map((r) => ({ rawTransaction: Buffer.from(r), traceContext: {} })) }, cb));
+}
+
+/** The outcomes of a SubmitTransactions answer: a tx hash when accepted, else the item's error. */
+const outcomes = (res: SubmitTransactionsResponse) =>
+  res.results.map((r) => (r.outcome?.$case === 'accepted' ? { txHash: r.outcome.value.txHash } : { code: r.outcome?.value.code, message: r.outcome?.value.message }));
 
 /** The gRPC status a call failed with; fails the test when it succeeded. */
 async function grpcError(p: Promise<unknown>): Promise<{ code: number; details: string }> {
@@ -198,6 +207,63 @@ describe('StateShardService over gRPC', () => {
     const code = await call<GetCodeResponse>((cb) => client.getCode({ address: alice.address }, cb));
     expect(code.code.length).toBe(0);
   });
+
+  it("SubmitTransactions accepts a sender's nonces 0..N-1 in one batch and answers in request order", async () => {
+    const N = 12;
+    const raws = Array.from({ length: N }, (_, i) => sign(carol, { nonce: BigInt(i), value: BigInt(100 + i) }));
+    const hashes = raws.map((r) => decodeTransaction(r, common).hash);
+    const res = await submitMany(client, raws);
+    expect(res.results).toHaveLength(N);
+    expect(res.results.map((r) => r.outcome)).toEqual(
+      hashes.map((txHash) => ({ $case: 'accepted', value: { txHash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED } })),
+    );
+    // All of them execute, in nonce order, in the next block.
+    const block = await node.produceBlock();
+    const included = block.receipts.filter((r) => hashes.includes(r.txHash));
+    expect(included.map((r) => [r.txHash, r.success])).toEqual(hashes.map((h) => [h, true]));
+    expect(await call<Account>((cb) => client.getAccount({ address: carol.address }, cb))).toMatchObject({ nonce: N });
+  });
+
+  it('SubmitTransactions answers a malformed item with its own error and accepts the others', async () => {
+    const raws = [
+      sign(dave, { nonce: 0n }),
+      Uint8Array.from([0xde, 0xad, 0xbe, 0xef]),
+      sign(dave, { nonce: 1n }),
+      new Uint8Array(),
+      sign(dave, { nonce: 5n }),
+      signTransaction(common, remote[0]!, { to: alice.address, nonce: 0n }),
+      sign(dave, { nonce: 2n }),
+    ];
+    const mempoolBefore = node.head().mempoolSize;
+    const out = outcomes(await submitMany(client, raws));
+    const hashOf = (i: number) => ({ txHash: decodeTransaction(raws[i]!, common).hash });
+    expect(out[0]).toEqual(hashOf(0));
+    expect(out[1]).toMatchObject({ code: status.INVALID_ARGUMENT, message: expect.stringMatching(/malformed transaction/) });
+    expect(out[2]).toEqual(hashOf(2));
+    expect(out[3]).toEqual({ code: status.INVALID_ARGUMENT, message: 'raw_transaction is empty' });
+    expect(out[4]).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringMatching(/nonce too high/) });
+    expect(out[5]).toMatchObject({ code: status.FAILED_PRECONDITION, message: expect.stringMatching(/placed on shard \d, not shard 0/) });
+    expect(out[6]).toEqual(hashOf(6));
+    expect(node.head().mempoolSize).toBe(mempoolBefore + 3);
+    for (const i of [0, 2, 6]) {
+      expect(await call<TransactionStatus>((cb) => client.getTransaction({ txHash: hashOf(i).txHash }, cb))).toMatchObject({ status: TxStatus.TX_STATUS_QUEUED });
+    }
+  });
+
+  it('SubmitTransactions refuses more than MAX_BATCH_ITEMS items as a whole with INVALID_ARGUMENT', async () => {
+    const mempoolBefore = node.head().mempoolSize;
+    const raws = [sign(dave, { nonce: 3n }), ...Array.from({ length: MAX_BATCH_ITEMS }, () => Uint8Array.from([0xde, 0xad]))];
+    const err = await grpcError(submitMany(client, raws));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(new RegExp(`at most ${MAX_BATCH_ITEMS} items; got ${MAX_BATCH_ITEMS + 1}`));
+    // Nothing of it was admitted, not even its good first item.
+    expect(node.head().mempoolSize).toBe(mempoolBefore);
+    expect((await submitMany(client, [sign(dave, { nonce: 3n })])).results[0]!.outcome?.$case).toBe('accepted');
+  });
+
+  it('SubmitTransactions answers an empty batch with no results', async () => {
+    expect(await submitMany(client, [])).toEqual({ results: [] });
+  });
 });
 
 describe('StateShardService edge behaviour (fake node)', () => {
@@ -272,5 +338,69 @@ describe('StateShardService edge behaviour (fake node)', () => {
     // The server-side generator ends because its signal was aborted (times out otherwise).
     const signal = await subscriptionEnded;
     expect(signal.aborted).toBe(true);
+  });
+});
+
+describe('SubmitTransactions when signature recovery finishes out of order', () => {
+  const logger = silentLogger();
+  let node: ShardNode;
+  let server: RunningServer;
+  let client: StateShardServiceClient;
+  let recovered = 0;
+
+  /**
+   * A signature pool whose recoveries, asked in one event-loop turn, all finish at the next turn
+   * in reverse order (as batches on several workers may); it recovers nothing, so the node
+   * decodes each transaction itself.
+   */
+  const reversingPool = {
+    pending: [] as (() => void)[],
+    recover(): Promise<Uint8Array | undefined> {
+      return new Promise((resolve) => {
+        if (this.pending.length === 0) {
+          setImmediate(() => {
+            const all = this.pending.splice(0).reverse();
+            for (const done of all) {
+              recovered++;
+              done();
+            }
+          });
+        }
+        this.pending.push(() => resolve(undefined));
+      });
+    },
+  };
+
+  beforeAll(async () => {
+    node = await createShardNode({
+      shardId: SHARD,
+      placement,
+      common,
+      store: await ShardStore.open(new MemoryKV()),
+      logger,
+      genesis: genesisAllocation(),
+      signaturePool: reversingPool as unknown as SignaturePool,
+    });
+    server = await startServer({
+      port: 0,
+      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, logger) }],
+      logger,
+    });
+    client = createClient(StateShardServiceClient, server.address);
+  });
+
+  afterAll(async () => {
+    client.close();
+    await server.close();
+    await node.stop();
+  });
+
+  it("admits a sender's nonces in request order although the last recovery finishes first", async () => {
+    const N = 8;
+    const raws = Array.from({ length: N }, (_, i) => sign(alice, { nonce: BigInt(i) }));
+    const res = await submitMany(client, raws);
+    expect(recovered).toBe(N);
+    expect(outcomes(res)).toEqual(raws.map((r) => ({ txHash: decodeTransaction(r, common).hash })));
+    expect(node.head().mempoolSize).toBe(N);
   });
 });
