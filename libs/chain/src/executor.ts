@@ -147,7 +147,10 @@ export interface BlockExecution {
   touched: string[];
 }
 
-/** Balance and nonce of an account. */
+/** Most account states a reader remembers (see {@link BlockExecutor.enableAccountStateCache}). */
+const ACCOUNT_STATE_CACHE_SIZE = 200_000;
+
+/** Balance (wei), nonce and code hash of an account. */
 export interface AccountState {
   balance: bigint;
   nonce: bigint;
@@ -168,6 +171,8 @@ export class BlockExecutor {
   readonly coinbase: Address;
   private readonly vm: VM;
   private readonly sm: TrackingStateManager;
+  /** Remembered account states (readers only, see {@link enableAccountStateCache}), by lowercase address. */
+  private accountStates: Map<string, AccountState> | undefined;
 
   private constructor(common: Common, vm: VM, sm: TrackingStateManager, opts: ExecutorOpts) {
     this.common = common;
@@ -198,9 +203,10 @@ export class BlockExecutor {
     return this.sm.getStateRoot();
   }
 
-  /** Moves to another (already stored) state root, dropping caches. */
+  /** Moves to another (already stored) state root, dropping caches (remembered account states too). */
   async setStateRoot(root: Uint8Array): Promise<void> {
     await this.sm.setStateRoot(root, true);
+    this.accountStates?.clear();
   }
 
   /**
@@ -217,14 +223,46 @@ export class BlockExecutor {
     return this.sm.getStateRoot();
   }
 
-  /** Balance, nonce and code hash of an address at the executor's current state. */
+  /**
+   * Balance, nonce and code hash of an address at the executor's current state. On a reader
+   * (see {@link advanceTo}) answers are remembered until the account changes; the returned object
+   * is shared and must not be modified.
+   */
   async getAccount(address: string): Promise<AccountState> {
+    const key = address.toLowerCase();
+    const hit = this.accountStates?.get(key);
+    if (hit) return hit;
     const acc = await this.sm.getAccount(createAddressFromString(address));
-    return {
+    const state: AccountState = {
       balance: acc?.balance ?? 0n,
       nonce: acc?.nonce ?? 0n,
       codeHash: toHex(acc?.codeHash ?? KECCAK256_NULL),
     };
+    if (this.accountStates) {
+      if (this.accountStates.size >= ACCOUNT_STATE_CACHE_SIZE) this.accountStates.clear();
+      this.accountStates.set(key, state);
+    }
+    return state;
+  }
+
+  /**
+   * Makes this executor a read-only view of the head that remembers account states between blocks
+   * (a shard's admission reader): {@link getAccount} answers from memory until {@link advanceTo}
+   * says the account changed, instead of walking the state trie for every submission. Only for an
+   * executor that never executes blocks itself.
+   */
+  enableAccountStateCache(): void {
+    this.accountStates ??= new Map();
+  }
+
+  /**
+   * Moves a reader from the state of block N-1 to that of block N (`root`), where `changed` are
+   * the accounts block N wrote (its execution's `touched`); remembered states of other accounts
+   * stay valid. Caches of the state manager are dropped as by {@link setStateRoot}.
+   */
+  async advanceTo(root: Uint8Array, changed: Iterable<string>): Promise<void> {
+    await this.sm.setStateRoot(root, true);
+    if (this.accountStates) for (const a of changed) this.accountStates.delete(a.toLowerCase());
   }
 
   /** Whether the account exists in the state (0x hex address). */

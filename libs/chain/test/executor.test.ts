@@ -269,3 +269,36 @@ describe('decodeTransaction intrinsic gas', () => {
     expect(() => decodeTransaction(raw, common)).toThrow(/gas limit 21000 is below the intrinsic gas 22600/);
   });
 });
+
+describe('BlockExecutor as a reader with remembered account states', () => {
+  it('answers the new state of the accounts a block changed after advanceTo, and remembers the others', async () => {
+    const db = new MapDB<string, Uint8Array>();
+    const writer = await fresh(GENESIS, db);
+    const reader = await createBlockExecutor({ common, db, coinbase: COINBASE, baseFeePerGas: BASE_FEE, stateRoot: await writer.stateRoot() });
+    reader.enableAccountStateCache();
+    expect(await balances(reader, [alice.address, bob.address, carol.address])).toEqual([100n * ETHER, 50n * ETHER, 1n]);
+    // Block 1 moves 5 ether from alice to carol; bob is untouched.
+    const r = await writer.executeBlock(1, 1_700_000_000_000, [tx(alice, { to: carol.address, value: 5n * ETHER, nonce: 0n })]);
+    expect(r.touched).toEqual(expect.arrayContaining([alice.address, carol.address]));
+    expect(r.touched).not.toContain(bob.address);
+    await reader.advanceTo(r.stateRoot, r.touched);
+    for (const a of [alice.address, bob.address, carol.address]) {
+      expect(await reader.getAccount(a)).toEqual(await writer.getAccount(a));
+    }
+    expect((await reader.getAccount(alice.address)).nonce).toBe(1n);
+    expect((await reader.getAccount(carol.address)).balance).toBe(5n * ETHER + 1n);
+  });
+
+  it('forgets every remembered state on setStateRoot (e.g. back to an older root)', async () => {
+    const db = new MapDB<string, Uint8Array>();
+    const writer = await fresh(GENESIS, db);
+    const genesisRoot = await writer.stateRoot();
+    const r = await writer.executeBlock(1, 1_700_000_000_000, [tx(bob, { to: carol.address, value: 7n, nonce: 0n })]);
+    const reader = await createBlockExecutor({ common, db, coinbase: COINBASE, baseFeePerGas: BASE_FEE, stateRoot: r.stateRoot });
+    reader.enableAccountStateCache();
+    expect((await reader.getAccount(bob.address)).nonce).toBe(1n);
+    await reader.setStateRoot(genesisRoot);
+    expect((await reader.getAccount(bob.address)).nonce).toBe(0n);
+    expect((await reader.getAccount(carol.address)).balance).toBe(1n);
+  });
+});

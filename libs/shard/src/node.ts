@@ -259,6 +259,8 @@ export class ShardNode {
       opts.logger.info({ height: head.height, stateRoot: head.stateRoot }, 'resumed from store');
     }
     const reader = await mk(hexToBytes(head.stateRoot as `0x${string}`));
+    // Admission reads the sender of every submission: remember account states between blocks.
+    reader.enableAccountStateCache();
     const records = (await opts.store.metaEntries(TPC_PREFIX)).map(([, v]) => decodeRecord(v));
     const headBlock = await opts.store.getBlock(head.height);
     return new ShardNode(opts, executor, reader, records, headBlock?.orchestratorHeight ?? 0);
@@ -938,7 +940,7 @@ export class ShardNode {
           } else this.waitingCopies.delete(a.hash);
         }
         await this.admission.run(async () => {
-          await this.reader.setStateRoot(execution.stateRoot);
+          await this.reader.advanceTo(execution.stateRoot, execution.touched);
           // Balance, locks and the mempool move together, so admission never sees a mix.
           this.participant.apply(writes);
           // Simulation locks end with the transaction's prepare here (YES: its prepare lock, just
