@@ -4,6 +4,7 @@ import type { Common } from '@ethereumjs/common';
 import { bytesToBigInt } from '@ethereumjs/util';
 import { errors, toHex } from '@shardlab/common';
 import type { Transaction as ProtoTransaction } from '@shardlab/proto';
+import { nativeKeccak256 } from './crypto';
 
 /** Smallest gas limit a transaction may carry (intrinsic gas of a plain transfer). */
 export const MIN_GAS_LIMIT = 21_000n;
@@ -95,7 +96,9 @@ export function decodeTransaction(raw: Uint8Array, common: Common, senderPublicK
     if (!tx.isSigned()) throw new Error('transaction is not signed');
     // A key recovered elsewhere (SignaturePool) is the same computation done off the main thread.
     if (senderPublicKey) tx.cache.senderPubKey = senderPublicKey;
-    from = tx.getSenderAddress().toString();
+    // The address is the last 20 bytes of keccak256(public key), as `getSenderAddress` computes
+    // it, with the native keccak (the library's is JavaScript).
+    from = toHex(nativeKeccak256(tx.getSenderPublicKey()).subarray(12));
   } catch (err) {
     throw errors.invalidArgument(`bad signature: ${(err as Error).message}`);
   }

@@ -453,7 +453,7 @@ export class OrchestratorNode {
         const span = t.startSpan('orchestrator.decision', { attributes: { 'tx.hash': d.txHash, decision: r.phase, 'orchestrator.height': height, reason: r.reason } });
         span.end();
       });
-      this.opts.logger.info({ txHash: d.txHash, decision: r.phase, reason: r.reason || undefined, height }, 'cross-shard decision');
+      this.opts.logger.debug({ txHash: d.txHash, decision: r.phase, reason: r.reason || undefined, height }, 'cross-shard decision');
       this.emitStatus(r);
     }
     if (block.ctToOrder.length > 0 || block.tpcResult.length > 0) {

@@ -12,7 +12,7 @@ import {
   type SubscribeStatusRequest,
   type TransactionStatus,
 } from '@shardlab/proto';
-import { logFailure, MAX_BATCH_ITEMS, serverStream, toItemError, unary, type MountedService } from '@shardlab/rpc';
+import { logFailure, MAX_BATCH_ITEMS, serverStream, toItemError, unary, withSharedResponseEncoding, type MountedService } from '@shardlab/rpc';
 import { errors } from '@shardlab/common';
 import type { Logger } from '@shardlab/telemetry';
 import type { OrchestratorNode } from './node';
@@ -50,5 +50,6 @@ export function orchestratorService(node: OrchestratorNode, logger: Logger): Mou
       for await (const s of node.statusChanges(ctx.signal)) await send(s);
     }),
   };
-  return { name: ORCHESTRATOR_SERVICE_NAME, definition: OrchestratorServiceService, implementation };
+  // Every subscriber (each shard, gateways, experiment runners) gets the same block: encode it once.
+  return { name: ORCHESTRATOR_SERVICE_NAME, definition: withSharedResponseEncoding(OrchestratorServiceService, 'subscribeBlocks'), implementation };
 }

@@ -184,3 +184,25 @@ export function serverStream<Req, Res>(
       );
   };
 }
+
+/**
+ * A copy of a generated service `definition` whose `method` (a server-streaming method) encodes
+ * each response object once, however many streams send it: the encoded bytes are remembered per
+ * object (WeakMap, so they go with the object). For block streams, where every subscriber gets
+ * the same decoded block object from the node's recent-block cache.
+ * @throws Error when the definition has no such method.
+ */
+export function withSharedResponseEncoding<D extends ServiceDefinition>(definition: D, method: keyof D & string): D {
+  const m = definition[method] as unknown as { responseSerialize: (value: object) => Buffer } | undefined;
+  if (!m) throw new Error(`service definition has no method ${method}`);
+  const encoded = new WeakMap<object, Buffer>();
+  const responseSerialize = (value: object): Buffer => {
+    let bytes = encoded.get(value);
+    if (!bytes) {
+      bytes = m.responseSerialize(value);
+      encoded.set(value, bytes);
+    }
+    return bytes;
+  };
+  return { ...definition, [method]: { ...m, responseSerialize } };
+}

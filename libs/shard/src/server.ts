@@ -5,7 +5,7 @@ import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, toP
 import { errors, parseAddress, parseWei } from '@shardlab/common';
 import { OrchestratorServiceClient, StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type TxStatus } from '@shardlab/proto';
 import { createRegistryClient, retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { createClient, followStream, MicroBatcher, startServer, streamCall, unaryCall, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
+import { createClient, followStream, MicroBatcher, startServer, withSharedResponseEncoding, streamCall, unaryCall, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
 import { LevelKV, ShardStore } from '@shardlab/storage';
 import { injectContext, type Logger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode } from './node';
@@ -113,7 +113,8 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
   const server = await startServer({
     port: opts.port,
     host: opts.host,
-    services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, log) }],
+    // Every subscriber (orchestrator, gateways, experiment runners) gets the same block: encode it once.
+    services: [{ name: STATE_SHARD_SERVICE_NAME, definition: withSharedResponseEncoding(StateShardServiceService, 'subscribeBlocks'), implementation: stateShardService(node, log) }],
     logger: log,
   });
   node.start();
