@@ -91,6 +91,8 @@ export class Coordinator {
   private readonly open = new Set<string>();
   private queue: string[] = [];
   private readonly dirty = new Set<string>();
+  /** Records whose first write is still in progress: not ordered, not written by a block. */
+  private readonly held = new Set<string>();
 
   constructor(
     private readonly opts: CoordinatorOpts,
@@ -225,7 +227,7 @@ export class Coordinator {
     for (const h of this.queue) {
       const r = this.records.get(h);
       if (!r || r.orderedAt !== undefined || isDecided(r.phase)) continue;
-      if ((simulatingFrom.get(r.tx.from) ?? Infinity) < r.tx.nonce) {
+      if (this.held.has(h) || (simulatingFrom.get(r.tx.from) ?? Infinity) < r.tx.nonce) {
         waiting.push(h);
         continue;
       }
@@ -269,8 +271,14 @@ export class Coordinator {
       this.dirty.add(r.tx.hash);
       tpcResult.push({ txHash: r.tx.hash, decision, reason: r.reason, involvedShards: r.involved, traceContext: r.traceContext });
     }
-    const changed = [...this.dirty].map((h) => this.records.get(h)!).filter(Boolean);
-    this.dirty.clear();
+    // A held record is written by its own forward, not by a block (it stays dirty for later).
+    const changed: CrossRecord[] = [];
+    for (const h of this.dirty) {
+      if (this.held.has(h)) continue;
+      this.dirty.delete(h);
+      const r = this.records.get(h);
+      if (r) changed.push(r);
+    }
     return { ctToOrder, tpcResult, changed };
   }
 
@@ -279,10 +287,30 @@ export class Coordinator {
    * neither ordered nor reported.
    */
   forget(txHash: string): void {
+    this.held.delete(txHash);
     this.records.delete(txHash);
     this.open.delete(txHash);
     this.dirty.delete(txHash);
     this.queue = this.queue.filter((h) => h !== txHash);
+  }
+
+  /**
+   * Holds a new record while its first write is in progress: no block orders it or writes it until
+   * {@link release} (or {@link forget} when the write failed), so a block can never make durable,
+   * or order, a transaction whose forward is then refused.
+   */
+  hold(txHash: string): void {
+    this.held.add(txHash);
+  }
+
+  /** Ends {@link hold}: the record is durable; the next block may order it. */
+  release(txHash: string): void {
+    this.held.delete(txHash);
+  }
+
+  /** Whether a record is held (its first write in progress). */
+  isHeld(txHash: string): boolean {
+    return this.held.has(txHash);
   }
 
   /** Marks records dirty again (after a failed block write), so the next block persists them. */

@@ -127,6 +127,8 @@ export class OrchestratorNode {
   private readonly cursors: number[];
   private readonly durableCursors: number[];
   private readonly recent = new Map<number, OrchestratorBlock>();
+  /** First writes of forwarded records in progress, by tx hash (settle true when durable). */
+  private readonly firstWrites = new Map<string, Promise<boolean>>();
   private head: Head;
   private timer: NodeJS.Timeout | undefined;
   private producing: Promise<unknown> = Promise.resolve();
@@ -303,6 +305,7 @@ export class OrchestratorNode {
     const fresh: { index: number; record: CrossRecord; simulating: boolean; span: Span }[] = [];
     const sameAs = new Map<number, number>();
     const freshByHash = new Map<string, number>();
+    const laterOf: { index: number; hash: string; writing: Promise<boolean> }[] = [];
     reqs.forEach((req, index) => {
       const ctx = req.traceContext && Object.keys(req.traceContext).length > 0 ? extractContext(req.traceContext) : context.active();
       context.with(ctx, () => {
@@ -311,12 +314,19 @@ export class OrchestratorNode {
           const a = this.admitForward(req, trace.setSpan(ctx, span));
           span.setAttribute('tx.hash', a.record.tx.hash);
           const first = freshByHash.get(a.record.tx.hash);
+          const writing = this.firstWrites.get(a.record.tx.hash);
           if (first !== undefined) {
             sameAs.set(index, first);
             span.end();
           } else if (a.isNew) {
             freshByHash.set(a.record.tx.hash, index);
+            this.coordinator.hold(a.record.tx.hash);
             fresh.push({ index, record: a.record, simulating: a.simulating, span });
+          } else if (writing) {
+            // Forwarded again while its first write (another batch) is in progress: answered
+            // with that write's outcome.
+            laterOf.push({ index, hash: a.record.tx.hash, writing });
+            span.end();
           } else {
             out[index] = statusOf(a.record).status;
             span.end();
@@ -331,12 +341,20 @@ export class OrchestratorNode {
     });
     if (fresh.length > 0) {
       let failure: Error | undefined;
+      const write = this.opts.kv.batch(fresh.map((f) => ({ type: 'put' as const, key: recordKey(f.record.tx.hash), value: encodeCrossRecord(f.record) })));
+      const settled = write.then(
+        () => true,
+        () => false,
+      );
+      for (const f of fresh) this.firstWrites.set(f.record.tx.hash, settled);
       try {
-        await this.opts.kv.batch(fresh.map((f) => ({ type: 'put' as const, key: recordKey(f.record.tx.hash), value: encodeCrossRecord(f.record) })));
+        await write;
       } catch (err) {
         failure = err as Error;
       }
       for (const f of fresh) {
+        this.firstWrites.delete(f.record.tx.hash);
+        if (!failure) this.coordinator.release(f.record.tx.hash);
         if (failure) {
           // Not durable, so not accepted: the home shard is told it failed and drops it.
           this.coordinator.forget(f.record.tx.hash);
@@ -352,6 +370,11 @@ export class OrchestratorNode {
       }
     }
     for (const [index, first] of sameAs) out[index] = out[first];
+    for (const l of laterOf) {
+      const durable = await l.writing;
+      const r = this.coordinator.get(l.hash);
+      out[l.index] = durable && r ? statusOf(r).status : errors.unavailable(`transaction ${l.hash} could not be stored by the orchestrator; forward it again`, { txHash: l.hash });
+    }
     return out as (TxStatus | Error)[];
   }
 

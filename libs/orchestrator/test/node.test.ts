@@ -341,8 +341,13 @@ describe('OrchestratorNode', () => {
 class RecordingKV extends MemoryKV {
   readonly batches: KVOp[][] = [];
   failNext = 0;
+  /** When set, the next batch waits for this promise, then fails if it resolves false. */
+  gate: Promise<boolean> | undefined;
   override async batch(ops: KVOp[]): Promise<void> {
     this.batches.push(ops);
+    const gate = this.gate;
+    this.gate = undefined;
+    if (gate && !(await gate)) throw new Error('disk full');
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('disk full');
@@ -472,5 +477,31 @@ describe('forwardMany', () => {
     kv.batches.length = 0;
     expect(await n.forwardMany([])).toEqual([]);
     expect(kv.batches).toEqual([]);
+  });
+
+  it('while a forward is being written, no block orders or writes it, and a second forward of it waits for the write', async () => {
+    for (const durable of [true, false]) {
+      const kv = new RecordingKV();
+      const n = await open(kv);
+      let finish!: (ok: boolean) => void;
+      kv.gate = new Promise<boolean>((r) => (finish = r));
+      const first = n.forwardMany([fwd(1)]);
+      const second = n.forwardMany([fwd(1)]);
+      const block = await n.produceBlock();
+      expect(block.ctToOrder).toEqual([]);
+      expect(kv.batches.flatMap(recordPuts).filter((k) => k === `r:${hashOf(1)}`)).toHaveLength(1); // only the forward's own write
+      finish(durable);
+      const [a, b] = await Promise.all([first, second]);
+      if (durable) {
+        expect([a[0], b[0]]).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_PENDING]);
+        expect((await n.produceBlock()).ctToOrder.map((x) => x.tx!.hash)).toEqual([hashOf(1)]);
+      } else {
+        expect(a[0]).toBeInstanceOf(Error);
+        expect(b[0]).toMatchObject({ code: ErrorCode.Unavailable });
+        expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+        expect((await n.produceBlock()).ctToOrder).toEqual([]);
+        expect(await kv.get(`r:${hashOf(1)}`)).toBeUndefined();
+      }
+    }
   });
 });
