@@ -103,6 +103,10 @@ export function decodeTransaction(raw: Uint8Array, common: Common, senderPublicK
     throw errors.invalidArgument(`bad signature: ${(err as Error).message}`);
   }
   const maxFeePerGas = 'maxFeePerGas' in tx ? tx.maxFeePerGas : tx.gasPrice;
+  // The hash is keccak256 of the serialized transaction. The decoder accepts only canonical
+  // encodings (strict RLP, no leading zeros in numbers), so the serialization is `raw` itself:
+  // hash it instead of encoding the transaction again (the library caches it on the frozen tx).
+  tx.cache.hash = nativeKeccak256(raw);
   return {
     tx,
     raw,

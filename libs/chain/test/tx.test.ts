@@ -1,5 +1,6 @@
 import { RLP } from '@ethereumjs/rlp';
-import { createTx } from '@ethereumjs/tx';
+import { createTx, createTxFromRLP } from '@ethereumjs/tx';
+import fc from 'fast-check';
 import { bigIntToBytes, bytesToBigInt, bytesToHex, setLengthLeft } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { ErrorCode, ShardLabError } from '@shardlab/common';
@@ -308,5 +309,33 @@ describe('toProtoTransaction', () => {
       .sign(alice.privateKey)
       .serialize();
     expect(toProtoTransaction(decodeTransaction(t1, common))).toMatchObject({ type: 1, to: bob.address, gasPrice: '6', maxFeePerGas: '' });
+  });
+});
+
+describe('transaction hash', () => {
+  it('is keccak256 of the canonical re-encoding, for legacy and EIP-1559 transactions of any field values', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: 2n ** 64n - 2n }),
+        fc.bigInt({ min: 0n, max: 2n ** 96n }),
+        fc.bigInt({ min: 21_000n, max: 1_000_000n }),
+        fc.uint8Array({ maxLength: 64 }),
+        fc.option(fc.bigInt({ min: 1n, max: 10n ** 12n }), { nil: undefined }),
+        (nonce, value, gasLimit, data, legacyGasPrice) => {
+          const raw = signTransaction(common, alice, { to: bob.address, nonce, value, gasLimit: gasLimit + 16n * 64n, data, ...(legacyGasPrice !== undefined ? { legacyGasPrice } : {}) });
+          const d = decodeTransaction(raw, common);
+          expect(d.hash).toBe(bytesToHex(keccak256(createTxFromRLP(raw, { common }).serialize())));
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses a non-canonical encoding (a number with a leading zero byte), so the hash of the bytes is the hash', () => {
+    const raw = transfer(5n);
+    const fields = RLP.decode(raw.subarray(1)) as Uint8Array[];
+    fields[1] = Uint8Array.from([0, ...fields[1]!]); // nonce 5 as 0x0005
+    const bad = Uint8Array.from([raw[0]!, ...RLP.encode(fields)]);
+    invalid(bad, /nonce cannot have leading zeroes/);
   });
 });

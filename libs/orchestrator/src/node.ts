@@ -540,6 +540,7 @@ export class OrchestratorNode {
   }
 
   private emitStatus(r: CrossRecord): void {
+    if (this.events.listenerCount('status') === 0) return; // nobody subscribed: nothing to build
     this.events.emit('status', statusOf(r));
   }
 }
