@@ -57,7 +57,15 @@ export interface TxRequest {
   legacyGasPrice?: bigint;
 }
 
-/** Signs a transaction with `account`'s key and returns the raw bytes for SendRawTransaction. */
+/**
+ * Signs a transaction with `account`'s key and returns the raw bytes for SendRawTransaction.
+ * Signs with `common`'s signer: native libsecp256k1 (about 70 µs) with `createChainCommon()`, the
+ * pure-JavaScript default (about 700 µs) with `createChainCommon({ native: false })` or a plain
+ * ethereumjs `Common`. Deterministic (RFC 6979, no extra entropy): the same request gives the
+ * same bytes with either signer.
+ * @throws Error from ethereumjs for invalid fields (e.g. a malformed `to`, a fee cap below the tip)
+ *   or a private key that is not 32 bytes of a valid secp256k1 scalar.
+ */
 export function signTransaction(common: Common, account: DevAccount, req: TxRequest): Uint8Array {
   const base: TypedTxData = {
     to: req.to as `0x${string}` | undefined,
@@ -75,6 +83,6 @@ export function signTransaction(common: Common, account: DevAccount, req: TxRequ
           maxFeePerGas: req.maxFeePerGas ?? 2_000_000_000n,
           maxPriorityFeePerGas: req.maxPriorityFeePerGas ?? 1n,
         };
-  return createTx(data, { common }).sign(account.privateKey).serialize();
+  return createTx(data, { common }).sign(account.privateKey, false).serialize();
 }
 
