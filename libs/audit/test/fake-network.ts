@@ -12,9 +12,9 @@ import {
   type StateShardBlock,
   type SubscribeBlocksRequest,
 } from '@shardlab/proto';
-import { RegistryState, registryMountedService, startMembership, type Membership } from '@shardlab/registry';
-import { serverStream, startServer, unary, type MountedService, type RunningServer } from '@shardlab/rpc';
+import { serverStream, unary, type MountedService } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
+import { startTestRegistry } from '@shardlab/testing';
 import type { AuditInput } from '../src';
 
 const logger = silentLogger();
@@ -135,25 +135,10 @@ export interface FakeNetworkOpts {
  * Resolves once every instance is registered. `stop` deregisters and closes everything.
  */
 export async function startFakeNetwork(input: AuditInput, opts: FakeNetworkOpts = {}): Promise<FakeNetwork> {
-  const servers: RunningServer[] = [];
-  const members: Membership[] = [];
-  const stop = async () => {
-    await Promise.all(members.map((m) => m.stop()));
-    await Promise.all(servers.map((s) => s.close(100)));
-  };
+  const registry = await startTestRegistry(input.shards.length, logger);
   try {
-    const registry = await startServer({
-      port: 0,
-      logger,
-      services: [registryMountedService(new RegistryState({ shardCount: input.shards.length, chainId: 1337, blockIntervalMs: 250 }), logger)],
-    });
-    servers.push(registry);
     const join = async (service: MountedService, name: string, shardId: number, instanceId: string) => {
-      const server = await startServer({ port: 0, logger, services: [service], reflection: false });
-      servers.push(server);
-      const m = startMembership({ registryAddress: registry.address, endpoint: { service: name, address: server.address, shardId, instanceId }, logger });
-      members.push(m);
-      await m.registered;
+      await registry.join(service, { service: name, shardId, instanceId });
     };
     const shards: FakeShardState[] = input.shards.map((s) => ({ shardId: s.shardId, blocks: s.blocks, accounts: s.accounts }));
     for (const s of shards) {
@@ -166,9 +151,9 @@ export async function startFakeNetwork(input: AuditInput, opts: FakeNetworkOpts 
       orchestrator = { blocks: input.orchestratorBlocks, unimplemented: opts.orchestrator === 'unimplemented' };
       await join(fakeOrchestratorService(orchestrator), 'orchestrator', 0, 'orchestrator-0');
     }
-    return { registryAddress: registry.address, shards, orchestrator, stop };
+    return { registryAddress: registry.address, shards, orchestrator, stop: registry.stop };
   } catch (err) {
-    await stop();
+    await registry.stop();
     throw err;
   }
 }

@@ -6,11 +6,12 @@ import { createAccountFromRLP, createAddressFromString, createContractAddress } 
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount, type TxRequest } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, toHex } from '@shardlab/common';
-import { StateShardServiceClient, StateShardServiceService, type GetProofResponse } from '@shardlab/proto';
-import { createClient, startServer, type RunningServer } from '@shardlab/rpc';
+import type { GetProofResponse, StateShardServiceClient } from '@shardlab/proto';
+import type { RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
-import { STATE_SHARD_SERVICE_NAME, createShardNode, genesisAllocation, stateShardService, type ShardNode } from '../src';
+import { serveShard } from './serve';
+import { createShardNode, genesisAllocation, type ShardNode } from '../src';
 import { EMPTY_CODE_HASH, EMPTY_TRIE_ROOT, MAX_PROOF_SLOTS, verifyAccountProof, verifyProofResponse, verifyStorageProof } from '../src/proofs';
 
 const common = createChainCommon();
@@ -117,12 +118,7 @@ describe('GetProof and GetCode', () => {
     const b3 = await node.produceBlock();
     expect(b3.receipts[0]!.success).toBe(true);
     hChanged = b3.height;
-    server = await startServer({
-      port: 0,
-      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, logger) }],
-      logger,
-    });
-    client = createClient(StateShardServiceClient, server.address);
+    ({ server, client } = await serveShard(node, logger));
   });
 
   afterAll(async () => {

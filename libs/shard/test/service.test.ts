@@ -5,6 +5,7 @@ import { StateShardServiceClient, StateShardServiceService, TxStatus, type Accou
 import { createClient, MAX_BATCH_ITEMS, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
+import { serveShard } from './serve';
 import { STATE_SHARD_SERVICE_NAME, createShardNode, genesisAllocation, stateShardService, type ShardNode } from '../src';
 
 const common = createChainCommon();
@@ -308,12 +309,7 @@ describe('StateShardService edge behaviour (fake node)', () => {
 
   beforeAll(async () => {
     subscriptionEnded = new Promise((resolve) => (endSubscription = resolve));
-    server = await startServer({
-      port: 0,
-      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(fake as unknown as ShardNode, logger) }],
-      logger,
-    });
-    client = createClient(StateShardServiceClient, server.address);
+    ({ server, client } = await serveShard(fake as unknown as ShardNode, logger));
   });
 
   afterAll(async () => {
@@ -381,12 +377,7 @@ describe('SubmitTransactions when signature recovery finishes out of order', () 
       genesis: genesisAllocation(),
       signaturePool: reversingPool as unknown as SignaturePool,
     });
-    server = await startServer({
-      port: 0,
-      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, logger) }],
-      logger,
-    });
-    client = createClient(StateShardServiceClient, server.address);
+    ({ server, client } = await serveShard(node, logger));
   });
 
   afterAll(async () => {

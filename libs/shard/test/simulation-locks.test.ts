@@ -1,20 +1,19 @@
 import { status } from '@grpc/grpc-js';
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
 import { ErrorCode, ShardLabError } from '@shardlab/common';
-import { StateShardServiceClient, StateShardServiceService, TxStatus, type GetProofResponse, type ReleaseSimulationLocksResponse } from '@shardlab/proto';
-import { createClient, startServer, type RunningServer } from '@shardlab/rpc';
+import { TxStatus, type GetProofResponse, type ReleaseSimulationLocksResponse, type StateShardServiceClient } from '@shardlab/proto';
+import type { RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
+import { serveShard } from './serve';
 import { grpcError, rawCall } from '@shardlab/testing';
 import {
   DEFAULT_SIMULATION_LOCK_TTL_MS,
   MAX_SIMULATION_LOCK_TTL_MS,
-  STATE_SHARD_SERVICE_NAME,
   SimulationLocks,
   createShardNode,
   genesisAllocation,
   parseLockRequest,
-  stateShardService,
   type ShardNode,
 } from '../src';
 
@@ -110,12 +109,7 @@ describe('simulation locks on a shard node (GetProof with tx_hash)', () => {
 
   beforeAll(async () => {
     node = await createShardNode({ shardId: SHARD, placement, common, store: await ShardStore.open(new MemoryKV()), logger, genesis: genesisAllocation(), now: () => clock.ms });
-    server = await startServer({
-      port: 0,
-      services: [{ name: STATE_SHARD_SERVICE_NAME, definition: StateShardServiceService, implementation: stateShardService(node, logger) }],
-      logger,
-    });
-    client = createClient(StateShardServiceClient, server.address);
+    ({ server, client } = await serveShard(node, logger));
   });
 
   afterAll(async () => {

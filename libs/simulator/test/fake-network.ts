@@ -15,9 +15,10 @@ import {
   type ReleaseSimulationLocksRequest,
   type ReleaseSimulationLocksResponse,
 } from '@shardlab/proto';
-import { RegistryState, registryMountedService, startMembership, type Membership } from '@shardlab/registry';
-import { startServer, unary, type MountedService, type RunningServer } from '@shardlab/rpc';
+import type { Membership } from '@shardlab/registry';
+import { unary, type MountedService, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
+import { startTestRegistry } from '@shardlab/testing';
 import type { FakeShard, FakeWorld } from './helpers';
 
 const logger = silentLogger();
@@ -63,36 +64,17 @@ export interface FakeNetwork {
 
 /** Starts a registry and one registered fake shard server per shard of `world`. */
 export async function startFakeNetwork(world: FakeWorld): Promise<FakeNetwork> {
-  const servers: RunningServer[] = [];
-  const members: Membership[] = [];
-  const stop = async () => {
-    await Promise.all(members.map((m) => m.stop()));
-    await Promise.all(servers.map((s) => s.close(100)));
-  };
+  const registry = await startTestRegistry(world.shards.length, logger);
   try {
-    const registry = await startServer({
-      port: 0,
-      logger,
-      services: [registryMountedService(new RegistryState({ shardCount: world.shards.length, chainId: 1337, blockIntervalMs: 250 }), logger)],
-    });
-    servers.push(registry);
     const shards: FakeNetwork['shards'] = [];
     for (const shard of world.shards) {
       const mode: FakeShardMode = {};
-      const server = await startServer({ port: 0, logger, services: [fakeStateShardService(shard, mode)], reflection: false });
-      servers.push(server);
-      const membership = startMembership({
-        registryAddress: registry.address,
-        endpoint: { service: 'state-shard', address: server.address, shardId: shard.shardId, instanceId: `shard-${shard.shardId}` },
-        logger,
-      });
-      members.push(membership);
-      await membership.registered;
+      const { server, membership } = await registry.join(fakeStateShardService(shard, mode), { service: 'state-shard', shardId: shard.shardId, instanceId: `shard-${shard.shardId}` });
       shards.push({ server, membership, mode });
     }
-    return { registryAddress: registry.address, shards, stop };
+    return { registryAddress: registry.address, shards, stop: registry.stop };
   } catch (err) {
-    await stop();
+    await registry.stop();
     throw err;
   }
 }

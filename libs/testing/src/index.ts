@@ -68,3 +68,4 @@ export function startServiceProcess(main: string, args: string[], env: Record<st
     void exited.then((code) => reject(new Error(`process exited with ${code} before logging "${readyMsg}": ${stderr}`)));
   });
 }
+export * from './registry';
