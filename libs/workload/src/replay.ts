@@ -94,6 +94,9 @@ export interface ReplayStats {
   readonly calldataConverted: number;
   /** Contract creations, replayed as plain transfers to the created address. */
   readonly creationsConverted: number;
+  /** Rows that failed on mainnet (XBlock `isError`), replayed as zero-value transfers: the nonce
+   *  and the fee as on mainnet, no value moved. */
+  readonly failedAsZeroValue: number;
   /** Distinct real senders. */
   readonly senders: number;
   /** Distinct real addresses: senders, recipients and created addresses. */
@@ -133,7 +136,8 @@ export interface ReplayOpts {
  * Plans the replay of a trace: every row becomes a signed EIP-1559 plain value transfer (21,000
  * gas, fee cap 2 gwei, tip 1 wei: `signTransaction`'s defaults) between the generated accounts
  * of its real sender and recipient ({@link traceAccount}); rows with calldata become transfers
- * to their recipient, creations transfers to the created address. Nonces are renumbered from 0
+ * to their recipient, creations transfers to the created address, and rows that failed on
+ * mainnet (`failed`, XBlock `isError`) zero-value transfers. Nonces are renumbered from 0
  * per sender in trace order; values are scaled by `valueScale` (floor). Each sender is funded at
  * genesis with Σ its values + Σ its maximum fees (21,000 × 2 gwei each), so no transaction lacks
  * funds whatever the interleaving. Pure (no IO) and reproducible byte for byte (deterministic
@@ -163,6 +167,7 @@ export function planReplay(rows: readonly TraceRow[], opts: ReplayOpts): ReplayP
   let transfers = 0;
   let calldataConverted = 0;
   let creationsConverted = 0;
+  let failedAsZeroValue = 0;
   let crossShard = 0;
 
   for (const row of rows) {
@@ -176,7 +181,9 @@ export function planReplay(rows: readonly TraceRow[], opts: ReplayOpts): ReplayP
     senders.add(row.from);
     const sender = account(row.from);
     const recipient = account(realTo);
-    const value = (row.value * scale.num) / scale.den;
+    // A transaction that failed on mainnet moved no value (its nonce and fee were still spent).
+    if (row.failed) failedAsZeroValue++;
+    const value = row.failed ? 0n : (row.value * scale.num) / scale.den;
     const nonce = nonces.get(sender.address) ?? 0n;
     nonces.set(sender.address, nonce + 1n);
     genesis.set(sender.address, (genesis.get(sender.address) ?? 0n) + value + REPLAY_MAX_FEE);
@@ -217,6 +224,7 @@ export function planReplay(rows: readonly TraceRow[], opts: ReplayOpts): ReplayP
       transfers,
       calldataConverted,
       creationsConverted,
+      failedAsZeroValue,
       senders: senders.size,
       addresses: accounts.size,
       crossShard,

@@ -49,6 +49,10 @@ export interface TraceRow {
   /** Whether the transaction carried calldata (ethereum-etl `input` other than empty/`0x`;
    *  XBlock `callingFunction` other than empty/`0x`/`None`). Creations carry their init code. */
   readonly hasCalldata: boolean;
+  /** True when the file says the transaction failed on mainnet (XBlock `isError` 1/true): it
+   *  used its nonce and paid its fee but moved no value. ethereum-etl's `transactions` export has
+   *  no status (it is in the receipts), so its rows are never marked. */
+  readonly failed?: boolean;
 }
 
 /** A row that was not read, with its 1-based line number and what is wrong with it. */
@@ -98,6 +102,8 @@ interface Layout {
   readonly created?: number;
   readonly value: number;
   readonly calldata?: number;
+  /** XBlock's `isError` (1 when the transaction failed on mainnet). */
+  readonly isError?: number;
   /** Column names by index, for messages. */
   readonly names: readonly string[];
 }
@@ -191,6 +197,7 @@ function detectLayout(headerLine: string, source: string): Layout {
       created: col('toCreate') ?? col('creates'),
       value: col('value')!,
       calldata: col('callingFunction'),
+      isError: col('isError'),
       names,
     };
   }
@@ -331,6 +338,12 @@ export class TraceParser {
     }
     const data = at(L.calldata);
     const hasCalldata = !absent(data) && data !== '0x';
+    let failed = false;
+    if (L.isError !== undefined && !absent(at(L.isError))) {
+      const e = at(L.isError)!.toLowerCase();
+      if (e === '1' || e === 'true') failed = true;
+      else if (e !== '0' && e !== 'false') throw new RowProblem(`${name(L.isError)} is not 0/1/True/False: ${JSON.stringify(at(L.isError))}`);
+    }
 
     let to: string | undefined;
     let createdAddress: string | undefined;
@@ -365,6 +378,7 @@ export class TraceParser {
       value,
       ...(nonce !== undefined ? { nonce } : {}),
       hasCalldata,
+      ...(failed ? { failed } : {}),
     };
   }
 }

@@ -118,6 +118,7 @@ describe('planReplay', () => {
       transfers: 4,
       calldataConverted: 1,
       creationsConverted: 1,
+      failedAsZeroValue: 0,
       senders: 3,
       addresses: 4,
       crossShard: plan.txs.filter((t) => t.crossShard).length,
@@ -188,5 +189,24 @@ describe('planReplay', () => {
     const bad = { ...row(X, undefined, 1n) };
     expect(thrown(() => planReplay([bad], { common, shardCount: 4 })).message).toContain(`line ${bad.line}`);
     expect(planReplay([], { common, shardCount: 4 }).stats.crossShardRatio).toBe(0);
+  });
+});
+
+describe('planReplay of failed mainnet transactions', () => {
+  it('replays a row that failed on mainnet as a zero-value transfer (nonce and fee kept) and counts it', () => {
+    const base = { blockNumber: 1, hasCalldata: false, from: addr(1), to: addr(2) } as const;
+    const rows: TraceRow[] = [
+      { ...base, line: 2, txIndex: 0, value: 7n },
+      { ...base, line: 3, txIndex: 1, value: 9n, failed: true },
+    ];
+    const plan = planReplay(rows, { common, shardCount: 2 });
+    expect(plan.txs.map((t) => [t.nonce, t.value])).toEqual([
+      [0n, 7n],
+      [1n, 0n],
+    ]);
+    expect(decodeTransaction(plan.txs[1]!.raw, common).value).toBe(0n);
+    expect(plan.stats.failedAsZeroValue).toBe(1);
+    // Funded for the value that moves and both fees, not for the failed row's value.
+    expect(plan.genesis.get(plan.txs[0]!.from)).toBe(7n + 2n * REPLAY_MAX_FEE);
   });
 });

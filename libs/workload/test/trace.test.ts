@@ -270,3 +270,19 @@ describe('readTrace', () => {
     expect(e4.message).toContain(`cannot read trace file ${corrupt} (gzip)`);
   });
 });
+
+describe('failed mainnet transactions (XBlock isError)', () => {
+  const row = (n: number, isError: string) =>
+    [1, 1488775107, H(n), '0x' + '11'.repeat(20), '0x' + '22'.repeat(20), 'None', 0, 0, '5', 21000, 20e9, 21000, '0x', isError, 'None', 'None', 'None', 'None'].join(',');
+
+  it('marks rows with isError 1/True as failed, 0/False/None as not, and reports anything else as malformed', () => {
+    const t = parseTraceLines([XBLOCK_HEADER, row(1, '1'), row(2, '0'), row(3, 'True'), row(4, 'None'), row(5, 'maybe')], opts);
+    expect(t.rows.map((r) => [r.line, r.failed ?? false])).toEqual([
+      [2, true],
+      [3, false],
+      [4, true],
+      [5, false],
+    ]);
+    expect(t.issues).toEqual([{ line: 6, message: expect.stringMatching(/isError is not 0\/1\/True\/False: "maybe"/) }]);
+  });
+});

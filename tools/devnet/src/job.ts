@@ -96,6 +96,7 @@ async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
       'senders are funded at genesis with their outgoing value plus their maximum fees',
       `${st.calldataConverted} rows with calldata and ${st.creationsConverted} contract creations are replayed as plain value transfers (to the recipient, or to the address the creation made)`,
       'nonces are renumbered from 0 per sender in trace order (block number, transaction index); fees are EIP-1559 with a 2 gwei cap',
+      ...(st.failedAsZeroValue > 0 ? [`${st.failedAsZeroValue} rows that failed on mainnet (isError) are replayed as zero-value transfers (nonce and fee kept, no value moved)`] : []),
     ];
     const txs: ExperimentTx[] = plan.txs.map((t) => ({ hash: t.hash, from: t.from, raw: t.raw, kind: 'transfer', shards: t.crossShard ? [t.homeShard, t.toShard] : [t.homeShard] }));
     return {
