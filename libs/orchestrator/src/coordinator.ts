@@ -78,6 +78,11 @@ export interface BlockPlan {
   changed: CrossRecord[];
 }
 
+/** The first 52 bits of a 0x hash, as an exact JavaScript number. */
+function hashKey(hash: string): number {
+  return parseInt(hash.slice(2, 15), 16);
+}
+
 /**
  * The orchestrator's two-phase-commit coordinator (DESIGN.md section 3), pure: it keeps the
  * cross-shard transactions, queues new ones for the next block's `ct_to_order`, tallies votes
@@ -93,6 +98,14 @@ export class Coordinator {
   private readonly dirty = new Set<string>();
   /** Records whose first write is still in progress: not ordered, not written by a block. */
   private readonly held = new Set<string>();
+  /** Decided records still in memory, in the order of their decision height (see {@link pruneDecided}). */
+  private decidedOrder: { hash: string; at: number }[] = [];
+  /**
+   * The first 52 bits of every dropped record's hash: a compact, exact-enough filter (about 20
+   * bytes a transaction instead of its record) that says which unknown hashes may have a stored,
+   * decided record — only those are looked up in the store.
+   */
+  private readonly prunedKeys = new Set<number>();
 
   constructor(
     private readonly opts: CoordinatorOpts,
@@ -101,8 +114,10 @@ export class Coordinator {
     for (const r of restored) {
       this.records.set(r.tx.hash, r);
       if (!isDecided(r.phase)) this.open.add(r.tx.hash);
+      else this.decidedOrder.push({ hash: r.tx.hash, at: r.decidedAt ?? 0 });
       if (r.orderedAt === undefined && !isDecided(r.phase) && !r.simulating) this.queue.push(r.tx.hash);
     }
+    this.decidedOrder.sort((a, b) => a.at - b.at);
   }
 
   /**
@@ -266,6 +281,7 @@ export class Coordinator {
       if (decision === undefined) continue;
       r.phase = decision === Decision.DECISION_COMMIT ? 'committed' : 'aborted';
       r.decidedAt = height;
+      this.decidedOrder.push({ hash: r.tx.hash, at: height });
       r.updatedAtMs = nowMs;
       this.open.delete(h);
       this.dirty.add(r.tx.hash);
@@ -311,6 +327,43 @@ export class Coordinator {
   /** Whether a record is held (its first write in progress). */
   isHeld(txHash: string): boolean {
     return this.held.has(txHash);
+  }
+
+  /**
+   * Drops from memory the records decided at orchestrator height `upTo` or below (their store
+   * copies stay: status queries and repeated forwards read them there). Stops at a record not yet
+   * written (dirty): it is dropped by a later call. Memory then holds the open transactions and
+   * the recently decided ones, not every transaction ever seen.
+   * @returns how many records were dropped.
+   */
+  pruneDecided(upTo: number): number {
+    let n = 0;
+    let i = 0;
+    for (; i < this.decidedOrder.length && this.decidedOrder[i]!.at <= upTo; i++) {
+      const { hash, at } = this.decidedOrder[i]!;
+      const r = this.records.get(hash);
+      // Gone, or decided again at another height after a reverted plan: this entry is stale.
+      if (!r || !isDecided(r.phase) || r.decidedAt !== at) continue;
+      if (this.dirty.has(hash) || this.held.has(hash)) break;
+      this.records.delete(hash);
+      this.prunedKeys.add(hashKey(hash));
+      n++;
+    }
+    if (i > 0) this.decidedOrder = this.decidedOrder.slice(i);
+    return n;
+  }
+
+  /**
+   * Whether `txHash` (lowercase) may be a record {@link pruneDecided} dropped: false means surely
+   * not; true means ask the store (rarely a different transaction with the same first 52 bits).
+   */
+  mayBePruned(txHash: string): boolean {
+    return this.prunedKeys.size > 0 && this.prunedKeys.has(hashKey(txHash));
+  }
+
+  /** Records held in memory (open and not yet pruned decided ones). */
+  get size(): number {
+    return this.records.size;
   }
 
   /** Marks records dirty again (after a failed block write), so the next block persists them. */

@@ -14,6 +14,12 @@ const t = tracer('orchestrator');
 const HEAD_KEY = 'm:head';
 const blockKey = (h: number) => `b:${h.toString(16).padStart(12, '0')}`;
 const recordKey = (hash: string) => `r:${hash}`;
+const HASH_RE = /^0x[0-9a-fA-F]{64}$/;
+
+/** The refusal of a forward of a transaction the orchestrator already decided. */
+function alreadyDecided(r: CrossRecord): Error {
+  return errors.alreadyExists(`transaction ${r.tx.hash} was already ${r.phase} by the orchestrator${r.reason ? ` (${r.reason})` : ''}`, { txHash: r.tx.hash });
+}
 const cursorKey = (shard: number) => `c:${shard}`;
 
 /** Options of {@link OrchestratorNode.create}. Defaults in brackets. */
@@ -51,6 +57,12 @@ export interface OrchestratorNodeOpts {
   simulationRetryMs?: number;
   /** Base fee per gas of the network, in wei, for the conservation check of RwSets [1 gwei]. */
   baseFeePerGas?: bigint;
+  /**
+   * How many orchestrator blocks a decided transaction stays in memory after every state shard
+   * has applied its decision; then it is read from the store only [2 × voteTimeoutBlocks, at
+   * least 40].
+   */
+  pruneAfterBlocks?: number;
 }
 
 /** The price per gas of a transaction at `baseFee`: min(maxFee, baseFee + tip), or its gas price. */
@@ -127,6 +139,9 @@ export class OrchestratorNode {
   private readonly cursors: number[];
   private readonly durableCursors: number[];
   private readonly recent = new Map<number, OrchestratorBlock>();
+  /** Per state shard: the highest orchestrator height its blocks say it has applied (-1: none seen). */
+  private readonly applied: number[];
+  private readonly pruneAfterBlocks: number;
   /** First writes of forwarded records in progress, by tx hash (settle true when durable). */
   private readonly firstWrites = new Map<string, Promise<boolean>>();
   private head: Head;
@@ -148,6 +163,8 @@ export class OrchestratorNode {
     this.blockIntervalMs = opts.blockIntervalMs ?? 250;
     this.now = opts.now ?? Date.now;
     this.coordinator = new Coordinator({ voteTimeoutBlocks: opts.voteTimeoutBlocks ?? 20, shardOf: opts.shardOf }, records);
+    this.applied = Array.from({ length: opts.shardCount }, () => -1);
+    this.pruneAfterBlocks = opts.pruneAfterBlocks ?? Math.max(40, 2 * (opts.voteTimeoutBlocks ?? 20));
     this.head = head;
     this.cursors = [...cursors];
     this.durableCursors = [...cursors];
@@ -306,11 +323,18 @@ export class OrchestratorNode {
     const sameAs = new Map<number, number>();
     const freshByHash = new Map<string, number>();
     const laterOf: { index: number; hash: string; writing: Promise<boolean> }[] = [];
+    // A transaction decided long ago is no longer in memory (see pruneAfterBlocks): its stored
+    // record answers for it, so a repeated forward is refused as when it was in memory.
+    // Only hashes the coordinator may have dropped are looked up (almost never a new transaction).
+    const maybe = reqs.map((req) => typeof req.tx?.hash === 'string' && HASH_RE.test(req.tx.hash) && this.coordinator.mayBePruned(req.tx.hash.toLowerCase()));
+    const stored = maybe.some(Boolean) ? await Promise.all(reqs.map((req, i) => (maybe[i] ? this.storedDecided(req.tx?.hash) : undefined))) : [];
     reqs.forEach((req, index) => {
       const ctx = req.traceContext && Object.keys(req.traceContext).length > 0 ? extractContext(req.traceContext) : context.active();
       context.with(ctx, () => {
         const span = t.startSpan('orchestrator.enqueue', { attributes: { 'shard.home': req.homeShard } });
         try {
+          const old = stored[index];
+          if (old && !this.coordinator.get(old.tx.hash)) throw alreadyDecided(old);
           const a = this.admitForward(req, trace.setSpan(ctx, span));
           span.setAttribute('tx.hash', a.record.tx.hash);
           const first = freshByHash.get(a.record.tx.hash);
@@ -401,16 +425,39 @@ export class OrchestratorNode {
     // A contract call or creation gets its RwSet from the simulator before it is ordered.
     const simulating = !req.rwSet && this.opts.simulate !== undefined && (tx.data.length > 0 || !tx.to);
     const { record, isNew } = this.coordinator.forward(tx, req.homeShard, req.involvedShards, req.rwSet, injectContext(ctx), this.now(), simulating);
-    if (!isNew && isDecided(record.phase)) {
-      throw errors.alreadyExists(`transaction ${tx.hash} was already ${record.phase} by the orchestrator${record.reason ? ` (${record.reason})` : ''}`, { txHash: tx.hash });
-    }
+    if (!isNew && isDecided(record.phase)) throw alreadyDecided(record);
     if (!isNew && Object.values(record.votes).includes('no')) {
       throw errors.alreadyExists(`transaction ${tx.hash} was refused (${record.reason}); it is being aborted`, { txHash: tx.hash });
     }
     return { record, isNew, simulating };
   }
 
-  /** Status of a cross-shard transaction; UNKNOWN when the orchestrator never saw it. */
+  /**
+   * The stored record of `hash` when it is decided and no longer in memory; undefined otherwise
+   * (also for a malformed hash, which {@link forward} refuses itself).
+   */
+  private async storedDecided(hash: string | undefined): Promise<CrossRecord | undefined> {
+    if (!hash || !HASH_RE.test(hash)) return undefined;
+    const h = hash.toLowerCase();
+    if (this.coordinator.get(h) || this.firstWrites.has(h)) return undefined;
+    const bytes = await this.opts.kv.get(recordKey(h));
+    const r = bytes ? decodeCrossRecord(bytes) : undefined;
+    return r && isDecided(r.phase) ? r : undefined;
+  }
+
+  /**
+   * Status of a cross-shard transaction, from memory or, for one decided long ago, from the
+   * store (GetCrossShardStatus); UNKNOWN when the orchestrator never saw it.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
+   */
+  async lookup(txHash: string): Promise<TransactionStatus> {
+    const h = parseHash(txHash, 'tx_hash');
+    if (this.coordinator.get(h) || !this.coordinator.mayBePruned(h)) return this.status(h);
+    const bytes = await this.opts.kv.get(recordKey(h));
+    return bytes ? statusOf(decodeCrossRecord(bytes)) : this.status(h);
+  }
+
+  /** Status of a cross-shard transaction held in memory; UNKNOWN when it is not (see {@link lookup}). */
   status(txHash: string): TransactionStatus {
     const h = parseHash(txHash, 'tx_hash');
     const r = this.coordinator.get(h);
@@ -433,6 +480,7 @@ export class OrchestratorNode {
       this.emitStatus(r);
     }
     this.cursors[shardId] = block.height;
+    this.applied[shardId] = Math.max(this.applied[shardId] ?? -1, block.orchestratorHeight);
   }
 
   /** Produces the next orchestrator block now (serialised with the timer's). */
@@ -480,10 +528,19 @@ export class OrchestratorNode {
       this.emitStatus(r);
     }
     if (block.ctToOrder.length > 0 || block.tpcResult.length > 0) {
-      this.opts.logger.info({ height, ordered: block.ctToOrder.length, decided: block.tpcResult.length }, 'orchestrator block');
+      this.opts.logger.info({ height, ordered: block.ctToOrder.length, decided: block.tpcResult.length, inMemory: this.coordinator.size }, 'orchestrator block');
     }
     this.events.emit('block', block);
+    // Every shard follows every orchestrator block: once the slowest has applied height h, the
+    // decisions up to h are done everywhere; keep them in memory a while longer, then drop them.
+    const everywhere = Math.min(...this.applied);
+    if (everywhere >= 0) this.coordinator.pruneDecided(everywhere - this.pruneAfterBlocks);
     return block;
+  }
+
+  /** Cross-shard records held in memory (open and recently decided transactions). */
+  recordsInMemory(): number {
+    return this.coordinator.size;
   }
 
   /**

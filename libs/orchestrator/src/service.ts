@@ -41,7 +41,7 @@ export function orchestratorService(node: OrchestratorNode, logger: Logger): Mou
         }),
       };
     }),
-    getCrossShardStatus: unary<GetTransactionRequest, TransactionStatus>(log, 'GetCrossShardStatus', async (req) => node.status(req.txHash)),
+    getCrossShardStatus: unary<GetTransactionRequest, TransactionStatus>(log, 'GetCrossShardStatus', (req) => node.lookup(req.txHash)),
     getBlock: unary<GetBlockRequest, OrchestratorBlock>(log, 'GetBlock', (req) => node.getBlock(req.height)),
     subscribeBlocks: serverStream<SubscribeBlocksRequest, OrchestratorBlock>(log, 'SubscribeBlocks', async (req, send, ctx) => {
       for await (const b of node.subscribe(req.fromHeight, ctx.signal)) await send(b);

@@ -505,3 +505,53 @@ describe('forwardMany', () => {
     }
   });
 });
+
+describe('records of decided transactions leave memory', () => {
+  /** Every shard reports, in its next block, that it applied orchestrator height `orch`. */
+  const applyEverywhere = (n: OrchestratorNode, orch: number) => {
+    for (let s = 0; s < SHARDS; s++) n.onShardBlock(s, { ...shardBlock(s, n.shardCursor(s) + 1), orchestratorHeight: orch });
+  };
+
+  it('once every shard applied the decision and pruneAfterBlocks more blocks passed; the store still answers for it', async () => {
+    const kv = new MemoryKV();
+    const n = await open(kv, { pruneAfterBlocks: 3 });
+    await n.forward(fwd(1));
+    const ordered = await n.produceBlock(); // orders tx 1
+    n.onShardBlock(0, shardBlock(0, 0, [yes(1)]));
+    n.onShardBlock(2, shardBlock(2, 0, [yes(1)]));
+    const decided = await n.produceBlock(); // commits tx 1
+    expect(decided.tpcResult.map((d) => d.txHash)).toEqual([hashOf(1)]);
+    expect(ordered.height).toBe(decided.height - 1);
+    // Shard 1 has not applied the decision yet: kept however many blocks pass.
+    for (let s = 0; s < SHARDS; s++) n.onShardBlock(s, { ...shardBlock(s, n.shardCursor(s) + 1), orchestratorHeight: s === 1 ? decided.height - 1 : decided.height + 10 });
+    for (let i = 0; i < 6; i++) await n.produceBlock();
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_COMMITTED);
+    // Every shard applied it: still kept for pruneAfterBlocks blocks, then dropped from memory.
+    applyEverywhere(n, decided.height + 2);
+    await n.produceBlock();
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_COMMITTED);
+    applyEverywhere(n, decided.height + 3);
+    await n.produceBlock();
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    expect(n.recordsInMemory()).toBe(0);
+    // The store answers status queries and refuses a repeated forward, as before.
+    expect(await n.lookup(hashOf(1))).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, blockHeight: decided.height });
+    expect(await rejection(n.forward(fwd(1)))).toMatchObject({ code: ErrorCode.AlreadyExists, message: expect.stringMatching(/already committed/) });
+    expect((await n.produceBlock()).ctToOrder).toEqual([]);
+    // A new transaction is still accepted (the store is asked and knows nothing of it).
+    expect(await n.forward(fwd(2))).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(await n.lookup(hashOf(3))).toMatchObject({ status: TxStatus.TX_STATUS_UNKNOWN });
+  });
+
+  it('keeps open transactions in memory whatever the shards applied', async () => {
+    const n = await open(new MemoryKV(), { pruneAfterBlocks: 1, voteTimeoutBlocks: 1000 });
+    await n.forward(fwd(1));
+    await n.produceBlock();
+    for (let i = 0; i < 5; i++) {
+      applyEverywhere(n, 100 + i);
+      await n.produceBlock();
+    }
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_PENDING);
+    expect(n.recordsInMemory()).toBe(1);
+  });
+});

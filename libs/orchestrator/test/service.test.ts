@@ -46,9 +46,10 @@ describe('OrchestratorService contract', () => {
     node = await OrchestratorNode.create({ kv: new MemoryKV(), logger: silentLogger(), shardCount: SHARDS, shardOf: (a) => parseInt(a.slice(-2), 16) % SHARDS });
     // The real node, with its streams observed (a fake passed in, no module mocking).
     const n = node;
-    const observed: Pick<OrchestratorNode, 'forward' | 'status' | 'getBlock' | 'subscribe' | 'statusChanges'> = {
+    const observed: Pick<OrchestratorNode, 'forward' | 'status' | 'lookup' | 'getBlock' | 'subscribe' | 'statusChanges'> = {
       forward: (req) => n.forward(req),
       status: (h) => n.status(h),
+      lookup: (h) => n.lookup(h),
       getBlock: (h) => n.getBlock(h),
       statusChanges: (signal) => {
         const inner = n.statusChanges(signal);
