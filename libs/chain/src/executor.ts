@@ -173,6 +173,8 @@ export class BlockExecutor {
   private readonly sm: TrackingStateManager;
   /** Remembered account states (readers only, see {@link enableAccountStateCache}), by lowercase address. */
   private accountStates: Map<string, AccountState> | undefined;
+  /** The state root a reader was last moved to (0x hex), for {@link advanceTo}'s check. */
+  private rootHex: string | undefined;
 
   private constructor(common: Common, vm: VM, sm: TrackingStateManager, opts: ExecutorOpts) {
     this.common = common;
@@ -195,7 +197,9 @@ export class BlockExecutor {
     });
     const sm = new TrackingStateManager({ trie, common: opts.common, caches: new Caches() });
     const vm = await createVM({ common: opts.common, stateManager: sm });
-    return new BlockExecutor(opts.common, vm, sm, opts);
+    const ex = new BlockExecutor(opts.common, vm, sm, opts);
+    if (opts.stateRoot) ex.rootHex = toHex(opts.stateRoot);
+    return ex;
   }
 
   /** Current state root (flushes caches into the trie). */
@@ -206,6 +210,7 @@ export class BlockExecutor {
   /** Moves to another (already stored) state root, dropping caches (remembered account states too). */
   async setStateRoot(root: Uint8Array): Promise<void> {
     await this.sm.setStateRoot(root, true);
+    this.rootHex = toHex(root);
     this.accountStates?.clear();
   }
 
@@ -230,7 +235,10 @@ export class BlockExecutor {
    */
   async getAccount(address: string): Promise<AccountState> {
     const key = address.toLowerCase();
-    const hit = this.accountStates?.get(key);
+    // During a dry run (touchedBy) the state holds its uncommitted writes: neither read from nor
+    // remember into the cache then.
+    const cache = this.sm.reads === undefined ? this.accountStates : undefined;
+    const hit = cache?.get(key);
     if (hit) return hit;
     const acc = await this.sm.getAccount(createAddressFromString(address));
     const state: AccountState = {
@@ -238,9 +246,9 @@ export class BlockExecutor {
       nonce: acc?.nonce ?? 0n,
       codeHash: toHex(acc?.codeHash ?? KECCAK256_NULL),
     };
-    if (this.accountStates) {
-      if (this.accountStates.size >= ACCOUNT_STATE_CACHE_SIZE) this.accountStates.clear();
-      this.accountStates.set(key, state);
+    if (cache) {
+      if (cache.size >= ACCOUNT_STATE_CACHE_SIZE) cache.clear();
+      cache.set(key, state);
     }
     return state;
   }
@@ -256,13 +264,19 @@ export class BlockExecutor {
   }
 
   /**
-   * Moves a reader from the state of block N-1 to that of block N (`root`), where `changed` are
-   * the accounts block N wrote (its execution's `touched`); remembered states of other accounts
-   * stay valid. Caches of the state manager are dropped as by {@link setStateRoot}.
+   * Moves a reader from the state of block N-1 (`parentRoot`, 0x hex) to that of block N
+   * (`root`), where `changed` are the accounts block N wrote (its execution's `touched`):
+   * remembered states of other accounts stay valid. When the reader was not at `parentRoot` (it
+   * missed a block), every remembered state is dropped instead. Caches of the state manager are
+   * dropped as by {@link setStateRoot}.
    */
-  async advanceTo(root: Uint8Array, changed: Iterable<string>): Promise<void> {
+  async advanceTo(root: Uint8Array, changed: Iterable<string>, parentRoot: string): Promise<void> {
+    const from = this.rootHex;
     await this.sm.setStateRoot(root, true);
-    if (this.accountStates) for (const a of changed) this.accountStates.delete(a.toLowerCase());
+    this.rootHex = toHex(root);
+    if (!this.accountStates) return;
+    if (from === undefined || from !== parentRoot.toLowerCase()) this.accountStates.clear();
+    else for (const a of changed) this.accountStates.delete(a.toLowerCase());
   }
 
   /** Whether the account exists in the state (0x hex address). */
@@ -454,8 +468,8 @@ export class BlockExecutor {
     } catch (e) {
       return { touched: [...new Set([...reads, ...this.sm.txTouched])], refused: (e as Error).message };
     } finally {
-      this.sm.reads = undefined;
       await this.sm.revert();
+      this.sm.reads = undefined;
     }
   }
 

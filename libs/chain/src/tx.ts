@@ -39,6 +39,7 @@ function envelopeChainId(raw: Uint8Array): bigint | undefined {
   if (first !== undefined && first <= 0x7f) {
     const fields = RLP.decode(raw.subarray(1));
     if (!Array.isArray(fields)) throw new Error('typed transaction payload is not an RLP list');
+    checkCanonicalNumbers(fields, first === 0x02 ? EIP1559_NUMBERS : EIP2930_NUMBERS);
     const id = fields[0];
     return id instanceof Uint8Array ? bytesToBigInt(id) : undefined;
   }
@@ -46,10 +47,29 @@ function envelopeChainId(raw: Uint8Array): bigint | undefined {
   if (!Array.isArray(fields)) throw new Error('legacy transaction is not an RLP list');
   // 9 fields signed, 6 unsigned (pre-EIP-155); anything else is not a transaction.
   if (fields.length !== 9 && fields.length !== 6) throw new Error(`legacy transaction has ${fields.length} fields, expected 9`);
+  checkCanonicalNumbers(fields, LEGACY_NUMBERS);
   const v = fields[6];
   if (!(v instanceof Uint8Array)) return undefined;
   const vn = bytesToBigInt(v);
   return vn >= 35n ? (vn - 35n) / 2n : undefined;
+}
+
+/** Positions of the integer fields of each envelope (EIP-1559, EIP-2930, legacy/EIP-155). */
+const EIP1559_NUMBERS = [0, 1, 2, 3, 4, 6, 9, 10, 11];
+const EIP2930_NUMBERS = [0, 1, 2, 3, 5, 8, 9, 10];
+const LEGACY_NUMBERS = [0, 1, 2, 4, 6, 7, 8];
+
+/**
+ * Refuses an integer field with a leading zero byte (RLP integers are minimal: zero is the empty
+ * string), so that one transaction has one encoding and one hash. The library checks most fields
+ * itself but not every one (not the chain id of typed transactions).
+ * @throws Error naming the field's position.
+ */
+function checkCanonicalNumbers(fields: unknown[], positions: readonly number[]): void {
+  for (const i of positions) {
+    const f = fields[i];
+    if (f instanceof Uint8Array && f.length > 0 && f[0] === 0) throw new Error(`integer field ${i} has a leading zero byte (non-canonical encoding)`);
+  }
 }
 
 /**

@@ -274,19 +274,33 @@ describe('BlockExecutor as a reader with remembered account states', () => {
   it('answers the new state of the accounts a block changed after advanceTo, and remembers the others', async () => {
     const db = new MapDB<string, Uint8Array>();
     const writer = await fresh(GENESIS, db);
-    const reader = await createBlockExecutor({ common, db, coinbase: COINBASE, baseFeePerGas: BASE_FEE, stateRoot: await writer.stateRoot() });
+    const genesisRoot = await writer.stateRoot();
+    const reader = await createBlockExecutor({ common, db, coinbase: COINBASE, baseFeePerGas: BASE_FEE, stateRoot: genesisRoot });
     reader.enableAccountStateCache();
     expect(await balances(reader, [alice.address, bob.address, carol.address])).toEqual([100n * ETHER, 50n * ETHER, 1n]);
     // Block 1 moves 5 ether from alice to carol; bob is untouched.
     const r = await writer.executeBlock(1, 1_700_000_000_000, [tx(alice, { to: carol.address, value: 5n * ETHER, nonce: 0n })]);
     expect(r.touched).toEqual(expect.arrayContaining([alice.address, carol.address]));
     expect(r.touched).not.toContain(bob.address);
-    await reader.advanceTo(r.stateRoot, r.touched);
+    await reader.advanceTo(r.stateRoot, r.touched, bytesToHex(genesisRoot));
     for (const a of [alice.address, bob.address, carol.address]) {
       expect(await reader.getAccount(a)).toEqual(await writer.getAccount(a));
     }
     expect((await reader.getAccount(alice.address)).nonce).toBe(1n);
     expect((await reader.getAccount(carol.address)).balance).toBe(5n * ETHER + 1n);
+  });
+
+  it('forgets every remembered state when it missed a block (advanceTo from another parent)', async () => {
+    const db = new MapDB<string, Uint8Array>();
+    const writer = await fresh(GENESIS, db);
+    const reader = await createBlockExecutor({ common, db, coinbase: COINBASE, baseFeePerGas: BASE_FEE, stateRoot: await writer.stateRoot() });
+    reader.enableAccountStateCache();
+    expect((await reader.getAccount(bob.address)).nonce).toBe(0n);
+    const b1 = await writer.executeBlock(1, 1_700_000_000_000, [tx(bob, { to: carol.address, value: 7n, nonce: 0n })]);
+    const b2 = await writer.executeBlock(2, 1_700_000_000_250, [tx(alice, { to: carol.address, value: 7n, nonce: 0n })]);
+    // The reader never saw block 1 (which wrote bob): moved to block 2 from block 1's root.
+    await reader.advanceTo(b2.stateRoot, b2.touched, bytesToHex(b1.stateRoot));
+    expect((await reader.getAccount(bob.address)).nonce).toBe(1n);
   });
 
   it('forgets every remembered state on setStateRoot (e.g. back to an older root)', async () => {
@@ -300,5 +314,25 @@ describe('BlockExecutor as a reader with remembered account states', () => {
     await reader.setStateRoot(genesisRoot);
     expect((await reader.getAccount(bob.address)).nonce).toBe(0n);
     expect((await reader.getAccount(carol.address)).balance).toBe(1n);
+  });
+
+  it('neither remembers nor answers from memory while a dry run holds uncommitted writes', async () => {
+    // Reads interleaved at every await point of a dry run: none may leave its state behind.
+    let interleaved = 0;
+    for (let k = 0; k < 400; k++) {
+      const reader = await createBlockExecutor({ common, db: new MapDB<string, Uint8Array>() });
+      await reader.applyGenesis(new Map([[alice.address, 100n * ETHER]]));
+      reader.enableAccountStateCache();
+      const d = tx(alice, { to: bob.address, value: ETHER, nonce: 0n, data: Uint8Array.from([1, 2, 3]), gasLimit: 100_000n });
+      let done = false;
+      const run = reader.touchedBy(d, 1, 1_700_000_000_000).then(() => (done = true));
+      for (let i = 0; i < k; i++) await Promise.resolve();
+      if (done) break;
+      interleaved++;
+      await reader.getAccount(alice.address);
+      await run;
+      expect(await reader.getAccount(alice.address)).toMatchObject({ balance: 100n * ETHER, nonce: 0n });
+    }
+    expect(interleaved).toBeGreaterThan(10);
   });
 });

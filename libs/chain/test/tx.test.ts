@@ -331,11 +331,27 @@ describe('transaction hash', () => {
     );
   });
 
+  it('refuses a leading zero byte in every integer field of every envelope (one transaction, one encoding, one hash)', () => {
+    const cases: { raw: Uint8Array; typed: boolean; positions: number[] }[] = [
+      { raw: transfer(5n), typed: true, positions: [0, 1, 2, 3, 4, 6, 9, 10, 11] },
+      { raw: transfer(5n, { legacyGasPrice: 3n }), typed: false, positions: [0, 1, 2, 4, 6, 7, 8] },
+    ];
+    for (const { raw, typed, positions } of cases) {
+      for (const i of positions) {
+        const fields = RLP.decode(typed ? raw.subarray(1) : raw) as Uint8Array[];
+        fields[i] = Uint8Array.from([0, ...fields[i]!]);
+        const body = RLP.encode(fields);
+        const bad = typed ? Uint8Array.from([raw[0]!, ...body]) : body;
+        expect(() => decodeTransaction(bad, common)).toThrow(ShardLabError);
+      }
+    }
+  });
+
   it('refuses a non-canonical encoding (a number with a leading zero byte), so the hash of the bytes is the hash', () => {
     const raw = transfer(5n);
     const fields = RLP.decode(raw.subarray(1)) as Uint8Array[];
     fields[1] = Uint8Array.from([0, ...fields[1]!]); // nonce 5 as 0x0005
     const bad = Uint8Array.from([raw[0]!, ...RLP.encode(fields)]);
-    invalid(bad, /nonce cannot have leading zeroes/);
+    invalid(bad, /integer field 1 has a leading zero byte/);
   });
 });

@@ -101,11 +101,13 @@ export class Coordinator {
   /** Decided records still in memory, in the order of their decision height (see {@link pruneDecided}). */
   private decidedOrder: { hash: string; at: number }[] = [];
   /**
-   * The first 52 bits of every dropped record's hash: a compact, exact-enough filter (about 20
-   * bytes a transaction instead of its record) that says which unknown hashes may have a stored,
-   * decided record — only those are looked up in the store.
+   * The first 52 bits of every dropped record's hash, spread over 256 sets by their low byte (one
+   * JavaScript Set holds at most 2^24 entries): a compact filter (about 50 bytes a transaction
+   * instead of its record) that says which unknown hashes may have a stored, decided record —
+   * only those are looked up in the store.
    */
-  private readonly prunedKeys = new Set<number>();
+  private readonly prunedKeys: Set<number>[] = Array.from({ length: 256 }, () => new Set<number>());
+  private prunedCount = 0;
 
   constructor(
     private readonly opts: CoordinatorOpts,
@@ -204,6 +206,9 @@ export class Coordinator {
     for (const v of block.tpcPrepare) {
       let r = this.records.get(v.txHash);
       if (!r) {
+        // A vote for a transaction decided and dropped from memory is late: ignored, as votes for
+        // decided transactions are (never learned again as a new one).
+        if (this.mayBePruned(v.txHash)) continue;
         const entry = block.transactions.find((e) => e.kind?.$case === 'user' && e.kind.value.hash === v.txHash)?.kind;
         if (entry?.$case !== 'user' || !entry.value.to) continue;
         r = this.forward(entry.value, shardId, [this.opts.shardOf(entry.value.to)], undefined, {}, nowMs).record;
@@ -345,8 +350,10 @@ export class Coordinator {
       // Gone, or decided again at another height after a reverted plan: this entry is stale.
       if (!r || !isDecided(r.phase) || r.decidedAt !== at) continue;
       if (this.dirty.has(hash) || this.held.has(hash)) break;
+      const key = hashKey(hash);
+      this.prunedKeys[key & 0xff]!.add(key);
+      this.prunedCount++;
       this.records.delete(hash);
-      this.prunedKeys.add(hashKey(hash));
       n++;
     }
     if (i > 0) this.decidedOrder = this.decidedOrder.slice(i);
@@ -358,7 +365,9 @@ export class Coordinator {
    * not; true means ask the store (rarely a different transaction with the same first 52 bits).
    */
   mayBePruned(txHash: string): boolean {
-    return this.prunedKeys.size > 0 && this.prunedKeys.has(hashKey(txHash));
+    if (this.prunedCount === 0) return false;
+    const key = hashKey(txHash);
+    return this.prunedKeys[key & 0xff]!.has(key);
   }
 
   /** Records held in memory (open and not yet pruned decided ones). */

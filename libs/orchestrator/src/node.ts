@@ -326,8 +326,22 @@ export class OrchestratorNode {
     // A transaction decided long ago is no longer in memory (see pruneAfterBlocks): its stored
     // record answers for it, so a repeated forward is refused as when it was in memory.
     // Only hashes the coordinator may have dropped are looked up (almost never a new transaction).
-    const maybe = reqs.map((req) => typeof req.tx?.hash === 'string' && HASH_RE.test(req.tx.hash) && this.coordinator.mayBePruned(req.tx.hash.toLowerCase()));
-    const stored = maybe.some(Boolean) ? await Promise.all(reqs.map((req, i) => (maybe[i] ? this.storedDecided(req.tx?.hash) : undefined))) : [];
+    // A block produced while the store answers may drop more: look again until nothing new may
+    // have been dropped, so that the checks below and the recording run with no await between.
+    const stored: (CrossRecord | undefined)[] = [];
+    const checked = new Set<number>(); // looked up in the store while not in memory
+    for (;;) {
+      const todo = reqs.flatMap((req, i) => {
+        const h = req.tx?.hash;
+        if (checked.has(i) || typeof h !== 'string' || !HASH_RE.test(h)) return [];
+        const key = h.toLowerCase();
+        return this.coordinator.get(key) || this.firstWrites.has(key) || !this.coordinator.mayBePruned(key) ? [] : [i];
+      });
+      if (todo.length === 0) break;
+      for (const i of todo) checked.add(i);
+      const found = await Promise.all(todo.map((i) => this.storedDecided(reqs[i]!.tx!.hash)));
+      todo.forEach((i, k) => (stored[i] = found[k]));
+    }
     reqs.forEach((req, index) => {
       const ctx = req.traceContext && Object.keys(req.traceContext).length > 0 ? extractContext(req.traceContext) : context.active();
       context.with(ctx, () => {
@@ -365,7 +379,8 @@ export class OrchestratorNode {
     });
     if (fresh.length > 0) {
       let failure: Error | undefined;
-      const write = this.opts.kv.batch(fresh.map((f) => ({ type: 'put' as const, key: recordKey(f.record.tx.hash), value: encodeCrossRecord(f.record) })));
+      // A synchronous throw (encoding) fails the write like a rejection does.
+      const write = Promise.resolve().then(() => this.opts.kv.batch(fresh.map((f) => ({ type: 'put' as const, key: recordKey(f.record.tx.hash), value: encodeCrossRecord(f.record) }))));
       const settled = write.then(
         () => true,
         () => false,
@@ -432,15 +447,9 @@ export class OrchestratorNode {
     return { record, isNew, simulating };
   }
 
-  /**
-   * The stored record of `hash` when it is decided and no longer in memory; undefined otherwise
-   * (also for a malformed hash, which {@link forward} refuses itself).
-   */
-  private async storedDecided(hash: string | undefined): Promise<CrossRecord | undefined> {
-    if (!hash || !HASH_RE.test(hash)) return undefined;
-    const h = hash.toLowerCase();
-    if (this.coordinator.get(h) || this.firstWrites.has(h)) return undefined;
-    const bytes = await this.opts.kv.get(recordKey(h));
+  /** The stored record of `hash` (0x hex) when it is decided; undefined otherwise. */
+  private async storedDecided(hash: string): Promise<CrossRecord | undefined> {
+    const bytes = await this.opts.kv.get(recordKey(hash.toLowerCase()));
     const r = bytes ? decodeCrossRecord(bytes) : undefined;
     return r && isDecided(r.phase) ? r : undefined;
   }

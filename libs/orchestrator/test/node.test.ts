@@ -554,4 +554,58 @@ describe('records of decided transactions leave memory', () => {
     expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_PENDING);
     expect(n.recordsInMemory()).toBe(1);
   });
+
+  it('refuses a repeated forward of a transaction dropped from memory while its batch waited for the store', async () => {
+    class GatedKV extends MemoryKV {
+      gate: Promise<void> | undefined;
+      override async get(key: string): Promise<Uint8Array | undefined> {
+        if (this.gate) await this.gate;
+        return super.get(key);
+      }
+    }
+    const kv = new GatedKV();
+    const n = await open(kv, { pruneAfterBlocks: 1, voteTimeoutBlocks: 4 });
+    const decide = async (i: number) => {
+      await n.forward(fwd(i));
+      await n.produceBlock();
+      n.onShardBlock(0, shardBlock(0, n.shardCursor(0) + 1, [yes(i)]));
+      n.onShardBlock(2, shardBlock(2, n.shardCursor(2) + 1, [yes(i)]));
+      return (await n.produceBlock()).height;
+    };
+    const hA = await decide(1);
+    const hB = await decide(2);
+    applyEverywhere(n, hA + 1);
+    await n.produceBlock(); // drops A; B (decided later) stays
+    expect([n.status(hashOf(1)).status, n.status(hashOf(2)).status]).toEqual([TxStatus.TX_STATUS_UNKNOWN, TxStatus.TX_STATUS_COMMITTED]);
+    let open_!: () => void;
+    kv.gate = new Promise((r) => (open_ = r));
+    const batch = n.forwardMany([fwd(1), fwd(2)]); // A needs the store: the batch waits
+    kv.gate = undefined;
+    applyEverywhere(n, hB + 1);
+    await n.produceBlock(); // meanwhile B is dropped too
+    expect(n.status(hashOf(2)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    open_();
+    const out = await batch;
+    expect(out.map((o) => (o instanceof ShardLabError ? o.code : o))).toEqual([ErrorCode.AlreadyExists, ErrorCode.AlreadyExists]);
+    expect((await n.produceBlock()).ctToOrder).toEqual([]);
+    expect(await n.lookup(hashOf(2))).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED });
+  });
+
+  it('ignores a late vote for a transaction dropped from memory (never learns it again)', async () => {
+    const n = await open(new MemoryKV(), { pruneAfterBlocks: 1 });
+    await n.forward(fwd(1));
+    await n.produceBlock();
+    n.onShardBlock(0, shardBlock(0, n.shardCursor(0) + 1, [yes(1)]));
+    n.onShardBlock(2, shardBlock(2, n.shardCursor(2) + 1, [yes(1)]));
+    const h = (await n.produceBlock()).height;
+    applyEverywhere(n, h + 1);
+    await n.produceBlock();
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    // Shard 0's block carries the transaction and a vote for it again.
+    const late = { ...shardBlock(0, n.shardCursor(0) + 1, [yes(1)]), transactions: [{ kind: { $case: 'user' as const, value: tx(1) } }] } as StateShardBlock;
+    n.onShardBlock(0, late);
+    expect(n.status(hashOf(1)).status).toBe(TxStatus.TX_STATUS_UNKNOWN);
+    expect((await n.produceBlock()).ctToOrder).toEqual([]);
+    expect(await n.lookup(hashOf(1))).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED });
+  });
 });

@@ -99,8 +99,9 @@ export const MAX_BATCH_BYTES = 16 * 1024 * 1024;
 
 /**
  * Coalesces single calls into batch calls (client-side micro-batching): every {@link call} made
- * in the same turn of the event loop goes out in one batch (several when more than `maxItems`),
- * in call order, at the next `setImmediate`. A lone call therefore waits at most one event-loop
+ * in the same turn of the event loop goes out in one batch (several when more than `maxItems` or
+ * `maxBytes`), items in call order and batches sent in call order, at the next `setImmediate`;
+ * batches in flight at once may be answered (and served) in any order. A lone call therefore waits at most one event-loop
  * turn; under load, one gRPC call carries hundreds of items and its fixed cost (HTTP/2 stream,
  * headers, deadline timer, trace metadata) is paid once.
  */

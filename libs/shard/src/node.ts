@@ -198,6 +198,8 @@ export class ShardNode {
     private readonly executor: BlockExecutor,
     /** Reads account state at the durable head (never mid-block). */
     private readonly reader: BlockExecutor,
+    /** Runs dry runs of submitted calls (own state manager: reads of `reader` never see them). */
+    private readonly dryRunner: BlockExecutor,
     records: TpcRecord[],
     orchestratorHeight: number,
   ) {
@@ -261,9 +263,10 @@ export class ShardNode {
     const reader = await mk(hexToBytes(head.stateRoot as `0x${string}`));
     // Admission reads the sender of every submission: remember account states between blocks.
     reader.enableAccountStateCache();
+    const dryRunner = await mk(hexToBytes(head.stateRoot as `0x${string}`));
     const records = (await opts.store.metaEntries(TPC_PREFIX)).map(([, v]) => decodeRecord(v));
     const headBlock = await opts.store.getBlock(head.height);
-    return new ShardNode(opts, executor, reader, records, headBlock?.orchestratorHeight ?? 0);
+    return new ShardNode(opts, executor, reader, dryRunner, records, headBlock?.orchestratorHeight ?? 0);
   }
 
   /** Starts producing a block every `blockIntervalMs`. */
@@ -400,7 +403,7 @@ export class ShardNode {
    */
   private async foreignShardsReached(d: DecodedTx): Promise<number[]> {
     const head = this.opts.store.head()!;
-    const run = await this.reader.touchedBy(d, head.height + 1, Math.max(this.now(), 1));
+    const run = await this.dryRunner.touchedBy(d, head.height + 1, Math.max(this.now(), 1));
     const shards = new Set(run.touched.map((a) => shardOf(this.opts.placement, a)).filter((s) => s !== this.shardId));
     return [...shards].sort((a, b) => a - b);
   }
@@ -770,6 +773,7 @@ export class ShardNode {
     // no simulation lock is taken while this block (planned without it) is executed.
     const body = async (): Promise<StateShardBlock> => {
       const timestampMs = Math.max(this.now(), 1);
+      const parentRoot = this.opts.store.head()!.stateRoot;
       let block: StateShardBlock;
       let committed = false;
       try {
@@ -940,7 +944,8 @@ export class ShardNode {
           } else this.waitingCopies.delete(a.hash);
         }
         await this.admission.run(async () => {
-          await this.reader.advanceTo(execution.stateRoot, execution.touched);
+          await this.reader.advanceTo(execution.stateRoot, execution.touched, parentRoot);
+          await this.dryRunner.setStateRoot(execution.stateRoot);
           // Balance, locks and the mempool move together, so admission never sees a mix.
           this.participant.apply(writes);
           // Simulation locks end with the transaction's prepare here (YES: its prepare lock, just
