@@ -1,17 +1,7 @@
 import fc from 'fast-check';
-import { ErrorCode, ShardLabError } from '@shardlab/common';
+import { ErrorCode } from '@shardlab/common';
 import { createPlacement, shardOf } from '../src';
-
-/** The error `fn` throws; fails the test when it does not throw. */
-function thrown(fn: () => unknown): ShardLabError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
-}
+import { thrown } from '@shardlab/testing';
 
 describe('placement', () => {
   it('places by last byte mod shard count by default', () => {

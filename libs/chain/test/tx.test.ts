@@ -16,20 +16,11 @@ import {
   type DecodedTx,
   type SenderView,
 } from '../src';
+import { thrown } from '@shardlab/testing';
 
 const common = createChainCommon();
 const [alice, bob] = devAccounts() as [ReturnType<typeof devAccounts>[number], ReturnType<typeof devAccounts>[number]];
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-
-function thrown(fn: () => unknown): ShardLabError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
-}
 
 function invalid(raw: Uint8Array, message: RegExp): void {
   const err = thrown(() => decodeTransaction(raw, common));

@@ -329,11 +329,6 @@ export class Coordinator {
     this.held.delete(txHash);
   }
 
-  /** Whether a record is held (its first write in progress). */
-  isHeld(txHash: string): boolean {
-    return this.held.has(txHash);
-  }
-
   /**
    * Drops from memory the records decided at orchestrator height `upTo` or below (their store
    * copies stay: status queries and repeated forwards read them there). Stops at a record not yet

@@ -12,8 +12,7 @@ import {
   type SubscribeStatusRequest,
   type TransactionStatus,
 } from '@shardlab/proto';
-import { logFailure, MAX_BATCH_ITEMS, serverStream, toItemError, unary, withSharedResponseEncoding, type MountedService } from '@shardlab/rpc';
-import { errors } from '@shardlab/common';
+import { checkBatchSize, itemOutcomes, logFailure, serverStream, unary, withSharedResponseEncoding, type MountedService } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import type { OrchestratorNode } from './node';
 
@@ -32,14 +31,9 @@ export function orchestratorService(node: OrchestratorNode, logger: Logger): Mou
       status: await node.forward(req),
     })),
     forwardTransactions: unary<ForwardTransactionsRequest, ForwardTransactionsResponse>(log, 'ForwardTransactions', async (req) => {
-      if (req.transactions.length > MAX_BATCH_ITEMS) throw errors.invalidArgument(`a batch holds at most ${MAX_BATCH_ITEMS} transactions; got ${req.transactions.length}`);
-      const outcomes = await node.forwardMany(req.transactions);
-      return {
-        results: outcomes.map((o) => {
-          if (o instanceof Error) logFailure(log, 'ForwardTransactions', o);
-          return { outcome: o instanceof Error ? { $case: 'error' as const, value: toItemError(o) } : { $case: 'accepted' as const, value: { status: o } } };
-        }),
-      };
+      checkBatchSize(req.transactions.length);
+      const statuses = (await node.forwardMany(req.transactions)).map((o) => (o instanceof Error ? o : { status: o }));
+      return { results: itemOutcomes(statuses, (err) => logFailure(log, 'ForwardTransactions', err)).map((outcome) => ({ outcome })) };
     }),
     getCrossShardStatus: unary<GetTransactionRequest, TransactionStatus>(log, 'GetCrossShardStatus', (req) => node.lookup(req.txHash)),
     getBlock: unary<GetBlockRequest, OrchestratorBlock>(log, 'GetBlock', (req) => node.getBlock(req.height)),

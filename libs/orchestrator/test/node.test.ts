@@ -3,6 +3,7 @@ import { Decision, Transaction, TxStatus, Vote, type ForwardTransactionRequest, 
 import { MemoryKV, type KV, type KVOp } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { OrchestratorNode, orchestratorBlockHash, type OrchestratorNodeOpts } from '../src';
+import { rejection } from '@shardlab/testing';
 
 const SHARDS = 3;
 const shardOf = (a: string) => parseInt(a.slice(-2), 16) % SHARDS;
@@ -44,16 +45,6 @@ class Clock {
 function open(kv: KV, extra: Partial<OrchestratorNodeOpts> = {}): Promise<OrchestratorNode> {
   const clock = new Clock();
   return OrchestratorNode.create({ kv, logger: silentLogger(), shardCount: SHARDS, shardOf, now: clock.now, voteTimeoutBlocks: 4, ...extra });
-}
-
-async function rejection(p: Promise<unknown> | (() => unknown)): Promise<ShardLabError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
 }
 
 /** Feeds shard `s` its blocks cursor+1..`to`, with `votes` in block `to`. */

@@ -1,3 +1,4 @@
+import { mulberry32 } from '@shardlab/workload';
 import type { AuditSummary, ReportInput, RunConfig, TxOutcome } from '../src';
 
 /** Run start of the fixtures, epoch ms. */
@@ -52,18 +53,6 @@ export function input(outcomes: TxOutcome[], over: Partial<ReportInput> = {}): R
   };
 }
 
-/** mulberry32: deterministic floats in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function hex(rand: () => number, bytes: number): string {
   let s = '0x';
   for (let i = 0; i < bytes; i++) s += Math.floor(rand() * 256).toString(16).padStart(2, '0');
@@ -79,7 +68,7 @@ export function sampleInput(opts: { txs?: number; shards?: number; rate?: number
   const txs = opts.txs ?? 2000;
   const shards = opts.shards ?? 8;
   const rate = opts.rate ?? 100;
-  const rand = prng(opts.seed ?? 7);
+  const rand = mulberry32(opts.seed ?? 7);
   const blockMs = 250;
   const start = T0;
   const firstSubmit = start + 800;

@@ -41,9 +41,7 @@ export async function settleItems<Item, Res>(
   handle: (item: Item, index: number) => Promise<Res>,
   onError?: (err: unknown, item: Item) => void,
 ): Promise<ItemOutcome<Res>[]> {
-  if (items.length > MAX_BATCH_ITEMS) {
-    throw errors.invalidArgument(`a batch holds at most ${MAX_BATCH_ITEMS} items; got ${items.length}`);
-  }
+  checkBatchSize(items.length);
   const pending = items.map((item, i) =>
     handle(item, i).then(
       (value): ItemOutcome<Res> => ({ $case: 'accepted', value }),
@@ -54,6 +52,26 @@ export async function settleItems<Item, Res>(
     ),
   );
   return Promise.all(pending);
+}
+
+/**
+ * Refuses a batch of more than {@link MAX_BATCH_ITEMS} items (server side, before handling any).
+ * @throws ShardLabError INVALID_ARGUMENT naming the count.
+ */
+export function checkBatchSize(count: number): void {
+  if (count > MAX_BATCH_ITEMS) throw errors.invalidArgument(`a batch holds at most ${MAX_BATCH_ITEMS} items; got ${count}`);
+}
+
+/**
+ * Server side of a batch call whose handler answers all items at once: one outcome per item, in
+ * order — a value, or its Error mapped as {@link toItemError} (reported to `onError` first).
+ */
+export function itemOutcomes<Res>(results: readonly (Res | Error)[], onError?: (err: Error) => void): ItemOutcome<Res>[] {
+  return results.map((r) => {
+    if (!(r instanceof Error)) return { $case: 'accepted', value: r };
+    onError?.(r);
+    return { $case: 'error', value: toItemError(r) };
+  });
 }
 
 /**

@@ -7,6 +7,7 @@ import { ErrorCode, ShardLabError } from '@shardlab/common';
 import { SystemTxKind, TxStatus, Vote, type TransactionStatus } from '@shardlab/proto';
 import { genesisAllocation, shardCoinbase } from '../src';
 import { Network } from './protocol-harness';
+import { rejection } from '@shardlab/testing';
 
 const BASE_FEE = 1_000_000_000n;
 /** Default EIP-1559 fee of `signTransaction`: 2 gwei cap, 1 wei tip → base fee + 1 wei per gas. */
@@ -32,16 +33,6 @@ function keyOn(shard: number, seed: number): DevAccount {
     const a = accountFromKey(key);
     if (shardOf(placement2, a.address) === shard) return a;
   }
-}
-
-async function rejection(p: Promise<unknown>): Promise<ShardLabError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
 }
 
 const balanceOf = async (net: Network, a: DevAccount | string) => {

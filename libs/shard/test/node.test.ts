@@ -14,14 +14,14 @@ import {
   shardOf,
   signTransaction,
   type DevAccount,
-  type Placement,
   type TxRequest,
 } from '@shardlab/chain';
-import { ErrorCode, ShardLabError, toHex } from '@shardlab/common';
+import { ErrorCode, toHex } from '@shardlab/common';
 import { SystemTxKind, TxStatus, type StateShardBlock } from '@shardlab/proto';
 import { LevelKV, MemoryKV, ShardStore, type KV, type KVOp } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { createShardNode, genesisAllocation, shardCoinbase, type ShardNode, type ShardNodeOpts } from '../src';
+import { rejection } from '@shardlab/testing';
 
 const common = createChainCommon();
 const BASE_FEE = 1_000_000_000n;
@@ -65,16 +65,6 @@ async function node(store: ShardStore, extra: Partial<ShardNodeOpts> = {}): Prom
     now: clock.now,
     ...extra,
   });
-}
-
-async function rejection(p: Promise<unknown>): Promise<ShardLabError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
 }
 
 const balance = async (n: ShardNode, a: string) => BigInt((await n.getAccount(a)).balance);

@@ -5,7 +5,7 @@ import { MerkleStateManager, verifyMerkleStateProof } from '@ethereumjs/stateman
 import { createAccountFromRLP, createAddressFromString, createContractAddress } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount, type TxRequest } from '@shardlab/chain';
-import { ErrorCode, ShardLabError, toHex } from '@shardlab/common';
+import { ErrorCode, toHex } from '@shardlab/common';
 import type { GetProofResponse, StateShardServiceClient } from '@shardlab/proto';
 import type { RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
@@ -13,6 +13,7 @@ import { silentLogger } from '@shardlab/telemetry';
 import { serveShard } from './serve';
 import { createShardNode, genesisAllocation, type ShardNode } from '../src';
 import { EMPTY_CODE_HASH, EMPTY_TRIE_ROOT, MAX_PROOF_SLOTS, verifyAccountProof, verifyProofResponse, verifyStorageProof } from '../src/proofs';
+import { rejection } from '@shardlab/testing';
 
 const common = createChainCommon();
 const SHARD = 0;
@@ -57,16 +58,6 @@ async function grpcError(p: Promise<unknown>): Promise<{ code: number; details: 
     return { code: e.code, details: e.details };
   }
   throw new Error('expected the call to fail');
-}
-
-async function rejection(p: Promise<unknown>): Promise<ShardLabError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
 }
 
 /** A copy of `nodes` with one byte of node `i` flipped. */

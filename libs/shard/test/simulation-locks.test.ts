@@ -1,12 +1,12 @@
 import { status } from '@grpc/grpc-js';
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
-import { ErrorCode, ShardLabError } from '@shardlab/common';
+import { ErrorCode } from '@shardlab/common';
 import { TxStatus, type GetProofResponse, type ReleaseSimulationLocksResponse, type StateShardServiceClient } from '@shardlab/proto';
 import type { RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { serveShard } from './serve';
-import { grpcError, rawCall } from '@shardlab/testing';
+import { grpcError, rawCall, rejection } from '@shardlab/testing';
 import {
   DEFAULT_SIMULATION_LOCK_TTL_MS,
   MAX_SIMULATION_LOCK_TTL_MS,
@@ -20,16 +20,6 @@ import {
 const TX_A = '0x' + 'aa'.repeat(32);
 const TX_B = '0x' + 'bb'.repeat(32);
 const ADDR = '0x' + '11'.repeat(20);
-
-async function rejection(p: Promise<unknown> | (() => unknown)): Promise<ShardLabError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describe('SimulationLocks (the table)', () => {
   const clock = { ms: 1_000 };

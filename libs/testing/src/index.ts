@@ -69,3 +69,4 @@ export function startServiceProcess(main: string, args: string[], env: Record<st
   });
 }
 export * from './registry';
+export * from './errors';

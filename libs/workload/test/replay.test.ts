@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { accountFromKey, createChainCommon, createPlacement, decodeTransaction, nativeKeccak256, shardOf } from '@shardlab/chain';
-import { ErrorCode, ShardLabError, toHex } from '@shardlab/common';
+import { ErrorCode, toHex } from '@shardlab/common';
 import { REPLAY_MAX_FEE, TRACE_KEY_DOMAIN, planReplay, traceAccount, type TraceRow } from '../src';
+import { thrown } from '@shardlab/testing';
 
 const common = createChainCommon();
 const addr = (byte: number, fill = 'ab') => '0x' + fill.repeat(19) + byte.toString(16).padStart(2, '0');
@@ -15,16 +16,6 @@ function counterOf(real: string, key: Uint8Array): number | undefined {
     if (toHex(nativeKeccak256(pre)) === toHex(key)) return c;
   }
   return undefined;
-}
-
-function thrown(fn: () => unknown): ShardLabError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
 }
 
 describe('traceAccount', () => {

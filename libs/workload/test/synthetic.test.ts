@@ -1,17 +1,8 @@
-import { ErrorCode, ShardLabError } from '@shardlab/common';
+import { ErrorCode } from '@shardlab/common';
 import { DEFAULT_SYNTHETIC_RANGES, generateSynthetic, mulberry32, zipfSampler, type SyntheticOp, type SyntheticOpts } from '../src';
+import { thrown } from '@shardlab/testing';
 
 const base: SyntheticOpts = { seed: 7, count: 10_000, accounts: 1_000, tokens: 20, pairs: 10 };
-
-function thrown(fn: () => unknown): ShardLabError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
-}
 
 const share = (ops: SyntheticOp[], kind: SyntheticOp['kind']) => ops.filter((o) => o.kind === kind).length / ops.length;
 

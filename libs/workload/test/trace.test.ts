@@ -2,8 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { ErrorCode, ShardLabError } from '@shardlab/common';
+import { ErrorCode } from '@shardlab/common';
 import { ETHEREUM_ETL_HEADER, XBLOCK_HEADER, detectTraceFormat, parseTraceLines, readTrace, splitCsvLine, type TraceReadOpts } from '../src';
+import { rejection as thrown } from '@shardlab/testing';
 
 const A = '0x' + '11'.repeat(20);
 const B = '0x' + '22'.repeat(20);
@@ -22,17 +23,6 @@ function xb(block: number, hashN: number, from: string, to: string, toCreate: st
 
 const opts: TraceReadOpts = { onMalformed: 'skip' };
 const lines = (text: string) => text.split('\n');
-
-/** The error `fn` throws (sync or async); fails the test when it does not throw. */
-async function thrown(fn: () => unknown): Promise<ShardLabError> {
-  try {
-    await fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ShardLabError);
-    return err as ShardLabError;
-  }
-  throw new Error('expected a ShardLabError');
-}
 
 describe('trace parsing', () => {
   it('reads the ethereum-etl layout: rows, lowercased addresses, calldata flag, sorted by block then index', () => {

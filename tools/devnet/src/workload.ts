@@ -3,7 +3,7 @@ import { signTransaction, shardOf, type DevAccount, type Placement } from '@shar
 import { isShardLabError } from '@shardlab/common';
 import { TxStatus, type GatewayServiceClient, type SendRawTransactionResponse } from '@shardlab/proto';
 import { streamCall, unaryCall } from '@shardlab/rpc';
-import { prng } from './stats';
+import { mulberry32 } from '@shardlab/workload';
 
 /** One signed transfer of a workload. */
 export interface PlannedTx {
@@ -66,7 +66,7 @@ export interface LocalTransferOpts {
  * Values are 1..1000 gwei. Deterministic for a seed.
  */
 export function planLocalTransfers(opts: LocalTransferOpts): PlannedTx[][] {
-  const rand = prng(opts.seed);
+  const rand = mulberry32(opts.seed);
   const n = opts.placement.shardCount;
   const nonces = new Map(opts.accounts.map((a) => [a.address, opts.startNonces?.get(a.address) ?? 0n]));
   const perSender = new Map<string, PlannedTx[]>(opts.accounts.map((a) => [a.address, []]));
