@@ -265,8 +265,9 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
     for (const p of audit.problems.slice(0, 5)) say(`audit problem: ${p}`);
     const files = await writeReportFiles(o.out, report);
     say(`report: ${files.jsonPath} and ${files.htmlPath}`);
-    say(`logs: ${devnet.logDir}`);
     const ok = report.accountedFor && audit.ok;
+    const removeData = ok && !o.keepData && !o.dataDir && !o.keepRunning;
+    say(removeData ? 'logs and data: removed after this successful run (--keep-data keeps them)' : `logs: ${devnet.logDir}`);
     if (o.keepRunning) {
       say(`\nnetwork still running; gateway at ${devnet.gatewayAddress}. Ctrl-C to stop.`);
       return await new Promise<number>(() => {});
@@ -274,7 +275,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
     gateway.close();
     await devnet.stop();
     track(undefined);
-    if (ok && !o.keepData && !o.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    if (removeData) rmSync(dataDir, { recursive: true, force: true });
     return ok ? 0 : 1;
   } catch (err) {
     gateway.close();
