@@ -3,4 +3,6 @@ export * from './node';
 export * from './service';
 export * from './server';
 export * from './proofs';
-export * from './simulation-locks';
+export * from './tpc/simulation-locks';
+export * from './protocol';
+export { BlockTwoPhaseCommit } from './tpc/protocol';

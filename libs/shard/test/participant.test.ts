@@ -1,5 +1,5 @@
 import { Decision, Transaction, Vote, type CrossShardTx, type OrchestratorBlock, type TpcResult } from '@shardlab/proto';
-import { Participant, decodeRecord, encodeRecord, type PlanContext, type TpcRecord } from '../src/participant';
+import { Participant, decodeRecord, encodeRecord, type PlanContext, type TpcRecord } from '../src/tpc/participant';
 
 const SOURCE = 0;
 const DEST = 1;

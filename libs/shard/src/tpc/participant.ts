@@ -2,7 +2,7 @@ import { createAccountFromRLP } from '@ethereumjs/util';
 import type { SystemOp } from '@shardlab/chain';
 import { toHex } from '@shardlab/common';
 import { Decision, Vote, type OrchestratorBlock, type PrepareVote, type RwSet, type Transaction } from '@shardlab/proto';
-import { verifyAccountProof, verifyStorageProof } from './proofs';
+import { verifyAccountProof, verifyStorageProof } from '../proofs';
 
 /**
  * What a state shard remembers of one cross-shard transaction it takes part in (two-phase

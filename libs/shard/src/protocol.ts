@@ -1,0 +1,96 @@
+// The cross-shard protocol seam: what a state shard asks of the protocol that commits its cross-shard transactions.
+import type { BlockExecution, BlockStep, DecodedTx } from '@shardlab/chain';
+import type { OrchestratorBlock, PrepareVote, StateShardBlock } from '@shardlab/proto';
+import type { MempoolEntry } from './mempool';
+import type { SimulationLock } from './tpc/simulation-locks';
+
+/**
+ * A cross-shard commit protocol as one state shard runs it (docs/ARCHITECTURE.md §9). Admission,
+ * queries and block production call only these methods, so a protocol is added beside the
+ * existing one without editing them. Block-based two-phase commit (`tpc/protocol.ts`) is the one
+ * implementation today.
+ */
+export interface CrossShardProtocol {
+  /** Name recorded in reports and logs, e.g. `block-2pc`. */
+  readonly name: string;
+  /** Whether cross-shard transactions can be admitted at all (else they are refused UNIMPLEMENTED). */
+  readonly carriesCrossShard: boolean;
+  /** Value of `address` held by cross-shard transactions in flight here, in wei (admission subtracts it). */
+  lockedOf(address: string): bigint;
+  /**
+   * Hands on a cross-shard transaction admitted to the mempool (`entry` reserves its nonce), once
+   * admission has answered for it; resolves when the client may be told it is pending.
+   * @throws ShardLabError when it was certainly not taken (the entry is then removed; safe to retry).
+   */
+  dispatch(tx: DecodedTx, entry: MempoolEntry, involvedShards: number[]): Promise<void>;
+  /** The block streams of other services this shard follows, with its cursor in each. */
+  readonly follows: readonly FollowedStream[];
+  /**
+   * Starts the protocol's part of the next block. Called synchronously when block production
+   * starts, so that the block takes the stream blocks queued so far (as it takes mempool entries).
+   */
+  beginBlock(): ProtocolBlock;
+  /** A cross-shard transaction's decision as this shard applied it (status queries); undefined while open. */
+  decisionOf(txHash: string): Promise<'commit' | 'abort' | undefined>;
+  /**
+   * Grants (or extends) a read lock on `address` for a simulation of `txHash` reading at `height`,
+   * between blocks (block-2PC's simulation locks). Returns the durable head and the locked amount.
+   * @throws ShardLabError ABORTED when another transaction holds it or it changed since `height`;
+   *   NOT_FOUND beyond the head; UNIMPLEMENTED when the protocol has no read locks.
+   */
+  grantReadLock(address: string, txHash: string, ttlMs: number | undefined, height: number | undefined): Promise<{ head: { height: number; stateRoot: string }; locked: bigint }>;
+  /** Fails fast (without waiting for a block) when `txHash` cannot take a read lock on `address` now. */
+  checkReadLock(address: string, txHash: string): void;
+  /** Releases every read lock of `txHash`; returns how many were released. */
+  releaseReadLocks(txHash: string): number;
+  /** Every read lock in the table (expired ones too until swept), for tests and audits. */
+  readLocks(): SimulationLock[];
+}
+
+/** A stream of blocks of another service that a shard's protocol consumes, in height order. */
+export interface FollowedStream {
+  /** The service whose block stream it is. */
+  readonly service: 'orchestrator';
+  /** Highest height received (queued or durably recorded); subscribe from cursor() + 1. */
+  cursor(): number;
+  /**
+   * Takes the next block of the stream. Heights at or below the cursor are ignored.
+   * @throws ShardLabError FAILED_PRECONDITION on a gap (resubscribe from cursor() + 1).
+   */
+  accept(block: OrchestratorBlock): void;
+}
+
+/** What block production gives the protocol for one block. */
+export interface BlockInput {
+  height: number;
+  timestampMs: number;
+  /** Mempool entries taken for the block, oldest first. */
+  entries: MempoolEntry[];
+}
+
+/** The protocol's part of one block in progress, from plan to durable (or rolled back). */
+export interface ProtocolBlock {
+  /**
+   * Every step of the block in execution order: the protocol's system steps and acceptances
+   * around the mempool `entries`. Runs under the block mutex.
+   */
+  plan(input: BlockInput): Promise<BlockStep[]>;
+  /** Value of `address` locked while the block executes, in wei. */
+  lockedOf(address: string): bigint;
+  /** Whether a local transaction writing `address` waits for a later block (records the address). */
+  holds(address: string): boolean;
+  /** Header fields and store writes once the block has executed (votes, stream cursor, protocol records). */
+  finish(execution: BlockExecution): Promise<{ orchestratorHeight: number; votes: PrepareVote[]; meta: Map<string, Uint8Array | null> }>;
+  /**
+   * After the block is durable, under the admission mutex: applies the protocol's in-memory state.
+   * `deferred` are the hashes the executor deferred to a later block. Returns hashes of mempool
+   * entries settled besides the block's own entries (e.g. nonce reservations).
+   */
+  applyDurable(deferred: ReadonlySet<string>): string[];
+  /** After the block is durable and applied: logs and one span per protocol step. */
+  trace(block: StateShardBlock): void;
+  /** The block failed before it was durable: puts back what it took. */
+  rollback(): void;
+  /** Called once the block is over, durable or not. */
+  end(): void;
+}

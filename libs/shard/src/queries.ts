@@ -1,0 +1,205 @@
+// Read-only queries of a state shard: accounts, code, proofs (with simulation read locks), transaction status, blocks.
+import { shardOf } from '@shardlab/chain';
+import { errors, parseAddress, parseHash } from '@shardlab/common';
+import { TxStatus, type Account, type GetProofResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { requireLocal, type ShardCore } from './context';
+import { parseProofRequest, type StateViewCache } from './proofs';
+import type { CrossShardProtocol } from './protocol';
+import { parseLockRequest, type SimulationLock } from './tpc/simulation-locks';
+
+/** The simulation lock a GetProof asks for (see tpc/simulation-locks.ts). */
+export interface ProofLockRequest {
+  /** Transaction the lock is for (0x + 32-byte hex). */
+  txHash?: string;
+  /** Lifetime in ms from now [the shard's default, 10,000]; capped by the shard's maximum. */
+  ttlMs?: number;
+}
+
+/**
+ * The queries a state shard answers (docs/ARCHITECTURE.md §1): every read is at the durable head
+ * (or an older height's state root), never mid-block. Reads that combine the head with protocol
+ * state (locked amounts) run under the admission mutex so they never see a mix.
+ */
+export class ShardQueries {
+  constructor(
+    private readonly core: ShardCore,
+    private readonly protocol: CrossShardProtocol,
+    /** Read-only state views at recent state roots (GetProof, GetCode). */
+    private readonly views: StateViewCache,
+  ) {}
+
+  /**
+   * Account state at the durable head.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, FAILED_PRECONDITION for an
+   *   address placed on another shard.
+   */
+  async getAccount(address: string): Promise<Account> {
+    const a = parseAddress(address);
+    requireLocal(this.core, a);
+    return this.core.admission.run(async () => {
+      const s = await this.core.reader.getAccount(a);
+      return {
+        address: a,
+        shardId: this.core.shardId,
+        balance: s.balance.toString(),
+        nonce: Number(s.nonce),
+        locked: this.protocol.lockedOf(a).toString(),
+        codeHash: s.codeHash,
+        blockHeight: this.core.opts.store.head()!.height,
+      };
+    });
+  }
+
+  /**
+   * EIP-1186 proof of an account and some of its storage slots at block `height` (default: the
+   * durable head), for the simulator of cross-shard contract calls. `slots` are 32-byte 0x hex
+   * keys (at most 256). The answer holds the account (balance in wei, nonce, code hash; `locked`
+   * is the amount locked now, at the durable head: locks are protocol metadata, not part of the
+   * proven state), the account proof from the block's state root, one storage item per slot in
+   * request order (`value` a zero-padded 32-byte word, `proof` from the account's storage root,
+   * see proofs.ts), and the reference block (shard, height, state root) the proofs are against.
+   * Older heights are served from their state root (trie nodes are never pruned).
+   *
+   * With `lock.txHash` (a simulation of that transaction), the address is also locked for it for
+   * `lock.ttlMs` (default 10,000 ms, capped at the shard's maximum, 60,000 ms by default; the same
+   * transaction asking again extends its lock), see simulation-locks.ts. The lock is taken between
+   * blocks, and only when the address is the same at the durable head as at `height`, so a locked
+   * read stays valid until the lock is gone.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, slot, height, tx hash or TTL
+   *   (0, or without a tx hash), or more than 256 slots; FAILED_PRECONDITION for an address placed
+   *   on another shard; NOT_FOUND for a height beyond the durable head; ABORTED (with a lock) when
+   *   another transaction holds the address — an unexpired simulation lock or the prepare lock of
+   *   a cross-shard call — (`<address> is locked by transaction <hash> (…)`), or when the address
+   *   changed after `height` (the read would be stale; simulate again at the new head).
+   */
+  async getProof(address: string, slots: readonly string[], height?: number, lock?: ProofLockRequest): Promise<GetProofResponse> {
+    const req = parseProofRequest(address, slots, height);
+    const lockReq = parseLockRequest(lock?.txHash, lock?.ttlMs);
+    const a = req.address;
+    requireLocal(this.core, a);
+    // The head and the locked amount are read together, under admission like the other reads
+    // (with a lock: between blocks, see lockForSimulation); the proof itself is built outside it,
+    // from a read-only view at the reference root (trie nodes are content-addressed and never
+    // pruned, so blocks produced meanwhile cannot change it).
+    if (lockReq) this.protocol.checkReadLock(a, lockReq.txHash); // fails fast, without waiting for a block
+    const snap = lockReq
+      ? await this.core.blockMutex.run(() => this.protocol.grantReadLock(a, lockReq.txHash, lockReq.ttlMs, height))
+      : await this.core.admission.run(async () => ({ head: this.core.opts.store.head()!, locked: this.protocol.lockedOf(a) }));
+    const h = height ?? snap.head.height;
+    if (h > snap.head.height) throw errors.notFound(`shard ${this.core.shardId} has no block at height ${h} (head is ${snap.head.height})`);
+    const stateRoot = h === snap.head.height ? snap.head.stateRoot : (await this.core.opts.store.getBlock(h))?.stateRoot;
+    if (!stateRoot) throw errors.internal(`block ${h} missing below head ${snap.head.height}`);
+    const p = await this.views.at(stateRoot).prove(a, req.slots);
+    const buf = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    return {
+      account: {
+        address: a,
+        shardId: this.core.shardId,
+        balance: p.account.balance.toString(),
+        nonce: Number(p.account.nonce),
+        locked: snap.locked.toString(),
+        codeHash: p.account.codeHash,
+        blockHeight: h,
+      },
+      accountProof: p.accountProof.map(buf),
+      storage: p.storage.map((s) => ({ slot: s.slot, value: s.value, proof: s.proof.map(buf) })),
+      reference: { shardId: this.core.shardId, height: h, stateRoot: p.stateRoot },
+    };
+  }
+
+  /**
+   * Releases every simulation lock of a transaction on this shard (its simulation failed or gave
+   * up; ReleaseSimulationLocks). Prepare locks are not touched. Returns how many addresses were
+   * released (0 when it held none).
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
+   */
+  releaseSimulationLocks(txHash: string): number {
+    return this.protocol.releaseReadLocks(txHash);
+  }
+
+  /** Every simulation lock in the table (expired ones too, until swept), for tests and audits. */
+  simulationLocks(): SimulationLock[] {
+    return this.protocol.readLocks();
+  }
+
+  /**
+   * Contract code of an address at the durable head; empty for an externally owned account or an
+   * address without state.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, FAILED_PRECONDITION for an
+   *   address placed on another shard.
+   */
+  async getCode(address: string): Promise<{ code: Buffer }> {
+    const a = parseAddress(address);
+    requireLocal(this.core, a);
+    const head = await this.core.admission.run(async () => this.core.opts.store.head()!);
+    const code = await this.views.at(head.stateRoot).code(a);
+    return { code: Buffer.from(code.buffer, code.byteOffset, code.byteLength) };
+  }
+
+  /**
+   * A page of the accounts this shard holds (every account ever written here), at the durable
+   * head, in address order. `pageToken` is the last address of the previous page ('' for the
+   * first); `pageSize` 1..10,000 (0 means 1,000).
+   * @throws ShardLabError INVALID_ARGUMENT for a bad token or page size.
+   */
+  async listAccounts(pageToken: string, pageSize: number): Promise<{ accounts: Account[]; nextPageToken: string; blockHeight: number }> {
+    const after = pageToken === '' ? undefined : parseAddress(pageToken, 'page_token');
+    const size = pageSize === 0 ? 1000 : pageSize;
+    if (!Number.isInteger(size) || size < 1 || size > 10_000) throw errors.invalidArgument(`page_size must be 1..10000, got ${pageSize}`);
+    return this.core.admission.run(async () => {
+      const addresses = await this.core.opts.store.accounts(after, size);
+      const blockHeight = this.core.opts.store.head()!.height;
+      const accounts: Account[] = [];
+      for (const a of addresses) {
+        const st = await this.core.reader.getAccount(a);
+        accounts.push({ address: a, shardId: this.core.shardId, balance: st.balance.toString(), nonce: Number(st.nonce), locked: this.protocol.lockedOf(a).toString(), codeHash: st.codeHash, blockHeight });
+      }
+      return { accounts, nextPageToken: addresses.length === size ? addresses.at(-1)! : '', blockHeight };
+    });
+  }
+
+  /**
+   * Status of a transaction submitted to this shard: QUEUED (in the mempool), INCLUDED (in a
+   * block being persisted), FINAL (with its receipt), DROPPED (with the reason), or UNKNOWN.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
+   */
+  async getTransaction(hash: string): Promise<TransactionStatus> {
+    const h = parseHash(hash, 'tx_hash');
+    const base = { txHash: h, homeShard: this.core.shardId, crossShard: false, blockHeight: 0, reason: '', updatedAtMs: this.core.now(), receipt: undefined };
+    // The mempool first: a transaction leaves it only after its block is durable, so one not
+    // found there is already in the store (or dropped) by the time the store is read.
+    const e = this.core.mempool.get(h);
+    if (e?.crossShard) return { ...base, crossShard: true, status: TxStatus.TX_STATUS_PENDING, updatedAtMs: e.acceptedAtMs };
+    if (e) return { ...base, status: e.executing ? TxStatus.TX_STATUS_INCLUDED : TxStatus.TX_STATUS_QUEUED, updatedAtMs: e.acceptedAtMs };
+    const loc = await this.core.opts.store.txLocation(h);
+    if (loc) {
+      const block = await this.core.opts.store.getBlock(loc.height);
+      const receipt = block?.receipts[loc.receiptIndex];
+      if (block && receipt) {
+        const entry = block.transactions[receipt.txIndex]?.kind;
+        const to = entry?.$case === 'user' ? entry.value.to : '';
+        if (to && shardOf(this.core.opts.placement, to) !== this.core.shardId) {
+          // A cross-shard transaction: its receipt is the fee; the outcome is the commit decision.
+          const d = await this.protocol.decisionOf(h);
+          const status = d === 'commit' ? TxStatus.TX_STATUS_COMMITTED : d === 'abort' ? TxStatus.TX_STATUS_ABORTED : TxStatus.TX_STATUS_PENDING;
+          return { ...base, crossShard: true, status, blockHeight: block.height, receipt };
+        }
+        return { ...base, status: TxStatus.TX_STATUS_FINAL, blockHeight: block.height, receipt };
+      }
+    }
+    const d = this.core.dropped.get(h);
+    if (d) return { ...base, status: TxStatus.TX_STATUS_DROPPED, reason: d.reason, updatedAtMs: d.atMs };
+    return { ...base, status: TxStatus.TX_STATUS_UNKNOWN };
+  }
+
+  /**
+   * A block by height, or the head block.
+   * @throws ShardLabError NOT_FOUND beyond the head.
+   */
+  async getBlock(height?: number): Promise<StateShardBlock> {
+    const h = height ?? this.core.opts.store.head()!.height;
+    const b = await this.core.opts.store.getBlock(h);
+    if (!b) throw errors.notFound(`shard ${this.core.shardId} has no block at height ${h} (head is ${this.core.opts.store.head()!.height})`);
+    return b;
+  }
+}
