@@ -1,4 +1,5 @@
 export * from './coordinator';
 export * from './node';
+export * from './store';
 export * from './service';
 export * from './server';
