@@ -24,6 +24,8 @@ const template = {
         'oneof=unions-value',
         'esModuleInterop=true',
         'useDate=false',
+        // Message-typed fields are optional: a new field (e.g. a Reason) does not force every literal to name it.
+        'useOptionals=messages',
       ],
     },
   ],

@@ -5,6 +5,7 @@ import { MerkleStateManager, Caches } from '@ethereumjs/statemanager';
 import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { Account, Address, ValueEncoding, createAddressFromString, hexToBytes, setLengthLeft, unpadBytes, type DB, KECCAK256_NULL } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
+import { reasonMessage, reasons, type Reason } from '@shardlab/proto';
 import type { DecodedTx } from './tx';
 import { MAX_GAS_LIMIT } from './tx';
 
@@ -105,7 +106,7 @@ export interface AcceptStep {
   gasUsed?: bigint;
   lockAmount?: bigint;
   logs?: { address: string; topics: string[]; data: Uint8Array }[];
-  refuse?: string;
+  refuse?: Reason;
 }
 
 /** The outcome of one step of a block. */
@@ -132,11 +133,19 @@ export type TxOutcome =
       /** The transaction could not be executed at all (e.g. its nonce no longer matches); no state changed. */
       kind: 'rejected';
       tx: DecodedTx;
+      /** Why, as text (derived from `cause`). */
       reason: string;
+      /** Why, as data. */
+      cause: Reason;
       crossShard?: boolean;
       /** Not refused: it did not fit in this block and waits for the next one. */
       deferred?: boolean;
     };
+
+/** A rejected outcome of `tx` for `cause` (its text derived), with `extra` flags. */
+function rejected(tx: DecodedTx, cause: Reason, extra: { crossShard?: boolean; deferred?: boolean } = {}): TxOutcome {
+  return { kind: 'rejected', tx, reason: reasonMessage(cause), cause, ...extra };
+}
 
 /** Result of executing a block's transactions. */
 export interface BlockExecution {
@@ -357,11 +366,11 @@ export class BlockExecutor {
           }
           const d = step.tx;
           if (gasUsed + d.gasLimit > this.blockGasLimit) {
-            outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached', crossShard: true });
+            outcomes.push(rejected(d, reasons.gasLimit(), { crossShard: true }));
             continue;
           }
           if (step.refuse !== undefined) {
-            outcomes.push({ kind: 'rejected', tx: d, reason: step.refuse, crossShard: true });
+            outcomes.push(rejected(d, step.refuse, { crossShard: true }));
             continue;
           }
           const amount = step.lockAmount ?? d.value;
@@ -380,14 +389,14 @@ export class BlockExecutor {
         if (deferred.has(d.from) || gasUsed + d.gasLimit > this.blockGasLimit) {
           // It waits for a later block, and so do the sender's later transactions (nonce order).
           deferred.add(d.from);
-          outcomes.push({ kind: 'rejected', tx: d, reason: 'block gas limit reached', deferred: true });
+          outcomes.push(rejected(d, reasons.gasLimit(), { deferred: true }));
           continue;
         }
         const held = locked(d.from);
         if (held > 0n) {
           const acc = await this.sm.getAccount(createAddressFromString(d.from));
           if ((acc?.balance ?? 0n) - held < d.maxCost) {
-            outcomes.push({ kind: 'rejected', tx: d, reason: `would spend funds locked by cross-shard transactions (${held} wei locked)` });
+            outcomes.push(rejected(d, reasons.insufficientFunds(`would spend funds locked by cross-shard transactions (${held} wei locked)`)));
             continue;
           }
         }
@@ -407,7 +416,7 @@ export class BlockExecutor {
           const foreign = [...this.sm.txTouched].find((a) => !isLocal(a));
           if (foreign) {
             await this.sm.revert();
-            outcomes.push({ kind: 'rejected', tx: d, reason: `writes account ${foreign}, placed on another shard: cross-shard contract calls need the simulator` });
+            outcomes.push(rejected(d, reasons.needsSimulation(foreign, 'write')));
             continue;
           }
           const held = [...this.sm.txTouched, ...this.sm.txStorageTouched].find((a) => isLockedAddress(a));
@@ -416,7 +425,7 @@ export class BlockExecutor {
             // do its sender's later transactions (nonce order).
             await this.sm.revert();
             deferred.add(d.from);
-            outcomes.push({ kind: 'rejected', tx: d, reason: `writes ${held}, locked by a cross-shard transaction`, deferred: true });
+            outcomes.push(rejected(d, reasons.writesLocked(held), { deferred: true }));
             continue;
           }
           await this.sm.commit();
@@ -438,7 +447,7 @@ export class BlockExecutor {
             ...(err ? { error: err.error } : {}),
           });
         } catch (e) {
-          outcomes.push({ kind: 'rejected', tx: d, reason: (e as Error).message });
+          outcomes.push(rejected(d, reasons.other((e as Error).message)));
         }
       }
       await this.sm.commit();
@@ -496,18 +505,18 @@ export class BlockExecutor {
     const price = this.effectiveGasPrice(d);
     const gas = simulatedGas ?? d.tx.getIntrinsicGas();
     if (gas > d.gasLimit) {
-      return { kind: 'rejected', tx: d, reason: `${simulatedGas !== undefined ? 'simulated' : 'intrinsic'} gas ${gas} exceeds the gas limit ${d.gasLimit}`, crossShard: true };
+      return rejected(d, reasons.gasLimit(`${simulatedGas !== undefined ? 'simulated' : 'intrinsic'} gas ${gas} exceeds the gas limit ${d.gasLimit}`), { crossShard: true });
     }
     const fee = gas * price;
     if (acc.nonce < d.nonce) {
       // The sender's earlier transactions are not in a block yet: it waits for a later block.
-      return { kind: 'rejected', tx: d, reason: `waits for the sender's transactions before nonce ${d.nonce}`, crossShard: true, deferred: true };
+      return rejected(d, reasons.nonceMismatch(`waits for the sender's transactions before nonce ${d.nonce}`), { crossShard: true, deferred: true });
     }
     if (acc.nonce !== d.nonce) {
-      return { kind: 'rejected', tx: d, reason: `nonce ${d.nonce} does not match the account nonce ${acc.nonce}`, crossShard: true };
+      return rejected(d, reasons.nonceMismatch(`nonce ${d.nonce} does not match the account nonce ${acc.nonce}`), { crossShard: true });
     }
     if (acc.balance - locked < fee + amount || price < this.baseFeePerGas) {
-      return { kind: 'rejected', tx: d, reason: `insufficient funds for fee and value (${acc.balance - locked} wei available)`, crossShard: true };
+      return rejected(d, reasons.insufficientFunds(`insufficient funds for fee and value (${acc.balance - locked} wei available)`), { crossShard: true });
     }
     acc.nonce += 1n;
     acc.balance -= fee;

@@ -1,4 +1,4 @@
-import { TxStatus, type GatewayServiceClient, type TransactionStatus } from '@shardlab/proto';
+import { TxStatus, reasonKey, type GatewayServiceClient, type TransactionStatus } from '@shardlab/proto';
 import { unaryCall } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import { submitAll, type Submission, type SubmissionResult } from './submitter';
@@ -22,6 +22,11 @@ export interface ExperimentOutcome {
   finalAtMs?: number;
   outcome: 'committed' | 'reverted' | 'aborted' | 'rejected' | 'unknown';
   reason?: string;
+  /**
+   * What the report groups the reason by: the typed reason's key for an abort
+   * (`shard-voted-no/read-set-changed`, see `reasonKey`), the gRPC code for a rejection.
+   */
+  reasonCode?: string;
 }
 
 /** Counts shown while an experiment runs. */
@@ -89,6 +94,7 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
     o.outcome = t.outcome;
     o.finalAtMs = t.atMs;
     if (t.reason) o.reason = t.reason;
+    if (t.cause) o.reasonCode = reasonKey(t.cause);
     p.inFlight -= 1;
     p[t.outcome] += 1;
     lastOutcomeAtMs = Date.now();
@@ -114,6 +120,7 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
         if (!r.accepted) {
           o.outcome = 'rejected';
           o.reason = r.rejected ?? 'refused';
+          if (r.rejectedCode) o.reasonCode = r.rejectedCode;
           p.inFlight -= 1;
           p.rejected += 1;
           report();
@@ -166,7 +173,7 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
 }
 
 /** The terminal outcome a gateway status stands for, if it is terminal. */
-function statusOutcome(s: TransactionStatus): Pick<TrackedOutcome, 'outcome' | 'reason'> | undefined {
+function statusOutcome(s: TransactionStatus): Pick<TrackedOutcome, 'outcome' | 'reason' | 'cause'> | undefined {
   switch (s.status) {
     case TxStatus.TX_STATUS_COMMITTED:
       return { outcome: 'committed' };
@@ -174,7 +181,7 @@ function statusOutcome(s: TransactionStatus): Pick<TrackedOutcome, 'outcome' | '
       return s.receipt?.success ? { outcome: 'committed' } : { outcome: 'reverted', reason: s.receipt?.error ?? 'reverted' };
     case TxStatus.TX_STATUS_ABORTED:
     case TxStatus.TX_STATUS_DROPPED:
-      return { outcome: 'aborted', reason: s.reason || TxStatus[s.status] };
+      return { outcome: 'aborted', reason: s.reason || TxStatus[s.status], ...(s.cause ? { cause: s.cause } : {}) };
     default:
       return undefined;
   }

@@ -20,6 +20,8 @@ export interface SubmissionResult {
   accepted?: { homeShard: number; crossShard: boolean };
   /** Set when it was refused (`CODE: message`). */
   rejected?: string;
+  /** The refusal's gRPC code name (`failed-precondition`), set with `rejected`. */
+  rejectedCode?: string;
   /** Attempts made (more than one after UNAVAILABLE / RESOURCE_EXHAUSTED answers). */
   attempts: number;
 }
@@ -192,6 +194,7 @@ async function submitOne(tx: Submission, r: SubmissionResult, opts: SubmitOpts, 
           r.accepted = { homeShard: Number(s.homeShard), crossShard: s.crossShard };
         } catch (e) {
           r.rejected = describe(e);
+          r.rejectedCode = codeOf(e);
         }
         return false;
       }
@@ -200,9 +203,15 @@ async function submitOne(tx: Submission, r: SubmissionResult, opts: SubmitOpts, 
         continue;
       }
       r.rejected = describe(err);
+      r.rejectedCode = codeOf(err);
       return false;
     }
   }
+}
+
+/** The gRPC code name of a refusal, lower-case with dashes (`failed-precondition`), or `error`. */
+function codeOf(err: unknown): string {
+  return isShardLabError(err) ? err.code.toLowerCase().replace(/_/g, '-') : 'error';
 }
 
 function describe(err: unknown): string {

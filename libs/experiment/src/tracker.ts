@@ -1,4 +1,4 @@
-import { Decision, OrchestratorServiceClient, StateShardServiceClient, type GetHeadResponse, type OrchestratorBlock, type StateShardBlock } from '@shardlab/proto';
+import { Decision, OrchestratorServiceClient, type Reason, StateShardServiceClient, type GetHeadResponse, type OrchestratorBlock, type StateShardBlock } from '@shardlab/proto';
 import { createClient, followStream, streamCall, unaryCall } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 
@@ -8,6 +8,8 @@ export interface TrackedOutcome {
   outcome: 'committed' | 'reverted' | 'aborted';
   /** Revert error or abort reason. */
   reason?: string;
+  /** The abort reason as data (cross-shard aborts). */
+  cause?: Reason;
   /** When the runner saw the block or decision that ended it, epoch milliseconds. */
   atMs: number;
   /** Height of the home-shard block (local) or orchestrator block (cross-shard) that ended it. */
@@ -27,6 +29,7 @@ interface Inclusion {
 interface DecisionSeen {
   commit: boolean;
   reason: string;
+  cause?: Reason;
   height: number;
   atMs: number;
 }
@@ -178,7 +181,7 @@ export class OutcomeTracker {
     for (const d of b.tpcResult) {
       const e = this.expected.get(d.txHash.toLowerCase());
       if (!e || e.decision) continue;
-      e.decision = { commit: d.decision === Decision.DECISION_COMMIT, reason: d.reason, height: Number(b.height), atMs };
+      e.decision = { commit: d.decision === Decision.DECISION_COMMIT, reason: d.reason, ...(d.cause ? { cause: d.cause } : {}), height: Number(b.height), atMs };
       this.tryResolve(e);
     }
   }
@@ -188,7 +191,7 @@ export class OutcomeTracker {
     let o: TrackedOutcome | undefined;
     // A decision is only ever taken on a cross-shard transaction, even before the gateway answered.
     if (e.decision) {
-      o = { outcome: e.decision.commit ? 'committed' : 'aborted', atMs: e.decision.atMs, height: e.decision.height, ...(e.decision.reason ? { reason: e.decision.reason } : {}) };
+      o = { outcome: e.decision.commit ? 'committed' : 'aborted', atMs: e.decision.atMs, height: e.decision.height, ...(e.decision.reason ? { reason: e.decision.reason } : {}), ...(e.decision.cause ? { cause: e.decision.cause } : {}) };
     } else if (e.crossShard === false && e.inclusion) {
       const i = e.inclusion;
       o = { outcome: i.success ? 'committed' : 'reverted', atMs: i.atMs, height: i.height, ...(i.error ? { reason: i.error } : {}) };

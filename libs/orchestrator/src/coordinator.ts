@@ -2,7 +2,10 @@ import {
   Decision,
   TxStatus,
   Vote,
+  reasonMessage,
+  reasons,
   type CrossShardTx,
+  type Reason,
   RwSet,
   type StateShardBlock,
   type TpcResult,
@@ -23,8 +26,10 @@ export interface CrossRecord {
   /** Votes received: shard → YES/NO. */
   votes: Record<number, 'yes' | 'no'>;
   phase: CrossPhase;
-  /** Why it aborted (first NO vote's reason, or the timeout). */
+  /** Why it aborted (first NO vote's reason, or the timeout), as text derived from `cause`. */
   reason: string;
+  /** Why it aborted, as data. */
+  cause?: Reason;
   /** Orchestrator height whose block ordered it (ct_to_order); undefined while queued. */
   orderedAt?: number;
   /** Orchestrator height whose block carries the decision. */
@@ -58,6 +63,7 @@ export function statusOf(r: CrossRecord): TransactionStatus {
     blockHeight: r.decidedAt ?? r.orderedAt ?? 0,
     receipt: undefined,
     reason: r.reason,
+    ...(r.cause ? { cause: r.cause } : {}),
     updatedAtMs: r.updatedAtMs,
   };
 }
@@ -127,7 +133,7 @@ export class Coordinator {
    * and the shards the RwSet names, or, when the simulation failed, for its home shard only, to
    * be aborted with `simulation failed: <error>` in the block after the one that orders it.
    */
-  resolveSimulation(txHash: string, outcome: { rwSet: RwSet } | { error: string }, nowMs: number): CrossRecord | undefined {
+  resolveSimulation(txHash: string, outcome: { rwSet: RwSet } | { error: string; cause?: Reason }, nowMs: number): CrossRecord | undefined {
     const r = this.records.get(txHash);
     if (!r || !r.simulating || isDecided(r.phase)) return undefined;
     delete r.simulating;
@@ -137,7 +143,8 @@ export class Coordinator {
       r.involved = [r.homeShard, ...[...new Set(others)].filter((s) => s !== r.homeShard).sort((a, b) => a - b)];
     } else {
       r.simulationError = outcome.error;
-      r.reason = `simulation failed: ${outcome.error}`;
+      r.cause = reasons.simulationFailed(outcome.error, outcome.cause);
+      r.reason = reasonMessage(r.cause);
       r.involved = [r.homeShard];
     }
     r.updatedAtMs = nowMs;
@@ -215,7 +222,10 @@ export class Coordinator {
       }
       if (isDecided(r.phase) || !r.involved.includes(shardId) || r.votes[shardId] !== undefined) continue;
       r.votes[shardId] = v.vote === Vote.VOTE_YES ? 'yes' : 'no';
-      if (v.vote !== Vote.VOTE_YES && !r.reason) r.reason = `shard ${shardId} voted NO: ${v.reason || 'no reason given'}`;
+      if (v.vote !== Vote.VOTE_YES && !r.reason) {
+        r.cause = reasons.shardVotedNo(shardId, v.cause, v.reason);
+        r.reason = reasonMessage(r.cause);
+      }
       r.updatedAtMs = nowMs;
       this.dirty.add(r.tx.hash);
       if (r.phase === 'pending' && r.involved.every((s) => r.votes[s] === 'yes')) {
@@ -281,7 +291,8 @@ export class Coordinator {
       else if (height - r.orderedAt >= this.opts.voteTimeoutBlocks) {
         decision = Decision.DECISION_ABORT;
         const missing = r.involved.filter((s) => r.votes[s] === undefined);
-        r.reason = `vote timeout: shard${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not vote within ${this.opts.voteTimeoutBlocks} orchestrator blocks`;
+        r.cause = reasons.voteTimeout(missing, this.opts.voteTimeoutBlocks);
+        r.reason = reasonMessage(r.cause);
       }
       if (decision === undefined) continue;
       r.phase = decision === Decision.DECISION_COMMIT ? 'committed' : 'aborted';
@@ -290,7 +301,7 @@ export class Coordinator {
       r.updatedAtMs = nowMs;
       this.open.delete(h);
       this.dirty.add(r.tx.hash);
-      tpcResult.push({ txHash: r.tx.hash, decision, reason: r.reason, involvedShards: r.involved, traceContext: r.traceContext });
+      tpcResult.push({ txHash: r.tx.hash, decision, reason: r.reason, ...(r.cause ? { cause: r.cause } : {}), involvedShards: r.involved, traceContext: r.traceContext });
     }
     // A held record is written by its own forward, not by a block (it stays dirty for later).
     const changed: CrossRecord[] = [];
@@ -394,7 +405,10 @@ export class Coordinator {
       if (!r) continue;
       const allYes = r.simulationError === undefined && r.involved.every((s) => r.votes[s] === 'yes');
       // A timeout is the only decision that sets the reason without a NO vote.
-      if (!allYes && !r.involved.some((s) => r.votes[s] === 'no') && r.simulationError === undefined) r.reason = '';
+      if (!allYes && !r.involved.some((s) => r.votes[s] === 'no') && r.simulationError === undefined) {
+        r.reason = '';
+        delete r.cause;
+      }
       r.phase = allYes ? 'prepared' : 'pending';
       delete r.decidedAt;
       this.open.add(r.tx.hash);

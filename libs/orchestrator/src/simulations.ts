@@ -1,6 +1,6 @@
 // Scheduling of simulations of forwarded cross-shard contract calls: one sender at a time in nonce order, with retries, ending in an RwSet or an abort.
 import { context } from '@opentelemetry/api';
-import type { RwSet, SimulateResponse, Transaction } from '@shardlab/proto';
+import { reasons, type Reason, type RwSet, type SimulateResponse, type Transaction } from '@shardlab/proto';
 import { extractContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import type { Coordinator, CrossRecord } from './coordinator';
 import { checkRwSet } from './rwset-check';
@@ -62,16 +62,16 @@ export class SimulationScheduler {
     const run = context.with(extractContext(r.traceContext), () => withSpan(t, 'orchestrator.simulate', { 'tx.hash': hash, 'shard.home': r.homeShard }, async (span) => {
       if (previous) await previous;
       const attempts = Math.max(1, opts.attempts ?? 4);
-      let outcome: { rwSet: RwSet } | { error: string } | undefined;
+      let outcome: { rwSet: RwSet } | { error: string; cause?: Reason } | undefined;
       let lastError = '';
       for (let i = 0; i < attempts && !opts.closing.aborted; i++) {
         if (i > 0) await new Promise((res) => setTimeout(res, (opts.retryMs ?? 200) * 2 ** (i - 1)));
         try {
           const res = await opts.simulate(r.tx);
-          if (!res.success || !res.rwSet) outcome = { error: res.error || 'no read/write set' };
+          if (!res.success || !res.rwSet) outcome = { error: res.error || 'no read/write set', ...(res.cause ? { cause: res.cause } : {}) };
           else {
             const bad = checkRwSet(r.tx, r.homeShard, res.rwSet, opts.shardOf, opts.baseFeePerGas ?? 1_000_000_000n);
-            outcome = bad ? { error: bad } : { rwSet: res.rwSet };
+            outcome = bad ? { error: bad, cause: reasons.invalidRwSet(bad) } : { rwSet: res.rwSet };
           }
           break;
         } catch (err) {

@@ -27,3 +27,4 @@ export {
 export function descriptorSet(): Buffer {
   return readFileSync(join(__dirname, 'generated', 'descriptor.binpb'));
 }
+export * from './reasons';

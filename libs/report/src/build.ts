@@ -273,8 +273,8 @@ export function buildReport(input: ReportInput): Report {
     crossShardRatio: all.submitted > 0 ? byClass['cross-shard'].submitted / all.submitted : null,
     perShard,
     abortReasons: {
-      aborted: groupReasons(outcomes.filter((o) => o.outcome === 'aborted').map((o) => o.reason)),
-      rejected: groupReasons(outcomes.filter((o) => o.outcome === 'rejected').map((o) => o.reason)),
+      aborted: groupReasons(outcomes.filter((o) => o.outcome === 'aborted').map((o) => ({ reason: o.reason, code: o.reasonCode }))),
+      rejected: groupReasons(outcomes.filter((o) => o.outcome === 'rejected').map((o) => ({ reason: o.reason, code: o.reasonCode, byText: true }))),
     },
     timeSeries: { startMs: start, bucketSeconds: 1, buckets, unplaced },
     cpu,

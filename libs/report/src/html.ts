@@ -215,11 +215,12 @@ function reasonTable(title: string, total: number, reasons: readonly ReasonCount
   const rows = shown.map((x) => [
     fmtInt(x.count),
     total > 0 ? fmtPct(x.count / total) : '-',
+    x.code ? `<code>${e(x.code)}</code>` : '-',
     `<code>${e(x.reason)}</code>`,
     `<code>${e(x.example)}</code>`,
   ]);
   const more = reasons.length > shown.length ? `\n<p class="note">… and ${reasons.length - shown.length} more reasons in report.json.</p>` : '';
-  return `<h3>${e(title)} (${fmtInt(total)})</h3>\n${table(['count', 'share', 'reason (normalised)', 'example'], rows, { textCols: [2, 3] })}${more}`;
+  return `<h3>${e(title)} (${fmtInt(total)})</h3>\n${table(['count', 'share', 'code', 'reason (normalised)', 'example'], rows, { textCols: [2, 3, 4] })}${more}`;
 }
 
 /**

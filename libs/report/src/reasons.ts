@@ -25,17 +25,32 @@ export function normaliseReason(reason: string | undefined): string {
   return out === '' ? NO_REASON : out;
 }
 
+/** One reason to group: its text, and the code it is grouped by when it has one. */
+export interface ReasonItem {
+  reason?: string | undefined;
+  code?: string | undefined;
+  /** Group by the normalised text within the code too (rejections: the gRPC code is coarse). */
+  byText?: boolean;
+}
+
 /**
- * Groups reasons by {@link normaliseReason}: counts, one original example per group, sorted by
- * count (descending) then reason (ascending) so that the order is deterministic. Pure.
+ * Groups reasons: an item with a code groups with the others of that code (typed reasons: the
+ * hashes, addresses and amounts in their text do not matter); with `byText`, or without a code,
+ * by {@link normaliseReason} as well. Gives counts, the first member's normalised text and one
+ * original example per group, sorted by count (descending) then code and reason (ascending) so
+ * that the order is deterministic. Plain strings are untyped reasons. Pure.
  */
-export function groupReasons(reasons: Iterable<string | undefined>): ReasonCount[] {
+export function groupReasons(reasons: Iterable<string | undefined | ReasonItem>): ReasonCount[] {
   const groups = new Map<string, ReasonCount>();
-  for (const raw of reasons) {
-    const reason = normaliseReason(raw);
-    const g = groups.get(reason);
+  for (const item of reasons) {
+    const it: ReasonItem = typeof item === 'object' ? item : { reason: item };
+    const code = it.code ?? '';
+    const reason = normaliseReason(it.reason);
+    const key = code && !it.byText ? `${code}\u0000` : `${code}\u0000${reason}`;
+    const g = groups.get(key);
     if (g) g.count++;
-    else groups.set(reason, { reason, count: 1, example: raw ?? '' });
+    else groups.set(key, { code, reason, count: 1, example: it.reason ?? '' });
   }
-  return [...groups.values()].sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0));
+  const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+  return [...groups.values()].sort((a, b) => b.count - a.count || cmp(a.code, b.code) || cmp(a.reason, b.reason));
 }

@@ -61,7 +61,7 @@ function reasonLines(title: string, what: string, total: number, reasons: readon
     const count = fmtInt(r.count).padStart(countWidth);
     const share = total > 0 ? `${((100 * r.count) / total).toFixed(0)}%`.padStart(4) : '';
     const prefix = `  ${count} ${share}  `;
-    out.push(prefix + truncate(r.reason, TABLE_WIDTH - prefix.length));
+    out.push(prefix + truncate(r.code ? `[${r.code}] ${r.reason}` : r.reason, TABLE_WIDTH - prefix.length));
   }
   if (reasons.length > top.length) out.push(`  … and ${reasons.length - top.length} more (see report.json)`);
   return out;

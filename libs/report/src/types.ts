@@ -42,6 +42,11 @@ export interface TxOutcome {
   outcome: TxOutcomeKind;
   /** Why it was aborted, rejected or reverted. */
   reason?: string;
+  /**
+   * The code the reason is grouped by: a typed reason's key for an abort
+   * (`shard-voted-no/read-set-changed`), the gRPC code for a rejection (`failed-precondition`).
+   */
+  reasonCode?: string;
 }
 
 /** Workload of a run: the replay of a real trace, or a synthetic mix. */
@@ -186,9 +191,14 @@ export interface ShardLoad {
   committedInvolved: ClassSplit;
 }
 
-/** Transactions grouped by a normalised reason. */
+/**
+ * Transactions grouped by reason: by its code when the outcomes carry one (typed reasons), else
+ * (and, within a code, for rejections) by the normalised text.
+ */
 export interface ReasonCount {
-  /** The reason with hashes, addresses and numbers replaced (see `normaliseReason`). */
+  /** The code the group shares (`read-set-changed`, `failed-precondition`…); '' for untyped reasons. */
+  code: string;
+  /** The reason with hashes, addresses and numbers replaced (see `normaliseReason`), of the group's first member. */
   reason: string;
   count: number;
   /** One original reason of the group, as received. */

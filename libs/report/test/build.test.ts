@@ -41,8 +41,26 @@ describe('normaliseReason / groupReasons', () => {
     for (const v of variants) expect(normaliseReason(v)).toBe('conflict: 0x… is locked by 0x…');
     const groups = groupReasons([...variants, 'vote timeout after 5 blocks', 'vote timeout after 12 blocks']);
     expect(groups).toEqual([
-      { reason: 'conflict: 0x… is locked by 0x…', count: 5, example: variants[0] },
-      { reason: 'vote timeout after N blocks', count: 2, example: 'vote timeout after 5 blocks' },
+      { code: '', reason: 'conflict: 0x… is locked by 0x…', count: 5, example: variants[0] },
+      { code: '', reason: 'vote timeout after N blocks', count: 2, example: 'vote timeout after 5 blocks' },
+    ]);
+  });
+
+  it('groups typed reasons by code whatever their text, and rejections by code and text', () => {
+    const groups = groupReasons([
+      { reason: 'read set changed: 0xaa balance', code: 'shard-voted-no/read-set-changed' },
+      { reason: 'read set changed: 0xbb slot 0x01', code: 'shard-voted-no/read-set-changed' },
+      { reason: 'vote timeout: shard 2 did not vote within 20 orchestrator blocks', code: 'vote-timeout' },
+      { reason: 'FAILED_PRECONDITION: nonce too high', code: 'failed-precondition', byText: true },
+      { reason: 'FAILED_PRECONDITION: insufficient funds', code: 'failed-precondition', byText: true },
+      'untyped text',
+    ]);
+    expect(groups.map((g) => [g.code, g.count, g.example])).toEqual([
+      ['shard-voted-no/read-set-changed', 2, 'read set changed: 0xaa balance'],
+      ['', 1, 'untyped text'],
+      ['failed-precondition', 1, 'FAILED_PRECONDITION: insufficient funds'],
+      ['failed-precondition', 1, 'FAILED_PRECONDITION: nonce too high'],
+      ['vote-timeout', 1, 'vote timeout: shard 2 did not vote within 20 orchestrator blocks'],
     ]);
   });
 
@@ -165,9 +183,9 @@ describe('buildReport', () => {
 
   it('groups abort reasons after normalisation, separately for aborted and rejected', () => {
     expect(report.abortReasons.aborted).toEqual([
-      { reason: 'conflict: 0x… locked by 0x…', count: 2, example: 'conflict: 0xabc… locked by 0xdef…' },
+      { code: '', reason: 'conflict: 0x… locked by 0x…', count: 2, example: 'conflict: 0xabc… locked by 0xdef…' },
     ]);
-    expect(report.abortReasons.rejected).toEqual([{ reason: 'insufficient funds', count: 1, example: 'insufficient funds' }]);
+    expect(report.abortReasons.rejected).toEqual([{ code: '', reason: 'insufficient funds', count: 1, example: 'insufficient funds' }]);
   });
 
   it('builds per-second time-series buckets from run start that sum to the counts', () => {

@@ -96,7 +96,7 @@ export class BlockProducer {
           await core.dryRunner.setStateRoot(execution.stateRoot);
           const settled = pblock.applyDurable(deferred);
           // Recorded as dropped before leaving the mempool, so a status query never sees neither.
-          for (const o of rejected) core.dropped.set(o.tx.hash, { reason: o.reason, atMs: timestampMs });
+          for (const o of rejected) core.dropped.set(o.tx.hash, { reason: o.reason, cause: o.cause, atMs: timestampMs });
           core.mempool.remove(entries.filter((e) => !deferred.has(e.tx.hash)).map((e) => e.tx.hash));
           core.mempool.remove(settled);
           core.mempool.untake(entries.filter((e) => deferred.has(e.tx.hash)));

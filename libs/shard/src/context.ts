@@ -2,6 +2,7 @@
 import type { Common } from '@ethereumjs/common';
 import { shardOf, type BlockExecutor, type Placement, type SignaturePool } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
+import type { Reason } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
 import type { Logger } from '@shardlab/telemetry';
 import type { Mempool } from './mempool';
@@ -59,6 +60,8 @@ export class Mutex {
 /** Why a transaction left the mempool without entering a block, and when (ms). */
 export interface DropRecord {
   reason: string;
+  /** The reason as data (its text is `reason`). */
+  cause: Reason;
   atMs: number;
 }
 

@@ -188,7 +188,7 @@ export class ShardQueries {
       }
     }
     const d = this.core.dropped.get(h);
-    if (d) return { ...base, status: TxStatus.TX_STATUS_DROPPED, reason: d.reason, updatedAtMs: d.atMs };
+    if (d) return { ...base, status: TxStatus.TX_STATUS_DROPPED, reason: d.reason, cause: d.cause, updatedAtMs: d.atMs };
     return { ...base, status: TxStatus.TX_STATUS_UNKNOWN };
   }
 

@@ -4,7 +4,7 @@ import { createAddressFromString, createContractAddress } from '@ethereumjs/util
 import { DEV_ACCOUNT_BALANCE, accountFromKey, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
 import type { MemoryKV } from '@shardlab/storage';
 import { ErrorCode, ShardLabError } from '@shardlab/common';
-import { SystemTxKind, TxStatus, Vote, type TransactionStatus } from '@shardlab/proto';
+import { ReasonCode, SystemTxKind, TxStatus, Vote, type TransactionStatus } from '@shardlab/proto';
 import { genesisAllocation, shardCoinbase } from '../src';
 import { Network } from './protocol-harness';
 import { rejection } from '@shardlab/testing';
@@ -164,11 +164,11 @@ describe('cross-shard value transfers (in-memory protocol harness)', () => {
     // The source voted YES (locked), the destination NO.
     expect(await balanceOf(net, alice)).toMatchObject({ locked: value, nonce: 1 });
     expect((await net.shards[1]!.getBlock()).tpcPrepare).toEqual([
-      { txHash: h, vote: Vote.VOTE_NO, reason: `recipient ${created} is a contract: cross-shard contract calls need the simulator` },
+      { txHash: h, vote: Vote.VOTE_NO, reason: `recipient ${created} is a contract: cross-shard contract calls need the simulator`, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_NEEDS_SIMULATION, address: created }) },
     ]);
     await net.step();
     const reason = `shard 1 voted NO: recipient ${created} is a contract: cross-shard contract calls need the simulator`;
-    expect(net.orchestrator.status(h)).toMatchObject({ status: TxStatus.TX_STATUS_ABORTED, reason });
+    expect(net.orchestrator.status(h)).toMatchObject({ status: TxStatus.TX_STATUS_ABORTED, reason, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_SHARD_VOTED_NO, shards: [1] }) });
     expect(await balanceOf(net, alice)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE - TRANSFER_FEE, locked: 0n, nonce: 1 });
     expect((await balanceOf(net, created)).balance).toBe(0n);
     expect(await net.systemOps(0, h)).toEqual(['LOCK', 'UNLOCK']);

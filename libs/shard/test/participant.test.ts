@@ -1,4 +1,4 @@
-import { Decision, Transaction, Vote, type CrossShardTx, type OrchestratorBlock, type TpcResult } from '@shardlab/proto';
+import { Decision, ReasonCode, Transaction, Vote, type CrossShardTx, type OrchestratorBlock, type TpcResult } from '@shardlab/proto';
 import { Participant, decodeRecord, encodeRecord, type PlanContext, type TpcRecord } from '../src/tpc/participant';
 
 const SOURCE = 0;
@@ -83,7 +83,7 @@ describe('Participant.plan', () => {
       const c = ctx(DEST);
       const plan = await new Participant().plan([oblock(1, [order(tx(1, elsewhere))])], c, 0);
       expect(c.asked).toEqual([]);
-      expect(plan.votes[0]).toEqual({ txHash: hashOf(1), vote: Vote.VOTE_NO, reason: `recipient ${elsewhere} is not placed on shard ${DEST}` });
+      expect(plan.votes[0]).toEqual({ txHash: hashOf(1), vote: Vote.VOTE_NO, reason: `recipient ${elsewhere} is not placed on shard ${DEST}`, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_WRONG_SHARD, address: elsewhere, shards: [DEST] }) });
       expect(plan.writes.get(hashOf(1))).toMatchObject({ phase: 'refused' });
     });
 

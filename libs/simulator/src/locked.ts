@@ -6,7 +6,7 @@
  * backoff and runs again from scratch (new reference heights), until a deadline.
  */
 import { ErrorCode, isShardLabError } from '@shardlab/common';
-import type { SimulateResponse } from '@shardlab/proto';
+import { reasonMessage, reasons, type SimulateResponse } from '@shardlab/proto';
 import type { StateSource } from './remote-state';
 import { lockHolderOf, type SimulationLockSpec } from './shard-source';
 import { decodeSimulationInput, simulate, type SimulateOpts, type SimulationInput } from './simulate';
@@ -54,7 +54,7 @@ export interface LockedSimulateOpts extends SimulateOpts {
  * shards refused the reads as stale every time).
  */
 export function lockedFailure(holder: string | undefined, message: string): string {
-  return holder ? `state locked by another transaction (${holder})` : `state kept changing while simulating: ${message}`;
+  return reasonMessage(reasons.simulationLocked(holder, message));
 }
 
 const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -98,7 +98,8 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
       const wait = backoff(attempt);
       opts.onConflict?.({ attempt, holder, message: err.message, backoffMs: wait });
       if (clock() + wait >= deadline || opts.signal?.aborted) {
-        return { success: false, error: lockedFailure(lastHolder, err.message), rwSet: undefined };
+        const cause = reasons.simulationLocked(lastHolder, err.message);
+        return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
       }
       await sleep(wait);
       continue;

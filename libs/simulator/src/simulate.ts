@@ -9,7 +9,7 @@ import { createVM, runTx, type RunTxResult } from '@ethereumjs/vm';
 import { KECCAK256_NULL, KECCAK256_RLP, createAddressFromString, equalsBytes } from '@ethereumjs/util';
 import { MAX_GAS_LIMIT, decodeTransaction, nativeKeccak256, type DecodedTx } from '@shardlab/chain';
 import { errors, toHex } from '@shardlab/common';
-import type { AddressRwSet, Log, RwSet, SimulateResponse, Transaction } from '@shardlab/proto';
+import { reasonMessage, reasons, type AddressRwSet, type Log, type Reason, type RwSet, type SimulateResponse, type Transaction } from '@shardlab/proto';
 import { toWord } from './proofs';
 import { CodeCache, RemoteStateManager, type StateSource, type TouchedAccount } from './remote-state';
 
@@ -73,7 +73,8 @@ export function effectiveGasPrice(d: DecodedTx, baseFee: bigint): bigint {
   return d.maxFeePerGas;
 }
 
-const failed = (error: string): SimulateResponse => ({ success: false, error, rwSet: undefined });
+/** A failed simulation for `cause` (its text is the response's `error`). */
+const failed = (cause: Reason): SimulateResponse => ({ success: false, error: reasonMessage(cause), cause, rwSet: undefined });
 
 /** Human-readable reason of an EVM failure: the revert reason when the contract gave one. */
 export function failureReason(result: RunTxResult): string {
@@ -194,10 +195,10 @@ export async function simulate(input: SimulationInput | undefined, source: State
     result = await runTx(vm, { tx: d.tx, block, skipHardForkValidation: true, skipNonce: true });
   } catch (err) {
     if (state.failure !== undefined) throw state.failure;
-    return failed(`transaction refused: ${refusal(err)}`);
+    return failed(reasons.invalidTransaction(`transaction refused: ${refusal(err)}`));
   }
   if (state.failure !== undefined) throw state.failure;
-  if (result.execResult.exceptionError) return failed(failureReason(result));
+  if (result.execResult.exceptionError) return failed(reasons.reverted(failureReason(result)));
 
   const touched = await state.touched();
   const gasUsed = result.totalGasSpent;
@@ -210,27 +211,27 @@ export async function simulate(input: SimulationInput | undefined, source: State
   const sum = touched.reduce((acc, t) => acc + delta(t), 0n);
   const sink = state.localAccount(FEE_SINK)?.balance ?? 0n;
   if (result.amountSpent !== fee) {
-    return failed(`invariant violated: runTx charged ${result.amountSpent} wei, expected gas used ${gasUsed} × price ${price} = ${fee} wei`);
+    return failed(reasons.invalidRwSet(`invariant violated: runTx charged ${result.amountSpent} wei, expected gas used ${gasUsed} × price ${price} = ${fee} wei`));
   }
   if (sink !== tip) {
-    return failed(`invariant violated: the fee sink ${FEE_SINK} received ${sink} wei, expected the priority fee ${tip} wei (the transaction sends value to the simulator's coinbase)`);
+    return failed(reasons.invalidRwSet(`invariant violated: the fee sink ${FEE_SINK} received ${sink} wei, expected the priority fee ${tip} wei (the transaction sends value to the simulator's coinbase)`));
   }
   if (sum !== -fee) {
-    return failed(`invariant violated: balance deltas sum to ${sum} wei, expected minus the fee (${gasUsed} gas × ${price} wei = ${fee} wei; ${gasUsed * baseFee} burned, ${tip} priority fee)`);
+    return failed(reasons.invalidRwSet(`invariant violated: balance deltas sum to ${sum} wei, expected minus the fee (${gasUsed} gas × ${price} wei = ${fee} wei; ${gasUsed * baseFee} burned, ${tip} priority fee)`));
   }
   const nonceProblem = checkNonces(d, touched);
-  if (nonceProblem) return failed(`not representable as an RwSet: ${nonceProblem}`);
+  if (nonceProblem) return failed(reasons.invalidRwSet(`not representable as an RwSet: ${nonceProblem}`));
   for (const t of touched) {
     const codeBefore = t.before?.codeHash ?? KECCAK256_NULL;
     const codeAfter = t.after?.codeHash ?? KECCAK256_NULL;
     if (!equalsBytes(codeBefore, codeAfter) && !equalsBytes(codeBefore, KECCAK256_NULL)) {
-      return failed(`not representable as an RwSet: the code of ${t.address} changes`);
+      return failed(reasons.invalidRwSet(`not representable as an RwSet: the code of ${t.address} changes`));
     }
     if (!equalsBytes(codeAfter, KECCAK256_NULL) && t.createdCode === undefined && !equalsBytes(codeBefore, codeAfter)) {
-      return failed(`not representable as an RwSet: code appears at ${t.address} without being deployed`);
+      return failed(reasons.invalidRwSet(`not representable as an RwSet: code appears at ${t.address} without being deployed`));
     }
     if (t.storageCleared && t.before && !equalsBytes(t.before.storageRoot, KECCAK256_RLP)) {
-      return failed(`not representable as an RwSet: the storage of ${t.address} is cleared`);
+      return failed(reasons.invalidRwSet(`not representable as an RwSet: the storage of ${t.address} is cleared`));
     }
   }
 

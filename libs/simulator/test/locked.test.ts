@@ -1,3 +1,4 @@
+import { ReasonCode } from '@shardlab/proto';
 import { createChainCommon, decodeTransaction, devAccounts, signTransaction, type DevAccount } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors } from '@shardlab/common';
 import { DEFAULT_LOCK_TTL_MS, MAX_LOCK_BACKOFF_MS, defaultLockBackoff, lockHolderOf, lockedFailure, simulateWithLocks, type SimulationLockSpec, type StateSource } from '../src';
@@ -96,7 +97,7 @@ describe('simulateWithLocks (all-or-nothing with retry)', () => {
     world.shards[1]!.simLocks.set(counter, OTHER);
     const res = await simulateWithLocks(callCounter(), h.sourceFor, { ...h.opts, lockTtlMs: 100 });
     // Deadline: TTL + 2 s = 2100 ms of the fake clock; waits 10, 20, …: 10 × (1 + … + 20) = 2100.
-    expect(res).toEqual({ success: false, error: `state locked by another transaction (${OTHER})`, rwSet: undefined });
+    expect(res).toEqual({ success: false, error: `state locked by another transaction (${OTHER})`, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_STATE_LOCKED, transaction: OTHER }), rwSet: undefined });
     expect(h.sleeps).toEqual(Array.from({ length: 19 }, (_, i) => 10 * (i + 1)));
     expect(h.sources.every((s) => s.releaseCalls === 1)).toBe(true);
     expect([...world.shards[1]!.simLocks]).toEqual([[counter, OTHER]]);
@@ -115,7 +116,7 @@ describe('simulateWithLocks (all-or-nothing with retry)', () => {
   it('releases its locks when the simulation fails (revert) or the source fails (unavailable)', async () => {
     const h = harness();
     const res = await simulateWithLocks(signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n }), h.sourceFor, h.opts);
-    expect(res).toEqual({ success: false, error: 'execution reverted: closed', rwSet: undefined });
+    expect(res).toEqual({ success: false, error: 'execution reverted: closed', cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_REVERTED }), rwSet: undefined });
     expect(h.sources[0]!.releaseCalls).toBe(1);
     expect([...world.shards[1]!.simLocks]).toEqual([]);
 

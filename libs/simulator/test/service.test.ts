@@ -1,7 +1,7 @@
 import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import { createChainCommon, decodeTransaction, devAccounts, signTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
-import { SimulatorServiceClient, Transaction, type SimulateRequest, type SimulateResponse } from '@shardlab/proto';
+import { ReasonCode, SimulatorServiceClient, Transaction, type SimulateRequest, type SimulateResponse } from '@shardlab/proto';
 import { createRegistryClient, createRegistryDirectory, type RegistryDirectory } from '@shardlab/registry';
 import { createClient, type ClientCtor } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
@@ -173,7 +173,7 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
     const hash = decodeTransaction(raw, common).hash;
     const { err, res } = await call({ tx: wire(raw) });
     expect(err).toBeNull();
-    expect(res).toEqual({ success: false, error: `state locked by another transaction (${holder})`, rwSet: undefined });
+    expect(res).toEqual({ success: false, error: `state locked by another transaction (${holder})`, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_STATE_LOCKED, transaction: holder }), rwSet: undefined });
     // Every attempt locked the caller on shard 1 and released it: nothing of it is left.
     const attempts = world.shards[1]!.lockRequests.length;
     expect(attempts).toBeGreaterThanOrEqual(2);
@@ -199,7 +199,7 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
     const raw = signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n });
     const { err, res } = await call({ tx: wire(raw) });
     expect(err).toBeNull();
-    expect(res).toEqual({ success: false, error: 'execution reverted: no entry', rwSet: undefined });
+    expect(res).toEqual({ success: false, error: 'execution reverted: no entry', cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_REVERTED }), rwSet: undefined });
   });
 
   it('answers INVALID_ARGUMENT for a missing tx, a tx without raw bytes, malformed bytes, or a wrong hash', async () => {

@@ -2,7 +2,7 @@ import { verifyMerkleProof } from '@ethereumjs/mpt';
 import { createAddressFromString, hexToBytes } from '@ethereumjs/util';
 import { createChainCommon, devAccounts, signTransaction, toProtoTransaction, decodeTransaction, type DevAccount } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors, fromHex, toHex } from '@shardlab/common';
-import type { AddressRwSet, SimulateResponse } from '@shardlab/proto';
+import { ReasonCode, type AddressRwSet, type SimulateResponse } from '@shardlab/proto';
 import { CodeCache, FEE_SINK, simulate, type StateSource } from '../src';
 import {
   COUNTER_CODE,
@@ -193,7 +193,7 @@ describe('simulate over fake shards', () => {
 
   it('a reverting call fails with the revert reason and no RwSet', async () => {
     const raw = signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n });
-    await expect(simulate(raw, world.source(), opts())).resolves.toEqual({ success: false, error: 'execution reverted: nope', rwSet: undefined });
+    await expect(simulate(raw, world.source(), opts())).resolves.toEqual({ success: false, error: 'execution reverted: nope', cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_REVERTED }), rwSet: undefined });
   });
 
   it('a call into a reverting contract on a third shard fails with the inner failure surfacing as the outer result', async () => {

@@ -186,6 +186,7 @@ function toOutcome(x: ExperimentOutcome): TxOutcome {
     ...(x.finalAtMs !== undefined ? { finalAtMs: x.finalAtMs } : {}),
     outcome: x.outcome,
     ...(x.reason ? { reason: x.reason } : {}),
+    ...(x.reasonCode ? { reasonCode: x.reasonCode } : {}),
   };
 }
 

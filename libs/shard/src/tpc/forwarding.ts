@@ -1,6 +1,7 @@
 // Block-2PC admission of a cross-shard transaction: forwarding it to the orchestrator, with background retries when the outcome is unknown.
 import type { DecodedTx } from '@shardlab/chain';
 import { ErrorCode, isShardLabError } from '@shardlab/common';
+import { reasons, withReason } from '@shardlab/proto';
 import type { ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 
@@ -54,9 +55,9 @@ export async function forwardAdmitted(core: ShardCore, forwarder: Forwarder, d: 
  * accepts it from the ordered copy, so it is never lost half-way.
  */
 async function retryForward(core: ShardCore, forwarder: Forwarder, d: DecodedTx, involvedShards: number[], entry: MempoolEntry): Promise<void> {
-  const drop = (reason: string) =>
+  const drop = (detail: string) =>
     core.admission.run(async () => {
-      core.dropped.set(d.hash, { reason, atMs: core.now() });
+      core.dropped.set(d.hash, { ...withReason(reasons.forwardFailed(detail)), atMs: core.now() });
       core.mempool.remove([d.hash]);
     });
   for (let attempt = 1; attempt <= FORWARD_RETRIES && !core.closing.aborted; attempt++) {

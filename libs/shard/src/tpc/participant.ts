@@ -1,7 +1,7 @@
 import { createAccountFromRLP } from '@ethereumjs/util';
 import type { SystemOp } from '@shardlab/chain';
 import { toHex } from '@shardlab/common';
-import { Decision, Vote, type OrchestratorBlock, type PrepareVote, type RwSet, type Transaction } from '@shardlab/proto';
+import { Decision, Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type Reason, type RwSet, type Transaction } from '@shardlab/proto';
 import { verifyAccountProof, verifyStorageProof } from '../proofs';
 
 /**
@@ -46,7 +46,7 @@ export function decodeRecord(bytes: Uint8Array): TpcRecord {
 /** What the source shard needs to accept a cross-shard contract call from its ordered copy. */
 export interface CallAcceptance {
   /** Why this shard refuses it (its part of the ReadSet is invalid or conflicts); votes NO. */
-  refuse?: string;
+  refuse?: Reason;
   /** Gas used by the simulation (charged instead of the intrinsic gas). */
   gasUsed: bigint;
   /** Balance delta of the sender (fee and value included), in wei. */
@@ -218,7 +218,7 @@ export class Participant {
               phase: part.refuse ? 'refused' : 'prepared',
               ...(part.refuse ? {} : { locks: part.locks, commitOps: part.commitOps }),
             });
-            plan.votes.push({ txHash: tx.hash, vote: part.refuse ? Vote.VOTE_NO : Vote.VOTE_YES, reason: part.refuse ?? '' });
+            plan.votes.push(part.refuse ? { txHash: tx.hash, vote: Vote.VOTE_NO, ...withReason(part.refuse) } : { txHash: tx.hash, vote: Vote.VOTE_YES, reason: '' });
           }
           continue;
         }
@@ -228,12 +228,12 @@ export class Participant {
         }
         if (current(tx.hash)) continue;
         const value = BigInt(tx.value || '0');
-        let reason = '';
-        if (!tx.to) reason = 'contract creation cannot be prepared as a value transfer';
-        else if (ctx.shardOf(tx.to) !== ctx.shardId) reason = `recipient ${tx.to} is not placed on shard ${ctx.shardId}`;
-        else if (await ctx.isContract(tx.to)) reason = `recipient ${tx.to} is a contract: cross-shard contract calls need the simulator`;
-        plan.writes.set(tx.hash, { txHash: tx.hash, role: 'destination', address: tx.to, amount: value, phase: reason ? 'refused' : 'prepared' });
-        plan.votes.push({ txHash: tx.hash, vote: reason ? Vote.VOTE_NO : Vote.VOTE_YES, reason });
+        let refusal: Reason | undefined;
+        if (!tx.to) refusal = reasons.notPreparable('contract creation cannot be prepared as a value transfer');
+        else if (ctx.shardOf(tx.to) !== ctx.shardId) refusal = reasons.wrongShard(tx.to, ctx.shardId, 'recipient');
+        else if (await ctx.isContract(tx.to)) refusal = reasons.needsSimulation(tx.to, 'recipient');
+        plan.writes.set(tx.hash, { txHash: tx.hash, role: 'destination', address: tx.to, amount: value, phase: refusal ? 'refused' : 'prepared' });
+        plan.votes.push(refusal ? { txHash: tx.hash, vote: Vote.VOTE_NO, ...withReason(refusal) } : { txHash: tx.hash, vote: Vote.VOTE_YES, reason: '' });
       }
       for (const d of b.tpcResult) {
         if (!d.involvedShards.includes(ctx.shardId)) continue;
@@ -296,18 +296,18 @@ export class Participant {
       locks: [],
       commitOps: [],
     };
-    const refuse = (reason: string) => ({ ...part, refuse: reason, locks: [], commitOps: [] });
-    if (!ctx.state) return refuse('this shard cannot validate read sets');
+    const refuse = (reason: Reason) => ({ ...part, refuse: reason, locks: [], commitOps: [] });
+    if (!ctx.state) return refuse(reasons.notPreparable('this shard cannot validate read sets'));
     const ref = rwSet.referenceBlocks.find((r) => Number(r.shardId) === ctx.shardId);
     for (const item of items) {
       const a = item.address.toLowerCase();
-      if (ctx.shardOf(a) !== ctx.shardId) return refuse(`${a} is not placed on shard ${ctx.shardId}`);
+      if (ctx.shardOf(a) !== ctx.shardId) return refuse(reasons.wrongShard(a, ctx.shardId));
       const isSender = source && a === from;
       const holder = this.addressLocks.get(a) ?? planLocks.get(a);
-      if (holder !== undefined && holder !== tx.hash) return refuse(`conflict: ${a} is locked by ${holder}`);
-      if (!ref) return refuse(`invalid proof for ${a}: no reference block of shard ${ctx.shardId}`);
+      if (holder !== undefined && holder !== tx.hash) return refuse(reasons.lockedBy(a, holder));
+      if (!ref) return refuse(reasons.invalidProof(a, `no reference block of shard ${ctx.shardId}`));
       const accountRead = item.reads.find((r) => r.slot === '');
-      if (!accountRead) return refuse(`invalid proof for ${a}: no account read`);
+      if (!accountRead) return refuse(reasons.invalidProof(a, 'no account read'));
       let proven: Awaited<ReturnType<typeof verifyAccountProof>>;
       try {
         proven = await verifyAccountProof(ref.stateRoot, a, accountRead.proof);
@@ -326,25 +326,25 @@ export class Participant {
           if (value !== r.value.toLowerCase()) throw new Error(`slot ${r.slot} read ${r.value}, proven ${value}`);
         }
       } catch {
-        return refuse(`invalid proof for ${a}`);
+        return refuse(reasons.invalidProof(a));
       }
       const cur = await ctx.state.account(a);
-      if (cur.codeHash !== proven.codeHash) return refuse(`read set changed: ${a} code hash`);
+      if (cur.codeHash !== proven.codeHash) return refuse(reasons.readSetChanged(a, 'code hash'));
       if (!isSender) {
-        if (cur.nonce !== proven.nonce) return refuse(`read set changed: ${a} nonce`);
-        if (cur.balance !== proven.balance) return refuse(`read set changed: ${a} balance`);
+        if (cur.nonce !== proven.nonce) return refuse(reasons.readSetChanged(a, 'nonce'));
+        if (cur.balance !== proven.balance) return refuse(reasons.readSetChanged(a, 'balance'));
       }
       for (const r of item.reads) {
         if (r.slot === '') continue;
-        if ((await ctx.state.storage(a, r.slot)) !== r.value.toLowerCase()) return refuse(`read set changed: ${a} slot ${r.slot}`);
+        if ((await ctx.state.storage(a, r.slot)) !== r.value.toLowerCase()) return refuse(reasons.readSetChanged(a, 'slot', r.slot));
       }
       if (isSender) continue;
       // What was read is unchanged (checked above); the simulation lock must still be there, so
       // that nothing could have written it since the simulation read it, and it becomes the
       // prepare lock below. Checked after the read set, so that a real change is named as such.
       const sim = ctx.simulationLock?.(a, tx.hash);
-      if (sim === 'expired') return refuse(`simulation lock expired: ${a} (locked for ${tx.hash})`);
-      if (sim === 'not held') return refuse(`simulation lock not held: ${a} is not locked for ${tx.hash}`);
+      if (sim === 'expired') return refuse(reasons.simulationLockExpired(a, tx.hash));
+      if (sim === 'not held') return refuse(reasons.simulationLockNotHeld(a, tx.hash));
       part.locks.push(a);
       const writes = item.writes.map((w) => ({ slot: w.slot, oldValue: w.oldValue, newValue: w.newValue }));
       if (item.createdCode) writes.unshift({ slot: '', oldValue: '', newValue: item.createdCode });

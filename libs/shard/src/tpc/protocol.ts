@@ -1,7 +1,7 @@
 // Block-based two-phase commit as a state shard runs it: the CrossShardProtocol the shard uses today.
 import { decodeTransaction, shardOf, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
 import { errors, parseHash } from '@shardlab/common';
-import { Vote, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
+import { Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
 import { trimMap, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 import { StateViewCache } from '../proofs';
@@ -349,7 +349,7 @@ class TpcBlock implements ProtocolBlock {
         }
         steps.push({ kind: 'accept', tx: d, lock });
       } catch (err) {
-        this.votes.push({ txHash: raw.hash, vote: Vote.VOTE_NO, reason: `cannot decode: ${(err as Error).message}` });
+        this.votes.push({ txHash: raw.hash, vote: Vote.VOTE_NO, ...withReason(reasons.invalidTransaction(`cannot decode: ${(err as Error).message}`)) });
       }
     }
     for (const [h, dec] of plan.decided) {
@@ -399,7 +399,7 @@ class TpcBlock implements ProtocolBlock {
           ? { txHash: o.tx.hash, address: o.tx.from, amount: call.amount, locked: true, ok: locked, locks: call.locks, commitOps: call.commitOps }
           : { txHash: o.tx.hash, address: o.tx.from, amount: o.tx.value, locked: true, ok: locked },
       );
-      this.votes.push(locked ? { txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' } : { txHash: o.tx.hash, vote: Vote.VOTE_NO, reason: o.kind === 'rejected' ? o.reason : 'not locked' });
+      this.votes.push(locked ? { txHash: o.tx.hash, vote: Vote.VOTE_YES, reason: '' } : { txHash: o.tx.hash, vote: Vote.VOTE_NO, ...withReason(o.kind === 'rejected' ? o.cause : reasons.notLocked()) });
     }
     this.writes = new Map([...this.plan_.writes, ...this.s.participant.acceptanceWrites(accepted)]);
     return { orchestratorHeight: this.plan_.orchestratorHeight, votes: this.votes, meta: this.s.tpcStore.metaWrites(this.writes, this.plan_.decided) };

@@ -1,6 +1,6 @@
 // Logs and OpenTelemetry spans of the block-2PC steps a durable shard block carried (prepare, lock, finalize).
 import { context, trace as otTrace } from '@opentelemetry/api';
-import { Vote, type OrchestratorBlock, type PrepareVote } from '@shardlab/proto';
+import { Vote, reasonMessage, type OrchestratorBlock, type PrepareVote } from '@shardlab/proto';
 import { extractContext, tracer } from '@shardlab/telemetry';
 import type { ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
@@ -57,7 +57,8 @@ export function traceTpcBlock(core: ShardCore, b: TpcBlockTrace): void {
     // A contract call: the validation of this shard's part of the RwSet, and its locks.
     const items = ordered.rwSet!.addresses.filter((a) => Number(a.shardId) === shardId);
     const source = ordered.sourceShard === shardId;
-    const refused = source ? b.calls.get(v.txHash)?.refuse : v.vote === Vote.VOTE_NO ? v.reason : undefined;
+    const refusal = source ? b.calls.get(v.txHash)?.refuse : undefined;
+    const refused = refusal ? reasonMessage(refusal) : v.vote === Vote.VOTE_NO && !source ? v.reason : undefined;
     const { parent, span } = stepSpan('shard.prepare', v.txHash, {
       vote: Vote[v.vote],
       reason: v.reason,
