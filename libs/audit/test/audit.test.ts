@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { SystemTxKind } from '@shardlab/proto';
+import { SystemTxKind, type Decision } from '@shardlab/proto';
 import { auditNetwork, formatReport, GENESIS_TX_HASH } from '../src';
-import { addressOn, ETHER, NetBuilder, removeSystemTx, systemTxPositions } from './fixtures';
-import { cleanNetwork, FEE_BURN } from './two-shards';
+import { accountOf, addressOn, ETHER, findSystemTx, NetBuilder, removeSystemTx, systemTxPositions } from './fixtures';
+import { a0, b0, cleanNetwork, FEE_BURN } from './two-shards';
 
 // The whole report. Each invariant has its own file: continuity, conservation, atomicity (and
 // atomicity-calls), locks.
@@ -61,6 +61,33 @@ describe('auditNetwork', () => {
     expect(text).toContain('2 committed, 3 aborted, 0 in flight, 0 violated');
   });
 
+  it('lists problems shard by shard (blocks, accounts, balance), then orchestrator blocks, transactions, locks and the conservation total', () => {
+    const { net, abortedTimeout } = cleanNetwork();
+    const input = net.input();
+    input.shards[0]!.blocks[1]!.parentHash = '0xbad';
+    accountOf(input, a0).balance = 'x';
+    accountOf(input, b0).locked = (BigInt(accountOf(input, b0).balance) + 1n).toString();
+    input.shards.push({ ...input.shards[1]!, blocks: [] });
+    const decided = input.orchestratorBlocks[2]!;
+    decided.tpcResult.push({ ...decided.tpcResult[0]!, decision: 7 as Decision });
+    const unlock = findSystemTx(input, 0, SystemTxKind.SYSTEM_TX_KIND_UNLOCK, abortedTimeout);
+    const entry = input.shards[0]!.blocks[unlock.height]!.transactions[unlock.index]!;
+    if (entry.kind?.$case !== 'system') throw new Error('not a system tx');
+    entry.kind.value.kind = SystemTxKind.SYSTEM_TX_KIND_DEBIT;
+    const r = auditNetwork(input);
+    expect(r.problems).toEqual([
+      expect.stringMatching(/^shard 0: block 1 has parent hash 0xbad, but block 0 has hash /),
+      `shard 0: account ${a0} has a malformed balance "x"`,
+      expect.stringMatching(new RegExp(`^shard 0: account ${b0} has \\d+ wei locked but a balance of only \\d+ wei$`)),
+      expect.stringMatching(/^shard 0: balances total \d+ wei, but its blocks imply /),
+      'shard 1: listed twice in the audit input; only the first listing is audited',
+      expect.stringMatching(/^tx 0x[0-9a-f]{64}: orchestrator block 2 records a decision that is neither commit nor abort \(7\)$/),
+      expect.stringMatching(new RegExp(`^tx ${abortedTimeout}: DEBIT on shard 0 \\(block ${unlock.height}\\) of ${ETHER} wei, although it was aborted$`)),
+      expect.stringMatching(new RegExp(`^tx ${abortedTimeout}: aborted at orchestrator block \\d+, but the ${ETHER} wei locked on source shard 0 for ${b0} was never unlocked`)),
+      expect.stringMatching(new RegExp(`^shard 0: account ${b0} has \\d+ wei locked, but its open LOCKs total 0 wei \\(no open LOCK\\)$`)),
+      expect.stringMatching(/^conservation: balances total \d+ wei, but genesis /),
+    ]);
+  });
 });
 
 describe('auditNetwork properties', () => {
