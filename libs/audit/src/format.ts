@@ -1,5 +1,5 @@
 import { formatEther } from '@shardlab/common';
-import { SYSTEM_KIND_NAMES, type AuditReport } from './audit';
+import { SYSTEM_KIND_NAMES, type AuditReport } from './report';
 
 /** Options of {@link formatReport}. */
 export interface FormatReportOpts {

@@ -3,7 +3,8 @@
  * transactions and leftover locks, checked over every shard's blocks and accounts and the
  * orchestrator's blocks.
  *
- * - `auditNetwork` (pure): the checks, over an `AuditInput`.
+ * - `auditNetwork` (pure): the checks, over an `AuditInput` (one module per invariant; the input
+ *   and report types are in `report.ts`).
  * - `collectAuditInput` / `runAudit` (gRPC): read a running network found through the registry.
  * - `formatReport` (pure): the report for people.
  */
