@@ -4,7 +4,7 @@ import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util'
 import { toHex } from '@shardlab/common';
 import { SystemTxKind, type BlockTransaction, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
 import { nativeKeccak256 } from './crypto';
-import type { BlockExecution, SystemOp } from './executor';
+import type { BlockExecution, SystemOp } from './block-steps';
 import { toProtoTransaction } from './tx';
 import { orderedTrieRootBytes } from './ordered-trie';
 

@@ -1,48 +1,19 @@
+// The block executor of a state shard: state at a root, block execution with the EVM (transactions, acceptances, system steps), reads, dry runs.
 import type { Common } from '@ethereumjs/common';
 import { createBlock, type Block } from '@ethereumjs/block';
 import { MerklePatriciaTrie } from '@ethereumjs/mpt';
-import { MerkleStateManager, Caches } from '@ethereumjs/statemanager';
+import { Caches } from '@ethereumjs/statemanager';
 import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { Account, Address, ValueEncoding, createAddressFromString, hexToBytes, setLengthLeft, unpadBytes, type DB, KECCAK256_NULL } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
-import { reasonMessage, reasons, type Reason } from '@shardlab/proto';
+import { reasons } from '@shardlab/proto';
+import { rejected, type BlockExecution, type BlockStep, type StepOutcome, type SystemOp, type TxOutcome } from './block-steps';
+import { TrackingStateManager } from './tracking-state';
 import type { DecodedTx } from './tx';
 import { MAX_GAS_LIMIT } from './tx';
 
 /** Trie-node store the executor reads and writes (hex string keys, raw node bytes). */
 export type TrieDB = DB<string, Uint8Array>;
-
-/** A Merkle state manager that remembers which accounts were written (for the accounts index). */
-class TrackingStateManager extends MerkleStateManager {
-  /** Accounts written in the current block. */
-  readonly touched = new Set<string>();
-  /** Accounts written by the current transaction. */
-  readonly txTouched = new Set<string>();
-  override async putAccount(address: Address, account: Account | undefined): Promise<void> {
-    const a = address.toString().toLowerCase();
-    this.touched.add(a);
-    this.txTouched.add(a);
-    return super.putAccount(address, account);
-  }
-  /** Accounts whose storage the current transaction wrote. */
-  readonly txStorageTouched = new Set<string>();
-  override async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
-    this.txStorageTouched.add(address.toString().toLowerCase());
-    return super.putStorage(address, key, value);
-  }
-  override async deleteAccount(address: Address): Promise<void> {
-    const a = address.toString().toLowerCase();
-    this.touched.add(a);
-    this.txTouched.add(a);
-    return super.deleteAccount(address);
-  }
-  /** When set, every account read is recorded here too (dry runs). */
-  reads: Set<string> | undefined;
-  override async getAccount(address: Address): Promise<Account | undefined> {
-    this.reads?.add(address.toString().toLowerCase());
-    return super.getAccount(address);
-  }
-}
 
 /** Options of {@link createBlockExecutor}. */
 export interface ExecutorOpts {
@@ -59,101 +30,6 @@ export interface ExecutorOpts {
   coinbase?: string;
   /** Trie nodes kept in memory (LRU) in front of `db`. Default 100,000. */
   trieCacheSize?: number;
-}
-
-/**
- * A commit-protocol operation recorded as a system transaction (DESIGN.md section 2). Amounts in
- * wei. Only `credit` and `debit` change EVM state.
- */
-export interface SystemOp {
-  kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort' | 'write-set';
-  /** The cross-shard transaction it serves. */
-  txHash: string;
-  address: string;
-  amount: bigint;
-  /**
-   * `write-set` only: the storage writes of a committed cross-shard contract call (32-byte 0x hex
-   * slots and values; the new value is written). An item with an empty `slot` deploys its
-   * `newValue` as the account's code (a contract created by the call; its nonce becomes 1).
-   */
-  writes?: WriteSetEntry[];
-}
-
-/** One write of a `write-set` {@link SystemOp}. */
-export interface WriteSetEntry {
-  slot: string;
-  oldValue: string;
-  newValue: string;
-}
-
-/**
- * A step of a block: a local user transaction, a cross-shard acceptance on the source shard
- * (`lock`: also lock the value, unless the transaction was already aborted), or a system operation.
- */
-export type BlockStep = DecodedTx | AcceptStep | { kind: 'system'; op: SystemOp };
-
-/**
- * A cross-shard acceptance on the source shard. For a cross-shard contract call (accepted from
- * its ordered copy, with the simulator's RwSet) `gasUsed` is the simulated gas (charged at the
- * effective gas price instead of the intrinsic gas), `lockAmount` the sender's outgoing amount
- * (instead of the value), `logs` the simulated logs of the receipt; `refuse` rejects it (the
- * ReadSet of this shard is invalid) without changing state.
- */
-export interface AcceptStep {
-  kind: 'accept';
-  tx: DecodedTx;
-  lock: boolean;
-  gasUsed?: bigint;
-  lockAmount?: bigint;
-  logs?: { address: string; topics: string[]; data: Uint8Array }[];
-  refuse?: Reason;
-}
-
-/** The outcome of one step of a block. */
-export type StepOutcome = TxOutcome | { kind: 'system'; op: SystemOp };
-
-/** The outcome of one transaction in a block. */
-export type TxOutcome =
-  | {
-      kind: 'executed';
-      tx: DecodedTx;
-      /** True for a cross-shard transaction accepted on its source shard (nonce and fee only). */
-      crossShard?: boolean;
-      /** False when the EVM reverted or ran out of gas (fees are still charged). */
-      success: boolean;
-      gasUsed: bigint;
-      cumulativeGasUsed: bigint;
-      /** Wei per gas actually paid (base fee + effective tip). */
-      effectiveGasPrice: bigint;
-      contractAddress?: string;
-      logs: { address: string; topics: string[]; data: Uint8Array }[];
-      error?: string;
-    }
-  | {
-      /** The transaction could not be executed at all (e.g. its nonce no longer matches); no state changed. */
-      kind: 'rejected';
-      tx: DecodedTx;
-      /** Why, as text (derived from `cause`). */
-      reason: string;
-      /** Why, as data. */
-      cause: Reason;
-      crossShard?: boolean;
-      /** Not refused: it did not fit in this block and waits for the next one. */
-      deferred?: boolean;
-    };
-
-/** A rejected outcome of `tx` for `cause` (its text derived), with `extra` flags. */
-function rejected(tx: DecodedTx, cause: Reason, extra: { crossShard?: boolean; deferred?: boolean } = {}): TxOutcome {
-  return { kind: 'rejected', tx, reason: reasonMessage(cause), cause, ...extra };
-}
-
-/** Result of executing a block's transactions. */
-export interface BlockExecution {
-  stateRoot: Uint8Array;
-  gasUsed: bigint;
-  outcomes: StepOutcome[];
-  /** Addresses whose account was written in the block (lowercase hex, sorted). */
-  touched: string[];
 }
 
 /** Most account states a reader remembers (see {@link BlockExecutor.enableAccountStateCache}). */
