@@ -1,25 +1,10 @@
 // Conservation of ether, exact in wei: per shard against its own blocks, and over the whole network.
 import { place, type Finding } from './findings';
-import type { ConservationReport, SystemKindName } from './report';
+import type { ConservationReport, ShardSummary, SystemKindName } from './report';
 import type { IndexedShard } from './shard-index';
 
-/** One shard's books, in wei (the conservation fields of `ShardSummary`). */
-export interface ShardLedger {
-  /** Genesis allocation credited in block 0. */
-  genesisWei: bigint;
-  /** Burned by this shard's receipts. */
-  burnedWei: bigint;
-  /** Σ CREDIT amounts of cross-shard transactions (genesis credits excluded). */
-  creditedWei: bigint;
-  /** Σ DEBIT amounts. */
-  debitedWei: bigint;
-  /** `genesis − burned + credited − debited`: what this shard's balances must total. */
-  expectedWei: bigint;
-  /** Σ balances of its accounts. */
-  actualWei: bigint;
-  /** True when `actualWei === expectedWei`. */
-  balanced: boolean;
-}
+/** One shard's books, in wei (the conservation fields of {@link ShardSummary}). */
+export type ShardLedger = Pick<ShardSummary, 'genesisWei' | 'burnedWei' | 'creditedWei' | 'debitedWei' | 'expectedWei' | 'actualWei' | 'balanced'>;
 
 /** The result of {@link checkConservation}. */
 export interface ConservationResult {
