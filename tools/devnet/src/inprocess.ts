@@ -52,7 +52,6 @@ export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProc
         port: 0,
         host: '127.0.0.1',
         directory: dir(),
-        registryAddress,
         logger: log.child({ service: 'state-shard' }),
         ...(opts.genesisExtra ? { genesisExtra: opts.genesisExtra } : {}),
       }),
@@ -63,7 +62,6 @@ export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProc
     host: '127.0.0.1',
     dataDir: join(opts.dataDir, 'orchestrator'),
     directory: dir(),
-    registryAddress,
     logger: log.child({ service: 'orchestrator' }),
     ...(opts.voteTimeoutBlocks !== undefined ? { voteTimeoutBlocks: opts.voteTimeoutBlocks } : {}),
   });
