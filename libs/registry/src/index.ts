@@ -10,5 +10,3 @@ export * from './client';
 export * from './membership';
 export * from './directory';
 export * from './peers';
-// Moved to @shardlab/rpc; re-exported until every user imports it from there.
-export { backoffDelayMs, retryWhileUnavailable, sleep, type BackoffOpts } from '@shardlab/rpc';
