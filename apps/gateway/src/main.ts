@@ -1,9 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
 import { Command, Option, intOption, runService } from '@shardlab/service';
-import { startServer } from '@shardlab/rpc';
-import { createRegistryClient, createRegistryDirectory, startMembership } from '@shardlab/registry';
-import { createGateway, gatewayMountedService } from '@shardlab/gateway';
+import { createRegistryDirectory } from '@shardlab/registry';
+import { startGateway } from '@shardlab/gateway';
 
 const program = new Command()
   .description('ShardLab gateway: the public entry (send transactions, read accounts, watch transaction status)')
@@ -28,42 +25,26 @@ const program = new Command()
   );
 
 void runService('gateway', program, async ({ logger, options }) => {
-  const registryAddress = options['registry'] as string;
-  const directory = createRegistryDirectory({ registryAddress, logger });
-  // The orchestrator's address comes from the registry's ListEndpoints.
-  const registry = createRegistryClient(registryAddress);
-  const gateway = createGateway({
-    directory,
-    registry,
-    logger,
-    shardDeadlineMs: options['shardDeadlineMs'] as number,
-    orchestratorDeadlineMs: options['orchestratorDeadlineMs'] as number,
-  });
-  const server = await startServer({
-    port: options['port'] as number,
-    host: options['host'] as string,
-    services: [gatewayMountedService(gateway, logger)],
-    logger,
-  });
-  const membership = startMembership({
-    registryAddress,
-    endpoint: {
-      service: 'gateway',
-      address: (options['advertise'] as string | undefined) ?? server.address,
-      shardId: 0,
-      instanceId: (options['instanceId'] as string | undefined) ?? `gateway-${hostname()}-${randomUUID().slice(0, 8)}`,
-    },
-    logger,
-    onPlacementEpoch: (epoch) => directory.observeEpoch(epoch),
-  });
-  logger.info({ address: server.address, registry: registryAddress }, 'gateway listening');
-  return {
-    close: async () => {
-      await membership.stop();
-      // Stop accepting calls while open watches end (UNAVAILABLE: clients watch again elsewhere).
-      await Promise.all([server.close(), gateway.close()]);
-      directory.close();
-      registry.close();
-    },
-  };
+  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
+  try {
+    const gw = await startGateway({
+      port: options['port'] as number,
+      host: options['host'] as string,
+      ...(options['advertise'] ? { advertiseAddress: options['advertise'] as string } : {}),
+      ...(options['instanceId'] ? { instanceId: options['instanceId'] as string } : {}),
+      directory,
+      logger,
+      shardDeadlineMs: options['shardDeadlineMs'] as number,
+      orchestratorDeadlineMs: options['orchestratorDeadlineMs'] as number,
+    });
+    return {
+      close: async () => {
+        await gw.close();
+        directory.close();
+      },
+    };
+  } catch (err) {
+    directory.close();
+    throw err;
+  }
 });

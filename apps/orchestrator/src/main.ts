@@ -17,15 +17,13 @@ const program = new Command()
   .addOption(new Option('--vote-timeout-blocks <n>', 'orchestrator blocks to wait for votes before aborting').env('VOTE_TIMEOUT_BLOCKS').argParser(intOption).default(20));
 
 void runService('orchestrator', program, async ({ logger, options }) => {
-  const registryAddress = options['registry'] as string;
-  const directory = createRegistryDirectory({ registryAddress, logger });
+  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
   const orch = await startOrchestrator({
     port: options['port'] as number,
     host: options['host'] as string,
     ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
     dataDir: options['dataDir'] as string,
     directory,
-    registryAddress,
     ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
     voteTimeoutBlocks: options['voteTimeoutBlocks'] as number,
     logger,

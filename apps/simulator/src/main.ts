@@ -23,15 +23,13 @@ const program = new Command()
   .addOption(new Option('--lock-deadline-ms <ms>', 'how long a simulation retries on state locked by other transactions (default: lock TTL + 2000)').env('LOCK_DEADLINE_MS').argParser(intOption));
 
 void runService('simulator', program, async ({ logger, options }) => {
-  const registryAddress = options['registry'] as string;
-  const directory = createRegistryDirectory({ registryAddress, logger });
+  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
   try {
     const sim = await startSimulator({
       port: options['port'] as number,
       host: options['host'] as string,
       ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
       directory,
-      registryAddress,
       shardDeadlineMs: options['shardDeadlineMs'] as number,
       lockTtlMs: options['lockTtlMs'] as number,
       ...(options['lockDeadlineMs'] !== undefined ? { lockDeadlineMs: options['lockDeadlineMs'] as number } : {}),

@@ -17,8 +17,7 @@ const program = new Command()
 
 void runService('state-shard', program, async ({ logger, options }) => {
   const shardId = options['shardId'] as number;
-  const registryAddress = options['registry'] as string;
-  const directory = createRegistryDirectory({ registryAddress, logger });
+  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
   const genesisFile = options['genesis'] as string | undefined;
   const shard = await startStateShard({
     shardId,
@@ -27,7 +26,6 @@ void runService('state-shard', program, async ({ logger, options }) => {
     host: options['host'] as string,
     ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
     directory,
-    registryAddress,
     ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
     maxTxsPerBlock: options['maxTxsPerBlock'] as number,
     simulationLockMaxTtlMs: options['simulationLockMaxTtlMs'] as number,

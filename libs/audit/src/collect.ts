@@ -1,17 +1,7 @@
-import type { CallOptions, ClientReadableStream, Metadata } from '@grpc/grpc-js';
 import { ErrorCode, errors, isShardLabError, ShardLabError } from '@shardlab/common';
-import {
-  OrchestratorServiceClient,
-  StateShardServiceClient,
-  type Account,
-  type Endpoint,
-  type GetHeadResponse,
-  type ListAccountsResponse,
-  type OrchestratorBlock,
-  type StateShardBlock,
-} from '@shardlab/proto';
-import { createRegistryClient, type RegistryClient } from '@shardlab/registry';
-import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
+import type { Account, Endpoint, GetHeadResponse, ListAccountsResponse, OrchestratorBlock, StateShardBlock } from '@shardlab/proto';
+import { connectPeers, type Peers } from '@shardlab/registry';
+import { silentLogger } from '@shardlab/telemetry';
 import { auditNetwork, type AuditInput, type AuditReport, type ShardAuditInput } from './audit';
 
 /** Default deadline of each unary call, and longest wait for the next block of a stream, in milliseconds. */
@@ -40,8 +30,6 @@ export interface CollectOpts {
   signal?: AbortSignal;
 }
 
-type OpenStream<B> = (md: Metadata, options: CallOptions) => ClientReadableStream<B>;
-
 /**
  * Reads blocks `from..to` from a block stream that would go on forever (live blocks after the
  * head), stopping at `to`. The first block must be `from` unless `lenientStart` (then any height
@@ -51,7 +39,7 @@ type OpenStream<B> = (md: Metadata, options: CallOptions) => ClientReadableStrea
  */
 async function readBlocks<B extends { height: number }>(
   target: string,
-  open: OpenStream<B>,
+  open: (signal: AbortSignal) => AsyncIterable<B>,
   range: { from: number; to: number; lenientStart?: boolean },
   idleMs: number,
   signal: AbortSignal,
@@ -72,7 +60,7 @@ async function readBlocks<B extends { height: number }>(
   };
   try {
     arm();
-    for await (const b of streamCall<B>(target, open, ctl.signal)) {
+    for await (const b of open(ctl.signal)) {
       arm();
       const last = blocks[blocks.length - 1];
       const expected = last ? last.height + 1 : range.from;
@@ -103,100 +91,88 @@ function rethrowNamed(err: unknown, what: string): never {
 
 /** Reads one shard: head, every account (paged), and blocks 0..the accounts' height. */
 async function collectShard(
+  peers: Peers,
   shardId: number,
-  endpoint: Endpoint,
   opts: { deadlineMs: number; pageSize: number; signal: AbortSignal },
 ): Promise<ShardAuditInput> {
-  const client = createClient(StateShardServiceClient, endpoint.address);
-  const target = `shard ${shardId} (${endpoint.address})`;
-  const call = { deadlineMs: opts.deadlineMs, signal: opts.signal };
-  try {
-    for (let attempt = 1; ; attempt++) {
-      const head = await unaryCall<GetHeadResponse>(target, (md, op, cb) => client.getHead({}, md, op, cb), call);
-      if (head.shardId !== shardId) {
-        throw errors.failedPrecondition(`${target} reports itself as shard ${head.shardId}, but the registry lists it as shard ${shardId}`, { shardId });
-      }
-      const accounts: Account[] = [];
-      const heights = new Set<number>();
-      let pageToken = '';
-      do {
-        const page = await unaryCall<ListAccountsResponse>(target, (md, op, cb) => client.listAccounts({ pageToken, pageSize: opts.pageSize }, md, op, cb), call);
-        accounts.push(...page.accounts);
-        heights.add(page.blockHeight);
-        if (page.nextPageToken !== '' && page.nextPageToken === pageToken) {
-          throw errors.failedPrecondition(`${target} returned the same ListAccounts page token twice (${JSON.stringify(pageToken)})`, { shardId });
-        }
-        pageToken = page.nextPageToken;
-      } while (pageToken !== '');
-      const low = Math.min(...heights);
-      const high = Math.max(...heights);
-      if (low < head.height) {
-        throw errors.failedPrecondition(`${target} listed its accounts at height ${low}, below its head ${head.height} read before`, { shardId });
-      }
-      const blocks = await readBlocks<StateShardBlock>(
-        target,
-        (md, options) => client.subscribeBlocks({ fromHeight: 0 }, md, options),
-        { from: 0, to: high },
-        opts.deadlineMs,
-        opts.signal,
-      );
-      // Pages read at different heights form one snapshot only if nothing happened in between.
-      const busy = blocks.filter((b) => b.height > low && b.transactions.length > 0);
-      if (busy.length === 0) return { shardId, blocks, accounts };
-      if (attempt >= SNAPSHOT_ATTEMPTS) {
-        throw errors.failedPrecondition(
-          `${target} executed transactions (blocks ${busy.map((b) => b.height).join(', ')}) while its accounts were being listed, ` +
-            `${attempt} times in a row; audit the network when it is idle`,
-          { shardId },
-        );
-      }
+  const shard = await peers.shard(shardId);
+  const target = shard.target;
+  const call = { signal: opts.signal };
+  for (let attempt = 1; ; attempt++) {
+    const head = await shard.call<GetHeadResponse>((c, md, op, cb) => c.getHead({}, md, op, cb), call);
+    if (head.shardId !== shardId) {
+      throw errors.failedPrecondition(`${target} reports itself as shard ${head.shardId}, but the registry lists it as shard ${shardId}`, { shardId });
     }
-  } finally {
-    client.close();
+    const accounts: Account[] = [];
+    const heights = new Set<number>();
+    let pageToken = '';
+    do {
+      const page = await shard.call<ListAccountsResponse>((c, md, op, cb) => c.listAccounts({ pageToken, pageSize: opts.pageSize }, md, op, cb), call);
+      accounts.push(...page.accounts);
+      heights.add(page.blockHeight);
+      if (page.nextPageToken !== '' && page.nextPageToken === pageToken) {
+        throw errors.failedPrecondition(`${target} returned the same ListAccounts page token twice (${JSON.stringify(pageToken)})`, { shardId });
+      }
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+    const low = Math.min(...heights);
+    const high = Math.max(...heights);
+    if (low < head.height) {
+      throw errors.failedPrecondition(`${target} listed its accounts at height ${low}, below its head ${head.height} read before`, { shardId });
+    }
+    const blocks = await readBlocks<StateShardBlock>(
+      target,
+      (signal) => shard.stream<StateShardBlock>((c, md, options) => c.subscribeBlocks({ fromHeight: 0 }, md, options), signal),
+      { from: 0, to: high },
+      opts.deadlineMs,
+      opts.signal,
+    );
+    // Pages read at different heights form one snapshot only if nothing happened in between.
+    const busy = blocks.filter((b) => b.height > low && b.transactions.length > 0);
+    if (busy.length === 0) return { shardId, blocks, accounts };
+    if (attempt >= SNAPSHOT_ATTEMPTS) {
+      throw errors.failedPrecondition(
+        `${target} executed transactions (blocks ${busy.map((b) => b.height).join(', ')}) while its accounts were being listed, ` +
+          `${attempt} times in a row; audit the network when it is idle`,
+        { shardId },
+      );
+    }
   }
 }
 
 /** Reads the orchestrator's blocks from its first to its head; undefined when it serves none (UNIMPLEMENTED). */
-async function collectOrchestrator(
-  endpoint: Endpoint,
-  opts: { deadlineMs: number; signal: AbortSignal },
-): Promise<OrchestratorBlock[] | undefined> {
-  const client = createClient(OrchestratorServiceClient, endpoint.address);
-  const target = `orchestrator (${endpoint.address})`;
+async function collectOrchestrator(peers: Peers, opts: { deadlineMs: number; signal: AbortSignal }): Promise<OrchestratorBlock[] | undefined> {
+  const orchestrator = await peers.orchestrator();
+  let head: OrchestratorBlock;
   try {
-    let head: OrchestratorBlock;
-    try {
-      head = await unaryCall<OrchestratorBlock>(target, (md, op, cb) => client.getBlock({}, md, op, cb), { deadlineMs: opts.deadlineMs, signal: opts.signal });
-    } catch (err) {
-      if (isShardLabError(err, ErrorCode.Unimplemented)) return undefined;
-      if (isShardLabError(err, ErrorCode.NotFound)) return [];
-      throw err;
-    }
-    return await readBlocks<OrchestratorBlock>(
-      target,
-      (md, options) => client.subscribeBlocks({ fromHeight: 0 }, md, options),
-      { from: 0, to: head.height, lenientStart: true },
-      opts.deadlineMs,
-      opts.signal,
-    );
-  } finally {
-    client.close();
+    head = await orchestrator.call<OrchestratorBlock>((c, md, op, cb) => c.getBlock({}, md, op, cb), { signal: opts.signal });
+  } catch (err) {
+    if (isShardLabError(err, ErrorCode.Unimplemented)) return undefined;
+    if (isShardLabError(err, ErrorCode.NotFound)) return [];
+    throw err;
   }
+  return readBlocks<OrchestratorBlock>(
+    orchestrator.target,
+    (signal) => orchestrator.stream<OrchestratorBlock>((c, md, options) => c.subscribeBlocks({ fromHeight: 0 }, md, options), signal),
+    { from: 0, to: head.height, lenientStart: true },
+    opts.deadlineMs,
+    opts.signal,
+  );
 }
 
 /** The live endpoint of every shard 0..shardCount-1, and of the orchestrator when one is registered. */
 async function discover(
-  registry: RegistryClient,
-  signal: AbortSignal,
+  peers: Peers,
+  registryAddress: string,
 ): Promise<{ shards: Endpoint[]; orchestrator: Endpoint | undefined; orchestratorRegistered: boolean }> {
-  const where = `registry ${registry.address}`;
+  const where = `registry ${registryAddress}`;
   let config;
   try {
-    config = await registry.getConfig(signal);
+    config = await peers.directory.config();
   } catch (err) {
     rethrowNamed(err, `cannot reach the ${where} (is it running, and is the address right?)`);
   }
-  const list = await registry.listShards(signal);
+  const list = await peers.directory.listShards();
   const shards: Endpoint[] = [];
   for (let s = 0; s < config.shardCount; s++) {
     const replica = list.shards.find((x) => x.shardId === s)?.replicas.find((r) => r.alive);
@@ -205,7 +181,7 @@ async function discover(
     }
     shards.push(replica);
   }
-  const orchestrators = (await registry.listEndpoints('orchestrator', signal)).endpoints;
+  const orchestrators = await peers.directory.endpoints('orchestrator');
   const orchestrator = orchestrators.find((e) => e.alive);
   if (orchestrators.length > 0 && !orchestrator) {
     throw errors.unavailable(`the orchestrator is registered with the ${where} but not alive (no recent heartbeat); the audit needs its blocks`);
@@ -240,15 +216,22 @@ export async function collectAuditInput(opts: CollectOpts): Promise<AuditInput> 
   const onOuter = () => ctl.abort();
   if (opts.signal?.aborted) ctl.abort();
   opts.signal?.addEventListener('abort', onOuter, { once: true });
-  const registry = createRegistryClient(opts.registryAddress, { deadlineMs });
+  // Every call has the audit's deadline and fails at once when a service cannot be reached.
+  const calls = { deadlineMs, waitForReady: false };
+  const peers = connectPeers({
+    registryAddress: opts.registryAddress,
+    logger: silentLogger(),
+    registryDeadlineMs: deadlineMs,
+    calls: { 'state-shard': calls, orchestrator: calls },
+  });
   try {
-    const found = await discover(registry, ctl.signal);
+    const found = await discover(peers, opts.registryAddress);
     progress(`registry ${opts.registryAddress}: ${found.shards.length} shards, orchestrator ${found.orchestrator?.address ?? 'not registered'}`);
 
     const shards = await Promise.all(
       found.shards.map(async (endpoint, shardId) => {
         try {
-          const shard = await collectShard(shardId, endpoint, { deadlineMs, pageSize, signal: ctl.signal });
+          const shard = await collectShard(peers, shardId, { deadlineMs, pageSize, signal: ctl.signal });
           progress(`shard ${shardId} (${endpoint.address}): ${shard.blocks.length} blocks, ${shard.accounts.length} accounts`);
           return shard;
         } catch (err) {
@@ -263,7 +246,7 @@ export async function collectAuditInput(opts: CollectOpts): Promise<AuditInput> 
     if (!found.orchestrator) {
       notes.push('no orchestrator is registered: audited without orchestrator blocks, so every cross-shard system transaction is unexplained');
     } else {
-      const blocks = await collectOrchestrator(found.orchestrator, { deadlineMs, signal: ctl.signal });
+      const blocks = await collectOrchestrator(peers, { deadlineMs, signal: ctl.signal });
       if (blocks === undefined) {
         notes.push(`the orchestrator (${found.orchestrator.address}) does not serve blocks (UNIMPLEMENTED): audited without orchestrator blocks`);
         progress(`orchestrator (${found.orchestrator.address}): serves no blocks`);
@@ -278,7 +261,7 @@ export async function collectAuditInput(opts: CollectOpts): Promise<AuditInput> 
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', onOuter);
-    registry.close();
+    peers.close();
   }
 }
 

@@ -2,7 +2,7 @@ import { TxStatus, reasonKey, type GatewayServiceClient, type TransactionStatus 
 import { unaryCall } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import { submitAll, type Submission, type SubmissionResult } from './submitter';
-import { OutcomeTracker, type TrackedOutcome } from './tracker';
+import { OutcomeTracker, type TrackedOutcome, type TrackerPeers } from './tracker';
 
 /** One transaction of an experiment's workload. */
 export interface ExperimentTx extends Submission {
@@ -43,9 +43,11 @@ export interface ExperimentProgress {
 /** Options of {@link runExperiment}. */
 export interface ExperimentOpts {
   gateway: GatewayServiceClient;
-  /** `host:port` of every state shard, by id (block streams). */
-  shards: ReadonlyMap<number, string>;
-  orchestratorAddress: string;
+  /**
+   * The state shards and the orchestrator whose block streams tell outcomes, found through the
+   * registry (a `Peers` from `@shardlab/registry`, e.g. `connectPeers`). Not closed here.
+   */
+  peers: TrackerPeers;
   logger: Logger;
   /** Submissions per second; undefined or 0 = as fast as possible. */
   rate?: number;
@@ -79,7 +81,7 @@ export interface ExperimentRun {
  * @throws ShardLabError UNAVAILABLE when the block streams cannot be opened.
  */
 export async function runExperiment(txs: readonly ExperimentTx[], opts: ExperimentOpts): Promise<ExperimentRun> {
-  const tracker = new OutcomeTracker({ shards: opts.shards, orchestratorAddress: opts.orchestratorAddress, logger: opts.logger });
+  const tracker = new OutcomeTracker({ peers: opts.peers, logger: opts.logger });
   tracker.expect(txs.map((t) => t.hash));
   await tracker.start();
   const p: ExperimentProgress = { submitted: 0, committed: 0, reverted: 0, aborted: 0, rejected: 0, inFlight: 0 };

@@ -1,5 +1,6 @@
-import { Decision, OrchestratorServiceClient, type Reason, StateShardServiceClient, type GetHeadResponse, type OrchestratorBlock, type StateShardBlock } from '@shardlab/proto';
-import { createClient, followStream, streamCall, unaryCall } from '@shardlab/rpc';
+import { Decision, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
+import { peerStream, type Peers } from '@shardlab/registry';
+import { followStream } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 
 /** Terminal outcome of one tracked transaction. */
@@ -46,12 +47,16 @@ interface Expected {
   promise: Promise<TrackedOutcome>;
 }
 
+/** What the tracker needs of the peer clients (a `Peers` from `@shardlab/registry`). */
+export type TrackerPeers = Pick<Peers, 'shard' | 'orchestrator' | 'directory'>;
+
 /** Options of {@link OutcomeTracker}. */
 export interface OutcomeTrackerOpts {
-  /** `host:port` of every state shard, by shard id. */
-  shards: ReadonlyMap<number, string>;
-  /** `host:port` of the orchestrator. */
-  orchestratorAddress: string;
+  /**
+   * The network's state shards (every shard of the registry's shard count) and orchestrator,
+   * found through the registry. Not closed by {@link OutcomeTracker.stop}.
+   */
+  peers: TrackerPeers;
   logger: Logger;
 }
 
@@ -68,8 +73,6 @@ export class OutcomeTracker {
   private readonly expected = new Map<string, Expected>();
   private readonly abort = new AbortController();
   private readonly follows: Promise<void>[] = [];
-  private readonly shardClients: StateShardServiceClient[] = [];
-  private orchestrator?: OrchestratorServiceClient;
 
   constructor(private readonly opts: OutcomeTrackerOpts) {}
 
@@ -87,24 +90,25 @@ export class OutcomeTracker {
   }
 
   /**
-   * Starts following the streams from each service's current head + 1, and resolves once every
-   * stream's starting height is known (events before it are not about this experiment).
-   * @throws ShardLabError UNAVAILABLE when a shard or the orchestrator cannot be reached.
+   * Starts following the streams of every shard (shard count from the registry) and of the
+   * orchestrator from each one's current head + 1, and resolves once every stream's starting
+   * height is known (events before it are not about this experiment).
+   * @throws ShardLabError UNAVAILABLE when the registry, a shard or the orchestrator cannot be reached.
    */
   async start(): Promise<void> {
     const signal = this.abort.signal;
     const log = this.opts.logger;
-    for (const [shardId, address] of this.opts.shards) {
-      const c = createClient(StateShardServiceClient, address);
-      this.shardClients.push(c);
-      const head = await unaryCall<GetHeadResponse>(`shard ${shardId}`, (md, o, cb) => c.getHead({}, md, o, cb), { waitForReady: true });
+    const peers = this.opts.peers;
+    const { shardCount } = await peers.directory.config();
+    for (let shardId = 0; shardId < shardCount; shardId++) {
+      const head = await (await peers.shard(shardId)).call<GetHeadResponse>((c, md, o, cb) => c.getHead({}, md, o, cb));
       let next = Number(head.height) + 1;
       this.follows.push(
         followStream<StateShardBlock>({
           name: `shard ${shardId} blocks`,
           signal,
           logger: log,
-          open: (s) => streamCall<StateShardBlock>(`shard ${shardId}`, (md, op) => c.subscribeBlocks({ fromHeight: next }, md, op), s),
+          open: (s) => peerStream(() => peers.shard(shardId), (c, md, op) => c.subscribeBlocks({ fromHeight: next }, md, op), s),
           handle: (b) => {
             if (Number(b.height) !== next) return;
             next += 1;
@@ -113,16 +117,14 @@ export class OutcomeTracker {
         }),
       );
     }
-    const o = createClient(OrchestratorServiceClient, this.opts.orchestratorAddress);
-    this.orchestrator = o;
-    const head = await unaryCall<OrchestratorBlock>('orchestrator', (md, op, cb) => o.getBlock({}, md, op, cb), { waitForReady: true });
+    const head = await (await peers.orchestrator()).call<OrchestratorBlock>((c, md, op, cb) => c.getBlock({}, md, op, cb));
     let next = Number(head.height) + 1;
     this.follows.push(
       followStream<OrchestratorBlock>({
         name: 'orchestrator blocks',
         signal,
         logger: log,
-        open: (s) => streamCall<OrchestratorBlock>('orchestrator', (md, op) => o.subscribeBlocks({ fromHeight: next }, md, op), s),
+        open: (s) => peerStream(() => peers.orchestrator(), (c, md, op) => c.subscribeBlocks({ fromHeight: next }, md, op), s),
         handle: (b) => {
           if (Number(b.height) !== next) return;
           next += 1;
@@ -152,12 +154,10 @@ export class OutcomeTracker {
     return this.get(hash).promise;
   }
 
-  /** Stops following the streams and closes the clients. */
+  /** Stops following the streams (the peer clients are the caller's to close). */
   async stop(): Promise<void> {
     this.abort.abort();
     await Promise.allSettled(this.follows);
-    for (const c of this.shardClients) c.close();
-    this.orchestrator?.close();
   }
 
   private get(hash: string): Expected {

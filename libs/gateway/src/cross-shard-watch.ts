@@ -1,6 +1,6 @@
 import { ErrorCode, isShardLabError } from '@shardlab/common';
 import { TxStatus, type TransactionStatus } from '@shardlab/proto';
-import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/registry';
+import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import type { OrchestratorClient } from './orchestrator';
 import { StatusWaiter, type WatchEvent } from './watch';

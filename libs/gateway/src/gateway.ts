@@ -11,26 +11,28 @@ import {
   type SubmitTransactionResponse,
   type TransactionStatus,
 } from '@shardlab/proto';
-import type { BackoffOpts } from '@shardlab/registry';
+import { createPeers, type RegistryDirectory, type Peers } from '@shardlab/registry';
+import type { BackoffOpts } from '@shardlab/rpc';
 import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { BoundedMap } from './bounded-map';
 import { CrossShardWatchHub } from './cross-shard-watch';
-import { OrchestratorClient, type ServiceLocator } from './orchestrator';
-import { ShardRouter, type ShardDirectory } from './shards';
+import { OrchestratorClient } from './orchestrator';
+import { ShardRouter } from './shards';
 import { BlockWatchHub, TERMINAL_STATUSES, advancesStatus } from './watch';
 
 /** Largest raw transaction accepted, in bytes (the txpool limit of geth). */
 export const MAX_RAW_TX_BYTES = 128 * 1024;
 
+/** What the gateway needs of the registry directory: a subset of `RegistryDirectory` (fakes welcome). */
+export type GatewayDirectory = Pick<RegistryDirectory, 'config' | 'placement' | 'shardEndpoint' | 'endpoints' | 'listShards' | 'invalidate'>;
+
 /** Options of {@link createGateway}. */
 export interface GatewayOpts {
-  /** Where shards are and how accounts are placed (a `RegistryDirectory`, or a fake). */
-  directory: ShardDirectory;
   /**
-   * Where the orchestrator is registered: the registry's ListEndpoints (a `RegistryClient` from
-   * `@shardlab/registry`, or a fake). Not closed by the gateway.
+   * Where shards and the orchestrator are found and how accounts are placed (a
+   * `RegistryDirectory`, or a fake). Not closed by the gateway.
    */
-  registry: ServiceLocator;
+  directory: GatewayDirectory;
   logger: Logger;
   /** Deadline of each call to a shard, in milliseconds; default 5000. */
   shardDeadlineMs?: number;
@@ -49,7 +51,7 @@ export interface GatewayOpts {
   watchRecheckMs?: number;
   /**
    * Back-off between reconnections of a broken shard block stream or orchestrator status stream,
-   * and of the channel to the orchestrator; default 100 ms doubling to 5 s.
+   * and of the channels to shards and the orchestrator; default 100 ms doubling to 5 s.
    */
   reconnect?: BackoffOpts;
   /**
@@ -85,7 +87,8 @@ const tr = tracer('gateway');
  * Every method throws ShardLabErrors that the gRPC edge turns into statuses.
  */
 export class Gateway {
-  private readonly directory: ShardDirectory;
+  private readonly directory: GatewayDirectory;
+  private readonly peers: Peers<GatewayDirectory>;
   private readonly log: Logger;
   private readonly router: ShardRouter;
   private readonly hub: BlockWatchHub;
@@ -104,25 +107,19 @@ export class Gateway {
   constructor(opts: GatewayOpts) {
     this.directory = opts.directory;
     this.log = opts.logger.child({ module: 'gateway' });
-    this.router = new ShardRouter({
-      directory: opts.directory,
-      logger: opts.logger,
-      ...(opts.shardDeadlineMs !== undefined ? { deadlineMs: opts.shardDeadlineMs } : {}),
-    });
-    this.txIndex = new BoundedMap(opts.txIndexCapacity ?? 100_000);
     const reconnect = opts.reconnect ? { reconnect: opts.reconnect } : {};
+    const deadline = (ms: number | undefined) => (ms !== undefined ? { deadlineMs: ms } : {});
+    const calls = { 'state-shard': deadline(opts.shardDeadlineMs), orchestrator: deadline(opts.orchestratorDeadlineMs) };
+    this.peers = createPeers({ directory: opts.directory, logger: opts.logger, calls, ...reconnect });
+    this.router = new ShardRouter({ peers: this.peers, logger: opts.logger });
+    this.txIndex = new BoundedMap(opts.txIndexCapacity ?? 100_000);
     this.hub = new BlockWatchHub({
       router: this.router,
       logger: opts.logger,
       isCrossShard: (h) => this.txIndex.get(h)?.crossShard === true,
       ...reconnect,
     });
-    this.orchestrator = new OrchestratorClient({
-      registry: opts.registry,
-      logger: opts.logger,
-      ...(opts.orchestratorDeadlineMs !== undefined ? { deadlineMs: opts.orchestratorDeadlineMs } : {}),
-      ...reconnect,
-    });
+    this.orchestrator = new OrchestratorClient({ peers: this.peers, logger: opts.logger });
     this.crossHub = new CrossShardWatchHub({ orchestrator: this.orchestrator, logger: opts.logger, ...reconnect });
     this.maxWatches = opts.maxWatches ?? 10_000;
     this.watchRecheckMs = opts.watchRecheckMs ?? 10_000;
@@ -320,12 +317,12 @@ export class Gateway {
   /**
    * Ends open watches (with UNAVAILABLE, so that clients watch again elsewhere), stops the shard
    * block subscriptions and the orchestrator status stream, and closes shard and orchestrator
-   * clients. The directory and the registry client are the caller's to close.
+   * clients. The directory is the caller's to close.
    */
   async close(): Promise<void> {
     await Promise.all([this.hub.close(), this.crossHub.close()]);
-    this.router.close();
     this.orchestrator.close();
+    this.peers.close();
   }
 
   /**

@@ -3,10 +3,12 @@
  * the logic (decode, route, track status from shard block streams and, for cross-shard
  * transactions, from the orchestrator's status stream); `gatewayService` is its gRPC edge;
  * `ShardRouter` and `BlockWatchHub` are its shard-facing parts, `OrchestratorClient` and
- * `CrossShardWatchHub` its orchestrator-facing parts.
+ * `CrossShardWatchHub` its orchestrator-facing parts; `startGateway` starts it (server and
+ * registration) over a registry directory.
  */
 export * from './gateway';
 export * from './service';
+export * from './server';
 export * from './shards';
 export * from './watch';
 export * from './orchestrator';

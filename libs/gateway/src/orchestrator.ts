@@ -1,37 +1,21 @@
-import { credentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { ErrorCode, errors, isShardLabError, ShardLabError } from '@shardlab/common';
-import { OrchestratorServiceClient, type ListEndpointsResponse, type TransactionStatus } from '@shardlab/proto';
-import type { BackoffOpts } from '@shardlab/registry';
-import { fromServiceError, traceMetadata, unaryCall } from '@shardlab/rpc';
+import type { OrchestratorServiceClient, TransactionStatus } from '@shardlab/proto';
+import type { Peer, PeerDirectory, Peers } from '@shardlab/registry';
+import { fromServiceError, traceMetadata } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 
-/**
- * What the gateway needs to find the orchestrator: the registry's ListEndpoints (a
- * `RegistryClient` from `@shardlab/registry`, or a fake).
- */
-export interface ServiceLocator {
-  listEndpoints(service: string, signal?: AbortSignal): Promise<ListEndpointsResponse>;
-}
-
-/** Service name the orchestrator registers under with the registry. */
-export const ORCHESTRATOR_SERVICE = 'orchestrator';
-
-/** Default deadline of a unary call to the orchestrator, in milliseconds. */
-export const DEFAULT_ORCHESTRATOR_DEADLINE_MS = 5000;
+/** What the gateway's orchestrator client needs of the peer clients (a `Peers` from `@shardlab/registry`). */
+export type OrchestratorPeers = Pick<Peers<PeerDirectory>, 'orchestrator' | 'directory' | 'callDefaults'>;
 
 /** Options of {@link OrchestratorClient}. */
 export interface OrchestratorClientOpts {
-  /** Where the orchestrator is registered. */
-  registry: ServiceLocator;
-  logger: Logger;
-  /** Deadline of each unary call, in milliseconds; default {@link DEFAULT_ORCHESTRATOR_DEADLINE_MS}. */
-  deadlineMs?: number;
   /**
-   * Back-off of the gRPC channel's reconnection attempts to an orchestrator that went away;
-   * default 100 ms doubling to 5 s (rather than gRPC's 1 s to 120 s), so that calls reach a
-   * restarted orchestrator soon.
+   * Where the orchestrator is found and the client to it; the deadline of unary calls is the
+   * `orchestrator` one of `peers` (`callDefaults`). Not closed by {@link OrchestratorClient.close}.
    */
-  reconnect?: BackoffOpts;
+  peers: OrchestratorPeers;
+  logger: Logger;
 }
 
 /**
@@ -49,9 +33,9 @@ export interface StatusStream {
 }
 
 /**
- * Calls the orchestrator (`shardlab.v1.OrchestratorService`) for the gateway. Its address comes
- * from the registry (`ListEndpoints("orchestrator")`, first live instance), cached until a call
- * finds it unreachable. Every unary call has a deadline and waits for the connection
+ * Calls the orchestrator (`shardlab.v1.OrchestratorService`) for the gateway, through the peer
+ * clients: its address comes from the registry (first live `orchestrator` instance), cached
+ * until a call finds it unreachable. Every unary call has a deadline and waits for the connection
  * (`waitForReady`), so a restarting orchestrator is waited for up to the deadline.
  *
  * Errors are ShardLabErrors: UNAVAILABLE naming the orchestrator when none is registered, the
@@ -59,19 +43,13 @@ export interface StatusStream {
  * the call yet; otherwise the orchestrator's own code and message.
  */
 export class OrchestratorClient {
-  private readonly registry: ServiceLocator;
+  private readonly peers: OrchestratorPeers;
   private readonly log: Logger;
-  private readonly deadlineMs: number;
-  private readonly reconnect: BackoffOpts;
-  private readonly clients = new Map<string, OrchestratorServiceClient>();
-  private cached: Promise<string> | undefined;
   private closed = false;
 
   constructor(opts: OrchestratorClientOpts) {
-    this.registry = opts.registry;
+    this.peers = opts.peers;
     this.log = opts.logger.child({ module: 'orchestrator-client' });
-    this.deadlineMs = opts.deadlineMs ?? DEFAULT_ORCHESTRATOR_DEADLINE_MS;
-    this.reconnect = opts.reconnect ?? {};
   }
 
   /**
@@ -79,19 +57,13 @@ export class OrchestratorClient {
    * the registry lists.
    * @throws ShardLabError UNAVAILABLE when none is registered or the registry cannot be asked.
    */
-  address(signal?: AbortSignal): Promise<string> {
-    if (this.cached) return this.cached;
-    const lookup = this.lookup(signal);
-    this.cached = lookup;
-    lookup.catch(() => {
-      if (this.cached === lookup) this.cached = undefined;
-    });
-    return lookup;
+  async address(): Promise<string> {
+    return (await this.peer()).address;
   }
 
   /** Forgets the cached address: the next call asks the registry again. */
   invalidate(): void {
-    this.cached = undefined;
+    this.peers.directory.invalidate();
   }
 
   /**
@@ -101,28 +73,30 @@ export class OrchestratorClient {
    * @throws ShardLabError as described on the class.
    */
   async getCrossShardStatus(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
-    const address = await this.address(signal);
+    const peer = await this.peer();
     try {
-      return await this.statusAt(address, txHash, signal);
+      return await this.statusAt(peer, txHash, signal);
     } catch (err) {
       if (!isShardLabError(err, ErrorCode.Unavailable) || signal?.aborted) throw err;
       this.invalidate();
-      const again = await this.address(signal).catch(() => address);
-      if (again === address) throw err;
-      this.log.info({ from: address, to: again }, 'orchestrator moved; retrying at its new address');
+      const again = await this.peer().catch(() => undefined);
+      if (!again || again.address === peer.address) throw err;
+      this.log.info({ from: peer.address, to: again.address }, 'orchestrator moved; retrying at its new address');
       return this.statusAt(again, txHash, signal);
     }
   }
 
   /**
    * Opens SubscribeStatus (status changes of every cross-shard transaction, from now on). The
-   * stream has no deadline; abort `signal` to close it.
+   * stream has no deadline; abort `signal` to close it. A stream that breaks with UNAVAILABLE
+   * drops the orchestrator's client (the next stream looks its address up again).
    * @throws ShardLabError UNAVAILABLE when the orchestrator's address cannot be found.
    */
   async subscribeStatus(signal: AbortSignal): Promise<StatusStream> {
-    const address = await this.address(signal);
-    const client = this.clientFor(address);
-    const target = `orchestrator (${address})`;
+    const peer = await this.peer();
+    const client = peer.client;
+    const target = peer.target;
+    const deadlineMs = this.peers.callDefaults('orchestrator').deadlineMs;
     const call = client.subscribeStatus({}, traceMetadata(), {});
     const onAbort = () => call.cancel();
     if (signal.aborted) call.cancel();
@@ -144,7 +118,7 @@ export class OrchestratorClient {
         if (settled) return;
         if (this.closed) return settle(false);
         try {
-          client.waitForReady(new Date(Date.now() + this.deadlineMs), (err) => {
+          client.waitForReady(new Date(Date.now() + deadlineMs), (err) => {
             if (!err && !this.closed) settle(true);
             else if (err && /closed/.test(err.message)) settle(false);
             else wait();
@@ -155,57 +129,26 @@ export class OrchestratorClient {
       };
       wait();
     });
-    return { target, connected, messages: iterate(call, target, signal, onAbort) };
+    return { target, connected, messages: iterate(call, peer, signal, onAbort) };
   }
 
-  /** Closes every orchestrator client. */
+  /** Stops using the orchestrator: later calls fail with UNAVAILABLE (the peer clients are the caller's to close). */
   close(): void {
     this.closed = true;
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
   }
 
-  private async lookup(signal?: AbortSignal): Promise<string> {
-    let res: ListEndpointsResponse;
+  /** The orchestrator peer. @throws ShardLabError UNAVAILABLE when closed or not found. */
+  private peer(): Promise<Peer<OrchestratorServiceClient>> {
+    if (this.closed) return Promise.reject(errors.unavailable('the gateway is shutting down'));
+    return this.peers.orchestrator();
+  }
+
+  private async statusAt(peer: Peer<OrchestratorServiceClient>, txHash: string, signal: AbortSignal | undefined): Promise<TransactionStatus> {
     try {
-      res = await this.registry.listEndpoints(ORCHESTRATOR_SERVICE, signal);
+      return await peer.call<TransactionStatus>((c, md, o, cb) => c.getCrossShardStatus({ txHash }, md, o, cb), signal ? { signal } : {});
     } catch (err) {
-      throw errors.unavailable(`orchestrator unavailable: the registry could not be asked where it is: ${(err as Error).message}`);
+      throw notImplementedAsUnavailable(err, peer.target);
     }
-    const live = res.endpoints.filter((e) => e.service === ORCHESTRATOR_SERVICE && e.alive && e.address !== '');
-    const ep = live[0];
-    if (!ep) throw errors.unavailable('orchestrator unavailable: no live orchestrator is registered with the registry');
-    if (live.length > 1) this.log.debug({ addresses: live.map((e) => e.address) }, 'several orchestrators are registered; using the first');
-    return ep.address;
-  }
-
-  private async statusAt(address: string, txHash: string, signal: AbortSignal | undefined): Promise<TransactionStatus> {
-    const client = this.clientFor(address);
-    const target = `orchestrator (${address})`;
-    try {
-      return await unaryCall<TransactionStatus>(target, (md, o, cb) => client.getCrossShardStatus({ txHash }, md, o, cb), {
-        deadlineMs: this.deadlineMs,
-        waitForReady: true,
-        ...(signal ? { signal } : {}),
-      });
-    } catch (err) {
-      throw notImplementedAsUnavailable(err, target);
-    }
-  }
-
-  private clientFor(address: string): OrchestratorServiceClient {
-    if (this.closed) throw errors.unavailable('the gateway is shutting down');
-    let c = this.clients.get(address);
-    if (!c) {
-      c = new OrchestratorServiceClient(address, credentials.createInsecure(), {
-        'grpc.max_receive_message_length': 64 * 1024 * 1024,
-        'grpc.keepalive_time_ms': 30_000,
-        'grpc.initial_reconnect_backoff_ms': this.reconnect.initialMs ?? 100,
-        'grpc.max_reconnect_backoff_ms': this.reconnect.maxMs ?? 5000,
-      });
-      this.clients.set(address, c);
-    }
-    return c;
   }
 }
 
@@ -217,7 +160,7 @@ function notImplementedAsUnavailable(err: unknown, target: string): unknown {
 
 async function* iterate(
   call: ClientReadableStream<TransactionStatus>,
-  target: string,
+  peer: Peer<OrchestratorServiceClient>,
   signal: AbortSignal,
   onAbort: () => void,
 ): AsyncGenerator<TransactionStatus> {
@@ -225,7 +168,9 @@ async function* iterate(
     for await (const msg of call) yield msg as TransactionStatus;
   } catch (err) {
     if (signal.aborted) return;
-    throw notImplementedAsUnavailable(fromServiceError(err as ServiceError, target), target);
+    const e = fromServiceError(err as ServiceError, peer.target);
+    if (e.code === ErrorCode.Unavailable) peer.forget();
+    throw notImplementedAsUnavailable(e, peer.target);
   } finally {
     signal.removeEventListener('abort', onAbort);
     call.cancel();

@@ -1,23 +1,15 @@
-import { status as grpcStatus, type CallOptions, type Metadata, type ServiceError } from '@grpc/grpc-js';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { ErrorCode, isShardLabError, ShardLabError } from '@shardlab/common';
-import { StateShardServiceClient, type StateShardBlock, type SubmitTransactionRequest, type SubmitTransactionResponse, type SubmitTransactionsResponse } from '@shardlab/proto';
-import type { RegistryDirectory } from '@shardlab/registry';
-import { createClient, MicroBatcher, streamCall, unaryCall, unpackOutcomes } from '@shardlab/rpc';
+import type { StateShardBlock, StateShardServiceClient, SubmitTransactionRequest, SubmitTransactionResponse, SubmitTransactionsResponse } from '@shardlab/proto';
+import { peerStream, type PeerDirectory, type PeerInvoke, type Peers } from '@shardlab/registry';
+import { MicroBatcher, unpackOutcomes } from '@shardlab/rpc';
 import { injectContext, type Logger } from '@shardlab/telemetry';
 
-/** What the gateway needs from the registry: a subset of `RegistryDirectory` (fakes welcome). */
-export type ShardDirectory = Pick<RegistryDirectory, 'config' | 'placement' | 'shardEndpoint' | 'listShards' | 'invalidate'>;
+/** What the shard router needs of the peer clients (a `Peers` from `@shardlab/registry`). */
+export type ShardPeers = Pick<Peers<PeerDirectory>, 'shard' | 'directory'>;
 
-/** Default deadline of a unary call to a shard, in milliseconds. */
-export const DEFAULT_SHARD_DEADLINE_MS = 5000;
-
-/** A unary call on a shard client, in the shape `unaryCall` from `@shardlab/rpc` expects. */
-export type ShardInvoke<Res> = (
-  client: StateShardServiceClient,
-  md: Metadata,
-  options: CallOptions,
-  cb: (err: ServiceError | null, res?: Res) => void,
-) => { cancel(): void };
+/** A unary call on a shard client, in the shape `unaryCall` from `@shardlab/rpc` expects, with the client first. */
+export type ShardInvoke<Res> = PeerInvoke<StateShardServiceClient, Res>;
 
 /** Options of one {@link ShardRouter.call}. */
 export interface ShardCallOpts {
@@ -34,30 +26,29 @@ export interface ShardCallOpts {
 
 /** Options of {@link ShardRouter}. */
 export interface ShardRouterOpts {
-  directory: ShardDirectory;
+  /**
+   * Where shards are found and the clients to them; the deadline of unary calls is the
+   * `state-shard` one of `peers`. Not closed by {@link ShardRouter.close}.
+   */
+  peers: ShardPeers;
   logger: Logger;
-  /** Deadline of each unary call, in milliseconds; default {@link DEFAULT_SHARD_DEADLINE_MS}. */
-  deadlineMs?: number;
 }
 
 /**
- * Calls state shards by shard id: resolves the shard's endpoint through the registry directory,
- * keeps one gRPC client per endpoint address, puts a deadline on every unary call, and when a
- * shard answers UNAVAILABLE invalidates the cached endpoints once and retries once (the shard may
- * have moved). Errors are ShardLabErrors with the shard's code and message; an unreachable
- * shard is UNAVAILABLE naming it (`shard 1 (host:port) unavailable: ...`).
+ * Calls state shards by shard id through the peer clients (the shard's endpoint from the
+ * registry directory, one gRPC client per endpoint, a deadline on every unary call), and when a
+ * shard answers UNAVAILABLE (its client and the cached endpoints are then dropped) retries once
+ * (the shard may have moved). Errors are ShardLabErrors with the shard's code and message; an
+ * unreachable shard is UNAVAILABLE naming it (`shard 1 (host:port) unavailable: ...`).
  */
 export class ShardRouter {
-  private readonly directory: ShardDirectory;
+  private readonly peers: ShardPeers;
   private readonly log: Logger;
-  private readonly deadlineMs: number;
-  private readonly clients = new Map<string, StateShardServiceClient>();
   private readonly submitters = new Map<number, MicroBatcher<SubmitTransactionRequest, SubmitTransactionResponse>>();
 
   constructor(opts: ShardRouterOpts) {
-    this.directory = opts.directory;
+    this.peers = opts.peers;
     this.log = opts.logger.child({ module: 'shard-router' });
-    this.deadlineMs = opts.deadlineMs ?? DEFAULT_SHARD_DEADLINE_MS;
   }
 
   /**
@@ -73,7 +64,7 @@ export class ShardRouter {
       if (!isShardLabError(err, ErrorCode.Unavailable) || opts.signal?.aborted) throw err;
       if (opts.idempotent === false && err.meta['grpcCode'] === grpcStatus.DEADLINE_EXCEEDED && err.meta['neverSent'] !== true) throw err;
       this.log.debug({ shardId, err: err.message }, 'shard unavailable; refreshing its endpoint and retrying once');
-      this.directory.invalidate();
+      this.peers.directory.invalidate();
       return this.attempt(shardId, invoke, opts.signal);
     }
   }
@@ -106,60 +97,33 @@ export class ShardRouter {
    * aborts or the stream fails.
    * @throws ShardLabError as {@link call} when the stream cannot be opened or breaks.
    */
-  async *subscribeBlocks(shardId: number, fromHeight: number, signal: AbortSignal): AsyncGenerator<StateShardBlock> {
-    const ep = await this.directory.shardEndpoint(shardId);
-    const client = this.clientFor(ep.address);
-    yield* streamCall<StateShardBlock>(
-      `shard ${shardId} (${ep.address})`,
-      (md, options) => client.subscribeBlocks({ fromHeight }, md, options),
-      signal,
-    );
+  subscribeBlocks(shardId: number, fromHeight: number, signal: AbortSignal): AsyncGenerator<StateShardBlock> {
+    return peerStream(() => this.peers.shard(shardId), (c, md, options) => c.subscribeBlocks({ fromHeight }, md, options), signal);
   }
 
   /** Drops cached shard endpoints (after a broken stream). */
   invalidate(): void {
-    this.directory.invalidate();
-  }
-
-  /** Closes every shard client. */
-  close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    this.peers.directory.invalidate();
   }
 
   private async attempt<Res>(shardId: number, invoke: ShardInvoke<Res>, signal: AbortSignal | undefined): Promise<Res> {
-    const ep = await this.directory.shardEndpoint(shardId);
-    const client = this.clientFor(ep.address);
+    const shard = await this.peers.shard(shardId);
     let neverSent = false;
     try {
-      return await unaryCall<Res>(
-        `shard ${shardId} (${ep.address})`,
-        (md, options, cb) =>
+      // The peers' shard calls wait for the connection (bounded by the deadline): a restarting
+      // shard comes back at the same address.
+      return await shard.call<Res>(
+        (client, md, options, cb) =>
           invoke(client, md, options, (err, res) => {
             // grpc-js says so when the deadline passed while the call still waited for a connection.
             if (err?.code === grpcStatus.DEADLINE_EXCEEDED && /waiting for LB pick/i.test(err.details)) neverSent = true;
             cb(err, res);
           }),
-        {
-          deadlineMs: this.deadlineMs,
-          // A restarting shard comes back at the same address: wait for the connection (bounded by
-          // the deadline) rather than failing while the channel is in reconnect back-off.
-          waitForReady: true,
-          ...(signal ? { signal } : {}),
-        },
+        signal ? { signal } : {},
       );
     } catch (err) {
       if (neverSent && err instanceof ShardLabError) throw new ShardLabError(err.code, err.message, { ...err.meta, neverSent: true });
       throw err;
     }
-  }
-
-  private clientFor(address: string): StateShardServiceClient {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = createClient(StateShardServiceClient, address);
-      this.clients.set(address, c);
-    }
-    return c;
   }
 }

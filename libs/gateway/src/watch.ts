@@ -1,6 +1,6 @@
 import { ErrorCode, isShardLabError } from '@shardlab/common';
 import { TxStatus, type GetHeadResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
-import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/registry';
+import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import type { ShardRouter } from './shards';
 

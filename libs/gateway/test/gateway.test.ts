@@ -11,19 +11,10 @@ import {
   type StateShardBlock,
   type TransactionStatus,
 } from '@shardlab/proto';
-import {
-  createRegistryClient,
-  createRegistryDirectory,
-  RegistryState,
-  registryMountedService,
-  startMembership,
-  type Membership,
-  type RegistryClient,
-  type RegistryDirectory,
-} from '@shardlab/registry';
+import { createRegistryDirectory, RegistryState, registryMountedService, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
 import { createClient, MAX_BATCH_ITEMS, startServer, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
-import { createGateway, gatewayMountedService, type Gateway } from '../src';
+import { startGateway, type Gateway } from '../src';
 import { FakeOrchestrator } from './fake-orchestrator';
 import { FakeShard } from './fake-shard';
 import { grpcError, healthCheck, openWatch, rawCall, reflect, waitFor } from './helpers';
@@ -42,7 +33,6 @@ class Network {
   shards: FakeShard[] = [];
   orchestrator: FakeOrchestrator | undefined;
   directory!: RegistryDirectory;
-  registryClient!: RegistryClient;
   gateway!: Gateway;
   gatewayServer!: RunningServer;
   client!: GatewayServiceClient;
@@ -86,10 +76,10 @@ class Network {
       await m.registered;
     }
     this.directory = createRegistryDirectory({ registryAddress: this.registry.address, logger });
-    this.registryClient = createRegistryClient(this.registry.address);
-    this.gateway = createGateway({
+    const running = await startGateway({
+      port: 0,
       directory: this.directory,
-      registry: this.registryClient,
+      instanceId: 'gateway-test',
       logger,
       shardDeadlineMs: 2000,
       orchestratorDeadlineMs: 1000,
@@ -98,15 +88,9 @@ class Network {
       watchRecheckMs: 60_000,
       reconnect: { initialMs: 10, maxMs: 100 },
     });
-    this.gatewayServer = await startServer({ port: 0, services: [gatewayMountedService(this.gateway, logger)], logger });
-    const m = startMembership({
-      registryAddress: this.registry.address,
-      endpoint: { service: 'gateway', address: this.gatewayServer.address, shardId: 0, instanceId: 'gateway-test' },
-      logger,
-      onPlacementEpoch: (e) => this.directory.observeEpoch(e),
-    });
-    this.memberships.push(m);
-    await m.registered;
+    this.gateway = running.gateway;
+    this.gatewayServer = running.server;
+    this.memberships.push(running.membership);
     this.client = createClient(GatewayServiceClient, this.gatewayServer.address);
   }
 
@@ -116,7 +100,6 @@ class Network {
     await this.gatewayServer?.close(500);
     await this.gateway?.close();
     this.directory?.close();
-    this.registryClient?.close();
     await Promise.all(this.shards.filter(Boolean).map((s) => s.stop()));
     await this.orchestrator?.stop();
     await this.registry?.close(500);

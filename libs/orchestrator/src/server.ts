@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
-import { errors } from '@shardlab/common';
-import { SimulatorServiceClient, StateShardServiceClient, type SimulateResponse, type StateShardBlock, type Transaction } from '@shardlab/proto';
-import { createRegistryClient, retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { createClient, followStream, startServer, streamCall, unaryCall, type RunningServer } from '@shardlab/rpc';
+import type { SimulateResponse, StateShardBlock, Transaction } from '@shardlab/proto';
+import { createPeers, peerStream, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
+import { followStream, retryWhileUnavailable, startServer, type RunningServer } from '@shardlab/rpc';
 import { LevelKV } from '@shardlab/storage';
 import type { Logger } from '@shardlab/telemetry';
 import { OrchestratorNode } from './node';
@@ -18,9 +17,12 @@ export interface OrchestratorOpts {
   advertiseAddress?: string;
   /** Directory of this instance's LevelDB store (created if missing). */
   dataDir: string;
-  /** Registry directory: shard count, placement, block interval, shard endpoints. */
+  /**
+   * Registry directory: shard count, placement, block interval, where shards and simulators are
+   * found, and whose registry client registers this instance. The caller closes it after
+   * {@link RunningOrchestrator.close}.
+   */
   directory: RegistryDirectory;
-  registryAddress: string;
   /** Orchestrator block interval in milliseconds; default the registry's block interval. */
   blockIntervalMs?: number;
   /** Orchestrator blocks to wait for votes before aborting [20]. */
@@ -49,18 +51,11 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
   const placement = await opts.directory.placement();
   mkdirSync(opts.dataDir, { recursive: true });
   const kv = await LevelKV.open(opts.dataDir);
+  const peers = createPeers({ directory: opts.directory, logger: log });
   // The simulator of cross-shard contract calls, found through the registry (service `simulator`).
-  const registry = createRegistryClient(opts.registryAddress);
-  const simClients = new Map<string, SimulatorServiceClient>();
   const simulate = async (tx: Transaction): Promise<SimulateResponse> => {
-    const { endpoints } = await registry.listEndpoints('simulator');
-    const live = endpoints.filter((e) => e.alive);
-    if (live.length === 0) throw errors.unavailable('no simulator is registered');
-    const ep = live[Math.floor(Math.random() * live.length)]!;
-    let c = simClients.get(ep.address);
-    if (!c) simClients.set(ep.address, (c = createClient(SimulatorServiceClient, ep.address)));
-    const client = c;
-    return unaryCall<SimulateResponse>(`simulator ${ep.address}`, (md, o, cb) => client.simulate({ tx }, md, o, cb), { deadlineMs: 30_000 });
+    const simulator = await peers.simulator();
+    return simulator.call<SimulateResponse>((c, md, o, cb) => c.simulate({ tx }, md, o, cb));
   };
   const node = await OrchestratorNode.create({
     simulate,
@@ -76,29 +71,18 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
   node.start();
 
   const stop = new AbortController();
-  const clients = new Map<string, StateShardServiceClient>();
   const follows = Array.from({ length: config.shardCount }, (_, shardId) =>
     followStream<StateShardBlock>({
       name: `shard ${shardId} blocks`,
       signal: stop.signal,
       logger: log,
-      open: (signal) =>
-        (async function* () {
-          const ep = await opts.directory.shardEndpoint(shardId).catch((err: unknown) => {
-            opts.directory.invalidate();
-            throw err;
-          });
-          let client = clients.get(ep.address);
-          if (!client) clients.set(ep.address, (client = createClient(StateShardServiceClient, ep.address)));
-          const c = client;
-          yield* streamCall(`shard ${shardId}`, (md, o) => c.subscribeBlocks({ fromHeight: node.shardCursor(shardId) + 1 }, md, o), signal);
-        })(),
+      open: (signal) => peerStream(() => peers.shard(shardId), (c, md, o) => c.subscribeBlocks({ fromHeight: node.shardCursor(shardId) + 1 }, md, o), signal),
       handle: (b) => node.onShardBlock(shardId, b),
     }),
   );
 
   const membership = startMembership({
-    registryAddress: opts.registryAddress,
+    client: opts.directory.registry,
     endpoint: { service: 'orchestrator', address: opts.advertiseAddress ?? server.address, shardId: 0, instanceId: `orchestrator-${randomUUID().slice(0, 8)}` },
     logger: log,
   });
@@ -114,9 +98,7 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
       await server.close();
       await node.stop();
       await Promise.all(follows);
-      for (const c of clients.values()) c.close();
-      for (const c of simClients.values()) c.close();
-      registry.close();
+      peers.close();
       await kv.close();
     },
   };

@@ -3,6 +3,7 @@ import { createPlacement, type Placement } from '@shardlab/chain';
 import type { Endpoint, GetConfigResponse, ListShardsResponse } from '@shardlab/proto';
 import type { Logger } from '@shardlab/telemetry';
 import { createRegistryClient, DEFAULT_REGISTRY_DEADLINE_MS, type RegistryClient } from './client';
+import type { ServiceName } from './state';
 
 /**
  * A client-side cache of what the registry knows (DESIGN.md section 2: services cache the
@@ -12,6 +13,11 @@ import { createRegistryClient, DEFAULT_REGISTRY_DEADLINE_MS, type RegistryClient
  * as ShardLabErrors (UNAVAILABLE when it cannot be reached) and are not cached.
  */
 export interface RegistryDirectory {
+  /**
+   * The registry client the directory asks (e.g. for a membership loop, so that a service opens
+   * one registry client only). Closed by {@link close} when the directory created it.
+   */
+  readonly registry: RegistryClient;
   /** GetConfig (shard count, chain id, block interval, placement epoch), cached. */
   config(): Promise<GetConfigResponse>;
   /** The placement (from GetPlacement), cached per epoch; use with `shardOf` from `@shardlab/chain`. */
@@ -25,7 +31,14 @@ export interface RegistryDirectory {
   shardEndpoint(shardId: number): Promise<Endpoint>;
   /** ListShards fetched from the registry now (and cached for {@link shardEndpoint}). */
   listShards(): Promise<ListShardsResponse>;
-  /** Drops the cached shard endpoints, e.g. after a shard did not answer. */
+  /**
+   * The registered instances of `service`, alive or not (ListEndpoints, cached until
+   * {@link invalidate} or a new placement epoch). When the cached list shows no live instance, the
+   * list is fetched again once.
+   * @throws ShardLabError UNAVAILABLE when the registry cannot be reached.
+   */
+  endpoints(service: ServiceName): Promise<Endpoint[]>;
+  /** Drops the cached shard endpoints and service endpoints, e.g. after a peer did not answer. */
   invalidate(): void;
   /**
    * Records a placement epoch seen elsewhere (a heartbeat, a lookup); when it differs from the
@@ -55,6 +68,14 @@ interface Cached<T> {
   value: Promise<T>;
 }
 
+interface CachedList {
+  /** Latest placement epoch observed when the list was fetched. */
+  epoch: number | undefined;
+  /** Whether the answer had arrived (a cached answer, not a fetch in flight). */
+  settled: boolean;
+  value: Promise<Endpoint[]>;
+}
+
 /** Creates a {@link RegistryDirectory}; nothing is fetched until first asked. */
 export function createRegistryDirectory(opts: RegistryDirectoryOpts): RegistryDirectory {
   const log = opts.logger.child({ module: 'registry-directory', registry: opts.registryAddress });
@@ -63,6 +84,8 @@ export function createRegistryDirectory(opts: RegistryDirectoryOpts): RegistryDi
   let configCache: Cached<GetConfigResponse> | undefined;
   let placementCache: Cached<Placement> | undefined;
   let shardsCache: Cached<ListShardsResponse> | undefined;
+  /** ListEndpoints per service, tagged with the latest epoch observed when fetched (the answer carries none). */
+  const endpointsCache = new Map<ServiceName, CachedList>();
 
   const observeEpoch = (epoch: number) => {
     if (latestEpoch !== undefined && epoch !== latestEpoch) {
@@ -125,10 +148,24 @@ export function createRegistryDirectory(opts: RegistryDirectoryOpts): RegistryDi
       (v) => v.placementEpoch,
     );
 
+  /** Fetches ListEndpoints of `service` into the cache (tagged with the latest epoch observed). */
+  const fetchEndpoints = (service: ServiceName): Promise<Endpoint[]> => {
+    const entry: CachedList = { epoch: latestEpoch, settled: false, value: client.listEndpoints(service).then((r) => r.endpoints) };
+    endpointsCache.set(service, entry);
+    entry.value.then(
+      () => (entry.settled = true),
+      () => {
+        if (endpointsCache.get(service) === entry) endpointsCache.delete(service);
+      },
+    );
+    return entry.value;
+  };
+
   const liveReplica = (list: ListShardsResponse, shardId: number) =>
     list.shards.find((s) => s.shardId === shardId)?.replicas.find((r) => r.alive);
 
   return {
+    registry: client,
     config,
     placement,
     shardEndpoint: async (shardId) => {
@@ -149,8 +186,18 @@ export function createRegistryDirectory(opts: RegistryDirectoryOpts): RegistryDi
       shardsCache = undefined;
       return shards();
     },
+    endpoints: async (service) => {
+      const c = endpointsCache.get(service);
+      const fresh = c !== undefined && c.epoch === latestEpoch;
+      const wasAnswered = fresh && c.settled;
+      const list = await (fresh ? c.value : fetchEndpoints(service));
+      // A cached answer without a live instance may be stale: ask once more.
+      if (wasAnswered && !list.some((e) => e.alive)) return fetchEndpoints(service);
+      return list;
+    },
     invalidate: () => {
       shardsCache = undefined;
+      endpointsCache.clear();
     },
     observeEpoch,
     epoch: () => latestEpoch,

@@ -1,13 +1,13 @@
-import { ErrorCode, isShardLabError } from '@shardlab/common';
+import { ErrorCode, errors, isShardLabError } from '@shardlab/common';
+import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
-import { backoffDelayMs, sleep, type BackoffOpts } from './backoff';
 import { createRegistryClient, DEFAULT_REGISTRY_DEADLINE_MS, type RegistryClient } from './client';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, type EndpointRegistration } from './state';
 
 /** Options of {@link startMembership}. */
 export interface MembershipOpts {
-  /** `host:port` of the registry. */
-  registryAddress: string;
+  /** `host:port` of the registry: a client is created for it (closed by `stop`) unless `client` is given. */
+  registryAddress?: string;
   /** What this instance announces (service, advertised address, shard id, instance id). */
   endpoint: EndpointRegistration;
   logger: Logger;
@@ -20,7 +20,10 @@ export interface MembershipOpts {
    * previous one (the first included), so that a cached placement can be refreshed.
    */
   onPlacementEpoch?: (epoch: number) => void;
-  /** A client to use instead of creating one for `registryAddress` (tests). Not closed by `stop`. */
+  /**
+   * The registry client to use instead of creating one for `registryAddress`, e.g. a directory's
+   * `registry` (so that a service opens one registry client only). Not closed by `stop`.
+   */
   client?: RegistryClient;
 }
 
@@ -45,11 +48,13 @@ export interface Membership {
  * heartbeat answered NOT_FOUND (the registry restarted or forgot the instance) registers again;
  * other heartbeat failures are logged and the next heartbeat is tried on schedule.
  * Runs in the background: the returned object is available at once.
+ * @throws ShardLabError INVALID_ARGUMENT when neither `client` nor `registryAddress` is given.
  */
 export function startMembership(opts: MembershipOpts): Membership {
-  const log = opts.logger.child({ module: 'membership', instanceId: opts.endpoint.instanceId, registry: opts.registryAddress });
+  if (!opts.client && opts.registryAddress === undefined) throw errors.invalidArgument('startMembership needs a registry client or a registry address');
   const ownClient = !opts.client;
-  const client = opts.client ?? createRegistryClient(opts.registryAddress, { deadlineMs: opts.deadlineMs ?? DEFAULT_REGISTRY_DEADLINE_MS });
+  const client = opts.client ?? createRegistryClient(opts.registryAddress!, { deadlineMs: opts.deadlineMs ?? DEFAULT_REGISTRY_DEADLINE_MS });
+  const log = opts.logger.child({ module: 'membership', instanceId: opts.endpoint.instanceId, registry: client.address });
   const controller = new AbortController();
   const signal = controller.signal;
   let registered = false;

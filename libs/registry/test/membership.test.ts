@@ -145,6 +145,7 @@ describe('createRegistryDirectory', () => {
       getConfig: count('getConfig', inner.getConfig),
       getPlacement: count('getPlacement', inner.getPlacement),
       listShards: count('listShards', inner.listShards),
+      listEndpoints: count('listEndpoints', inner.listEndpoints),
     };
   }
 
@@ -208,6 +209,23 @@ describe('createRegistryDirectory', () => {
     await dir.shardEndpoint(0);
     expect(calls.filter((c) => c === 'listShards')).toHaveLength(listCalls + 1);
     expect((await dir.config()).placementEpoch).toBe(epoch);
+  });
+
+  it('caches service endpoints until invalidate(), asking again when the cached list has no live instance', async () => {
+    const dir = createRegistryDirectory({ registryAddress: server.address, logger, client: countingClient(client) });
+    expect(await dir.endpoints('simulator')).toEqual([]);
+    // A cached list without a live instance is asked again: a simulator registered since is found.
+    state.register({ service: 'simulator', address: '127.0.0.1:8100', shardId: 0, instanceId: 'sim-a' });
+    expect((await dir.endpoints('simulator')).map((e) => e.address)).toEqual(['127.0.0.1:8100']);
+    expect(calls.filter((c) => c === 'listEndpoints')).toHaveLength(2);
+    // A list with a live instance is kept until invalidate().
+    state.register({ service: 'simulator', address: '127.0.0.1:8101', shardId: 0, instanceId: 'sim-b' });
+    expect((await dir.endpoints('simulator')).map((e) => e.address)).toEqual(['127.0.0.1:8100']);
+    expect(calls.filter((c) => c === 'listEndpoints')).toHaveLength(2);
+    dir.invalidate();
+    expect((await dir.endpoints('simulator')).map((e) => e.address)).toEqual(['127.0.0.1:8100', '127.0.0.1:8101']);
+    expect(calls.filter((c) => c === 'listEndpoints')).toHaveLength(3);
+    expect(dir.registry.address).toBe(server.address);
   });
 
   it('reports an unreachable registry as UNAVAILABLE naming it', async () => {

@@ -1,4 +1,5 @@
 import type { Logger } from '@shardlab/telemetry';
+import { sleep } from './backoff';
 
 /** Options of {@link followStream}. */
 export interface FollowOpts<T> {
@@ -40,15 +41,7 @@ export async function followStream<T>(opts: FollowOpts<T>): Promise<void> {
       opts.logger.warn({ stream: opts.name, err: (err as Error).message, retryInMs: delay }, 'stream failed; reopening');
     }
     if (received > 0) delay = initial;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        opts.signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, delay);
-      opts.signal.addEventListener('abort', done, { once: true });
-    });
+    await sleep(delay, opts.signal, { keepAlive: true });
     delay = Math.min(max, delay * 2);
   }
 }

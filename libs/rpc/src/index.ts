@@ -4,3 +4,4 @@ export * from './client';
 export * from './follow';
 export * from './health';
 export * from './batch';
+export * from './backoff';

@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, toProtoTransaction, type Placement } from '@shardlab/chain';
 import { errors, parseAddress, parseWei } from '@shardlab/common';
-import { OrchestratorServiceClient, StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type TxStatus } from '@shardlab/proto';
-import { createRegistryClient, retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { createClient, followStream, MicroBatcher, startServer, withSharedResponseEncoding, streamCall, unaryCall, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
+import { StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type TxStatus } from '@shardlab/proto';
+import { createPeers, peerStream, startMembership, type Membership, type Peers, type RegistryDirectory } from '@shardlab/registry';
+import { followStream, MicroBatcher, retryWhileUnavailable, startServer, withSharedResponseEncoding, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
 import { LevelKV, ShardStore } from '@shardlab/storage';
 import { injectContext, type Logger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode } from './node';
@@ -57,9 +57,12 @@ export interface StateShardOpts {
   host: string;
   /** Address other services use to reach this instance; default the bound `host:port`. */
   advertiseAddress?: string;
-  /** Registry directory: the source of shard count, chain id, placement and block interval. */
+  /**
+   * Registry directory: the source of shard count, chain id, placement and block interval, where
+   * the orchestrator is found, and whose registry client registers this instance. The caller
+   * closes it after {@link RunningStateShard.close}.
+   */
   directory: RegistryDirectory;
-  registryAddress: string;
   /** Block interval in milliseconds; default the registry's. */
   blockIntervalMs?: number;
   maxTxsPerBlock?: number;
@@ -96,7 +99,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
   mkdirSync(opts.dataDir, { recursive: true });
   const store = await ShardStore.open(await LevelKV.open(opts.dataDir));
   const signaturePool = new SignaturePool(config.chainId);
-  const orchestrator = orchestratorLink(opts.registryAddress, log);
+  const peers = createPeers({ directory: opts.directory, logger: log });
   const node = await createShardNode({
     shardId: opts.shardId,
     placement,
@@ -108,7 +111,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     ...(opts.maxTxsPerBlock !== undefined ? { maxTxsPerBlock: opts.maxTxsPerBlock } : {}),
     ...(opts.simulationLockMaxTtlMs !== undefined ? { simulationLockMaxTtlMs: opts.simulationLockMaxTtlMs } : {}),
     signaturePool,
-    forwarder: orchestrator.forwarder,
+    forwarder: orchestratorForwarder(peers),
   });
   const server = await startServer({
     port: opts.port,
@@ -123,20 +126,11 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     name: 'orchestrator blocks',
     signal: stop.signal,
     logger: log,
-    open: (signal) =>
-      (async function* () {
-        try {
-          const client = await orchestrator.client();
-          yield* streamCall('orchestrator', (md, o) => client.subscribeBlocks({ fromHeight: node.orchestratorCursor() + 1 }, md, o), signal);
-        } catch (err) {
-          orchestrator.invalidate();
-          throw err;
-        }
-      })(),
+    open: (signal) => peerStream(() => peers.orchestrator(), (c, md, o) => c.subscribeBlocks({ fromHeight: node.orchestratorCursor() + 1 }, md, o), signal),
     handle: (b) => node.enqueueOrchestratorBlock(b),
   });
   const membership = startMembership({
-    registryAddress: opts.registryAddress,
+    client: opts.directory.registry,
     endpoint: { service: 'state-shard', address: opts.advertiseAddress ?? server.address, shardId: opts.shardId, instanceId: `state-shard-${opts.shardId}-${randomUUID().slice(0, 8)}` },
     logger: log,
   });
@@ -153,66 +147,31 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
       await following;
       await server.close();
       await node.stop();
-      orchestrator.close();
+      peers.close();
       await store.close();
       await signaturePool.close();
     },
   };
 }
 
-
 /**
- * The shard's link to the orchestrator: its address from the registry (cached until a call
- * fails), a client, and the {@link Forwarder} that hands cross-shard transactions over.
+ * The {@link Forwarder} that hands cross-shard transactions over to the orchestrator (found
+ * through `peers`). Forwards made close together travel in one ForwardTransactions call (the
+ * orchestrator makes them durable in one write); each keeps its own outcome and trace context.
  */
-function orchestratorLink(registryAddress: string, log: Logger) {
-  const registry = createRegistryClient(registryAddress);
-  let cached: { address: string; client: OrchestratorServiceClient } | undefined;
-  const client = async (): Promise<OrchestratorServiceClient> => {
-    if (cached) return cached.client;
-    const { endpoints } = await registry.listEndpoints('orchestrator');
-    const ep = endpoints.find((e) => e.alive);
-    if (!ep) throw errors.unavailable('no orchestrator is registered with the registry');
-    cached = { address: ep.address, client: createClient(OrchestratorServiceClient, ep.address) };
-    log.info({ orchestrator: ep.address }, 'orchestrator found');
-    return cached.client;
-  };
-  // Forwards made close together travel in one ForwardTransactions call (the orchestrator makes
-  // them durable in one write); each keeps its own outcome and trace context.
+function orchestratorForwarder(peers: Peers): Forwarder {
   const batcher = new MicroBatcher<ForwardTransactionRequest, { status: TxStatus }>({
     // The raw transaction twice (raw and decoded fields) plus the envelope, roughly.
     sizeOf: (item) => 2 * (item.tx?.raw.length ?? 0) + 512,
     send: async (items) => {
-      const c = await client();
-      try {
-        const res = await unaryCall<ForwardTransactionsResponse>('orchestrator', (md, o, cb) => c.forwardTransactions({ transactions: items }, md, o, cb), {
-          deadlineMs: 5000,
-          waitForReady: true,
-        });
-        return unpackOutcomes('orchestrator', items.length, res.results);
-      } catch (err) {
-        cached?.client.close();
-        cached = undefined;
-        throw err;
-      }
+      const orchestrator = await peers.orchestrator();
+      const res = await orchestrator.call<ForwardTransactionsResponse>((c, md, o, cb) => c.forwardTransactions({ transactions: items }, md, o, cb));
+      return unpackOutcomes('orchestrator', items.length, res.results);
     },
   });
-  const forwarder: Forwarder = {
+  return {
     forward: async (d, homeShard, involvedShards) => {
       await batcher.call({ tx: toProtoTransaction(d), homeShard, involvedShards, rwSet: undefined, traceContext: injectContext() });
-    },
-  };
-  return {
-    client,
-    forwarder,
-    /** Forgets the cached address (the orchestrator may have moved). */
-    invalidate: () => {
-      cached?.client.close();
-      cached = undefined;
-    },
-    close: () => {
-      cached?.client.close();
-      registry.close();
     },
   };
 }

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createChainCommon } from '@shardlab/chain';
-import { retryWhileUnavailable, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
-import { startServer, type RunningServer } from '@shardlab/rpc';
+import { createPeers, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';
+import { retryWhileUnavailable, startServer, type RunningServer } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import { CodeCache } from './remote-state';
-import { ShardClients, createShardStateSource } from './shard-source';
+import { createShardStateSource } from './shard-source';
 import { simulatorService } from './service';
 
 /** Options of {@link startSimulator}. */
@@ -13,10 +13,12 @@ export interface SimulatorOpts {
   host: string;
   /** Address other services use to reach this instance; default the bound `host:port`. */
   advertiseAddress?: string;
-  /** Registry directory: chain id, placement, shard endpoints. */
+  /**
+   * Registry directory: chain id, placement, where shards are found, and whose registry client
+   * registers this instance. The caller closes it after {@link RunningSimulator.close}.
+   */
   directory: RegistryDirectory;
-  registryAddress: string;
-  /** Deadline of each shard call, in ms (default 5000). */
+  /** Deadline of each shard call, in ms (default 5000, `PEER_CALL_DEFAULTS` of `@shardlab/registry`). */
   shardDeadlineMs?: number;
   /** Base fee per gas in wei; default 1 gwei. */
   baseFeePerGas?: bigint;
@@ -47,7 +49,11 @@ export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimula
   const log = opts.logger;
   const config = await retryWhileUnavailable(() => opts.directory.config(), log, 'the registry');
   const common = createChainCommon({ chainId: config.chainId });
-  const clients = new ShardClients();
+  const peers = createPeers({
+    directory: opts.directory,
+    logger: log,
+    ...(opts.shardDeadlineMs !== undefined ? { calls: { 'state-shard': { deadlineMs: opts.shardDeadlineMs } } } : {}),
+  });
   const codeCache = new CodeCache();
   const service = simulatorService({
     logger: log,
@@ -57,17 +63,11 @@ export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimula
     ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
     ...(opts.lockDeadlineMs !== undefined ? { lockDeadlineMs: opts.lockDeadlineMs } : {}),
     sourceFor: (signal, lock) =>
-      createShardStateSource({
-        directory: opts.directory,
-        clients,
-        signal,
-        lock,
-        ...(opts.shardDeadlineMs !== undefined ? { deadlineMs: opts.shardDeadlineMs } : {}),
-      }),
+      createShardStateSource({ peers, signal, lock }),
   });
   const server = await startServer({ port: opts.port, host: opts.host, services: [service], logger: log });
   const membership = startMembership({
-    registryAddress: opts.registryAddress,
+    client: opts.directory.registry,
     endpoint: { service: 'simulator', address: opts.advertiseAddress ?? server.address, shardId: 0, instanceId: `simulator-${randomUUID().slice(0, 8)}` },
     logger: log,
     onPlacementEpoch: (epoch) => opts.directory.observeEpoch(epoch),
@@ -76,7 +76,7 @@ export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimula
     await membership.registered;
   } catch (err) {
     await server.close();
-    clients.close();
+    peers.close();
     throw err;
   }
   log.info({ address: server.address, port: server.port, chainId: config.chainId, shardCount: config.shardCount }, 'simulator listening');
@@ -87,7 +87,7 @@ export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimula
     close: async () => {
       await membership.stop();
       await server.close();
-      clients.close();
+      peers.close();
     },
   };
 }

@@ -2,16 +2,11 @@
  * The {@link StateSource} of a running network: the state shards' GetHead, GetProof and GetCode
  * over gRPC, with shards found through the registry (placement and endpoints).
  */
-import type { Metadata, CallOptions, ServiceError } from '@grpc/grpc-js';
 import { shardOf } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors, isShardLabError } from '@shardlab/common';
-import { StateShardServiceClient, type GetCodeResponse, type GetHeadResponse, type GetProofResponse, type ReleaseSimulationLocksResponse } from '@shardlab/proto';
-import type { RegistryDirectory } from '@shardlab/registry';
-import { createClient, unaryCall } from '@shardlab/rpc';
+import type { GetCodeResponse, GetHeadResponse, GetProofResponse, ReleaseSimulationLocksResponse, StateShardServiceClient } from '@shardlab/proto';
+import type { Peer, PeerInvoke, Peers } from '@shardlab/registry';
 import type { StateSource } from './remote-state';
-
-/** Default deadline of a call to a shard, in milliseconds. */
-export const DEFAULT_SHARD_DEADLINE_MS = 5000;
 
 /** Most storage slots asked in one GetProof (the shards' limit); more are asked in several. */
 export const MAX_SLOTS_PER_PROOF = 256;
@@ -40,33 +35,14 @@ export function lockHolderOf(message: string): string | undefined {
   return /locked by transaction (0x[0-9a-fA-F]{64})/.exec(message)?.[1]?.toLowerCase();
 }
 
-/** gRPC clients of the state shards by address, shared by simulations. */
-export class ShardClients {
-  private readonly clients = new Map<string, StateShardServiceClient>();
-
-  /** The client of the shard at `address` (`host:port`), created on first use. */
-  get(address: string): StateShardServiceClient {
-    let c = this.clients.get(address);
-    if (!c) this.clients.set(address, (c = createClient(StateShardServiceClient, address)));
-    return c;
-  }
-
-  /** Closes every client. */
-  close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
-  }
-}
-
 /** Options of {@link createShardStateSource}. */
 export interface ShardSourceOpts {
-  /** Placement and shard endpoints. */
-  directory: RegistryDirectory;
-  clients: ShardClients;
-  /** Deadline of each shard call, in ms; default {@link DEFAULT_SHARD_DEADLINE_MS}. */
-  deadlineMs?: number;
-  /** Wait (up to the deadline) for a shard that is reconnecting instead of failing at once; default true. */
-  waitForReady?: boolean;
+  /**
+   * The state shards' clients (shared by simulations), found through the registry directory,
+   * which also gives the placement; every call has the shard deadline and connection wait of
+   * `peers` (`PEER_CALL_DEFAULTS` from `@shardlab/registry`, or its overrides).
+   */
+  peers: Peers;
   /** Cancels the calls in flight (the Simulate call was cancelled). */
   signal?: AbortSignal;
   /** Simulation locks to take with every GetProof [none]. */
@@ -77,7 +53,7 @@ interface Pin {
   shardId: number;
   height: number;
   stateRoot: string;
-  client: StateShardServiceClient;
+  peer: Peer<StateShardServiceClient>;
 }
 
 /**
@@ -95,28 +71,17 @@ interface Pin {
  * answers with an error of its own (e.g. UNIMPLEMENTED, NOT_FOUND) — except a shard's ABORTED
  * (the address is locked by another transaction, or changed after the pinned height), which stays
  * ABORTED, with `meta.holder` the holder's hash when the shard named one. Unreachable shards make
- * the directory drop its cached endpoints.
+ * `peers` drop the shard's client and the directory's cached endpoints.
  */
 export function createShardStateSource(opts: ShardSourceOpts): StateSource {
   const pins = new Map<number, Promise<Pin>>();
-  const callOpts = {
-    deadlineMs: opts.deadlineMs ?? DEFAULT_SHARD_DEADLINE_MS,
-    waitForReady: opts.waitForReady ?? true,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-  };
+  const callOpts = opts.signal ? { signal: opts.signal } : {};
 
-  async function call<Res>(
-    shardId: number,
-    method: string,
-    invoke: (md: Metadata, o: CallOptions, cb: (err: ServiceError | null, res?: Res) => void) => { cancel(): void },
-  ): Promise<Res> {
+  async function call<Res>(peer: Peer<StateShardServiceClient>, shardId: number, method: string, invoke: PeerInvoke<StateShardServiceClient, Res>): Promise<Res> {
     try {
-      return await unaryCall<Res>(`shard ${shardId}`, invoke, callOpts);
+      return await peer.call<Res>(invoke, callOpts);
     } catch (err) {
-      if (isShardLabError(err, ErrorCode.Unavailable)) {
-        opts.directory.invalidate();
-        throw err;
-      }
+      if (isShardLabError(err, ErrorCode.Unavailable)) throw err; // `peer` forgot the shard's endpoint
       if (isShardLabError(err, ErrorCode.Aborted)) {
         const holder = lockHolderOf(err.message);
         throw errors.aborted(`shard ${shardId}: ${err.message}`, { shardId, ...(holder ? { holder } : {}) });
@@ -127,7 +92,7 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
     }
   }
 
-  const shardOfAddress = async (address: string) => shardOf(await opts.directory.placement(), address);
+  const shardOfAddress = async (address: string) => shardOf(await opts.peers.directory.placement(), address);
 
   /** Any failure to reach a shard is UNAVAILABLE naming it (also the directory's own errors). */
   const unavailable = (shardId: number, err: unknown): never => {
@@ -140,14 +105,13 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
     let p = pins.get(shardId);
     if (!p) {
       p = (async () => {
-        const endpoint = await opts.directory.shardEndpoint(shardId).catch((err: unknown) => unavailable(shardId, err));
-        const client = opts.clients.get(endpoint.address);
-        const head = await call<GetHeadResponse>(shardId, 'GetHead', (md, o, cb) => client.getHead({}, md, o, cb));
+        const peer = await opts.peers.shard(shardId).catch((err: unknown) => unavailable(shardId, err));
+        const head = await call<GetHeadResponse>(peer, shardId, 'GetHead', (c, md, o, cb) => c.getHead({}, md, o, cb));
         if (head.shardId !== shardId) {
-          opts.directory.invalidate();
-          throw errors.unavailable(`the shard registered as shard ${shardId} at ${endpoint.address} reports shard id ${head.shardId}`, { shardId });
+          peer.forget();
+          throw errors.unavailable(`the shard registered as shard ${shardId} at ${peer.address} reports shard id ${head.shardId}`, { shardId });
         }
-        return { shardId, height: head.height, stateRoot: head.stateRoot.toLowerCase(), client };
+        return { shardId, height: head.height, stateRoot: head.stateRoot.toLowerCase(), peer };
       })();
       pins.set(shardId, p);
     }
@@ -164,7 +128,7 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
     const locking = lock !== undefined && !unlocked.has(address.toLowerCase());
     if (locking) lockedShards.set(p.shardId, p);
     const request = { address, slots, height: p.height, ...(locking ? { txHash: lock.txHash, lockTtlMs: lock.ttlMs } : {}) };
-    const pending = call<GetProofResponse>(p.shardId, 'GetProof', (md, o, cb) => p.client.getProof(request, md, o, cb));
+    const pending = call<GetProofResponse>(p.peer, p.shardId, 'GetProof', (c, md, o, cb) => c.getProof(request, md, o, cb));
     inFlight.add(pending);
     const res = await pending.finally(() => inFlight.delete(pending));
     const ref = res.reference;
@@ -188,7 +152,7 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
     },
     getCode: async (address) => {
       const p = await pin(await shardOfAddress(address));
-      const res = await call<GetCodeResponse>(p.shardId, 'GetCode', (md, o, cb) => p.client.getCode({ address }, md, o, cb));
+      const res = await call<GetCodeResponse>(p.peer, p.shardId, 'GetCode', (c, md, o, cb) => c.getCode({ address }, md, o, cb));
       return res.code;
     },
     ...(lock
@@ -199,8 +163,9 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
             await Promise.allSettled(
               [...lockedShards.values()].map((p) =>
                 // Not tied to the Simulate call's signal: a cancelled simulation releases too.
-                unaryCall<ReleaseSimulationLocksResponse>(`shard ${p.shardId}`, (md, o, cb) => p.client.releaseSimulationLocks({ txHash: lock.txHash }, md, o, cb), {
+                p.peer.call<ReleaseSimulationLocksResponse>((c, md, o, cb) => c.releaseSimulationLocks({ txHash: lock.txHash }, md, o, cb), {
                   deadlineMs: RELEASE_DEADLINE_MS,
+                  waitForReady: false,
                 }),
               ),
             );

@@ -71,7 +71,6 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       port: 0,
       host: '127.0.0.1',
       directory,
-      registryAddress: net.registryAddress,
       shardDeadlineMs: 500,
       lockTtlMs: 7_000,
       lockDeadlineMs: 1_000,

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGateway, gatewayMountedService } from '@shardlab/gateway';
 import { startOrchestrator, type RunningOrchestrator } from '@shardlab/orchestrator';
-import { createRegistryClient, createRegistryDirectory, RegistryState, registryMountedService, startMembership } from '@shardlab/registry';
+import { createRegistryDirectory, RegistryState, registryMountedService, startMembership } from '@shardlab/registry';
 import { startServer, type RunningServer } from '@shardlab/rpc';
 import { startStateShard, type RunningStateShard } from '@shardlab/shard';
 import type { Logger } from '@shardlab/telemetry';
@@ -52,7 +52,6 @@ export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProc
         port: 0,
         host: '127.0.0.1',
         directory: dir(),
-        registryAddress,
         logger: log.child({ service: 'state-shard' }),
         ...(opts.genesisExtra ? { genesisExtra: opts.genesisExtra } : {}),
       }),
@@ -63,12 +62,10 @@ export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProc
     host: '127.0.0.1',
     dataDir: join(opts.dataDir, 'orchestrator'),
     directory: dir(),
-    registryAddress,
     logger: log.child({ service: 'orchestrator' }),
     ...(opts.voteTimeoutBlocks !== undefined ? { voteTimeoutBlocks: opts.voteTimeoutBlocks } : {}),
   });
-  const gwRegistry = createRegistryClient(registryAddress);
-  const gateway = createGateway({ directory: dir(), registry: gwRegistry, logger: log.child({ service: 'gateway' }) });
+  const gateway = createGateway({ directory: dir(), logger: log.child({ service: 'gateway' }) });
   const gwServer = await startServer({ port: 0, services: [gatewayMountedService(gateway, log)], logger: log });
   const membership = startMembership({ registryAddress, endpoint: { service: 'gateway', address: gwServer.address, shardId: 0, instanceId: 'gateway-inprocess' }, logger: log });
   await membership.registered;
@@ -81,7 +78,6 @@ export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProc
       await membership.stop();
       await gwServer.close();
       gateway.close();
-      gwRegistry.close();
       await orchestrator.close();
       await Promise.all(shards.map((s) => s.close()));
       for (const d of directories) d.close();

@@ -13,6 +13,7 @@ import { createChainCommon, createPlacement } from '@shardlab/chain';
 import { runAudit, type AuditReport } from '@shardlab/audit';
 import { runExperiment, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
+import { connectPeers } from '@shardlab/registry';
 import { buildReport, createProgress, formatReportTable, writeReportFiles, type AuditSummary, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
 import { createClient, unaryCall } from '@shardlab/rpc';
 import { createLogger } from '@shardlab/telemetry';
@@ -129,19 +130,19 @@ function gitCommit(): string {
 /** Runs a batch to its end with a progress line; returns its run. */
 async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string, rate?: number): Promise<ExperimentRun> {
   const progress = createProgress({ total: txs.length, out, label });
-  const shards = new Map<number, string>();
-  for (let s = 0; s < devnet.shardCount; s++) shards.set(s, devnet.processes.get(`state-shard-${s}`)!.address);
+  const logger = createLogger({ service: 'experiment', level: 'warn', destination: process.stderr });
+  const peers = connectPeers({ registryAddress: devnet.registryAddress, logger });
   try {
     return await runExperiment(txs, {
       gateway,
-      shards,
-      orchestratorAddress: devnet.orchestratorAddress,
-      logger: createLogger({ service: 'experiment', level: 'warn', destination: process.stderr }),
+      peers,
+      logger,
       concurrency: o.concurrency,
       ...(rate ? { rate } : {}),
       onProgress: (p) => progress.update(p),
     });
   } finally {
+    peers.close();
     progress.done();
   }
 }

@@ -54,7 +54,7 @@ beforeAll(async () => {
   // The in-process network has no simulator: start one, registered with the registry, where the
   // orchestrator looks it up for each simulation.
   simDirectory = createRegistryDirectory({ registryAddress: net.registryAddress, logger });
-  simulator = await startSimulator({ port: 0, host: '127.0.0.1', directory: simDirectory, registryAddress: net.registryAddress, logger });
+  simulator = await startSimulator({ port: 0, host: '127.0.0.1', directory: simDirectory, logger });
   gateway = createClient(GatewayServiceClient, net.gatewayAddress);
 }, 60_000);
 

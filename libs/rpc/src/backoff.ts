@@ -1,5 +1,7 @@
+// Retry helpers shared by every retry loop: exponential back-off delays, an abortable sleep, and a retry-while-UNAVAILABLE loop.
 import { ErrorCode, isShardLabError } from '@shardlab/common';
 import type { Logger } from '@shardlab/telemetry';
+
 /** Exponential back-off settings, in milliseconds. */
 export interface BackoffOpts {
   /** First delay; default 100 ms. */
@@ -19,11 +21,20 @@ export function backoffDelayMs(attempt: number, opts: BackoffOpts = {}): number 
   return Math.round(base * (0.8 + 0.4 * Math.random()));
 }
 
+/** Options of {@link sleep}. */
+export interface SleepOpts {
+  /**
+   * Keep the process alive while sleeping (a referenced timer), for a process that has nothing
+   * else to do yet. Default false: the timer does not keep the process alive.
+   */
+  keepAlive?: boolean;
+}
+
 /**
- * Resolves after `ms` milliseconds, or as soon as `signal` aborts (never rejects). The timer does
- * not keep the process alive.
+ * Resolves after `ms` milliseconds, or as soon as `signal` aborts (never rejects). By default the
+ * timer does not keep the process alive (see {@link SleepOpts.keepAlive}).
  */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal?: AbortSignal, opts: SleepOpts = {}): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const done = () => {
@@ -32,15 +43,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     };
     const timer = setTimeout(done, ms);
-    timer.unref?.();
+    if (!opts.keepAlive) timer.unref?.();
     signal?.addEventListener('abort', done, { once: true });
   });
 }
 
 /**
- * Calls `fn` until it does not fail with UNAVAILABLE, backing off between attempts and logging
- * each wait (`waiting for <what>`); other errors are thrown at once. Uses a referenced timer, so
- * a process that has nothing else to do yet stays alive while it waits.
+ * Calls `fn` until it does not fail with UNAVAILABLE, backing off between attempts
+ * ({@link backoffDelayMs} with its defaults) and logging each wait (`waiting for <what>`); other
+ * errors are thrown at once, and so is the last UNAVAILABLE once `signal` aborts. Waits on a
+ * referenced timer, so a process that has nothing else to do yet stays alive while it waits.
  */
 export async function retryWhileUnavailable<T>(fn: () => Promise<T>, log: Logger, what: string, signal?: AbortSignal): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -50,7 +62,8 @@ export async function retryWhileUnavailable<T>(fn: () => Promise<T>, log: Logger
       if (!isShardLabError(err, ErrorCode.Unavailable) || signal?.aborted) throw err;
       const delay = backoffDelayMs(attempt);
       log.info({ attempt: attempt + 1, retryInMs: delay, err: err.message }, `waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(delay, signal, { keepAlive: true });
+      if (signal?.aborted) throw err;
     }
   }
 }
