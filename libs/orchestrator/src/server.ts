@@ -6,7 +6,7 @@ import { createPeers, peerStream, startMembership, type Membership, type Registr
 import { followStream, retryWhileUnavailable, startServer, type RunningServer } from '@shardlab/rpc';
 import { LevelKV } from '@shardlab/storage';
 import type { Logger } from '@shardlab/telemetry';
-import { OrchestratorNode } from './node';
+import { createOrchestratorNode, type OrchestratorNode } from './node';
 import { orchestratorService } from './service';
 
 /** Options of {@link startOrchestrator}. */
@@ -57,7 +57,7 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
     const simulator = await peers.simulator();
     return simulator.call<SimulateResponse>((c, md, o, cb) => c.simulate({ tx }, md, o, cb));
   };
-  const node = await OrchestratorNode.create({
+  const node = await createOrchestratorNode({
     simulate,
     kv,
     logger: log,
