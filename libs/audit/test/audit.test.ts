@@ -11,7 +11,7 @@ import {
   NetBuilder,
   removeSystemTx,
   systemTxPositions,
-} from './fixtures';
+} from '@shardlab/testing';
 
 const FEE_BURN = BigInt(GAS) * BASE_FEE;
 
