@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createChainCommon, createPlacement, devAccounts } from '@shardlab/chain';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { startDevnet } from '../../devnet/src/devnet';
+import { startDevnet } from '@shardlab/devnet';
 import { summarise, type Summary } from '../../devnet/src/summary';
 import { planLocalTransfers, runWorkload } from '../../devnet/src/workload';
 

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { decodeTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
 import { SimulatorServiceClient, TxStatus, type SimulateResponse } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { startDevnet } from '../../devnet/src/devnet';
+import { startDevnet } from '@shardlab/devnet';
 import { percentile } from '../../devnet/src/stats';
 import { summarise } from '../../devnet/src/summary';
 import { planLocalTransfers, runWorkload } from '../../devnet/src/workload';
-import { NetClient } from '../../scenarios/src/client';
-import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, strictStep, swapReq, uniswapActors } from '../../scenarios/src/uniswap';
+import { NetClient } from '@shardlab/contracts';
+import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, strictStep, swapReq, uniswapActors } from '@shardlab/contracts';
 
 /** Figures of one class of transactions. */
 export interface ClassFigures {

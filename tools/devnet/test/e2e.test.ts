@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createChainCommon, createPlacement, devAccounts, DEV_ACCOUNT_BALANCE, shardOf } from '@shardlab/chain';
 import { GatewayServiceClient, TxStatus, type Account, type StateShardBlock } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { startDevnet, type Devnet } from '../src/devnet';
+import { startDevnet, type Devnet } from '@shardlab/devnet';
 import { planLocalTransfers, runWorkload, type TxResult } from '../src/workload';
 
 const SHARDS = 2;
