@@ -8,8 +8,11 @@
  * - {@link generateSynthetic}: the default synthetic, mainnet-like workload (pure, unsigned);
  *   {@link planSynthetic} / {@link signSynthetic}: its generated accounts, genesis funding and
  *   signed transactions (against the contracts deployed by @shardlab/contracts).
+ * - {@link planLocalTransfers}: signed plain transfers round-robin over given senders, a share of
+ *   them cross-shard (the benchmarks' and tests' workload).
  */
 export * from './trace';
 export * from './replay';
 export * from './synthetic';
 export * from './synthetic-txs';
+export * from './transfers';
