@@ -1,6 +1,6 @@
 import { SystemTxKind } from '@shardlab/proto';
 import { auditNetwork, type AuditInput, type AuditReport } from '../src';
-import { addressOn, BASE_FEE, ETHER, findSystemTx, NetBuilder, removeSystemTx, systemTxPositions, TIP } from './fixtures';
+import { addressOn, BASE_FEE, ETHER, findSystemTx, NetBuilder, removeSystemTx, systemTxPositions, TIP } from '@shardlab/testing';
 
 // Three shards: alice and a contract D on shard 0, a contract C on shard 1, bob on shard 2.
 const alice = addressOn(0, 1);

@@ -1,6 +1,6 @@
 import { SystemTxKind, Vote } from '@shardlab/proto';
 import { auditNetwork, GENESIS_TX_HASH } from '../src';
-import { accountOf, ETHER, findSystemTx, NetBuilder, removeSystemTx } from './fixtures';
+import { accountOf, ETHER, findSystemTx, NetBuilder, removeSystemTx } from '@shardlab/testing';
 import { a0, a1, b1, cleanNetwork, GENESIS, problemsWith } from './two-shards';
 
 describe('auditNetwork: atomicity of cross-shard transfers', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { SystemTxKind, type Decision } from '@shardlab/proto';
 import { auditNetwork, formatReport, GENESIS_TX_HASH } from '../src';
-import { accountOf, addressOn, ETHER, findSystemTx, NetBuilder, removeSystemTx, systemTxPositions } from './fixtures';
+import { accountOf, addressOn, ETHER, findSystemTx, NetBuilder, removeSystemTx, systemTxPositions } from '@shardlab/testing';
 import { a0, b0, cleanNetwork, FEE_BURN } from './two-shards';
 
 // The whole report. Each invariant has its own file: continuity, conservation, atomicity (and

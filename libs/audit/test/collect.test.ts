@@ -4,8 +4,7 @@ import { RegistryState, registryMountedService } from '@shardlab/registry';
 import { startServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
 import { collectAuditInput, runAudit, type AuditInput } from '../src';
-import { addressOn, ETHER, NetBuilder } from './fixtures';
-import { startFakeNetwork, type FakeNetwork, type FakeShardState } from './fake-network';
+import { addressOn, ETHER, NetBuilder, startFakeNetwork, type FakeNetwork, type FakeShardState } from '@shardlab/testing';
 
 const a0 = addressOn(0, 1);
 const b0 = addressOn(0, 2);

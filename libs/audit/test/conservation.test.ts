@@ -1,5 +1,5 @@
 import { auditNetwork, formatReport } from '../src';
-import { accountOf, ETHER, NetBuilder } from './fixtures';
+import { accountOf, ETHER, NetBuilder } from '@shardlab/testing';
 import { a0, a1, b1, cleanNetwork, GENESIS, problemsWith } from './two-shards';
 
 describe('auditNetwork: conservation of ether', () => {

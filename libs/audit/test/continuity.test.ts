@@ -1,5 +1,5 @@
 import { auditNetwork } from '../src';
-import { NetBuilder } from './fixtures';
+import { NetBuilder } from '@shardlab/testing';
 import { a0, b0, GENESIS, problemsWith } from './two-shards';
 
 describe('auditNetwork: chain continuity', () => {

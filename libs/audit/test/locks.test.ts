@@ -1,6 +1,6 @@
 import { SystemTxKind } from '@shardlab/proto';
 import { auditNetwork } from '../src';
-import { accountOf, ETHER, findSystemTx, removeSystemTx } from './fixtures';
+import { accountOf, ETHER, findSystemTx, removeSystemTx } from '@shardlab/testing';
 import { a1, b0, cleanNetwork, problemsWith } from './two-shards';
 
 describe('auditNetwork: locks', () => {

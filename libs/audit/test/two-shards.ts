@@ -1,6 +1,6 @@
 // The two-shard synthetic network the audit's invariant tests share: four accounts, their genesis and a settled history.
 import type { AuditReport } from '../src';
-import { addressOn, BASE_FEE, ETHER, GAS, NetBuilder } from './fixtures';
+import { addressOn, BASE_FEE, ETHER, GAS, NetBuilder } from '@shardlab/testing';
 
 /** What one user transaction of {@link NetBuilder} burns, in wei. */
 export const FEE_BURN = BigInt(GAS) * BASE_FEE;

@@ -12,9 +12,9 @@ export interface ExperimentTx extends Submission {
   readonly shards: readonly number[];
 }
 
-/** The end of one transaction of an experiment. */
-export interface ExperimentOutcome {
-  readonly tx: ExperimentTx;
+/** The end of one transaction of an experiment (`tx` is the object that was submitted). */
+export interface ExperimentOutcome<T extends ExperimentTx = ExperimentTx> {
+  readonly tx: T;
   /** Class as the home shard decided it (undefined when refused at submission). */
   crossShard?: boolean;
   homeShard: number;
@@ -64,8 +64,8 @@ export interface ExperimentOpts {
 }
 
 /** What {@link runExperiment} returns. */
-export interface ExperimentRun {
-  outcomes: ExperimentOutcome[];
+export interface ExperimentRun<T extends ExperimentTx = ExperimentTx> {
+  outcomes: ExperimentOutcome<T>[];
   startedAtMs: number;
   submitEndedAtMs: number;
   endedAtMs: number;
@@ -80,18 +80,18 @@ export interface ExperimentRun {
  * submitted transaction is accounted for.
  * @throws ShardLabError UNAVAILABLE when the block streams cannot be opened.
  */
-export async function runExperiment(txs: readonly ExperimentTx[], opts: ExperimentOpts): Promise<ExperimentRun> {
+export async function runExperiment<T extends ExperimentTx>(txs: readonly T[], opts: ExperimentOpts): Promise<ExperimentRun<T>> {
   const tracker = new OutcomeTracker({ peers: opts.peers, logger: opts.logger });
   tracker.expect(txs.map((t) => t.hash));
   await tracker.start();
   const p: ExperimentProgress = { submitted: 0, committed: 0, reverted: 0, aborted: 0, rejected: 0, inFlight: 0 };
   const report = () => opts.onProgress?.({ ...p });
-  const outcomes = new Map<string, ExperimentOutcome>();
+  const outcomes = new Map<string, ExperimentOutcome<T>>();
   let lastOutcomeAtMs = Date.now();
   const pending = new Set<string>();
   /** Wakes the wait for the last outcomes (set while waiting). */
   let wake: (() => void) | undefined;
-  const settle = (o: ExperimentOutcome, t: TrackedOutcome) => {
+  const settle = (o: ExperimentOutcome<T>, t: TrackedOutcome) => {
     if (!pending.delete(o.tx.hash)) return;
     o.outcome = t.outcome;
     o.finalAtMs = t.atMs;
@@ -116,8 +116,8 @@ export async function runExperiment(txs: readonly ExperimentTx[], opts: Experime
         report();
       },
       onResult: (s, r: SubmissionResult) => {
-        const tx = s as ExperimentTx;
-        const o: ExperimentOutcome = { tx, homeShard: r.accepted?.homeShard ?? tx.shards[0] ?? 0, submittedAtMs: r.submittedAtMs, outcome: 'unknown' };
+        const tx = s as T;
+        const o: ExperimentOutcome<T> = { tx, homeShard: r.accepted?.homeShard ?? tx.shards[0] ?? 0, submittedAtMs: r.submittedAtMs, outcome: 'unknown' };
         outcomes.set(tx.hash, o);
         if (!r.accepted) {
           o.outcome = 'rejected';

@@ -2,6 +2,7 @@ import type { Common } from '@ethereumjs/common';
 import { errors, parseAddress, parseHash } from '@shardlab/common';
 import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
 import {
+  TERMINAL_STATUSES,
   TxStatus,
   type Account,
   type ListShardsResponse,
@@ -18,7 +19,7 @@ import { BoundedMap } from './bounded-map';
 import { CrossShardWatchHub } from './cross-shard-watch';
 import { OrchestratorClient } from './orchestrator';
 import { ShardRouter } from './shards';
-import { BlockWatchHub, TERMINAL_STATUSES, advancesStatus } from './watch';
+import { BlockWatchHub, advancesStatus } from './watch';
 
 /** Largest raw transaction accepted, in bytes (the txpool limit of geth). */
 export const MAX_RAW_TX_BYTES = 128 * 1024;

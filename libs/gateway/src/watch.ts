@@ -4,14 +4,6 @@ import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import type { ShardRouter } from './shards';
 
-/** Statuses after which a transaction's status never changes. */
-export const TERMINAL_STATUSES: ReadonlySet<TxStatus> = new Set([
-  TxStatus.TX_STATUS_FINAL,
-  TxStatus.TX_STATUS_COMMITTED,
-  TxStatus.TX_STATUS_ABORTED,
-  TxStatus.TX_STATUS_DROPPED,
-]);
-
 /**
  * What a {@link TxWatch} yields: a status from a block, or why waiting stopped (`timeout`, the
  * caller's signal `aborted`, or the watch `closed`, e.g. by the hub shutting down).

@@ -70,3 +70,6 @@ export function startServiceProcess(main: string, args: string[], env: Record<st
 }
 export * from './registry';
 export * from './errors';
+export * from './inprocess';
+export * from './audit-fixtures';
+export * from './audit-network';

@@ -5,8 +5,14 @@
  *   `transactions` or XBlock-ETH block-transaction CSV, plain or gzip) into validated rows.
  * - {@link planReplay} / {@link traceAccount}: rows mapped to deterministic generated key pairs on
  *   the same shards as the real accounts, signed as plain transfers, with the genesis funding.
- * - {@link generateSynthetic}: the default synthetic, mainnet-like workload (pure, unsigned).
+ * - {@link generateSynthetic}: the default synthetic, mainnet-like workload (pure, unsigned);
+ *   {@link planSynthetic} / {@link signSynthetic}: its generated accounts, genesis funding and
+ *   signed transactions (against the contracts deployed by @shardlab/contracts).
+ * - {@link planLocalTransfers}: signed plain transfers round-robin over given senders, a share of
+ *   them cross-shard (the benchmarks' and tests' workload).
  */
 export * from './trace';
 export * from './replay';
 export * from './synthetic';
+export * from './synthetic-txs';
+export * from './transfers';

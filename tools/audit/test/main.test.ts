@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { RegistryState, registryMountedService } from '@shardlab/registry';
 import { startServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
-import { addressOn, ETHER, NetBuilder } from '../../../libs/audit/test/fixtures';
-import { startFakeNetwork, type FakeNetwork } from '../../../libs/audit/test/fake-network';
+import { addressOn, ETHER, NetBuilder, startFakeNetwork, type FakeNetwork } from '@shardlab/testing';
 
 const REPO_ROOT = join(__dirname, '..', '..', '..');
 

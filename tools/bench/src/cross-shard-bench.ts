@@ -2,16 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChainCommon, createPlacement, devAccounts } from '@shardlab/chain';
+import { runExperimentOn, startDevnet } from '@shardlab/devnet';
+import { summariseRun, type RunSummary } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { startDevnet } from '../../devnet/src/devnet';
-import { summarise, type Summary } from '../../devnet/src/summary';
-import { planLocalTransfers, runWorkload } from '../../devnet/src/workload';
+import { planLocalTransfers } from '@shardlab/workload';
 
 /** Figures of one workload class. */
 export interface ClassRun {
   name: string;
-  summary: Summary;
+  summary: RunSummary;
 }
 
 /**
@@ -36,8 +36,8 @@ export async function runCrossShardBench(opts: { shards: number; blockIntervalMs
       }
       const plan = planLocalTransfers({ common, placement, accounts, count: opts.txs, seed, crossShardRatio: ratio, startNonces });
       opts.say(`  ${name}: ${opts.txs} transfers...`);
-      const results = await runWorkload(gateway, plan);
-      runs.push({ name, summary: summarise(results) });
+      const run = await runExperimentOn(devnet, gateway, plan);
+      runs.push({ name, summary: summariseRun(run) });
     }
     return runs;
   } finally {

@@ -1,8 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Report } from '@shardlab/report';
-import { runJob } from '../../devnet/src/job';
-import { REPO_ROOT } from '../../devnet/src/processes';
+import { REPO_ROOT, runJob } from '@shardlab/devnet';
 
 /** The real trace shipped beside the repository (see ../shared/data/README.md). */
 export const DEFAULT_TRACE = resolve(REPO_ROOT, '..', 'shared', 'data', 'eth-mainnet-3.3M-20k.csv.gz');

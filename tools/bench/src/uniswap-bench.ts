@@ -2,14 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
+import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, NetClient, strictStep, swapReq, uniswapActors } from '@shardlab/contracts';
+import { runExperimentOn, startDevnet } from '@shardlab/devnet';
+import { latencyOf, summariseRun } from '@shardlab/experiment';
 import { SimulatorServiceClient, TxStatus, type SimulateResponse } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { startDevnet } from '../../devnet/src/devnet';
-import { percentile } from '../../devnet/src/stats';
-import { summarise } from '../../devnet/src/summary';
-import { planLocalTransfers, runWorkload } from '../../devnet/src/workload';
-import { NetClient } from '../../scenarios/src/client';
-import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, strictStep, swapReq, uniswapActors } from '../../scenarios/src/uniswap';
+import { planLocalTransfers } from '@shardlab/workload';
 
 /** Figures of one class of transactions. */
 export interface ClassFigures {
@@ -124,27 +122,28 @@ export async function runUniswapBench(opts: {
     const start = Date.now();
     let transfersEnd = start;
     let swapsEnd = start;
-    const [transferResults] = await Promise.all([
-      runWorkload(net.gateway, plan).then((r) => ((transfersEnd = Date.now()), r)),
+    const [transferRun] = await Promise.all([
+      runExperimentOn(devnet, net.gateway, plan).then((r) => ((transfersEnd = Date.now()), r)),
       Promise.all(traders.map((t, k) => runTrader(t, k))).then(() => (swapsEnd = Date.now())),
     ]);
     await net.settled(30_000);
 
-    const ts = summarise(transferResults);
+    const ts = summariseRun(transferRun);
     const tReasons = new Map<string, number>();
-    for (const r of transferResults) if (r.error) tReasons.set(reasonKey(r.error), (tReasons.get(reasonKey(r.error)) ?? 0) + 1);
+    for (const [reason, n] of ts.reasons) tReasons.set(reasonKey(reason), (tReasons.get(reasonKey(reason)) ?? 0) + n);
     const transfers: ClassFigures = {
       name: 'cross-shard transfer',
       wanted: opts.transfers,
       committed: ts.committed,
       aborted: ts.aborted,
-      failed: ts.rejected + ts.failed + ts.reverted,
+      failed: ts.rejected + ts.unknown + ts.reverted,
       tps: (ts.committed * 1000) / Math.max(1, transfersEnd - start),
       p50: ts.latencyMs.crossShard.p50,
       p99: ts.latencyMs.crossShard.p99,
       reasons: tReasons,
     };
-    const committedAttempts = swapAttempts.filter((a) => a.status === TxStatus.TX_STATUS_COMMITTED).map((a) => a.ms);
+    const attemptLatency = latencyOf(swapAttempts.filter((a) => a.status === TxStatus.TX_STATUS_COMMITTED).map((a) => a.ms));
+    const endToEnd = latencyOf(swapDone.map((s) => s.ms));
     const sReasons = new Map<string, number>();
     for (const a of swapAttempts) if (a.status !== TxStatus.TX_STATUS_COMMITTED) sReasons.set(reasonKey(a.reason), (sReasons.get(reasonKey(a.reason)) ?? 0) + 1);
     const swaps: ClassFigures = {
@@ -154,10 +153,10 @@ export async function runUniswapBench(opts: {
       aborted: swapAttempts.filter((a) => a.status === TxStatus.TX_STATUS_ABORTED).length,
       failed: swapFailed,
       tps: (swapDone.length * 1000) / Math.max(1, swapsEnd - start),
-      p50: percentile(committedAttempts, 50),
-      p99: percentile(committedAttempts, 99),
-      p50EndToEnd: percentile(swapDone.map((s) => s.ms), 50),
-      p99EndToEnd: percentile(swapDone.map((s) => s.ms), 99),
+      p50: attemptLatency.p50,
+      p99: attemptLatency.p99,
+      p50EndToEnd: endToEnd.p50,
+      p99EndToEnd: endToEnd.p99,
       reasons: sReasons,
     };
 
@@ -173,11 +172,12 @@ export async function runUniswapBench(opts: {
       if (res.success) succeeded++;
     }
     const mean = simMs.reduce((a, b) => a + b, 0) / Math.max(1, simMs.length);
+    const simLatency = latencyOf(simMs);
     return {
       classes: [transfers, swaps],
       traders: traders.length,
       transferSenders: senders.length,
-      simulation: { count: simMs.length, succeeded, meanMs: mean, p50Ms: percentile(simMs, 50), p99Ms: percentile(simMs, 99) },
+      simulation: { count: simMs.length, succeeded, meanMs: mean, p50Ms: simLatency.p50, p99Ms: simLatency.p99 },
     };
   } finally {
     sim.close();

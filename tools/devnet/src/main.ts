@@ -1,6 +1,5 @@
 import { Command, Option } from 'commander';
-import type { Devnet } from './devnet';
-import { runJob, type JobOpts } from './job';
+import { runJob, type Devnet, type JobOpts } from '@shardlab/devnet';
 
 const int = (min: number) => (v: string) => {
   const n = Number(v);

@@ -5,7 +5,7 @@
  * out. The trader is on a fourth shard. The network runs as real processes (registry, 4 state
  * shards, orchestrator, simulator, gateway: startDevnet) and everything goes through gRPC;
  * contracts are compiled with solc and deployed by local transactions through the gateway.
- * Shared scenario code: tools/scenarios/src/booking.ts.
+ * Shared scenario code: libs/contracts/src/booking.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,10 +13,8 @@ import { join } from 'node:path';
 import { runAudit } from '@shardlab/audit';
 import { createPlacement, devAccounts, shardOf, type DevAccount } from '@shardlab/chain';
 import { TxStatus, type SendRawTransactionResponse } from '@shardlab/proto';
-import { abiWord, compileBooking, type Compiled } from '../../scenarios/src/booking-contracts';
-import { BOOKING_LAYOUT, bookingState as bookingStateOf, deployOn as deployOnShard } from '../../scenarios/src/booking';
-import { NetClient, until, type Req } from '../../scenarios/src/client';
-import { startDevnet, type Devnet } from '../src/devnet';
+import { BOOKING_LAYOUT, bookingState as bookingStateOf, compileBooking, deployOn as deployOnShard, NetClient, until, word as abiWord, type Compiled, type Req } from '@shardlab/contracts';
+import { startDevnet, type Devnet } from '@shardlab/devnet';
 
 const SHARDS = 4;
 const placement = createPlacement(SHARDS);

@@ -17,7 +17,7 @@ import { createRegistryDirectory } from '@shardlab/registry';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
 import { startSimulator, type RunningSimulator } from '@shardlab/simulator';
 import { initTelemetry, silentLogger, type Telemetry } from '@shardlab/telemetry';
-import { startInProcessNetwork, type InProcessNetwork } from '../src/inprocess';
+import { startInProcessNetwork, type InProcessNetwork } from '@shardlab/testing';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 const word = (n: bigint) => n.toString(16).padStart(64, '0');

@@ -12,7 +12,7 @@ import { runAudit } from '@shardlab/audit';
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction } from '@shardlab/chain';
 import { GatewayServiceClient, TxStatus, type Account, type SendRawTransactionResponse, type TransactionStatus } from '@shardlab/proto';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
-import { startDevnet, type Devnet } from '../src/devnet';
+import { startDevnet, type Devnet } from '@shardlab/devnet';
 
 const SHARDS = 2;
 const placement = createPlacement(SHARDS);

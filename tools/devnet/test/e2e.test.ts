@@ -1,22 +1,27 @@
 /**
  * End to end: real processes (registry, gateway, 2 state shards) started by the devnet launcher,
- * signed transfers committed through the gateway, then shards restarted — cleanly and with
+ * signed transfers committed through the gateway (the experiment runner), then shards restarted — cleanly and with
  * SIGKILL — and found at the same blocks, state roots and balances (DESIGN.md sections 4 and 5.4).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createChainCommon, createPlacement, devAccounts, DEV_ACCOUNT_BALANCE, shardOf } from '@shardlab/chain';
-import { GatewayServiceClient, TxStatus, type Account, type StateShardBlock } from '@shardlab/proto';
+import { runExperimentOn, startDevnet, type Devnet } from '@shardlab/devnet';
+import type { ExperimentOutcome } from '@shardlab/experiment';
+import { GatewayServiceClient, type Account, type StateShardBlock } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { startDevnet, type Devnet } from '../src/devnet';
-import { planLocalTransfers, runWorkload, type TxResult } from '../src/workload';
+import { silentLogger } from '@shardlab/telemetry';
+import { planLocalTransfers, type PlannedTransfer } from '@shardlab/workload';
 
 const SHARDS = 2;
 let devnet: Devnet;
 let gateway: GatewayServiceClient;
 let dataDir: string;
-let results: TxResult[];
+let results: ExperimentOutcome<PlannedTransfer>[];
+
+/** Submits `plan` through the gateway and waits for every outcome. */
+const run = async (plan: PlannedTransfer[]) => (await runExperimentOn(devnet, gateway, plan, {}, silentLogger())).outcomes;
 
 const account = (address: string) =>
   unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address }, md, o, cb));
@@ -28,7 +33,7 @@ beforeAll(async () => {
   devnet = await startDevnet({ shards: SHARDS, blockIntervalMs: 100, dataDir });
   gateway = createClient(GatewayServiceClient, devnet.gatewayAddress);
   const plan = planLocalTransfers({ common: createChainCommon(), placement: createPlacement(SHARDS), accounts: devAccounts(), count: 40, seed: 7 });
-  results = await runWorkload(gateway, plan);
+  results = await run(plan);
 }, 120_000);
 
 afterAll(async () => {
@@ -40,9 +45,10 @@ afterAll(async () => {
 test('every transfer is committed on its home shard with a successful receipt', () => {
   expect(results).toHaveLength(40);
   for (const r of results) {
-    expect(r.error).toBeUndefined();
-    expect(r.status).toBe(TxStatus.TX_STATUS_FINAL);
-    expect(r.success).toBe(true);
+    expect(r.reason).toBeUndefined();
+    // Committed as a local transaction: final with a successful receipt.
+    expect(r.crossShard).toBe(false);
+    expect(r.outcome).toBe('committed');
   }
   const shards = new Set(results.map((r) => r.tx.homeShard));
   expect(shards).toEqual(new Set([0, 1]));
@@ -109,6 +115,7 @@ test('a shard killed with SIGKILL resumes at the same blocks, state root and bal
   const sender = devAccounts().find((a) => shardOf(placement, a.address) === 0)!;
   const nonce = BigInt((await account(sender.address)).nonce);
   const plan = planLocalTransfers({ common: createChainCommon(), placement, accounts: [sender], count: 1, seed: 99, startNonces: new Map([[sender.address, nonce]]) });
-  const [r] = await runWorkload(gateway, plan);
-  expect(r?.status).toBe(TxStatus.TX_STATUS_FINAL);
+  const [r] = await run(plan);
+  expect(r?.crossShard).toBe(false);
+  expect(r?.outcome).toBe('committed');
 }, 60_000);

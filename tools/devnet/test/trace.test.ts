@@ -13,7 +13,7 @@ import { createChainCommon, createPlacement, devAccounts, shardOf, signTransacti
 import { GatewayServiceClient, TxStatus, type Account, type SendRawTransactionResponse } from '@shardlab/proto';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
 import { initTelemetry, silentLogger, type Telemetry } from '@shardlab/telemetry';
-import { startInProcessNetwork, type InProcessNetwork } from '../src/inprocess';
+import { startInProcessNetwork, type InProcessNetwork } from '@shardlab/testing';
 
 const exporter = new InMemorySpanExporter();
 let telemetry: Telemetry;

@@ -7,7 +7,7 @@
  * @ethereumjs/vm (see RefChain), and reserves, token balances and logs are compared with it (not
  * timestamps: the pair's blockTimestampLast and price accumulators depend on block times).
  *
- * The deployment (shared with `npm run scenario` and the benchmark) is in tools/scenarios/src/uniswap.ts.
+ * The deployment (shared with `npm run scenario` and the benchmark) is in libs/contracts/src/uniswap.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,16 +15,20 @@ import { join } from 'node:path';
 import { runAudit } from '@shardlab/audit';
 import type { DevAccount } from '@shardlab/chain';
 import { TxStatus, type TransactionStatus } from '@shardlab/proto';
-import { NetClient, until, type Req } from '../../scenarios/src/client';
-import { deployUniswap, FIVE_SHARD_LAYOUT, fundTrader, PAIR_INIT_CODE_HASH, reservesFor as reservesOf, type Step, type UniswapDeployment } from '../../scenarios/src/uniswap';
 import {
   BUILDS,
   calldata,
+  deployUniswap,
+  FIVE_SHARD_LAYOUT,
+  fundTrader,
   getAmountOut,
   keccakHex,
   mappingSlot,
   nestedMappingSlot,
+  NetClient,
+  PAIR_INIT_CODE_HASH,
   RefChain,
+  reservesFor as reservesOf,
   ROUTER_INIT_CODE_HASH,
   SLOT_ALLOWANCE,
   SLOT_BALANCE_OF,
@@ -33,9 +37,13 @@ import {
   sortTokens,
   swapExactTokensForTokens,
   unpackReserves,
+  until,
   type NormLog,
-} from '../../scenarios/src/uniswap-fixtures';
-import { startDevnet, type Devnet } from '../src/devnet';
+  type Req,
+  type Step,
+  type UniswapDeployment,
+} from '@shardlab/contracts';
+import { startDevnet, type Devnet } from '@shardlab/devnet';
 
 const SHARDS = 5;
 const { trader: TRADER_SHARD, tokenA: TOKEN_A_SHARD, tokenB: TOKEN_B_SHARD, factory: FACTORY_SHARD, router: ROUTER_SHARD } = FIVE_SHARD_LAYOUT;

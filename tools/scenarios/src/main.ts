@@ -9,14 +9,33 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { formatReport, runAudit } from '@shardlab/audit';
 import type { DevAccount } from '@shardlab/chain';
+import {
+  addLiquidityReq,
+  BOOKING_LAYOUT,
+  bookingState,
+  compileBooking,
+  DEADLINE,
+  deployOn,
+  deployUniswap,
+  E18,
+  FIVE_SHARD_LAYOUT,
+  FOUR_SHARD_LAYOUT,
+  fundTrader,
+  getAmountOut,
+  mappingSlot,
+  NetClient,
+  reservesFor,
+  SLOT_BALANCE_OF,
+  statusText,
+  strictStep,
+  swapReq,
+  until,
+  type Outcome,
+  type Req,
+  type UniswapLayout,
+} from '@shardlab/contracts';
+import { REPO_ROOT, startDevnet, type Devnet } from '@shardlab/devnet';
 import { TxStatus } from '@shardlab/proto';
-import { startDevnet, type Devnet } from '../../devnet/src/devnet';
-import { REPO_ROOT } from '../../devnet/src/processes';
-import { BOOKING_LAYOUT, bookingState, deployOn } from './booking';
-import { compileBooking } from './booking-contracts';
-import { NetClient, statusText, until, type Outcome, type Req } from './client';
-import { addLiquidityReq, DEADLINE, deployUniswap, E18, FIVE_SHARD_LAYOUT, FOUR_SHARD_LAYOUT, fundTrader, reservesFor, strictStep, swapReq, type UniswapLayout } from './uniswap';
-import { getAmountOut, mappingSlot, SLOT_BALANCE_OF } from './uniswap-fixtures';
 
 const int = (v: string) => {
   const n = Number(v);

@@ -1,6 +1,6 @@
 /**
  * Fixtures of the Uniswap V2 test: the published builds of @uniswap/v2-core and
- * @uniswap/v2-periphery (creation bytecode as shipped), a minimal ABI encoder for the calls used,
+ * @uniswap/v2-periphery (creation bytecode as shipped), the calldata of a swap (other calls: ./abi),
  * the storage layout of UniswapV2Pair and of the v2-core test ERC20, the CREATE2 address of a pair,
  * and a reference chain: a single unsharded @ethereumjs/vm that runs the same transactions.
  */
@@ -11,7 +11,8 @@ import type { Common } from '@ethereumjs/common';
 import { createTxFromRLP } from '@ethereumjs/tx';
 import { Account, createAddressFromString, setLengthLeft } from '@ethereumjs/util';
 import { createVM, runTx, type VM } from '@ethereumjs/vm';
-import { DEV_ACCOUNT_BALANCE, nativeKeccak256, signTransaction, type DevAccount } from '@shardlab/chain';
+import { DEV_ACCOUNT_BALANCE, signTransaction, type DevAccount } from '@shardlab/chain';
+import { keccakHex, selector, word } from './abi';
 
 const ROOT = join(__dirname, '..', '..', '..', 'node_modules', '@uniswap');
 
@@ -39,20 +40,6 @@ export const BUILDS = {
 /** The init code hash hard-coded in UniswapV2Library.pairFor (v2-periphery). */
 export const ROUTER_INIT_CODE_HASH = '96e8ac4277198ff8b6f785478aa9a39f403cb768dd02cbee326c3e7da348845f';
 
-export const keccakHex = (hex: string): string => Buffer.from(nativeKeccak256(Buffer.from(hex, 'hex'))).toString('hex');
-
-/** ABI word of a uint or an address (hex, no 0x, 64 digits). */
-export function word(v: bigint | string): string {
-  const n = typeof v === 'bigint' ? v : BigInt(v);
-  return n.toString(16).padStart(64, '0');
-}
-
-/** 4-byte selector (hex, no 0x) of a function signature. */
-export const selector = (sig: string): string => keccakHex(Buffer.from(sig).toString('hex')).slice(0, 8);
-
-/** Calldata (hex, no 0x) of `sig` with static arguments. */
-export const calldata = (sig: string, ...args: (bigint | string)[]): string => selector(sig) + args.map(word).join('');
-
 /** Calldata of swapExactTokensForTokens(amountIn, amountOutMin, path, to, deadline). */
 export function swapExactTokensForTokens(amountIn: bigint, amountOutMin: bigint, path: string[], to: string, deadline: bigint): string {
   return (
@@ -76,9 +63,6 @@ export const SLOT_BALANCE_OF = 1n;
 export const SLOT_ALLOWANCE = 2n;
 export const SLOT_TOTAL_SUPPLY = 0n;
 export const SLOT_RESERVES = 8n;
-export const slotKey = (n: bigint): string => '0x' + word(n);
-export const mappingSlot = (key: string, slot: bigint): string => '0x' + keccakHex(word(key) + word(slot));
-export const nestedMappingSlot = (k1: string, k2: string, slot: bigint): string => '0x' + keccakHex(word(k2) + mappingSlot(k1, slot).slice(2));
 
 const MASK112 = (1n << 112n) - 1n;
 /** reserve0, reserve1 of the packed slot 8 (blockTimestampLast left out: it depends on time). */

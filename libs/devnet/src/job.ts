@@ -11,17 +11,15 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createChainCommon, createPlacement } from '@shardlab/chain';
 import { runAudit, type AuditReport } from '@shardlab/audit';
-import { runExperiment, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
+import { deploySyntheticContracts, NetClient } from '@shardlab/contracts';
+import { isCrossShard, runExperiment, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
-import { connectPeers } from '@shardlab/registry';
 import { buildReport, createProgress, formatReportTable, writeReportFiles, type AuditSummary, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { createLogger } from '@shardlab/telemetry';
-import { planReplay, readTrace, type MalformedPolicy } from '@shardlab/workload';
-import { NetClient } from '../../scenarios/src/client';
+import { planReplay, planSynthetic, readTrace, signSynthetic, type MalformedPolicy, type SyntheticPlan } from '@shardlab/workload';
 import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
-import { deploySyntheticContracts, planSynthetic, signSynthetic, type SyntheticPlan } from './synthetic';
+import { experimentTarget } from './target';
 
 /** Options of the main job (the command-line flags). */
 export interface JobOpts {
@@ -130,19 +128,16 @@ function gitCommit(): string {
 /** Runs a batch to its end with a progress line; returns its run. */
 async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string, rate?: number): Promise<ExperimentRun> {
   const progress = createProgress({ total: txs.length, out, label });
-  const logger = createLogger({ service: 'experiment', level: 'warn', destination: process.stderr });
-  const peers = connectPeers({ registryAddress: devnet.registryAddress, logger });
+  const target = experimentTarget(devnet, gateway);
   try {
     return await runExperiment(txs, {
-      gateway,
-      peers,
-      logger,
+      ...target,
       concurrency: o.concurrency,
       ...(rate ? { rate } : {}),
       onProgress: (p) => progress.update(p),
     });
   } finally {
-    peers.close();
+    target.peers.close();
     progress.done();
   }
 }
@@ -179,7 +174,7 @@ function auditSummary(a: AuditReport): AuditSummary {
 function toOutcome(x: ExperimentOutcome): TxOutcome {
   return {
     hash: x.tx.hash,
-    class: x.crossShard ?? (new Set(x.tx.shards).size > 1) ? 'cross-shard' : 'local',
+    class: isCrossShard(x) ? 'cross-shard' : 'local',
     kind: x.tx.kind,
     homeShard: x.homeShard,
     shards: x.tx.shards,

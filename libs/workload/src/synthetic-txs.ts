@@ -1,17 +1,14 @@
 /**
- * The default workload of the main job: synthetic mainnet-like operations
- * ({@link generateSynthetic}: Zipf-popular accounts; native transfers, ERC-20 transfers, Uniswap V2
- * swaps) on generated accounts funded at genesis, with the contracts deployed on the network
- * first: Uniswap V2 (factory, WETH, Router02) and two ERC-20 tokens with their pair, each part on
- * its own shard when there are enough shards.
+ * The synthetic workload of the main job, signed: generated accounts funded at genesis, the
+ * operations of {@link generateSynthetic} (Zipf-popular accounts; native transfers, ERC-20
+ * transfers, Uniswap V2 swaps) planned over them, and signed against the contracts deployed first
+ * (their set-up on a live network: `deploySyntheticContracts` of @shardlab/contracts).
  */
 import type { Common } from '@ethereumjs/common';
 import { accountFromKey, nativeKeccak256, shardOf, signTransaction, type DevAccount, type Placement } from '@shardlab/chain';
+import { calldata, DEADLINE, E18, MAX_UINT, sortTokens, swapExactTokensForTokens, type SyntheticContracts } from '@shardlab/contracts';
 import type { ExperimentTx } from '@shardlab/experiment';
-import { generateSynthetic, type SyntheticMix, type SyntheticOp } from '@shardlab/workload';
-import type { NetClient } from '../../scenarios/src/client';
-import { calldata, sortTokens, swapExactTokensForTokens } from '../../scenarios/src/uniswap-fixtures';
-import { addLiquidityReq, DEADLINE, deployUniswap, E18, MAX_UINT, strictStep, type UniswapActors, type UniswapDeployment, type UniswapLayout } from '../../scenarios/src/uniswap';
+import { generateSynthetic, type SyntheticMix, type SyntheticOp } from './synthetic';
 
 /** Gas limits of the synthetic operations. */
 export const SYNTHETIC_GAS = { transfer: 21_000n, erc20: 100_000n, swap: 300_000n, approve: 100_000n } as const;
@@ -19,8 +16,6 @@ export const SYNTHETIC_GAS = { transfer: 21_000n, erc20: 100_000n, swap: 300_000
 export const SYNTHETIC_MAX_FEE_PER_GAS = 2_000_000_000n;
 /** Native balance each synthetic account gets at genesis besides what its operations need: 1 ether. */
 const SPARE_WEI = E18;
-/** Tokens put in the pair's pool by the liquidity provider. */
-const LIQUIDITY = 100_000n * E18;
 /** Amounts of ERC-20 transfers: 0.01..100 tokens (small beside the 1,000,000 minted per token). */
 const ERC20_RANGE = [E18 / 100n, 100n * E18] as const;
 
@@ -63,61 +58,6 @@ export function planSynthetic(opts: { seed: number; txs: number; accounts: numbe
     genesis.set(a, genesis.get(a)! + fee + (op.kind === 'transfer' ? op.valueWei : 0n));
   }
   return { accounts, genesis, ops, mix: opts.mix, nextNonce: new Map() };
-}
-
-/** The contracts of a synthetic experiment and who holds what. */
-export interface SyntheticContracts {
-  uniswap: UniswapDeployment;
-  /** Token addresses by the operations' token index (0 = token A, 1 = token B). */
-  tokens: [string, string];
-}
-
-/**
- * Picks where Uniswap's parts go on `shardCount` shards and four different development accounts
- * to deploy them: token A, token B, factory + pair, router + WETH on shards 1, 2, 3, 3 (mod the
- * shard count), each moved to the next shard when no unused development account is placed there.
- * @throws Error when the development accounts cannot provide four deployers.
- */
-export function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: UniswapActors } {
-  const n = net.shardCount;
-  const used = new Set<string>();
-  const pick = (want: number): [number, DevAccount] => {
-    for (let k = 0; k < n; k++) {
-      const s = (want + k) % n;
-      const a = net.on(s).find((d) => !used.has(d.address));
-      if (a) {
-        used.add(a.address);
-        return [s, a];
-      }
-    }
-    throw new Error('not enough development accounts to deploy Uniswap');
-  };
-  const [tokenA, holderA] = pick(1 % n);
-  const [tokenB, holderB] = pick(2 % n);
-  const [factory, factoryDeployer] = pick(3 % n);
-  // The router (and WETH) beside the factory when a second development account is placed there.
-  const [router, routerDeployer] = pick(factory);
-  return { layout: { trader: 0, tokenA, tokenB, factory, router }, actors: { holderA, holderB, factoryDeployer, routerDeployer } };
-}
-
-/**
- * Deploys the synthetic experiment's contracts through the gateway, one transaction after another
- * (each must succeed): Uniswap V2 with tokens A and B and their pair ({@link deployUniswap}), then
- * liquidity: token A's holder gets token B, approves the router for both and adds
- * {@link LIQUIDITY} of each to the pool.
- * @throws Error naming the set-up transaction that did not succeed.
- */
-export async function deploySyntheticContracts(net: NetClient, say: (line: string) => void): Promise<SyntheticContracts> {
-  const step = strictStep(net);
-  const { layout, actors } = syntheticLayout(net);
-  say(`deploying Uniswap V2: token A on shard ${layout.tokenA}, token B on shard ${layout.tokenB}, factory + pair on shard ${layout.factory}, router on shard ${layout.router}...`);
-  const d = await deployUniswap(net, layout, step, actors);
-  await step(d.holderB, { to: d.tokenB, data: calldata('transfer(address,uint256)', d.holderA.address, LIQUIDITY) });
-  await step(d.holderA, { to: d.tokenA, data: calldata('approve(address,uint256)', d.router, MAX_UINT) });
-  await step(d.holderA, { to: d.tokenB, data: calldata('approve(address,uint256)', d.router, MAX_UINT) });
-  await step(d.holderA, addLiquidityReq(d, LIQUIDITY, LIQUIDITY, d.holderA.address));
-  say(`  router ${d.router}, pair ${d.pair}, tokens ${d.tokenA} / ${d.tokenB}`);
-  return { uniswap: d, tokens: [d.tokenA, d.tokenB] };
 }
 
 /** A batch of set-up transactions, and the signed workload that follows it. */

@@ -3,17 +3,14 @@
  * contract on two shards and a travel agency on a third whose `bookTrainAndHotel` books both
  * atomically; the traders are on a fourth.
  */
-import { nativeKeccak256, type DevAccount } from '@shardlab/chain';
+import type { DevAccount } from '@shardlab/chain';
 import { TxStatus } from '@shardlab/proto';
+import { mappingSlot, slotKey, word } from './abi';
 import { createdBy, type NetClient } from './client';
-import { abiWord, SLOT_BOOKINGS, SLOT_LEFT, type Compiled } from './booking-contracts';
+import { SLOT_BOOKINGS, SLOT_LEFT, type Compiled } from './booking-contracts';
 
 /** Train, hotel, agency and traders on four different shards. */
 export const BOOKING_LAYOUT = { train: 0, hotel: 2, agency: 3, trader: 1 } as const;
-
-export const slotKey = (n: bigint): string => '0x' + abiWord(n);
-/** Slot of `mapping[key]` for a mapping at `slot`: keccak256(abi.encode(key, slot)). */
-export const mappingSlot = (key: string, slot: bigint): string => '0x' + Buffer.from(nativeKeccak256(Buffer.from(abiWord(key) + abiWord(slot), 'hex'))).toString('hex');
 
 /** Seats/rooms left and bookings of each `who`, of a Train or Hotel contract. */
 export async function bookingState(net: NetClient, contract: string, who: DevAccount[]): Promise<{ left: bigint; bookings: bigint[] }> {
@@ -36,7 +33,7 @@ export async function deployOn(net: NetClient, shardId: number, contract: Compil
         const { final } = await net.send(a, { to: a.address, data: '', gasLimit: 21_000n });
         if (final.status !== TxStatus.TX_STATUS_FINAL) throw new Error(`nonce burn of ${a.address}: ${TxStatus[final.status]}`);
       }
-      const { sent, final } = await net.send(a, { data: contract.bytecode + args.map(abiWord).join('') });
+      const { sent, final } = await net.send(a, { data: contract.bytecode + args.map(word).join('') });
       if (sent.crossShard || final.status !== TxStatus.TX_STATUS_FINAL || !final.receipt?.success) {
         throw new Error(`deployment from ${a.address}: crossShard=${sent.crossShard} ${TxStatus[final.status]} success=${final.receipt?.success} ${final.reason}`);
       }

@@ -1,3 +1,4 @@
+// Audit test fixtures: a synthetic network (blocks, accounts, orchestrator decisions) built as AuditInput, and helpers to corrupt it.
 import {
   Account,
   BlockTransaction,
@@ -12,7 +13,7 @@ import {
   type Receipt,
   type WriteSetItem,
 } from '@shardlab/proto';
-import { GENESIS_TX_HASH, type AuditInput } from '../src';
+import { GENESIS_TX_HASH, type AuditInput } from '@shardlab/audit';
 
 /** Base fee of every synthetic block, in wei (1 gwei, as the real network). */
 export const BASE_FEE = 1_000_000_000n;

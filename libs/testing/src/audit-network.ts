@@ -1,3 +1,4 @@
+// A fake network for audit tests: fake state shards and an orchestrator serving an AuditInput over gRPC behind a real registry.
 import { errors } from '@shardlab/common';
 import {
   OrchestratorServiceService,
@@ -14,8 +15,8 @@ import {
 } from '@shardlab/proto';
 import { serverStream, unary, type MountedService } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
-import { startTestRegistry } from '@shardlab/testing';
-import type { AuditInput } from '../src';
+import type { AuditInput } from '@shardlab/audit';
+import { startTestRegistry } from './registry';
 
 const logger = silentLogger();
 

@@ -9,7 +9,8 @@
 import type { DevAccount } from '@shardlab/chain';
 import { TxStatus } from '@shardlab/proto';
 import { createdBy, statusText, type NetClient, type Outcome, type Req } from './client';
-import { BUILDS, calldata, keccakHex, pairAddress, SLOT_RESERVES, slotKey, sortTokens, swapExactTokensForTokens, unpackReserves, word } from './uniswap-fixtures';
+import { calldata, keccakHex, slotKey, word } from './abi';
+import { BUILDS, pairAddress, SLOT_RESERVES, sortTokens, swapExactTokensForTokens, unpackReserves } from './uniswap-fixtures';
 
 /** Which shard each part goes to. */
 export interface UniswapLayout {

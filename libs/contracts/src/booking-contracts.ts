@@ -1,10 +1,15 @@
 /**
  * Fixtures of the booking test: the Solidity of a train, a hotel and a travel agency that books
- * both atomically, compiled with solc (wasm) at load time.
+ * both atomically, compiled with solc (wasm) by {@link compileBooking}.
  */
-// solc ships no type declarations.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const solc = require('solc') as { compile(input: string): string; version(): string };
+/**
+ * solc (wasm, several megabytes), loaded on the first compilation rather than when this library
+ * is imported. solc ships no type declarations.
+ */
+function solc(): { compile(input: string): string; version(): string } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('solc') as { compile(input: string): string; version(): string };
+}
 
 export const BOOKING_SOURCE = `// SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
@@ -75,7 +80,7 @@ export function compileBooking(): Record<'Train' | 'Hotel' | 'TravelAgency', Com
       outputSelection: { '*': { '*': ['evm.bytecode.object', 'evm.methodIdentifiers'] } },
     },
   };
-  const out = JSON.parse(solc.compile(JSON.stringify(input))) as SolcOutput;
+  const out = JSON.parse(solc().compile(JSON.stringify(input))) as SolcOutput;
   const errs = (out.errors ?? []).filter((e) => e.severity === 'error');
   if (errs.length > 0) throw new Error(`solc: ${errs.map((e) => e.formattedMessage).join('\n')}`);
   const get = (name: string): Compiled => {
@@ -83,10 +88,4 @@ export function compileBooking(): Record<'Train' | 'Hotel' | 'TravelAgency', Com
     return { bytecode: c.evm.bytecode.object, selectors: c.evm.methodIdentifiers };
   };
   return { Train: get('Train'), Hotel: get('Hotel'), TravelAgency: get('TravelAgency') };
-}
-
-/** ABI word of a uint or an address (hex, no 0x, 64 digits). */
-export function abiWord(v: bigint | string): string {
-  const n = typeof v === 'bigint' ? v : BigInt(v);
-  return n.toString(16).padStart(64, '0');
 }

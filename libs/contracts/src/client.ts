@@ -11,6 +11,7 @@ import {
   OrchestratorServiceClient,
   StateShardServiceClient,
   SystemTxKind,
+  TERMINAL_STATUSES,
   TxStatus,
   GetProofRequest,
   type Account,
@@ -48,8 +49,6 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
   }
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
 }
-
-export const TERMINAL: readonly TxStatus[] = [TxStatus.TX_STATUS_FINAL, TxStatus.TX_STATUS_COMMITTED, TxStatus.TX_STATUS_ABORTED, TxStatus.TX_STATUS_DROPPED];
 
 /** Address created by `a` at `nonce` (CREATE). */
 export const createdBy = (a: DevAccount, nonce: bigint): string => createContractAddress(createAddressFromString(a.address), nonce).toString();
@@ -158,7 +157,7 @@ export class NetClient {
     let final: TransactionStatus | undefined;
     for await (const s of streamCall('gateway', (md, o) => this.gateway.watchTransaction({ txHash }, md, o), AbortSignal.timeout(timeoutMs))) {
       final = s;
-      if (TERMINAL.includes(s.status)) break;
+      if (TERMINAL_STATUSES.has(s.status)) break;
     }
     if (!final) throw new Error(`no status for ${txHash}`);
     return final;

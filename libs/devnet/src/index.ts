@@ -1,0 +1,13 @@
+/**
+ * @shardlab/devnet — a local ShardLab network of separate processes, and the main job on it.
+ *
+ * - {@link startDevnet}: registry, state shards, orchestrator, simulator and gateway started as
+ *   processes on free ports, each with its own data directory, healthy before it returns.
+ * - `processes`: starting, stopping and health-waiting one service process; {@link REPO_ROOT}.
+ * - {@link experimentTarget}, {@link runExperimentOn}: `runExperiment` aimed at a running network.
+ * - {@link runJob}: the main job behind `npm start`.
+ */
+export * from './devnet';
+export * from './processes';
+export * from './target';
+export * from './job';
