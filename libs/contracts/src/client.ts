@@ -8,8 +8,6 @@ import { createAddressFromString, createContractAddress } from '@ethereumjs/util
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount, type Placement } from '@shardlab/chain';
 import {
   GatewayServiceClient,
-  OrchestratorServiceClient,
-  StateShardServiceClient,
   SystemTxKind,
   TERMINAL_STATUSES,
   TxStatus,
@@ -21,10 +19,11 @@ import {
   type StateShardBlock,
   type TransactionStatus,
 } from '@shardlab/proto';
-import { createRegistryClient, type RegistryClient } from '@shardlab/registry';
+import { connectPeers, type Peers } from '@shardlab/registry';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
 
 /** A transaction request: recipient (none: creation), calldata (hex, no 0x), gas limit [1,000,000]. */
+import { silentLogger } from '@shardlab/telemetry';
 export type Req = { to?: string; data: string; gasLimit?: bigint; value?: bigint };
 
 /** A submitted transaction followed to its terminal status. */
@@ -58,9 +57,8 @@ export class NetClient {
   readonly placement: Placement;
   readonly dev: DevAccount[] = devAccounts();
   readonly gateway: GatewayServiceClient;
-  readonly registry: RegistryClient;
-  private readonly shardClients = new Map<number, StateShardServiceClient>();
-  private orchestrator: OrchestratorServiceClient | undefined;
+  /** State shards and the orchestrator, found through the registry (the peer-client layer). */
+  readonly peers: Peers;
 
   constructor(
     readonly registryAddress: string,
@@ -69,7 +67,7 @@ export class NetClient {
   ) {
     this.placement = createPlacement(shardCount);
     this.gateway = createClient(GatewayServiceClient, gatewayAddress);
-    this.registry = createRegistryClient(registryAddress);
+    this.peers = connectPeers({ registryAddress, logger: silentLogger() });
   }
 
   /** Development accounts whose placement is shard `s`. */
@@ -93,34 +91,17 @@ export class NetClient {
     return Promise.all(Array.from({ length: this.shardCount }, async (_, s) => Number((await this.headBlock(s)).height)));
   }
 
-  /** The first alive endpoint of `service` (with `shardId` for state shards), from the registry. */
-  async endpoint(service: string, shardId?: number): Promise<string> {
-    const { endpoints } = await this.registry.listEndpoints(service);
-    const ep = endpoints.find((e) => e.alive && (shardId === undefined || Number(e.shardId) === shardId));
-    if (!ep) throw new Error(`no ${service}${shardId === undefined ? '' : ` ${shardId}`} in the registry`);
-    return ep.address;
-  }
-
-  async shardClient(shardId: number): Promise<StateShardServiceClient> {
-    let c = this.shardClients.get(shardId);
-    if (c) return c;
-    c = createClient(StateShardServiceClient, await this.endpoint('state-shard', shardId));
-    this.shardClients.set(shardId, c);
-    return c;
-  }
-
   /** Storage slot values of `address` on its shard, at its head, by GetProof. */
   async storage(address: string, slots: string[]): Promise<bigint[]> {
-    const client = await this.shardClient(this.shardOf(address));
-    const res = await unaryCall<GetProofResponse>('state shard', (md, o, cb) => client.getProof(GetProofRequest.fromPartial({ address, slots }), md, o, cb));
+    const shard = await this.peers.shard(this.shardOf(address));
+    const res = await shard.call<GetProofResponse>((c, md, o, cb) => c.getProof(GetProofRequest.fromPartial({ address, slots }), md, o, cb));
     return res.storage.map((s) => (s.value === '' || s.value === '0x' ? 0n : BigInt(s.value)));
   }
 
   /** Height of the orchestrator's head block (GetBlock over gRPC). */
   async orchestratorHeight(): Promise<number> {
-    this.orchestrator ??= createClient(OrchestratorServiceClient, await this.endpoint('orchestrator'));
-    const c = this.orchestrator;
-    const b = await unaryCall<OrchestratorBlock>('orchestrator', (md, o, cb) => c.getBlock({}, md, o, cb));
+    const orchestrator = await this.peers.orchestrator();
+    const b = await orchestrator.call<OrchestratorBlock>((c, md, o, cb) => c.getBlock({}, md, o, cb));
     return Number(b.height);
   }
 
@@ -186,9 +167,7 @@ export class NetClient {
 
   close(): void {
     this.gateway.close();
-    this.registry.close();
-    for (const c of this.shardClients.values()) c.close();
-    this.orchestrator?.close();
+    this.peers.close();
   }
 }
 

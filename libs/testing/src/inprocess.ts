@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createGateway, gatewayMountedService } from '@shardlab/gateway';
+import { startGateway } from '@shardlab/gateway';
 import { startOrchestrator, type RunningOrchestrator } from '@shardlab/orchestrator';
-import { createRegistryDirectory, RegistryState, registryMountedService, startMembership } from '@shardlab/registry';
+import { createRegistryDirectory, RegistryState, registryMountedService } from '@shardlab/registry';
 import { startServer, type RunningServer } from '@shardlab/rpc';
 import { startStateShard, type RunningStateShard } from '@shardlab/shard';
 import type { Logger } from '@shardlab/telemetry';
@@ -65,19 +65,14 @@ export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProc
     logger: log.child({ service: 'orchestrator' }),
     ...(opts.voteTimeoutBlocks !== undefined ? { voteTimeoutBlocks: opts.voteTimeoutBlocks } : {}),
   });
-  const gateway = createGateway({ directory: dir(), logger: log.child({ service: 'gateway' }) });
-  const gwServer = await startServer({ port: 0, services: [gatewayMountedService(gateway, log)], logger: log });
-  const membership = startMembership({ registryAddress, endpoint: { service: 'gateway', address: gwServer.address, shardId: 0, instanceId: 'gateway-inprocess' }, logger: log });
-  await membership.registered;
+  const gateway = await startGateway({ port: 0, host: '127.0.0.1', instanceId: 'gateway-inprocess', directory: dir(), logger: log.child({ service: 'gateway' }) });
   return {
     registryAddress,
-    gatewayAddress: gwServer.address,
+    gatewayAddress: gateway.server.address,
     shards,
     orchestrator,
     stop: async () => {
-      await membership.stop();
-      await gwServer.close();
-      gateway.close();
+      await gateway.close();
       await orchestrator.close();
       await Promise.all(shards.map((s) => s.close()));
       for (const d of directories) d.close();
