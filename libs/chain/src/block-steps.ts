@@ -4,7 +4,8 @@ import type { DecodedTx } from './tx';
 
 /**
  * A commit-protocol operation recorded as a system transaction (DESIGN.md section 2). Amounts in
- * wei. Only `credit` and `debit` change EVM state.
+ * wei. `credit`, `debit` and `write-set` change EVM state (balances; storage, code and nonce);
+ * `lock`, `unlock` and `abort` are protocol records.
  */
 export interface SystemOp {
   kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort' | 'write-set';

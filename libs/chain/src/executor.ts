@@ -193,7 +193,9 @@ export class BlockExecutor {
 
   /**
    * Executes a block's steps in order as block `height` and returns each outcome, the gas used and
-   * the new state root (DESIGN.md section 3: finalize, unlock, lock, then local).
+   * the new state root. The order is the caller's (the cross-shard protocol's, docs/ARCHITECTURE.md
+   * §9: for block-2PC, finalize and unlock, then acceptances each followed by its lock, then the
+   * mempool's transactions).
    *
    * - A user transaction (a {@link DecodedTx}) runs with `runTx`. One that `runTx` refuses (nonce,
    *   balance, block gas) is `rejected` and changes nothing; one that reverts is `executed` with
