@@ -3,4 +3,5 @@ export * from './server';
 export * from './client';
 export * from './follow';
 export * from './health';
+export * from './reflection';
 export * from './batch';
