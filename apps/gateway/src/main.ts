@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Command, Option, intOption, runService } from '@shardlab/service';
+import { Command, Option, deprecatedAlias, intOption, runService } from '@shardlab/service';
 import { startServer } from '@shardlab/rpc';
 import { createRegistryClient, createRegistryDirectory, startMembership } from '@shardlab/registry';
 import { createGateway, gatewayMountedService } from '@shardlab/gateway';
@@ -11,7 +11,7 @@ const program = new Command()
   .addOption(new Option('--host <host>', 'address to bind (0.0.0.0 in containers)').env('HOST').default('127.0.0.1'))
   .addOption(new Option('--registry <address>', 'host:port of the registry').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
   .addOption(
-    new Option('--advertise <address>', 'host:port announced to the registry; default the bound address').env('ADVERTISE_ADDRESS'),
+    new Option('--advertise-address <host:port>', 'host:port announced to the registry; default the bound address').env('ADVERTISE_ADDRESS'),
   )
   .addOption(new Option('--instance-id <id>', 'unique id of this instance; default generated').env('INSTANCE_ID'))
   .addOption(
@@ -26,6 +26,7 @@ const program = new Command()
       .argParser(intOption)
       .default(5000),
   );
+deprecatedAlias(program, '--advertise <host:port>', '--advertise-address');
 
 void runService('gateway', program, async ({ logger, options }) => {
   const registryAddress = options['registry'] as string;
@@ -49,7 +50,7 @@ void runService('gateway', program, async ({ logger, options }) => {
     registryAddress,
     endpoint: {
       service: 'gateway',
-      address: (options['advertise'] as string | undefined) ?? server.address,
+      address: (options['advertiseAddress'] as string | undefined) ?? server.address,
       shardId: 0,
       instanceId: (options['instanceId'] as string | undefined) ?? `gateway-${hostname()}-${randomUUID().slice(0, 8)}`,
     },

@@ -68,4 +68,22 @@ export function intOption(value: string): number {
   return n;
 }
 
+/**
+ * Adds `alias` (e.g. `'--advertise <host:port>'`), a hidden option that sets the value of the
+ * option `target` (e.g. `'--advertise-address'`, which must already be on `program`) and emits a
+ * Node.js `DeprecationWarning` (on standard error) naming the new flag when used. Returns `program`.
+ * @throws Error when `program` has no option `target`.
+ */
+export function deprecatedAlias(program: Command, alias: string, target: string): Command {
+  const option = program.options.find((o) => o.long === target);
+  if (!option) throw new Error(`no option ${target} to alias`);
+  const hidden = new Option(alias, `deprecated: use ${target}`).hideHelp();
+  program.addOption(hidden);
+  program.on(`option:${hidden.name()}`, (value: string) => {
+    process.emitWarning(`${hidden.long} is deprecated; use ${target}`, 'DeprecationWarning');
+    program.setOptionValueWithSource(option.attributeName(), value, 'cli');
+  });
+  return program;
+}
+
 export { Command, Option };
