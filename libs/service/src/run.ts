@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { createLogger, initTelemetry, type Logger } from '@shardlab/telemetry';
+import { createLogger, initTelemetry, type Logger, type Telemetry } from '@shardlab/telemetry';
 
 /** What {@link runService} hands to a service's start function. */
 export interface ServiceContext {
@@ -29,7 +29,13 @@ export async function runService(
   program.parse(argv);
   const options = program.opts();
   const logger = createLogger({ service: name, level: String(options['logLevel']) });
-  const telemetry = initTelemetry({ serviceName: `shardlab-${name}` });
+  let telemetry: Telemetry;
+  try {
+    telemetry = initTelemetry({ serviceName: `shardlab-${name}` });
+  } catch (err) {
+    logger.fatal({ err }, `${name} failed to start`);
+    process.exit(1);
+  }
   let service: StartedService;
   try {
     service = await start({ logger, options });
