@@ -14,10 +14,33 @@ export interface StartedService {
 }
 
 /**
- * Runs a service process: parses `argv` with `program` (whose options each name an environment
- * variable fallback), sets up the pino logger (`LOG_LEVEL`) and OpenTelemetry (`OTEL_*`), calls
- * `start`, and closes cleanly on SIGINT/SIGTERM. A start failure is logged and exits with code 1.
- * Apps call this from `main.ts` and do nothing else but wiring.
+ * Environment variable that the apps' `nx serve` targets set (apps/<app>/package.json): when it is
+ * `true` and `INIT_CWD` (the directory `npx` / `npm exec` was started from) is set, the service
+ * first changes its working directory to `INIT_CWD`, so that relative paths — `--data-dir`,
+ * `--genesis`, the default data directories — are taken from where the user typed the command and
+ * not from the directory nx runs the target in. Processes started otherwise (the devnet, tests)
+ * never carry it, whatever `INIT_CWD` they inherited.
+ */
+export const CHDIR_TO_INIT_CWD_ENV = 'SHARDLAB_CHDIR_TO_INIT_CWD';
+
+/**
+ * The working directory a service should run in, from its environment: `INIT_CWD` when
+ * {@link CHDIR_TO_INIT_CWD_ENV} is `true` and `INIT_CWD` is set, otherwise undefined (stay).
+ */
+export function invocationDirectory(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env[CHDIR_TO_INIT_CWD_ENV] !== 'true') return undefined;
+  const dir = env['INIT_CWD'];
+  return dir !== undefined && dir !== '' ? dir : undefined;
+}
+
+/**
+ * Runs a service process: moves to the directory the user started it from when launched by an
+ * `nx serve` target ({@link invocationDirectory}), parses `argv` with `program` (whose options
+ * each name an environment variable fallback), sets up the pino logger (`LOG_LEVEL`) and
+ * OpenTelemetry (`OTEL_*`), calls `start`, and closes cleanly (then exits 0) on SIGINT, SIGTERM
+ * and SIGHUP (its terminal went away). A start failure is logged and exits with code 1. Apps call
+ * this from `main.ts` and do nothing else but wiring.
+ * @throws Error (the process ends) when the directory to move to does not exist.
  */
 export async function runService(
   name: string,
@@ -25,6 +48,8 @@ export async function runService(
   start: (ctx: ServiceContext) => Promise<StartedService>,
   argv: string[] = process.argv,
 ): Promise<void> {
+  const dir = invocationDirectory();
+  if (dir !== undefined) process.chdir(dir);
   program.name(name).addOption(new Option('--log-level <level>', 'pino log level').env('LOG_LEVEL').default('info'));
   program.parse(argv);
   const options = program.opts();
@@ -62,6 +87,7 @@ export async function runService(
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
 }
 
 /**

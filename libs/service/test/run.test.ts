@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command, Option, deprecatedAlias } from '../src';
+import { CHDIR_TO_INIT_CWD_ENV, Command, Option, deprecatedAlias, invocationDirectory } from '../src';
 
 const ROOT = join(__dirname, '..', '..', '..');
 const FIXTURE = join(__dirname, 'fixtures', 'traced-service.ts');
@@ -13,17 +15,17 @@ interface Run {
 }
 
 /**
- * Runs the fixture service with `env` until it logs `fixture ready`, then stops it with SIGTERM;
- * resolves once it exited (by itself, or after that).
+ * Runs the fixture service with `env` until it logs `fixture ready`, then sends it `signal`
+ * (default SIGTERM); resolves once it exited (by itself, or after that).
  */
-function runFixture(env: Record<string, string>): Promise<Run> {
+function runFixture(env: Record<string, string>, signal: NodeJS.Signals = 'SIGTERM'): Promise<Run> {
   const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
   child.stdout.on('data', (c: Buffer) => {
     stdout += c.toString();
-    if (stdout.includes('"msg":"fixture ready"')) child.kill('SIGTERM');
+    if (stdout.includes('"msg":"fixture ready"')) child.kill(signal);
   });
   const lines = (s: string) => s.split('\n').filter((l) => l !== '');
   return new Promise((resolve) => child.on('close', (code) => resolve({ stdout: lines(stdout), stderr: lines(stderr), code })));
@@ -47,6 +49,12 @@ describe('runService', () => {
     ]);
   });
 
+  it.each(['SIGINT', 'SIGHUP'] as const)('stops cleanly on %s too', async (signal) => {
+    const run = await runFixture({}, signal);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout.at(-1) ?? '{}')).toMatchObject({ msg: 'fixture shutting down', signal });
+  });
+
   it('refuses console combined with another exporter, with a fatal log line', async () => {
     const run = await runFixture({ OTEL_TRACES_EXPORTER: 'otlp,console' });
     expect(run.code).toBe(1);
@@ -54,6 +62,43 @@ describe('runService', () => {
     const line = JSON.parse(run.stdout[0] ?? '{}') as { msg: string; err: { message: string } };
     expect(line.msg).toBe('fixture failed to start');
     expect(line.err.message).toMatch(/"console" cannot be combined/);
+  });
+
+  describe('working directory', () => {
+    let dir: string;
+    beforeAll(() => (dir = realpathSync(mkdtempSync(join(tmpdir(), 'shardlab-cwd-')))));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('moves to INIT_CWD when the nx serve target asks (SHARDLAB_CHDIR_TO_INIT_CWD=true)', async () => {
+      const run = await runFixture({ SHARDLAB_CHDIR_TO_INIT_CWD: 'true', INIT_CWD: dir });
+      expect(JSON.parse(run.stdout[1] ?? '{}')).toMatchObject({ msg: 'fixture ready', cwd: dir });
+    });
+
+    it('stays where it was started otherwise, whatever INIT_CWD it inherited', async () => {
+      const run = await runFixture({ SHARDLAB_CHDIR_TO_INIT_CWD: '', INIT_CWD: dir });
+      expect(JSON.parse(run.stdout[1] ?? '{}')).toMatchObject({ msg: 'fixture ready', cwd: ROOT });
+    });
+
+    it.each(['registry', 'state-shard', 'orchestrator', 'simulator', 'gateway'])('the nx serve target of %s runs its main.ts and asks for it', (app) => {
+      const pkg = JSON.parse(readFileSync(join(ROOT, 'apps', app, 'package.json'), 'utf8')) as {
+        nx: { name: string; targets: { serve: { executor: string; options: { command: string; env: Record<string, string> } } } };
+      };
+      expect(pkg.nx.name).toBe(app);
+      expect(pkg.nx.targets.serve).toEqual({
+        executor: 'nx:run-commands',
+        options: { command: 'exec node --import tsx {projectRoot}/src/main.ts', env: { [CHDIR_TO_INIT_CWD_ENV]: 'true' } },
+      });
+    });
+
+    it.each([
+      [{ SHARDLAB_CHDIR_TO_INIT_CWD: 'true', INIT_CWD: '/x/y' }, '/x/y'],
+      [{ SHARDLAB_CHDIR_TO_INIT_CWD: 'true' }, undefined],
+      [{ SHARDLAB_CHDIR_TO_INIT_CWD: 'true', INIT_CWD: '' }, undefined],
+      [{ SHARDLAB_CHDIR_TO_INIT_CWD: '1', INIT_CWD: '/x/y' }, undefined],
+      [{ INIT_CWD: '/x/y' }, undefined],
+    ])('invocationDirectory(%j) is %s', (env, expected) => {
+      expect(invocationDirectory(env)).toBe(expected);
+    });
   });
 });
 
