@@ -1,4 +1,4 @@
-import { Command, Option, intOption, runService } from '@shardlab/service';
+import { Command, Option, deprecatedAlias, intOption, runService } from '@shardlab/service';
 import { createRegistryDirectory } from '@shardlab/registry';
 import { startGateway } from '@shardlab/gateway';
 
@@ -8,7 +8,7 @@ const program = new Command()
   .addOption(new Option('--host <host>', 'address to bind (0.0.0.0 in containers)').env('HOST').default('127.0.0.1'))
   .addOption(new Option('--registry <address>', 'host:port of the registry').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
   .addOption(
-    new Option('--advertise <address>', 'host:port announced to the registry; default the bound address').env('ADVERTISE_ADDRESS'),
+    new Option('--advertise-address <host:port>', 'host:port announced to the registry; default the bound address').env('ADVERTISE_ADDRESS'),
   )
   .addOption(new Option('--instance-id <id>', 'unique id of this instance; default generated').env('INSTANCE_ID'))
   .addOption(
@@ -23,6 +23,7 @@ const program = new Command()
       .argParser(intOption)
       .default(5000),
   );
+deprecatedAlias(program, '--advertise <host:port>', '--advertise-address');
 
 void runService('gateway', program, async ({ logger, options }) => {
   const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
@@ -30,7 +31,7 @@ void runService('gateway', program, async ({ logger, options }) => {
     const gw = await startGateway({
       port: options['port'] as number,
       host: options['host'] as string,
-      ...(options['advertise'] ? { advertiseAddress: options['advertise'] as string } : {}),
+      ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
       ...(options['instanceId'] ? { instanceId: options['instanceId'] as string } : {}),
       directory,
       logger,

@@ -1,10 +1,10 @@
-import { makeGenericClientConstructor, credentials, loadPackageDefinition, type ServiceError, type Client, type ClientDuplexStream } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { makeGenericClientConstructor, credentials, type ServiceError, type Client } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import type { GatewayServiceClient, TransactionStatus } from '@shardlab/proto';
 
 import { rawCall } from '@shardlab/testing';
 export { grpcError, rawCall, waitFor } from '@shardlab/testing';
+export { reflect } from '@shardlab/rpc';
 
 /** An open WatchTransaction stream: the messages received so far and how it ended. */
 export interface OpenWatch {
@@ -35,30 +35,4 @@ export function healthCheck(address: string, service: string): Promise<string> {
   return rawCall<{ status: string }>((cb) => client.check({ service }, cb))
     .then((r) => r.status)
     .finally(() => client.close());
-}
-
-interface ReflectionResponse {
-  listServicesResponse?: { service: Array<{ name: string }> };
-  fileDescriptorResponse?: { fileDescriptorProto: Buffer[] };
-  errorResponse?: { errorCode: number; errorMessage: string };
-}
-
-/** Asks the server's gRPC reflection service (`grpc.reflection.v1.ServerReflection`) one question. */
-export function reflect(address: string, request: { listServices: string } | { fileContainingSymbol: string }): Promise<ReflectionResponse> {
-  const protoPath = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
-  const pkg = loadPackageDefinition(loadSync(protoPath, { longs: Number, defaults: true })) as unknown as {
-    grpc: { reflection: { v1: { ServerReflection: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => Client & {
-      serverReflectionInfo(): ClientDuplexStream<object, ReflectionResponse>;
-    } } } };
-  };
-  const client = new pkg.grpc.reflection.v1.ServerReflection(address, credentials.createInsecure());
-  return new Promise<ReflectionResponse>((resolve, reject) => {
-    const call = client.serverReflectionInfo();
-    call.on('data', (res: ReflectionResponse) => {
-      resolve(res);
-      call.end();
-    });
-    call.on('error', reject);
-    call.write(request);
-  }).finally(() => client.close());
 }

@@ -9,12 +9,11 @@ import {
 } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { loadFileDescriptorSetFromBuffer } from '@grpc/proto-loader';
 import { context, type Context } from '@opentelemetry/api';
-import { descriptorSet } from '@shardlab/proto';
 import { extractContext, type Logger } from '@shardlab/telemetry';
 import { ShardLabError } from '@shardlab/common';
 import { toGrpcStatus } from './status';
+import { HEALTH_SERVICE, REFLECTION_SERVICES, reflectionDescriptors, servedServiceNames } from './reflection';
 
 /** What a handler learns about its call besides the request. */
 export interface CallContext {
@@ -58,7 +57,9 @@ export interface RunningServer {
 
 /**
  * Starts a gRPC server with the given services plus the standard health service
- * (`grpc.health.v1.Health`, every mounted service SERVING) and, by default, server reflection.
+ * (`grpc.health.v1.Health`, every mounted service SERVING) and, by default, server reflection
+ * (v1 and v1alpha), whose service list is exactly what this server serves: the mounted services,
+ * health and reflection.
  * @throws Error when the port cannot be bound.
  */
 export async function startServer(opts: ServerOpts): Promise<RunningServer> {
@@ -72,7 +73,8 @@ export async function startServer(opts: ServerOpts): Promise<RunningServer> {
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(opts.services.map((s) => [s.name, 'SERVING'])) });
   health.addToServer(server);
   if (opts.reflection !== false) {
-    new ReflectionService(loadFileDescriptorSetFromBuffer(descriptorSet())).addToServer(server);
+    const served = [...opts.services.flatMap((s) => servedServiceNames(s.definition)), HEALTH_SERVICE, ...REFLECTION_SERVICES];
+    new ReflectionService(reflectionDescriptors(), { services: served }).addToServer(server);
   }
   const host = opts.host ?? '127.0.0.1';
   const port = await new Promise<number>((resolve, reject) =>

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { createLogger, initTelemetry, type Logger } from '@shardlab/telemetry';
+import { createLogger, initTelemetry, type Logger, type Telemetry } from '@shardlab/telemetry';
 
 /** What {@link runService} hands to a service's start function. */
 export interface ServiceContext {
@@ -14,10 +14,33 @@ export interface StartedService {
 }
 
 /**
- * Runs a service process: parses `argv` with `program` (whose options each name an environment
- * variable fallback), sets up the pino logger (`LOG_LEVEL`) and OpenTelemetry (`OTEL_*`), calls
- * `start`, and closes cleanly on SIGINT/SIGTERM. A start failure is logged and exits with code 1.
- * Apps call this from `main.ts` and do nothing else but wiring.
+ * Environment variable that the apps' `nx serve` targets set (apps/<app>/package.json): when it is
+ * `true` and `INIT_CWD` (the directory `npx` / `npm exec` was started from) is set, the service
+ * first changes its working directory to `INIT_CWD`, so that relative paths — `--data-dir`,
+ * `--genesis`, the default data directories — are taken from where the user typed the command and
+ * not from the directory nx runs the target in. Processes started otherwise (the devnet, tests)
+ * never carry it, whatever `INIT_CWD` they inherited.
+ */
+export const CHDIR_TO_INIT_CWD_ENV = 'SHARDLAB_CHDIR_TO_INIT_CWD';
+
+/**
+ * The working directory a service should run in, from its environment: `INIT_CWD` when
+ * {@link CHDIR_TO_INIT_CWD_ENV} is `true` and `INIT_CWD` is set, otherwise undefined (stay).
+ */
+export function invocationDirectory(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env[CHDIR_TO_INIT_CWD_ENV] !== 'true') return undefined;
+  const dir = env['INIT_CWD'];
+  return dir !== undefined && dir !== '' ? dir : undefined;
+}
+
+/**
+ * Runs a service process: moves to the directory the user started it from when launched by an
+ * `nx serve` target ({@link invocationDirectory}), parses `argv` with `program` (whose options
+ * each name an environment variable fallback), sets up the pino logger (`LOG_LEVEL`) and
+ * OpenTelemetry (`OTEL_*`), calls `start`, and closes cleanly (then exits 0) on SIGINT, SIGTERM
+ * and SIGHUP (its terminal went away). A start failure is logged and exits with code 1. Apps call
+ * this from `main.ts` and do nothing else but wiring.
+ * @throws Error (the process ends) when the directory to move to does not exist.
  */
 export async function runService(
   name: string,
@@ -25,11 +48,19 @@ export async function runService(
   start: (ctx: ServiceContext) => Promise<StartedService>,
   argv: string[] = process.argv,
 ): Promise<void> {
+  const dir = invocationDirectory();
+  if (dir !== undefined) process.chdir(dir);
   program.name(name).addOption(new Option('--log-level <level>', 'pino log level').env('LOG_LEVEL').default('info'));
   program.parse(argv);
   const options = program.opts();
   const logger = createLogger({ service: name, level: String(options['logLevel']) });
-  const telemetry = initTelemetry({ serviceName: `shardlab-${name}` });
+  let telemetry: Telemetry;
+  try {
+    telemetry = initTelemetry({ serviceName: `shardlab-${name}` });
+  } catch (err) {
+    logger.fatal({ err }, `${name} failed to start`);
+    process.exit(1);
+  }
   let service: StartedService;
   try {
     service = await start({ logger, options });
@@ -56,6 +87,7 @@ export async function runService(
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
 }
 
 /**
@@ -66,6 +98,24 @@ export function intOption(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${JSON.stringify(value)}`);
   return n;
+}
+
+/**
+ * Adds `alias` (e.g. `'--advertise <host:port>'`), a hidden option that sets the value of the
+ * option `target` (e.g. `'--advertise-address'`, which must already be on `program`) and emits a
+ * Node.js `DeprecationWarning` (on standard error) naming the new flag when used. Returns `program`.
+ * @throws Error when `program` has no option `target`.
+ */
+export function deprecatedAlias(program: Command, alias: string, target: string): Command {
+  const option = program.options.find((o) => o.long === target);
+  if (!option) throw new Error(`no option ${target} to alias`);
+  const hidden = new Option(alias, `deprecated: use ${target}`).hideHelp();
+  program.addOption(hidden);
+  program.on(`option:${hidden.name()}`, (value: string) => {
+    process.emitWarning(`${hidden.long} is deprecated; use ${target}`, 'DeprecationWarning');
+    program.setOptionValueWithSource(option.attributeName(), value, 'cli');
+  });
+  return program;
 }
 
 export { Command, Option };

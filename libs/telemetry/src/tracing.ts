@@ -15,6 +15,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { JsonLinesSpanExporter } from './span-lines';
 
 /** A started telemetry pipeline; call `shutdown` before the process exits to flush spans. */
 export interface Telemetry {
@@ -46,6 +47,11 @@ export interface TelemetryOpts {
   env?: Record<string, string | undefined>;
   /** Exporter to use instead of the `OTEL_*` configuration (tests pass an in-memory exporter). */
   exporter?: SpanExporter;
+  /**
+   * Where `OTEL_TRACES_EXPORTER=console` writes spans, one JSON object per line; default standard
+   * error (standard output carries the JSON log lines).
+   */
+  spanOutput?: NodeJS.WritableStream;
 }
 
 /** True while a pipeline started by {@link initTelemetry} has not been shut down. */
@@ -55,17 +61,28 @@ function isUnset(value: string | undefined): boolean {
   return value === undefined || value.trim() === '' || value.trim() === 'none';
 }
 
+/** The exporter names of a comma-separated `OTEL_TRACES_EXPORTER` value, as the SDK reads them. */
+function exporterNames(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+}
+
 /**
  * Starts OpenTelemetry tracing for a service (`@opentelemetry/sdk-node`). Exporters are chosen with
  * the standard variables (`OTEL_TRACES_EXPORTER=otlp|console|zipkin`, `OTEL_EXPORTER_OTLP_ENDPOINT`,
  * `OTEL_SERVICE_NAME`, ...); when `OTEL_TRACES_EXPORTER` is unset or `none` (or
  * `OTEL_SDK_DISABLED=true`), and no exporter is given, tracing stays a no-op so a laptop run sends
- * nothing anywhere. Metrics and logs are exported only when `OTEL_METRICS_EXPORTER` /
- * `OTEL_LOGS_EXPORTER` name an exporter explicitly (the SDK would otherwise default both to OTLP),
- * and never when an explicit `exporter` is given. Spans are exported as they end (simple
- * processor) for a given exporter, in batches for an `OTEL_*` one. W3C trace context and baggage
- * are the propagators (DESIGN.md section 6). One pipeline per process at a time.
- * @throws Error when a pipeline is already running (shut it down first).
+ * nothing anywhere. `console` writes each span as one JSON line to `spanOutput` (standard error by
+ * default; never standard output, which carries the JSON log lines). Metrics and logs are exported
+ * only when `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` name an exporter explicitly (the SDK
+ * would otherwise default both to OTLP), and never when an explicit `exporter` is given. Spans are
+ * exported as they end (simple processor) for a given exporter and for `console`, in batches for
+ * the other `OTEL_*` ones. W3C trace context and baggage are the propagators (DESIGN.md section 6).
+ * One pipeline per process at a time.
+ * @throws Error when a pipeline is already running (shut it down first), or when
+ *   `OTEL_TRACES_EXPORTER` names `console` together with other exporters (not supported: choose one).
  */
 export function initTelemetry(opts: TelemetryOpts): Telemetry {
   const env = opts.env ?? process.env;
@@ -74,9 +91,21 @@ export function initTelemetry(opts: TelemetryOpts): Telemetry {
     return { enabled: false, flush: async () => {}, shutdown: async () => {} };
   }
   if (active) throw new Error('telemetry is already initialised in this process; shut the running pipeline down first');
+  let exporter = opts.exporter;
+  if (!exporter) {
+    const names = exporterNames(env['OTEL_TRACES_EXPORTER']);
+    if (names.includes('console')) {
+      if (names.length > 1) {
+        throw new Error(
+          `OTEL_TRACES_EXPORTER=${env['OTEL_TRACES_EXPORTER']}: "console" cannot be combined with other exporters (choose one)`,
+        );
+      }
+      exporter = new JsonLinesSpanExporter(opts.spanOutput ?? process.stderr);
+    }
+  }
   const sdk = new NodeSDK({
     resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: env['OTEL_SERVICE_NAME'] || opts.serviceName }),
-    ...(opts.exporter ? { spanProcessors: [new SimpleSpanProcessor(opts.exporter)] } : {}),
+    ...(exporter ? { spanProcessors: [new SimpleSpanProcessor(exporter)] } : {}),
     ...(opts.exporter || isUnset(env['OTEL_METRICS_EXPORTER']) ? { metricReaders: [] } : {}),
     ...(opts.exporter || isUnset(env['OTEL_LOGS_EXPORTER']) ? { logRecordProcessors: [] } : {}),
     instrumentations: [],
@@ -93,13 +122,18 @@ export function initTelemetry(opts: TelemetryOpts): Telemetry {
     flush: async () => {
       if (!stopped) await provider.forceFlush?.();
     },
+    // Flush first: the SDK's shutdown does not wait for the exports a simple span processor has
+    // pending (spans that ended before resource detection settled would be lost).
     shutdown: () =>
-      (stopped ??= sdk.shutdown().finally(() => {
-        trace.disable();
-        propagation.disable();
-        context.disable();
-        active = false;
-      })),
+      (stopped ??= Promise.resolve(provider.forceFlush?.())
+        .catch(() => {})
+        .then(() => sdk.shutdown())
+        .finally(() => {
+          trace.disable();
+          propagation.disable();
+          context.disable();
+          active = false;
+        })),
   };
 }
 
