@@ -16,8 +16,8 @@ export interface AtomicityResult {
 }
 
 /**
- * Audits every cross-shard transaction of the index in `index.txHashes` order (DESIGN.md section
- * 5.2, pure; see `auditNetwork` for the rules), given each shard's orchestrator cursor.
+ * Audits every cross-shard transaction of the index in `index.txHashes` order (docs/ARCHITECTURE.md
+ * §5.2, pure; see `auditNetwork` for the rules), given each shard's orchestrator cursor.
  */
 export function checkAtomicity(index: NetworkIndex, orchHeightOf: ReadonlyMap<number, number>): AtomicityResult {
   let inTransitWei = 0n;

@@ -13,7 +13,7 @@ export * from './report';
 /**
  * Audits a sharded network from its blocks and accounts (pure: no I/O). Checks, over all shards:
  *
- * - **Conservation** (DESIGN.md section 5.1): Σ balances = Σ genesis credits − Σ over every
+ * - **Conservation** (docs/ARCHITECTURE.md §5.1): Σ balances = Σ genesis credits − Σ over every
  *   receipt of `gasUsed × baseFeePerGas` of its block, exactly, counting value debited by a
  *   committed transaction whose destination has not yet processed the decision as in transit.
  *   Each shard is also checked on its own: its balances = its genesis − its burn + its CREDITs −

@@ -36,7 +36,7 @@ export function shardLedger(shard: IndexedShard): ShardLedger {
 }
 
 /**
- * Checks conservation (DESIGN.md section 5.1, pure): Σ balances + `inTransitWei` (value between
+ * Checks conservation (docs/ARCHITECTURE.md §5.1, pure): Σ balances + `inTransitWei` (value between
  * the DEBIT and the CREDIT of committed cross-shard transactions, from the atomicity check) =
  * Σ genesis credits − Σ burned, exactly; and each shard's balances against its own blocks, which
  * names the shard at fault.

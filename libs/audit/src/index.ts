@@ -1,5 +1,5 @@
 /**
- * The cross-shard audit (DESIGN.md section 5): conservation of ether, atomicity of cross-shard
+ * The cross-shard audit (docs/ARCHITECTURE.md §5): conservation of ether, atomicity of cross-shard
  * transactions and leftover locks, checked over every shard's blocks and accounts and the
  * orchestrator's blocks.
  *

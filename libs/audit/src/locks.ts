@@ -23,7 +23,7 @@ interface ShardLocks {
 }
 
 /**
- * Checks locks (DESIGN.md section 5.3, pure): every account's `locked` and every LOCK with neither
+ * Checks locks (docs/ARCHITECTURE.md §5.3, pure): every account's `locked` and every LOCK with neither
  * a DEBIT nor an UNLOCK on its shard must be gone; what is locked on each account must equal its
  * open LOCKs and may not exceed its balance. Open LOCKs are listed in `index.txHashes` order.
  */

@@ -200,7 +200,7 @@ export interface AuditReport {
   problems: string[];
   /** Remarks passed from the input (how it was collected). */
   notes: string[];
-  /** Conservation of ether (DESIGN.md section 5.1). */
+  /** Conservation of ether (docs/ARCHITECTURE.md §5.1). */
   conservation: ConservationReport;
   /** Atomicity of cross-shard transactions (section 5.2). */
   atomicity: AtomicityReport;

@@ -3,7 +3,7 @@ import { reasonMessage, type Reason } from '@shardlab/proto';
 import type { DecodedTx } from './tx';
 
 /**
- * A commit-protocol operation recorded as a system transaction (DESIGN.md section 2). Amounts in
+ * A commit-protocol operation recorded as a system transaction (docs/ARCHITECTURE.md §2). Amounts in
  * wei. `credit`, `debit` and `write-set` change EVM state (balances; storage, code and nonce);
  * `lock`, `unlock` and `abort` are protocol records.
  */

@@ -71,7 +71,7 @@ function nativeEcsign(secp: NativeSecp256k1, msgHash: Uint8Array, privateKey: Ui
  * `customCrypto`: `keccak256`, `ecrecover` and `ecdsaRecover` for hashing and sender recovery,
  * `ecsign` (see `nativeEcsign` above) for `tx.sign(key)`: a whole signed transaction takes about
  * 70 µs against about 700 µs with the pure-JavaScript default, with byte-identical results.
- * DESIGN.md section 8: signature recovery and hashing bound a shard's throughput; the
+ * docs/ARCHITECTURE.md §8: signature recovery and hashing bound a shard's throughput; the
  * pure-JavaScript defaults are several times slower.
  */
 export function nativeCrypto(): CustomCrypto {

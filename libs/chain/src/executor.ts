@@ -47,7 +47,7 @@ export interface AccountState {
  *
  * Per-transaction snapshot and rollback come from `runTx` (checkpoint, revert on error). The whole
  * block runs inside one outer checkpoint with account/storage caches, so the trie is written and
- * hashed once per block rather than once per transaction (DESIGN.md section 8).
+ * hashed once per block rather than once per transaction (docs/ARCHITECTURE.md §8).
  */
 export class BlockExecutor {
   readonly common: Common;
@@ -338,7 +338,7 @@ export class BlockExecutor {
 
   /**
    * Runs a transaction against the current state without keeping any effect, and returns every
-   * account it read or wrote (DESIGN.md section 3: detection of a call that reaches other shards,
+   * account it read or wrote (docs/ARCHITECTURE.md §3: detection of a call that reaches other shards,
    * with a tracking state). The nonce is not checked (earlier transactions of the sender may still
    * be queued). `refused` is set when `runTx` refuses the transaction (e.g. insufficient funds),
    * `error` when the EVM stops with an exception (e.g. a revert).

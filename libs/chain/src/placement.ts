@@ -1,6 +1,6 @@
 import { errors, parseAddress } from '@shardlab/common';
 
-/** Account-to-shard placement (DESIGN.md section 2), tagged with the registry's epoch. */
+/** Account-to-shard placement (docs/ARCHITECTURE.md §2), tagged with the registry's epoch. */
 export interface Placement {
   /** Number of state shards; shards are numbered 0..shardCount-1. */
   readonly shardCount: number;
@@ -31,7 +31,7 @@ export function createPlacement(shardCount: number, epoch = 1, overrides: Iterab
 
 /**
  * The shard of an address: its explicit placement if any, else `last byte of the address mod
- * shardCount` (DESIGN.md section 2).
+ * shardCount` (docs/ARCHITECTURE.md §2).
  * @throws ShardLabError INVALID_ARGUMENT when `address` is not a 20-byte hex address.
  */
 export function shardOf(placement: Placement, address: string): number {

@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 
 /**
  * Recovers transaction senders on worker threads, in batches ("batched signature checks",
- * DESIGN.md section 8): signature recovery is the largest per-transaction cost of admission, and
+ * docs/ARCHITECTURE.md §8): signature recovery is the largest per-transaction cost of admission, and
  * moving it off the main thread leaves that thread to execution and I/O.
  *
  * Requests made in the same event-loop turn go to one worker as one message; workers are used

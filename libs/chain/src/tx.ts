@@ -156,7 +156,7 @@ export interface SenderView {
 }
 
 /**
- * Checks a decoded transaction against its sender's state (DESIGN.md section 3): its nonce must
+ * Checks a decoded transaction against its sender's state (docs/ARCHITECTURE.md §3): its nonce must
  * be exactly the next one (state nonce + pending), its fee cap must cover the base fee, and the
  * available balance (balance − locked − pending costs) must cover value + gasLimit × maxFee.
  * @throws ShardLabError FAILED_PRECONDITION: nonce too low, nonce too high, fee cap below base

@@ -65,8 +65,8 @@ export interface OutcomeTrackerOpts {
  * shard's block stream and the orchestrator's block stream — what a block explorer sees, with no
  * per-transaction request to the network. A local transaction ends when a block of its home shard
  * includes it (its receipt says committed or reverted); a cross-shard one ends when an
- * orchestrator block carries its decision (the two-phase-commit commit point, DESIGN.md section
- * 3; shards apply it in their next block). Events of a transaction that arrive before the
+ * orchestrator block carries its decision (the two-phase-commit commit point, docs/ARCHITECTURE.md
+ * §3; shards apply it in their next block). Events of a transaction that arrive before the
  * gateway's answer are kept until it is {@link OutcomeTracker.accepted}.
  */
 export class OutcomeTracker {

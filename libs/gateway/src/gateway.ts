@@ -79,7 +79,7 @@ interface Located extends TxRecord {
 const tr = tracer('gateway');
 
 /**
- * The gateway's logic (DESIGN.md sections 1 and 3): the only public entry. It decodes and
+ * The gateway's logic (docs/ARCHITECTURE.md §1 and §3): the only public entry. It decodes and
  * verifies signed transactions, forwards them to the sender's home shard, routes reads, and
  * tracks transaction status. A local transaction's status comes from its home shard
  * (WatchTransaction is driven by the shards' block streams); a cross-shard transaction's comes

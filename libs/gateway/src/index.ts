@@ -1,5 +1,5 @@
 /**
- * The gateway (DESIGN.md section 1): the only public entry of a ShardLab network. `Gateway` holds
+ * The gateway (docs/ARCHITECTURE.md §1): the only public entry of a ShardLab network. `Gateway` holds
  * the logic (decode, route, track status from shard block streams and, for cross-shard
  * transactions, from the orchestrator's status stream); `gatewayService` is its gRPC edge;
  * `ShardRouter` and `BlockWatchHub` are its shard-facing parts, `OrchestratorClient` and

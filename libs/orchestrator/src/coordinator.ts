@@ -90,7 +90,7 @@ function hashKey(hash: string): number {
 }
 
 /**
- * The orchestrator's two-phase-commit coordinator (DESIGN.md section 3), pure: it keeps the
+ * The orchestrator's two-phase-commit coordinator (docs/ARCHITECTURE.md §3), pure: it keeps the
  * cross-shard transactions, queues new ones for the next block's `ct_to_order`, tallies votes
  * read from state-shard blocks (first NO aborts; commit when every expected shard voted YES;
  * duplicate and unexpected votes are ignored), and decides in the next block, aborting those

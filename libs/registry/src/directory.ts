@@ -6,7 +6,7 @@ import { createRegistryClient, DEFAULT_REGISTRY_DEADLINE_MS, type RegistryClient
 import type { ServiceName } from './state';
 
 /**
- * A client-side cache of what the registry knows (DESIGN.md section 2: services cache the
+ * A client-side cache of what the registry knows (docs/ARCHITECTURE.md §2: services cache the
  * placement tagged with its epoch and refresh when the epoch changes). Each cached answer is kept
  * while the placement epoch it was fetched at is the latest epoch observed; an answer or
  * heartbeat carrying another epoch makes the others stale. Failures of the registry are thrown

@@ -1,5 +1,5 @@
 /**
- * The beacon registry (DESIGN.md section 1): `RegistryState` (placement with an epoch, endpoints,
+ * The beacon registry (docs/ARCHITECTURE.md §1): `RegistryState` (placement with an epoch, endpoints,
  * liveness), its gRPC service, and the client side used by every other service: a typed client,
  * the membership loop (register + heartbeats), a cached `RegistryDirectory`, and `Peers`: typed
  * gRPC clients of the other services found through the directory.

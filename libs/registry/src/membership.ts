@@ -42,7 +42,7 @@ export interface Membership {
 }
 
 /**
- * Registers `endpoint` with the registry and keeps the registration alive (DESIGN.md section 1).
+ * Registers `endpoint` with the registry and keeps the registration alive (docs/ARCHITECTURE.md §1).
  * Registration is retried with exponential back-off until the registry answers, logging each
  * attempt; then a heartbeat is sent every `heartbeatIntervalMs` the registry asked for. A
  * heartbeat answered NOT_FOUND (the registry restarted or forgot the instance) registers again;

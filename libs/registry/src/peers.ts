@@ -108,8 +108,8 @@ export interface PeersOpts<D extends PeerDirectory = RegistryDirectory> {
 }
 
 /**
- * Typed gRPC clients of the network's services, found through the registry directory (DESIGN.md
- * section 1). One client is kept per endpoint and shared; a call failing with UNAVAILABLE drops
+ * Typed gRPC clients of the network's services, found through the registry directory (docs/ARCHITECTURE.md
+ * §1). One client is kept per endpoint and shared; a call failing with UNAVAILABLE drops
  * it and the directory's cached endpoints, so the next call resolves the peer again.
  * Resolution errors are ShardLabErrors: a shard's come from the directory (INVALID_ARGUMENT for a
  * shard outside the network; UNAVAILABLE `shard N unavailable: no live replica ...` or naming the

@@ -62,7 +62,7 @@ interface Entry {
 }
 
 /**
- * The registry's state (DESIGN.md section 1): network configuration, the account-to-shard
+ * The registry's state (docs/ARCHITECTURE.md §1): network configuration, the account-to-shard
  * placement tagged with an epoch (starting at 1), and the registered service instances with their
  * liveness. Pure: no I/O, time comes from the injected clock. Every method validates its input and
  * throws {@link ShardLabError}s (INVALID_ARGUMENT, NOT_FOUND) that the gRPC edge maps to statuses.

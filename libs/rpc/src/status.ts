@@ -25,7 +25,7 @@ export interface GrpcStatus {
 }
 
 /**
- * Translates any thrown value into a gRPC status at the handler edge (DESIGN.md section 7):
+ * Translates any thrown value into a gRPC status at the handler edge (docs/ARCHITECTURE.md §7):
  * a {@link ShardLabError} keeps its code and message; INTERNAL ones and anything else become
  * INTERNAL with a generic message, so internal details never leak to clients.
  */

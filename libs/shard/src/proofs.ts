@@ -1,6 +1,6 @@
 /**
  * Merkle proofs of a shard's state (EIP-1186, `eth_getProof`), for the simulator of cross-shard
- * contract calls and for the shards that validate its ReadSet (DESIGN.md sections 3 and 4).
+ * contract calls and for the shards that validate its ReadSet (docs/ARCHITECTURE.md §3 and §4).
  *
  * Shapes, as in EIP-1186 (https://eips.ethereum.org/EIPS/eip-1186):
  * - the **account proof** is the list of RLP-encoded nodes of the state trie on the path from the

@@ -1,5 +1,5 @@
 /**
- * Detection on the home shard (DESIGN.md section 3): a call to a local contract is first run with
+ * Detection on the home shard (docs/ARCHITECTURE.md §3): a call to a local contract is first run with
  * a tracking state; when it reaches an account on another shard it is handled as a cross-shard
  * call (simulated, validated and committed with its read/write set) instead of executed locally.
  */

@@ -309,7 +309,7 @@ export class Network {
   }
 
   /** Σ of the genesis allocation. */
-  /** Everything the audit reads (DESIGN.md section 5): every shard's blocks and accounts, and the orchestrator's blocks. */
+  /** Everything the audit reads (docs/ARCHITECTURE.md §5): every shard's blocks and accounts, and the orchestrator's blocks. */
   async auditInput(): Promise<AuditInput> {
     const shards = [];
     for (let s = 0; s < this.shards.length; s++) {

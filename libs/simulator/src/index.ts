@@ -1,5 +1,5 @@
 /**
- * The simulator of cross-shard contract calls (DESIGN.md section 3): runs a transaction with
+ * The simulator of cross-shard contract calls (docs/ARCHITECTURE.md §3): runs a transaction with
  * `@ethereumjs/vm` over the shards' state at one reference block per shard, fetched lazily with
  * Merkle proofs, and returns its read/write set (RwSet).
  */

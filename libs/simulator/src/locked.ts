@@ -1,5 +1,5 @@
 /**
- * Simulation under simulation locks (DESIGN.md section 3): every account a simulation reads from a
+ * Simulation under simulation locks (docs/ARCHITECTURE.md §3): every account a simulation reads from a
  * shard is locked there for the transaction, for a TTL, so that nothing else writes it before the
  * transaction's prepare. All-or-nothing with retry avoids deadlocks: a simulation that meets an
  * address locked by another transaction releases every lock it took, waits a short randomised

@@ -1,5 +1,5 @@
 /**
- * Checking what a state shard answers to GetProof (EIP-1186 proofs, see DESIGN.md section 3):
+ * Checking what a state shard answers to GetProof (EIP-1186 proofs, see docs/ARCHITECTURE.md §3):
  * every account and slot value the simulator executes against is the one its Merkle proof leads
  * to from the reference block's state root, so a read set is valid by construction.
  */

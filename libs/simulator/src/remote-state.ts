@@ -1,5 +1,5 @@
 /**
- * A state manager for `@ethereumjs/vm` over state that lives on the shards (DESIGN.md section 3):
+ * A state manager for `@ethereumjs/vm` over state that lives on the shards (docs/ARCHITECTURE.md §3):
  * accounts, storage slots and code are fetched lazily through a {@link StateSource} at one
  * reference block per shard, every fetched value is checked against its Merkle proof, and every
  * read and the final value of every write are recorded to build the transaction's RwSet.

@@ -1,5 +1,5 @@
 /**
- * Simulation of one cross-shard transaction (DESIGN.md section 3): run it with `@ethereumjs/vm`
+ * Simulation of one cross-shard transaction (docs/ARCHITECTURE.md §3): run it with `@ethereumjs/vm`
  * over the shards' state at one reference block per shard, and describe what it read and wrote as
  * an RwSet.
  */

@@ -39,7 +39,7 @@ export class MemoryKV implements KV {
   }
 }
 
-/** A {@link KV} on LevelDB (`classic-level`), one directory per service instance (DESIGN.md section 4). */
+/** A {@link KV} on LevelDB (`classic-level`), one directory per service instance (docs/ARCHITECTURE.md §4). */
 export class LevelKV implements KV {
   private constructor(private readonly db: ClassicLevel<string, Uint8Array>) {}
 

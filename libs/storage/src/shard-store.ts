@@ -81,7 +81,7 @@ class BufferedTrieDB implements DB<string, Uint8Array> {
 }
 
 /**
- * Durable storage of one state shard (DESIGN.md section 4): blocks by height (with their
+ * Durable storage of one state shard (docs/ARCHITECTURE.md §4): blocks by height (with their
  * receipts), a transaction-hash index, the state trie's nodes and the head pointer. A block and
  * every trie node it created are written in one atomic batch, so after a crash the store holds
  * exactly the blocks it acknowledged and their state.

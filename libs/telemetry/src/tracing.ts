@@ -79,7 +79,7 @@ function exporterNames(value: string | undefined): string[] {
  * only when `OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` name an exporter explicitly (the SDK
  * would otherwise default both to OTLP), and never when an explicit `exporter` is given. Spans are
  * exported as they end (simple processor) for a given exporter and for `console`, in batches for
- * the other `OTEL_*` ones. W3C trace context and baggage are the propagators (DESIGN.md section 6).
+ * the other `OTEL_*` ones. W3C trace context and baggage are the propagators (docs/ARCHITECTURE.md §6).
  * One pipeline per process at a time.
  * @throws Error when a pipeline is already running (shut it down first), or when
  *   `OTEL_TRACES_EXPORTER` names `console` together with other exporters (not supported: choose one).

@@ -4,7 +4,7 @@
  * is called from shard 0 through the gateway. The call commits; its receipt (simulated gas, the
  * contract's log) is available through the gateway's GetTransaction and WatchTransaction like a
  * local one's; and its trace holds the gateway, submit, enqueue, simulation, prepare (validation,
- * lock) on both shards, decision and finalize spans (DESIGN.md section 6).
+ * lock) on both shards, decision and finalize spans (docs/ARCHITECTURE.md §6).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,7 @@
 /**
  * End to end: real processes (registry, gateway, 2 state shards) started by the devnet launcher,
  * signed transfers committed through the gateway (the experiment runner), then shards restarted — cleanly and with
- * SIGKILL — and found at the same blocks, state roots and balances (DESIGN.md sections 4 and 5.4).
+ * SIGKILL — and found at the same blocks, state roots and balances (docs/ARCHITECTURE.md §4 and §5.4).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

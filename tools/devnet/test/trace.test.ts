@@ -1,5 +1,5 @@
 /**
- * Tracing (DESIGN.md section 6): a cross-shard transfer produces one trace, rooted at the gateway,
+ * Tracing (docs/ARCHITECTURE.md §6): a cross-shard transfer produces one trace, rooted at the gateway,
  * with spans from every service it crossed — the home shard (submit, lock), the orchestrator
  * (enqueue, decision) and both shards (prepare, finalize) — and the block that executed it links
  * to it. The whole network runs in this process so that one in-memory exporter sees every span;

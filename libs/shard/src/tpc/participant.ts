@@ -6,7 +6,7 @@ import { verifyAccountProof, verifyStorageProof } from '../proofs';
 
 /**
  * What a state shard remembers of one cross-shard transaction it takes part in (two-phase
- * commit, DESIGN.md section 3). Amounts in wei.
+ * commit, docs/ARCHITECTURE.md §3). Amounts in wei.
  *
  * Source side (the sender's shard): `locked` once accepted with its value locked (voted YES),
  * `refused` when acceptance failed (voted NO), `abortedEarly` when the abort decision arrived

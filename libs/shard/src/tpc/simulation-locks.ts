@@ -1,5 +1,5 @@
 /**
- * Simulation locks of a state shard (cross-shard contract calls, DESIGN.md section 3).
+ * Simulation locks of a state shard (cross-shard contract calls, docs/ARCHITECTURE.md §3).
  *
  * While the simulator pre-executes a cross-shard call it reads accounts from the shards with
  * GetProof; with the transaction's hash in the request, the shard locks each address it serves
