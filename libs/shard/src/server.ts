@@ -1,3 +1,4 @@
+// The state shard process: genesis file and allocation, startStateShard (store, node, gRPC server, orchestrator block stream, membership) and the batched forwarder to the orchestrator.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
@@ -122,13 +123,19 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
   });
   node.start();
   const stop = new AbortController();
-  const following = followStream<OrchestratorBlock>({
-    name: 'orchestrator blocks',
-    signal: stop.signal,
-    logger: log,
-    open: (signal) => peerStream(() => peers.orchestrator(), (c, md, o) => c.subscribeBlocks({ fromHeight: node.orchestratorCursor() + 1 }, md, o), signal),
-    handle: (b) => node.enqueueOrchestratorBlock(b),
-  });
+  // The block streams the shard's cross-shard protocol follows (block-2PC: the orchestrator's),
+  // each resumed after the protocol's cursor.
+  const following = Promise.all(
+    node.protocol.follows.map((f) =>
+      followStream<OrchestratorBlock>({
+        name: `${f.service} blocks`,
+        signal: stop.signal,
+        logger: log,
+        open: (signal) => peerStream(() => peers.orchestrator(), (c, md, o) => c.subscribeBlocks({ fromHeight: f.cursor() + 1 }, md, o), signal),
+        handle: (b) => f.accept(b),
+      }),
+    ),
+  );
   const membership = startMembership({
     client: opts.directory.registry,
     endpoint: { service: 'state-shard', address: opts.advertiseAddress ?? server.address, shardId: opts.shardId, instanceId: `state-shard-${opts.shardId}-${randomUUID().slice(0, 8)}` },
