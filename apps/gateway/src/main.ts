@@ -1,3 +1,4 @@
+// The gateway process's command line: its options (flag, environment variable, default) and startGateway wired to a registry directory.
 import { Command, Option, deprecatedAlias, intOption, runService } from '@shardlab/service';
 import { createRegistryDirectory } from '@shardlab/registry';
 import { startGateway } from '@shardlab/gateway';

@@ -1,3 +1,4 @@
+// The orchestrator process's command line: its options (flag, environment variable, default) and startOrchestrator wired to a registry directory.
 /**
  * The orchestrator process (wiring only). Options: flag, environment variable, default.
  * Tracing is configured with the standard `OTEL_*` variables.

@@ -1,3 +1,4 @@
+// The registry process's command line: network options (shards, chain id, block and heartbeat intervals) and the RegistryState served over gRPC.
 import { Command, Option, intOption, runService } from '@shardlab/service';
 import { startServer } from '@shardlab/rpc';
 import { RegistryState, registryMountedService } from '@shardlab/registry';

@@ -1,3 +1,4 @@
+// The simulator process's command line: its options (flag, environment variable, default) and startSimulator wired to a registry directory.
 /**
  * The simulator process (wiring only). Options (flag, environment variable, default):
  * `--port` PORT 50061 (0 picks a free port), `--host` HOST 127.0.0.1 (`0.0.0.0` in containers),

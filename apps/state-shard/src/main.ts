@@ -1,3 +1,4 @@
+// The state shard process's command line: its options (flag, environment variable, default), the genesis file, and startStateShard wired to a registry directory.
 import { Command, Option, intOption, runService } from '@shardlab/service';
 import { createRegistryDirectory } from '@shardlab/registry';
 import { readGenesisFile, startStateShard } from '@shardlab/shard';

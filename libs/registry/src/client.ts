@@ -1,3 +1,4 @@
+// The typed, promise-based gRPC client of the registry (RegistryService): one method per RPC, each with a deadline and an optional abort signal.
 import { createClient, unaryCall } from '@shardlab/rpc';
 import {
   RegistryServiceClient,

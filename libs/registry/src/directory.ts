@@ -1,3 +1,4 @@
+// RegistryDirectory: the client-side cache of the registry's answers (config, placement, shard replicas, service endpoints), refreshed when the placement epoch changes.
 import { errors } from '@shardlab/common';
 import { createPlacement, type Placement } from '@shardlab/chain';
 import type { Endpoint, GetConfigResponse, ListShardsResponse } from '@shardlab/proto';

@@ -1,3 +1,4 @@
+// Entry point of @shardlab/registry: re-exports the registry's state, its gRPC service, and the client side (client, membership, directory, peers).
 /**
  * The beacon registry (docs/ARCHITECTURE.md §1): `RegistryState` (placement with an epoch, endpoints,
  * liveness), its gRPC service, and the client side used by every other service: a typed client,

@@ -1,3 +1,4 @@
+// The membership loop of a service instance: registering with the registry (retried with back-off), heartbeats, re-registering on NOT_FOUND, deregistering on stop.
 import { ErrorCode, errors, isShardLabError } from '@shardlab/common';
 import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';

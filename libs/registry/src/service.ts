@@ -1,3 +1,4 @@
+// The gRPC implementation of RegistryService over a RegistryState, and its MountedService for startServer.
 import { errors } from '@shardlab/common';
 import { unary, type MountedService } from '@shardlab/rpc';
 import { RegistryServiceService, type RegistryServiceServer } from '@shardlab/proto';

@@ -1,3 +1,4 @@
+// RegistryState, the registry's pure state: network config, placement with its epoch, registered instances and their liveness; plus validation of service names and host:port.
 import { errors, parseAddress } from '@shardlab/common';
 import { createPlacement, shardOf, type Placement } from '@shardlab/chain';
 import type {

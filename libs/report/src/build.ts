@@ -1,3 +1,4 @@
+// buildReport: validates a run's transaction outcomes and computes the report's figures (counts, throughput, latency and CDFs, per-shard load, reasons, time series, CPU).
 import { errors } from '@shardlab/common';
 import { groupReasons } from './reasons';
 import { mean, nearestRank, sortedAscending } from './stats';

@@ -1,3 +1,4 @@
+// Report output files: report.json serialisation (bigints as decimal strings) and writing report.json and report.html into a directory.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderReportHtml } from './html';

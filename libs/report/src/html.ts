@@ -1,3 +1,4 @@
+// renderReportHtml: the self-contained HTML report page (inline CSS and SVG figures, tables of counts, latency, shards, reasons, audit, configuration, methods).
 import { formatReportTable } from './table';
 import {
   describeLoad,

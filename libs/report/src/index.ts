@@ -1,3 +1,4 @@
+// Entry point of @shardlab/report: re-exports the report's types, builder, terminal table, HTML page, SVG charts, file writing and progress line.
 /**
  * The experiment report of a ShardLab run (the main job, `npm start`): from the transactions'
  * outcomes to the figures a paper needs.

@@ -1,3 +1,4 @@
+// The live progress line of a running experiment: TTY redraw or throttled log lines, sliding-window rate, ETA and duration formatting.
 /**
  * A progress line for a running experiment. On a terminal it redraws one line in place (`\r`);
  * elsewhere (CI logs, files) it prints a plain line now and then. The clock is injected, so the

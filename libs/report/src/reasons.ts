@@ -1,3 +1,4 @@
+// Abort and rejection reasons in the report: normalising their text (hex, hashes, numbers) and grouping them by code or normalised text.
 import type { ReasonCount } from './types';
 
 /** Group name of transactions that came without a reason. */

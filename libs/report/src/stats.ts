@@ -1,3 +1,4 @@
+// The report's statistics: nearest-rank percentiles, ascending sort and arithmetic mean.
 /**
  * Small statistics used by the report. Pure.
  */

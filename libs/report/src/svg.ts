@@ -1,3 +1,4 @@
+// SVG chart builders of the HTML report: Okabe-Ito palette, linear and log scales, axes, legends, line/step charts, grouped and horizontal bar charts.
 /**
  * Small SVG chart builders for the HTML report: axes with ticks, line/step charts, grouped
  * vertical bars, labelled horizontal bars. Pure string building; every text goes through

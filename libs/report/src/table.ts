@@ -1,3 +1,4 @@
+// formatReportTable: the 100-column plain-text terminal summary of a report (set-up, counts, throughput, latency, per shard, reasons, audit, CPU, warnings).
 import {
   describeLoad,
   describeSetup,

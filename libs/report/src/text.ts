@@ -1,3 +1,4 @@
+// Number and text formatting shared by the terminal table and the HTML page: ints, ms, rates, percentages, ether, wrapping, aligned columns, set-up lines.
 /**
  * Number and text formatting shared by the terminal table and the HTML page. Pure.
  */

@@ -1,3 +1,4 @@
+// Types of the experiment report: the run's input (outcomes, config, audit) and the report.json structure with its schema tag.
 /**
  * Types of the experiment report: what a run hands in ({@link ReportInput}) and what
  * `buildReport` makes of it ({@link Report}, the content of `report.json`).

@@ -1,3 +1,4 @@
+// Batch calls: size cap, per-item outcomes and errors on the server side, unpacking them on the client side, and MicroBatcher coalescing single calls into batches.
 import { status } from '@grpc/grpc-js';
 import { errors, ShardLabError } from '@shardlab/common';
 import type { ItemError } from '@shardlab/proto';

@@ -1,3 +1,4 @@
+// The gRPC client side: channel creation with fast reconnects, unary calls with deadline, trace metadata and cancellation, server streams, waiting for ready.
 import {
   Metadata,
   credentials,

@@ -1,3 +1,4 @@
+// followStream: following a server stream for as long as a signal allows, reopening it with back-off whenever it ends or fails.
 import type { Logger } from '@shardlab/telemetry';
 import { sleep } from './backoff';
 

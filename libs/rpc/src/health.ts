@@ -1,3 +1,4 @@
+// checkHealth: a client of the standard gRPC health service (grpc.health.v1.Health/Check).
 import { makeClientConstructor, Metadata, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import { createClient, type ClientCtor } from './client';

@@ -1,3 +1,4 @@
+// Entry point of @shardlab/rpc: re-exports status mapping, server, client, stream following, health, reflection, batching and back-off.
 export * from './status';
 export * from './server';
 export * from './client';

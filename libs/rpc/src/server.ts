@@ -1,3 +1,4 @@
+// The gRPC server side: startServer with health and reflection, unary and server-streaming handler wrappers (trace context, cancellation, error mapping), shared response encoding.
 import {
   Server,
   ServerCredentials,

@@ -1,3 +1,4 @@
+// Mapping between ShardLabError codes and gRPC statuses, both ways: handler errors to statuses, failed client calls to ShardLabErrors.
 import { status, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { ErrorCode, ShardLabError } from '@shardlab/common';
 

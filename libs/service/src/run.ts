@@ -1,3 +1,4 @@
+// The process runner of every service app: working directory, option parsing with env fallbacks, logger and telemetry, start, clean shutdown on signals; option helpers.
 import { Command, Option } from 'commander';
 import { createLogger, initTelemetry, type Logger, type Telemetry } from '@shardlab/telemetry';
 

@@ -1,3 +1,4 @@
+// Entry point of @shardlab/shard: re-exports the state shard's mempool, node, gRPC service, server, proofs, simulation locks and commit protocol.
 export * from './mempool';
 export * from './node';
 export * from './service';

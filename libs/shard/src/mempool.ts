@@ -1,3 +1,4 @@
+// The state shard's mempool: pending transactions in arrival order, per-sender pending count and cost, taking them for a block and removing them once durable.
 import { errors } from '@shardlab/common';
 import type { DecodedTx } from '@shardlab/chain';
 import type { Context } from '@opentelemetry/api';

@@ -1,3 +1,4 @@
+// EIP-1186 Merkle proofs of a shard's state: read-only state views at a root (with an LRU), GetProof input checks, and verification of account, storage and whole-answer proofs.
 /**
  * Merkle proofs of a shard's state (EIP-1186, `eth_getProof`), for the simulator of cross-shard
  * contract calls and for the shards that validate its ReadSet (docs/ARCHITECTURE.md §3 and §4).

@@ -1,3 +1,4 @@
+// The gRPC implementation of StateShardService over a ShardNode: submission (single and batched), reads, block stream, proofs, code, simulation lock release.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { errors } from '@shardlab/common';
 import type {

@@ -1,3 +1,4 @@
+// Entry point of @shardlab/simulator: re-exports proof checks, the remote state manager, simulation, locked simulation, the shard state source, the gRPC service and server.
 /**
  * The simulator of cross-shard contract calls (docs/ARCHITECTURE.md §3): runs a transaction with
  * `@ethereumjs/vm` over the shards' state at one reference block per shard, fetched lazily with

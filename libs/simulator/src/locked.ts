@@ -1,3 +1,4 @@
+// simulateWithLocks: simulation under simulation locks, all-or-nothing: on a lock conflict release every lock, back off and retry from scratch until a deadline.
 /**
  * Simulation under simulation locks (docs/ARCHITECTURE.md §3): every account a simulation reads from a
  * shard is locked there for the transaction, for a TTL, so that nothing else writes it before the

@@ -1,3 +1,4 @@
+// The simulator's check of a shard's GetProof answer: account and storage Merkle proofs against the reference state root, and the reported values against the proven ones.
 /**
  * Checking what a state shard answers to GetProof (EIP-1186 proofs, see docs/ARCHITECTURE.md §3):
  * every account and slot value the simulator executes against is the one its Merkle proof leads

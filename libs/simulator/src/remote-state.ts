@@ -1,3 +1,4 @@
+// RemoteStateManager: the EVM state manager of one simulation over shard state fetched lazily and proof-checked, with a journaled write overlay and the touched accounts for the RwSet.
 /**
  * A state manager for `@ethereumjs/vm` over state that lives on the shards (docs/ARCHITECTURE.md §3):
  * accounts, storage slots and code are fetched lazily through a {@link StateSource} at one

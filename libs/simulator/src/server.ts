@@ -1,3 +1,4 @@
+// The simulator process: startSimulator reads the chain id from the registry, serves SimulatorService over shard state sources, and registers with the registry.
 import { randomUUID } from 'node:crypto';
 import { createChainCommon } from '@shardlab/chain';
 import { createPeers, startMembership, type Membership, type RegistryDirectory } from '@shardlab/registry';

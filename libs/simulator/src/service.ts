@@ -1,3 +1,4 @@
+// The gRPC implementation of SimulatorService: Simulate runs simulateWithLocks over per-attempt shard state sources and logs each simulation.
 import type { Common } from '@ethereumjs/common';
 import { errors } from '@shardlab/common';
 import { SimulatorServiceService, type SimulateRequest, type SimulateResponse, type SimulatorServiceServer } from '@shardlab/proto';

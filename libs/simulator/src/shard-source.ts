@@ -1,3 +1,4 @@
+// createShardStateSource: the StateSource of one simulation over the shards' gRPC: pinned head per shard, GetProof with simulation locks, GetCode, lock release, error mapping.
 /**
  * The {@link StateSource} of a running network: the state shards' GetHead, GetProof and GetCode
  * over gRPC, with shards found through the registry (placement and endpoints).

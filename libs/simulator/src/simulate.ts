@@ -1,3 +1,4 @@
+// simulate: runs one cross-shard transaction with @ethereumjs/vm over remote shard state, checks fee, nonce, code and storage invariants, and builds its RwSet.
 /**
  * Simulation of one cross-shard transaction (docs/ARCHITECTURE.md §3): run it with `@ethereumjs/vm`
  * over the shards' state at one reference block per shard, and describe what it read and wrote as

@@ -1,3 +1,4 @@
+// The KV interface every ShardLab store is built on (get, atomic batch, prefix scan), with its in-memory and LevelDB implementations.
 import { ClassicLevel } from 'classic-level';
 
 /** One write of an atomic batch. */

@@ -1,3 +1,4 @@
+// ShardStore: a state shard's durable storage over a KV: blocks, tx index, account index, 2PC metadata and buffered trie nodes, committed with the head in one atomic batch.
 import type { BatchDBOp, DB, EncodingOpts } from '@ethereumjs/util';
 import { StateShardBlock } from '@shardlab/proto';
 import type { KV, KVOp } from './kv';

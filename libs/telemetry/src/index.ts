@@ -1,2 +1,3 @@
+// Entry point of @shardlab/telemetry: re-exports the structured logger and the tracing helpers.
 export * from './logger';
 export * from './tracing';

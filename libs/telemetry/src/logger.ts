@@ -1,3 +1,4 @@
+// The services' structured JSON logger (pino): createLogger with service, pid and base fields on every line, and a silent logger.
 import pino, { type Logger, type LoggerOptions, type DestinationStream } from 'pino';
 
 export type { Logger } from 'pino';

@@ -1,3 +1,4 @@
+// OpenTelemetry tracing: initTelemetry from the OTEL_* variables (no-op unless an exporter is named), module tracers, withSpan, W3C trace context inject/extract.
 import {
   trace,
   context,

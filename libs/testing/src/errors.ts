@@ -1,3 +1,4 @@
+// Test helpers that capture the ShardLabError a function throws or a promise rejects with, failing the test otherwise.
 import { ShardLabError } from '@shardlab/common';
 
 /**

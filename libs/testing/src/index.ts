@@ -1,3 +1,4 @@
+// Entry point of @shardlab/testing: raw gRPC call and error helpers, waitFor polling, service processes started through tsx; re-exports the other test helpers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';

@@ -1,3 +1,4 @@
+// startInProcessNetwork: registry, state shards, orchestrator and gateway in one test process, on free ports, talking gRPC as separate processes do.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway } from '@shardlab/gateway';

@@ -1,3 +1,4 @@
+// startTestRegistry: a real registry on a free port for tests, with fake services served and registered with it.
 import { RegistryState, registryMountedService, startMembership, type Membership } from '@shardlab/registry';
 import { startServer, type MountedService, type RunningServer } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';

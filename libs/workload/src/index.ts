@@ -1,3 +1,4 @@
+// Entry point of @shardlab/workload: re-exports trace reading, trace replay planning, synthetic generation and signing, and the plain transfer workload.
 /**
  * @shardlab/workload — the workloads of the main job.
  *

@@ -1,3 +1,4 @@
+// Trace replay planning: deterministic generated keys standing in for real addresses on the same shards, rows signed as plain transfers, genesis funding and replay statistics.
 import { createRequire } from 'node:module';
 import type { Common } from '@ethereumjs/common';
 import { createPlacement, nativeKeccak256, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';

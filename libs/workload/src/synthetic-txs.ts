@@ -1,3 +1,4 @@
+// The synthetic workload signed: generated accounts and their genesis funding, token funding, router approvals, and the signed transfers, ERC-20 transfers and swaps.
 /**
  * The synthetic workload of the main job, signed: generated accounts funded at genesis, the
  * operations of {@link generateSynthetic} (Zipf-popular accounts; native transfers, ERC-20

@@ -1,3 +1,4 @@
+// generateSynthetic: the unsigned synthetic workload model (mix of transfers, ERC-20 transfers and swaps; Zipf-popular accounts; log-uniform amounts), with its seeded PRNG and samplers.
 import { errors } from '@shardlab/common';
 
 /** One operation of the synthetic workload. Accounts, tokens and pairs are indices from 0. */

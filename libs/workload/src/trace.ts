@@ -1,3 +1,4 @@
+// Reading Ethereum transaction traces: ethereum-etl and XBlock-ETH CSV layouts (plain or gzip), header detection, row validation, malformed-row policy.
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createInterface } from 'node:readline';

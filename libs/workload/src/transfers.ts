@@ -1,3 +1,4 @@
+// planLocalTransfers: the benchmarks' and tests' signed plain transfers, round-robin over senders, a chosen share cross-shard, deterministic per seed.
 /**
  * The benchmarks' and tests' plain transfer workload: signed transfers round-robin over given
  * senders, a chosen share of them to another shard (pure, deterministic per seed).

@@ -1,3 +1,4 @@
+// The state shard's two-phase-commit participant: per-transaction records and locks, planning each block's votes, accepts and finalize operations from orchestrator blocks, RwSet checks.
 import { createAccountFromRLP } from '@ethereumjs/util';
 import type { SystemOp } from '@shardlab/chain';
 import { toHex } from '@shardlab/common';

@@ -1,3 +1,4 @@
+// The state shard's table of simulation locks (address to transaction with expiry): acquire, extend, release, sweep, and GetProof lock-field validation.
 /**
  * Simulation locks of a state shard (cross-shard contract calls, docs/ARCHITECTURE.md §3).
  *
