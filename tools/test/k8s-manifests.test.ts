@@ -1,3 +1,4 @@
+// Checks of deploy/k8s without a cluster; one file on purpose: every check runs on the output of the small kustomize renderer defined here, which exists only for them.
 /**
  * Checks the Kubernetes manifests in deploy/k8s (kustomize base and kind overlay) without a
  * cluster: a small renderer applies the kustomize features the manifests use, and the rendered

@@ -1,3 +1,4 @@
+// The audit command line: audits a running network found through the registry and prints the report (text or JSON), exiting 0 only when everything holds.
 import { Command, Option } from 'commander';
 import { formatReport, runAudit, DEFAULT_AUDIT_DEADLINE_MS } from '@shardlab/audit';
 

@@ -1,3 +1,4 @@
+// The cross-shard benchmark: a local-only and a cross-shard-only transfer workload run one after the other on one local multi-process network.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// The executor benchmark's runs: signed transfers, a plain runTx baseline, ShardLab's block execution, and the state shard's path including admission.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

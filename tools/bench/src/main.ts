@@ -1,3 +1,4 @@
+// The bench command line (npm run bench): its options, and the executor, cross-shard, Uniswap and trace suites, each run in turn and printed as a Markdown table.
 import { Command, Option } from 'commander';
 import { runCrossShardBench } from './cross-shard-bench';
 import { runUniswapBench } from './uniswap-bench';

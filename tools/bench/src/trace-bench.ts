@@ -1,3 +1,4 @@
+// The trace benchmark: replays the shipped mainnet trace through the main job once per shard count and collects each run's report.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Report } from '@shardlab/report';

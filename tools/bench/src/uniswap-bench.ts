@@ -1,3 +1,4 @@
+// The Uniswap benchmark: cross-shard swaps (resubmitted on abort) beside cross-shard transfers on one local network, plus timing of the simulator's Simulate on the committed swaps.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

@@ -1,3 +1,4 @@
+// The main job's command line (npm start): workload, network and output options, runJob, and stopping the network on Ctrl-C or failure.
 import { Command, Option } from 'commander';
 import { runJob, type Devnet, type JobOpts } from '@shardlab/devnet';
 

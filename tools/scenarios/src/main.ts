@@ -1,3 +1,4 @@
+// The scenario command (npm run scenario): the Uniswap and booking cross-shard contract scenarios run step by step on a local network, checked, audited and reported.
 /**
  * `npm run scenario`: starts a local network as separate processes (startDevnet), deploys and runs
  * a cross-shard contract scenario through the gateway, and prints a readable report: where each
