@@ -1,4 +1,4 @@
-// The state shard process: genesis file and allocation, startStateShard (store, node, gRPC server, orchestrator block stream, membership) and the batched forwarder to the orchestrator.
+// The state shard process: genesis file and allocation, startStateShard (store, node, gRPC server, the block streams its protocol follows, membership), the batched forwarder to the orchestrator.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
