@@ -1,3 +1,4 @@
+// Collection of an audit's input from a running network: discovery through the registry, each shard's head, accounts and blocks as one snapshot, then the orchestrator's blocks
 import { ErrorCode, errors, isShardLabError, ShardLabError } from '@shardlab/common';
 import type { Account, Endpoint, GetHeadResponse, ListAccountsResponse, OrchestratorBlock, StateShardBlock } from '@shardlab/proto';
 import { connectPeers, type Peers } from '@shardlab/registry';

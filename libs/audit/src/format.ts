@@ -1,3 +1,4 @@
+// The audit report as text for people: verdict, conservation in ether and wei, atomicity and lock counts, per-shard lines, notes, transactions in flight, problems
 import { formatEther } from '@shardlab/common';
 import { SYSTEM_KIND_NAMES, type AuditReport } from './report';
 

@@ -1,3 +1,4 @@
+// Public entry of @shardlab/audit: re-exports the pure checks (audit), their input read from a running network (collect) and the report's text (format)
 /**
  * The cross-shard audit (docs/ARCHITECTURE.md §5): conservation of ether, atomicity of cross-shard
  * transactions and leftover locks, checked over every shard's blocks and accounts and the

@@ -1,3 +1,4 @@
+// Development accounts and signing: the published devnet keys, their addresses and genesis balance, and signing of legacy or EIP-1559 transactions for SendRawTransaction
 import { createTx, type TypedTxData } from '@ethereumjs/tx';
 import type { Common } from '@ethereumjs/common';
 import { privateToAddress, hexToBytes } from '@ethereumjs/util';

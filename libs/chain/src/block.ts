@@ -1,3 +1,4 @@
+// State-shard block building and hashing: block hash, transactions and receipts roots, canonical RLP of receipts and system transactions, and their wire forms
 import type { Common } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util';

@@ -1,3 +1,4 @@
+// Native crypto for ethereumjs (keccak256, secp256k1 recovery and signing via prebuilt bindings) and the chain's Common: Cancun rules, chain id, tx params merged once
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { Common, createCustomCommon, Hardfork, Mainnet, type CustomCrypto, type ParamsDict } from '@ethereumjs/common';

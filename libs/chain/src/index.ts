@@ -1,3 +1,4 @@
+// Public entry of @shardlab/chain: re-exports crypto and Common, placement, transaction decoding, dev accounts, the executor, block steps and building, the signature pool
 export * from './crypto';
 export * from './placement';
 export * from './tx';

@@ -1,3 +1,4 @@
+// Merkle Patricia root of an ordered list (rlp(index) → item) built bottom-up, each node hashed once: the transactions and receipts roots of blocks
 import { RLP, type Input } from '@ethereumjs/rlp';
 
 /** Root of the empty Merkle Patricia trie: keccak256(rlp('')). */

@@ -1,3 +1,4 @@
+// Account-to-shard placement: the placement (shard count, epoch, explicit overrides) and shardOf, the address's last byte mod the shard count unless overridden
 import { errors, parseAddress } from '@shardlab/common';
 
 /** Account-to-shard placement (docs/ARCHITECTURE.md §2), tagged with the registry's epoch. */

@@ -1,3 +1,4 @@
+// Sender recovery off the main thread: a pool of worker threads recovering signatures in per-turn batches, round-robin, resolving to undefined when a worker is lost
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';

@@ -1,3 +1,4 @@
+// User transactions: decoding raw signed bytes with state-free checks (canonical RLP, type, chain id, signature, gas), checks against the sender's state, the wire form
 import { RLP } from '@ethereumjs/rlp';
 import { createTxFromRLP, type TypedTransaction } from '@ethereumjs/tx';
 import type { Common } from '@ethereumjs/common';

@@ -1,3 +1,4 @@
+// ShardLab's error model: stable error codes (one gRPC status each), ShardLabError with a client message and log metadata, shorthand constructors, isShardLabError
 /**
  * Error codes of ShardLab. Each maps to one gRPC status code at the handler edge
  * (see `@shardlab/rpc` `toGrpcStatus`); libraries never import gRPC themselves.

@@ -1,3 +1,4 @@
+// Parsing and formatting of wire values: 0x addresses and hashes (lowercased), hex bytes, and wei amounts (decimal strings; formatted as ether)
 import { errors } from './errors';
 
 const ADDRESS_RE = /^0x[0-9a-fA-F]{40}$/;

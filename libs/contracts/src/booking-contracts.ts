@@ -1,3 +1,4 @@
+// The booking contracts: Solidity source of Train, Hotel and TravelAgency, their storage slots, and their compilation with solc (wasm, loaded on first use)
 /**
  * Fixtures of the booking test: the Solidity of a train, a hotel and a travel agency that books
  * both atomically, compiled with solc (wasm) by {@link compileBooking}.

@@ -1,3 +1,4 @@
+// The booking scenario on a network: its shard layout, deployment from a dev account whose CREATE address lands on the chosen shard, and reading seats and bookings
 /**
  * The booking scenario (shared by the booking test and the scenario runner): a train and a hotel
  * contract on two shards and a travel agency on a third whose `bookTrainAndHotel` books both

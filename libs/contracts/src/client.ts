@@ -1,3 +1,4 @@
+// NetClient, the scenarios' gRPC client of a running network: signing and sending through the gateway, watching to a terminal status, storage by GetProof, orchestrator height
 /**
  * A client of a running ShardLab network for the scenarios and their tests: everything over gRPC
  * (the gateway; GetProof on the state shards and GetBlock on the orchestrator, found through the

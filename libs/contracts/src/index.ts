@@ -1,3 +1,4 @@
+// Public entry of @shardlab/contracts: re-exports the ABI helpers, the network client, Uniswap V2 builds, deployment and synthetic set-up, and the booking scenario
 /**
  * @shardlab/contracts — contracts driven through a running ShardLab network.
  *

@@ -1,3 +1,4 @@
+// Uniswap V2 fixtures: published creation bytecodes, swap calldata, storage slots and reserve math, a pair's CREATE2 address, an unsharded reference chain on @ethereumjs/vm
 /**
  * Fixtures of the Uniswap V2 test: the published builds of @uniswap/v2-core and
  * @uniswap/v2-periphery (creation bytecode as shipped), the calldata of a swap (other calls: ./abi),

@@ -1,3 +1,4 @@
+// Uniswap V2 deployed across shards: layouts, deployer nonces chosen so the pair lands on the factory's shard, trader funding, liquidity and swap requests, reserves
 /**
  * Deployment of Uniswap V2 (the published @uniswap/v2-core and v2-periphery builds) across
  * shards, shared by the Uniswap test, the scenario runner and the benchmark.

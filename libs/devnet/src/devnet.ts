@@ -1,3 +1,4 @@
+// startDevnet: a local network of separate processes (registry, shards, orchestrator, simulator, gateway) on free ports, waited healthy, with kill and restart of shards and orchestrator
 import { join } from 'node:path';
 import { freePort, spawnService, stopProcess, waitHealthy, type ServiceProcess } from './processes';
 

@@ -1,3 +1,4 @@
+// Public entry of @shardlab/devnet: re-exports the process network (devnet), service process control (processes), experiment targeting (target) and the main job (job)
 /**
  * @shardlab/devnet — a local ShardLab network of separate processes, and the main job on it.
  *

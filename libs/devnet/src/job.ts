@@ -1,3 +1,4 @@
+// The main job behind npm start: plan a trace or synthetic workload, start a devnet funded at genesis, run it through the gateway, audit, and write the report
 /**
  * The main job (`npm start`): an experiment on a local sharded network — plan the workload (a
  * real trace or the synthetic mix), start the network with the workload's accounts funded at

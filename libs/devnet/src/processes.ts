@@ -1,3 +1,4 @@
+// One service process of a local network: free ports, spawning apps/<app>/src/main.ts via tsx with default Node flags and a log file, stopping, waiting until healthy
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';

@@ -1,3 +1,4 @@
+// CPU time of processes read from /proc/<pid>/stat (user + system, every thread), per process and summed over a network's processes
 import { readFileSync } from 'node:fs';
 
 /**

@@ -1,3 +1,4 @@
+// runExperiment: a workload against a running network — declared to the tracker, submitted through the gateway, every outcome awaited, the rest asked of the gateway
 import { TxStatus, reasonKey, type GatewayServiceClient, type TransactionStatus } from '@shardlab/proto';
 import { unaryCall } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';

@@ -1,3 +1,4 @@
+// Submission of signed transactions through the gateway: paced, bounded, micro-batched, each sender's in nonce order, retries after UNAVAILABLE, RESOURCE_EXHAUSTED and nonce gaps
 import { isShardLabError } from '@shardlab/common';
 import type { GatewayServiceClient, SendRawTransactionResponse, SendRawTransactionsResponse, TransactionStatus } from '@shardlab/proto';
 import { MicroBatcher, unaryCall, unpackOutcomes } from '@shardlab/rpc';

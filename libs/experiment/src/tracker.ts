@@ -1,3 +1,4 @@
+// OutcomeTracker: terminal outcomes of an experiment's transactions from every shard's and the orchestrator's block streams, with no per-transaction request
 import { Decision, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
 import { peerStream, type Peers } from '@shardlab/registry';
 import { followStream } from '@shardlab/rpc';

@@ -1,3 +1,4 @@
+// BoundedMap: a map of bounded capacity that evicts the least recently written entry, for the gateway's transaction index and receipts
 /**
  * A map that holds at most `capacity` entries, forgetting the least recently written one first.
  * The gateway uses it to remember each transaction's home shard without growing without bound.

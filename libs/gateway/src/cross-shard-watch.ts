@@ -1,3 +1,4 @@
+// CrossShardWatchHub: WatchTransaction of cross-shard transactions from one gateway-wide orchestrator status stream, with reconnection and re-reads of watched transactions
 import { ErrorCode, isShardLabError } from '@shardlab/common';
 import { TxStatus, type TransactionStatus } from '@shardlab/proto';
 import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';

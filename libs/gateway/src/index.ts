@@ -1,3 +1,4 @@
+// Public entry of @shardlab/gateway: re-exports the gateway logic, its gRPC service and server, and its shard-facing and orchestrator-facing parts
 /**
  * The gateway (docs/ARCHITECTURE.md §1): the only public entry of a ShardLab network. `Gateway` holds
  * the logic (decode, route, track status from shard block streams and, for cross-shard

@@ -1,3 +1,4 @@
+// OrchestratorClient: the gateway's calls to the orchestrator through the peer clients — GetCrossShardStatus (retried once at a moved address) and the SubscribeStatus stream
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
 import { ErrorCode, errors, isShardLabError, ShardLabError } from '@shardlab/common';
 import type { OrchestratorServiceClient, TransactionStatus } from '@shardlab/proto';

@@ -1,3 +1,4 @@
+// The gateway's gRPC edge: shardlab.v1.GatewayService methods forwarded to a Gateway with the call's cancellation signal, and the mounted service for startServer
 import { GatewayServiceService, type GatewayServiceServer } from '@shardlab/proto';
 import { logFailure, serverStream, settleItems, unary, type MountedService } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';

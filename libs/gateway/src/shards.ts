@@ -1,3 +1,4 @@
+// ShardRouter: the gateway's calls to state shards by id through the peer clients — unary calls retried once, micro-batched submissions, block subscriptions
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { ErrorCode, isShardLabError, ShardLabError } from '@shardlab/common';
 import type { StateShardBlock, StateShardServiceClient, SubmitTransactionRequest, SubmitTransactionResponse, SubmitTransactionsResponse } from '@shardlab/proto';

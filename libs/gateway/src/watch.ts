@@ -1,3 +1,4 @@
+// WatchTransaction of local transactions from shard block streams (BlockWatchHub, one subscription per shard), plus the status ranking and waiter queue both hubs share
 import { ErrorCode, isShardLabError } from '@shardlab/common';
 import { TxStatus, type GetHeadResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import { backoffDelayMs, sleep, type BackoffOpts } from '@shardlab/rpc';

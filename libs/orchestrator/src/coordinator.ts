@@ -1,3 +1,4 @@
+// The orchestrator's pure two-phase-commit coordinator: cross-shard records, the ordering queue, vote tallies, per-block decisions and timeouts, pruning, records' stored form
 import {
   Decision,
   TxStatus,

@@ -1,3 +1,4 @@
+// startOrchestrator: the orchestrator process — registry config, LevelDB store, node, gRPC server, shard block stream follows, simulator calls, registry membership
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';

@@ -1,3 +1,4 @@
+// The orchestrator's gRPC edge: shardlab.v1.OrchestratorService over an OrchestratorNode (forwards, status, blocks, block and status streams), each block encoded once
 import {
   OrchestratorServiceService,
   type ForwardTransactionRequest,
