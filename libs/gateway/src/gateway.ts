@@ -1,3 +1,4 @@
+// The gateway service's logic: decoding and forwarding signed transactions to their home shard, reads routed to shards, and WatchTransaction driven by block and orchestrator streams.
 import type { Common } from '@ethereumjs/common';
 import { errors, parseAddress, parseHash } from '@shardlab/common';
 import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
@@ -6,7 +7,6 @@ import {
   TxStatus,
   type Account,
   type ListShardsResponse,
-  type Receipt,
   type SendRawTransactionResponse,
   type StateShardBlock,
   type SubmitTransactionResponse,
@@ -15,10 +15,10 @@ import {
 import { createPeers, type RegistryDirectory, type Peers } from '@shardlab/registry';
 import type { BackoffOpts } from '@shardlab/rpc';
 import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
-import { BoundedMap } from './bounded-map';
 import { CrossShardWatchHub } from './cross-shard-watch';
 import { OrchestratorClient } from './orchestrator';
 import { ShardRouter } from './shards';
+import { TxLocator, raceAbort, type Located } from './tx-locator';
 import { BlockWatchHub, advancesStatus } from './watch';
 
 /** Largest raw transaction accepted, in bytes (the txpool limit of geth). */
@@ -63,19 +63,6 @@ export interface GatewayOpts {
   receiptTimeoutMs?: number;
 }
 
-/** What the gateway remembers of a transaction it has seen. */
-interface TxRecord {
-  /** The home shard. */
-  shardId: number;
-  /** Whether its outcome is decided by the orchestrator. */
-  crossShard: boolean;
-}
-
-/** Where a transaction was found: its home shard, whether it is cross-shard, and its status. */
-interface Located extends TxRecord {
-  status: TransactionStatus;
-}
-
 const tr = tracer('gateway');
 
 /**
@@ -95,14 +82,10 @@ export class Gateway {
   private readonly hub: BlockWatchHub;
   private readonly orchestrator: OrchestratorClient;
   private readonly crossHub: CrossShardWatchHub;
-  private readonly txIndex: BoundedMap<string, TxRecord>;
+  /** The transaction index, status look-ups and home-shard receipts of cross-shard transactions. */
+  private readonly locator: TxLocator;
   private readonly maxWatches: number;
   private readonly watchRecheckMs: number;
-  private readonly receiptTimeoutMs: number;
-  /** Home-shard receipts of decided cross-shard transactions, once found (they never change). */
-  private readonly crossReceipts: BoundedMap<string, Receipt>;
-  /** Receipt look-ups in flight, shared by every watcher and reader of the same transaction. */
-  private readonly receiptLookups = new Map<string, Promise<Receipt | undefined>>();
   private common: { chainId: number; common: Common } | undefined;
 
   constructor(opts: GatewayOpts) {
@@ -113,19 +96,24 @@ export class Gateway {
     const calls = { 'state-shard': deadline(opts.shardDeadlineMs), orchestrator: deadline(opts.orchestratorDeadlineMs) };
     this.peers = createPeers({ directory: opts.directory, logger: opts.logger, calls, ...reconnect });
     this.router = new ShardRouter({ peers: this.peers, logger: opts.logger });
-    this.txIndex = new BoundedMap(opts.txIndexCapacity ?? 100_000);
+    this.orchestrator = new OrchestratorClient({ peers: this.peers, logger: opts.logger });
+    this.locator = new TxLocator({
+      directory: opts.directory,
+      router: this.router,
+      orchestrator: this.orchestrator,
+      logger: this.log,
+      txIndexCapacity: opts.txIndexCapacity,
+      receiptTimeoutMs: opts.receiptTimeoutMs,
+    });
     this.hub = new BlockWatchHub({
       router: this.router,
       logger: opts.logger,
-      isCrossShard: (h) => this.txIndex.get(h)?.crossShard === true,
+      isCrossShard: (h) => this.locator.isCrossShard(h),
       ...reconnect,
     });
-    this.orchestrator = new OrchestratorClient({ peers: this.peers, logger: opts.logger });
     this.crossHub = new CrossShardWatchHub({ orchestrator: this.orchestrator, logger: opts.logger, ...reconnect });
     this.maxWatches = opts.maxWatches ?? 10_000;
     this.watchRecheckMs = opts.watchRecheckMs ?? 10_000;
-    this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 2000;
-    this.crossReceipts = new BoundedMap(opts.txIndexCapacity ?? 100_000);
   }
 
   /** Number of open WatchTransaction streams (local and cross-shard). */
@@ -185,7 +173,7 @@ export class Gateway {
         throw err;
       }
       const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
-      this.txIndex.set(txHash, { shardId: homeShard, crossShard: res.crossShard });
+      this.locator.remember(txHash, { shardId: homeShard, crossShard: res.crossShard });
       span.setAttribute('tx.cross_shard', res.crossShard);
       this.log.debug({ txHash, homeShard, crossShard: res.crossShard, nonce: Number(tx.nonce) }, 'transaction accepted');
       return { txHash, homeShard, crossShard: res.crossShard };
@@ -208,7 +196,7 @@ export class Gateway {
    * such, or one its home shard reports with `crossShard`), or one no shard knows, it asks the
    * orchestrator (GetCrossShardStatus) and answers its status (PENDING, PREPARED, COMMITTED or
    * ABORTED); a COMMITTED or ABORTED one carries its home shard's receipt (fee, gas used, logs)
-   * once the home shard has included it (see {@link withHomeReceipt}). A cross-shard transaction the orchestrator does not know (yet) gets its home shard's
+   * once the home shard has included it (see {@link TxLocator.withHomeReceipt}). A cross-shard transaction the orchestrator does not know (yet) gets its home shard's
    * view, which stays PENDING (the fee receipt attached) until the orchestrator decides.
    * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when neither the shards
    *   nor the orchestrator know the transaction (or no shard knows it and the orchestrator cannot
@@ -216,7 +204,7 @@ export class Gateway {
    *   cross-shard and the orchestrator is not registered or cannot be reached.
    */
   async getTransaction(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
-    return (await this.locate(parseHash(txHash, 'tx hash'), signal)).status;
+    return (await this.locator.locate(parseHash(txHash, 'tx hash'), signal)).status;
   }
 
   /**
@@ -238,7 +226,7 @@ export class Gateway {
     if (this.activeWatches >= this.maxWatches) {
       throw errors.resourceExhausted(`too many transactions are being watched (${this.maxWatches}); try again later`);
     }
-    const first = await this.locate(hash, signal);
+    const first = await this.locator.locate(hash, signal);
     if (first.crossShard) return this.watchCrossShard(hash, first, send, signal);
     await send(first.status);
     let last = first.status;
@@ -262,7 +250,7 @@ export class Gateway {
       /** Reads the status from the home shard again; a transaction it forgot was dropped. */
       const reread = async (): Promise<TransactionStatus | undefined> => {
         try {
-          const s = await this.shardStatus(first.shardId, hash, signal);
+          const s = await this.locator.shardStatus(first.shardId, hash, signal);
           if (s.status !== TxStatus.TX_STATUS_UNKNOWN) return s;
           return { ...last, status: TxStatus.TX_STATUS_DROPPED, reason: 'the home shard no longer knows the transaction', updatedAtMs: Date.now() };
         } catch (err) {
@@ -357,7 +345,7 @@ export class Gateway {
         }
         if (s && advancesStatus(last.status, s.status)) {
           last = { ...s, txHash: hash, crossShard: true };
-          if (TERMINAL_STATUSES.has(last.status)) last = await this.withHomeReceipt(last, first.shardId, signal);
+          if (TERMINAL_STATUSES.has(last.status)) last = await this.locator.withHomeReceipt(last, first.shardId, signal);
           await send(last);
           if (TERMINAL_STATUSES.has(last.status)) {
             log.debug({ status: TxStatus[last.status], reason: last.reason }, 'cross-shard transaction decided');
@@ -370,178 +358,15 @@ export class Gateway {
     }
   }
 
-  /**
-   * `status` (a decided cross-shard transaction's, from the orchestrator) with its home shard's
-   * receipt attached: the acceptance receipt of the home shard's block (the fee; for a contract
-   * call the simulated gas used and the logs). Read once from the home shard's GetTransaction and
-   * remembered; look-ups of the same transaction are shared. When the home shard has not included
-   * the transaction (yet), cannot be asked, or does not answer within `receiptTimeoutMs`, `status`
-   * is returned unchanged (a later GetTransaction asks again).
-   */
-  private async withHomeReceipt(status: TransactionStatus, shardId: number, signal?: AbortSignal): Promise<TransactionStatus> {
-    if (status.receipt) return status;
-    const txHash = status.txHash;
-    let receipt = this.crossReceipts.get(txHash);
-    if (!receipt) {
-      let lookup = this.receiptLookups.get(txHash);
-      if (!lookup) {
-        lookup = this.fetchHomeReceipt(txHash, shardId).finally(() => this.receiptLookups.delete(txHash));
-        this.receiptLookups.set(txHash, lookup);
-      }
-      receipt = await (signal ? raceAbort(lookup, signal) : lookup);
-    }
-    return receipt ? { ...status, receipt } : status;
-  }
-
-  private async fetchHomeReceipt(txHash: string, shardId: number): Promise<Receipt | undefined> {
-    try {
-      const s = await this.shardStatus(shardId, txHash, AbortSignal.timeout(this.receiptTimeoutMs));
-      const r = s.receipt;
-      if (!r || r.txHash.toLowerCase() !== txHash) {
-        this.log.debug({ txHash, homeShard: shardId, status: TxStatus[s.status] }, 'decided cross-shard transaction not in a home shard block yet; answered without its receipt');
-        return undefined;
-      }
-      this.crossReceipts.set(txHash, r);
-      return r;
-    } catch (err) {
-      this.log.debug({ txHash, homeShard: shardId, err: (err as Error).message }, "could not read a cross-shard transaction's receipt from its home shard");
-      return undefined;
-    }
-  }
-
   private async chainCommon(): Promise<Common> {
     const { chainId } = await this.directory.config();
     if (this.common?.chainId !== chainId) this.common = { chainId, common: createChainCommon({ chainId }) };
     return this.common.common;
   }
-
-  private shardStatus(shardId: number, txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
-    return this.router.call<TransactionStatus>(shardId, (c, md, o, cb) => c.getTransaction({ txHash }, md, o, cb), signal ? { signal } : {});
-  }
-
-  /**
-   * Finds `txHash` (lowercase): at its remembered home shard, else at every shard, else at the
-   * orchestrator; a cross-shard transaction's status comes from the orchestrator.
-   */
-  private async locate(txHash: string, signal?: AbortSignal): Promise<Located> {
-    const known = this.txIndex.get(txHash);
-    if (known?.crossShard) return this.locateCrossShard(txHash, known.shardId, undefined, signal);
-    if (known !== undefined) {
-      const status = await this.shardStatus(known.shardId, txHash, signal);
-      if (!isKnown(status)) throw errors.notFound(`transaction ${txHash} is unknown to its home shard ${known.shardId}`, { txHash });
-      if (status.crossShard) return this.locateCrossShard(txHash, known.shardId, status, signal);
-      return { shardId: known.shardId, crossShard: false, status };
-    }
-    const { shardCount } = await this.directory.config();
-    const failures: Array<{ shardId: number; err: Error }> = [];
-    const found = await new Promise<{ shardId: number; status: TransactionStatus } | undefined>((resolve) => {
-      let pending = shardCount;
-      const settle = () => {
-        if (--pending === 0) resolve(undefined);
-      };
-      for (let shardId = 0; shardId < shardCount; shardId++) {
-        this.shardStatus(shardId, txHash, signal).then(
-          (status) => {
-            if (isKnown(status)) resolve({ shardId, status });
-            settle();
-          },
-          (err: Error) => {
-            failures.push({ shardId, err });
-            settle();
-          },
-        );
-      }
-    });
-    if (found) {
-      if (found.status.crossShard) return this.locateCrossShard(txHash, found.shardId, found.status, signal);
-      this.txIndex.set(txHash, { shardId: found.shardId, crossShard: false });
-      return { ...found, crossShard: false };
-    }
-    // No shard knows it: perhaps the orchestrator does. Its home shard is the authority on
-    // whether it was accepted at all, so an orchestrator that cannot be asked does not turn
-    // NOT_FOUND into UNAVAILABLE.
-    const orch = await this.orchestrator.getCrossShardStatus(txHash, signal).catch((err: Error) => {
-      this.log.debug({ txHash, err: err.message }, 'could not ask the orchestrator about a transaction no shard knows');
-      return undefined;
-    });
-    if (orch && isKnown(orch)) {
-      this.txIndex.set(txHash, { shardId: orch.homeShard, crossShard: true });
-      let status: TransactionStatus = { ...orch, txHash, crossShard: true };
-      if (TERMINAL_STATUSES.has(status.status)) status = await this.withHomeReceipt(status, orch.homeShard, signal);
-      return { shardId: orch.homeShard, crossShard: true, status };
-    }
-    if (failures.length > 0) {
-      failures.sort((a, b) => a.shardId - b.shardId);
-      throw errors.unavailable(
-        `transaction ${txHash} is unknown to the shards that answered, but shard(s) ${failures.map((f) => f.shardId).join(', ')} could not be asked: ${failures[0]!.err.message}`,
-        { txHash },
-      );
-    }
-    throw errors.notFound(`transaction ${txHash} is unknown to every shard`, { txHash });
-  }
-
-  /**
-   * The status of the cross-shard transaction `txHash` of home shard `shardId`: the
-   * orchestrator's, or when it does not know it (yet) the home shard's view (`shardView`, or read
-   * now), which cannot be final before the orchestrator decides.
-   * @throws ShardLabError UNAVAILABLE when the orchestrator cannot be asked; NOT_FOUND when neither
-   *   it nor the home shard knows the transaction.
-   */
-  private async locateCrossShard(txHash: string, shardId: number, shardView: TransactionStatus | undefined, signal?: AbortSignal): Promise<Located> {
-    this.txIndex.set(txHash, { shardId, crossShard: true });
-    const s = await this.orchestrator.getCrossShardStatus(txHash, signal);
-    if (isKnown(s)) {
-      let status: TransactionStatus = { ...s, txHash, crossShard: true };
-      if (TERMINAL_STATUSES.has(status.status)) {
-        // The home shard's answer, when it was read, already holds the receipt once included.
-        if (shardView?.receipt && shardView.receipt.txHash.toLowerCase() === txHash) this.crossReceipts.set(txHash, shardView.receipt);
-        status = await this.withHomeReceipt(status, shardId, signal);
-      }
-      return { shardId, crossShard: true, status };
-    }
-    const view = shardView ?? (await this.shardStatus(shardId, txHash, signal));
-    if (!isKnown(view)) {
-      throw errors.notFound(`cross-shard transaction ${txHash} is unknown to the orchestrator and to its home shard ${shardId}`, { txHash });
-    }
-    return { shardId, crossShard: true, status: homeShardViewOfCrossShard(view) };
-  }
-}
-
-/**
- * A home shard's status of a cross-shard transaction as the gateway reports it while the
- * orchestrator does not know the transaction: the shard's QUEUED, INCLUDED or FINAL (its fee was
- * charged) do not decide it, so they read PENDING (the fee receipt kept); other statuses stand.
- */
-function homeShardViewOfCrossShard(view: TransactionStatus): TransactionStatus {
-  const undecided = view.status === TxStatus.TX_STATUS_QUEUED || view.status === TxStatus.TX_STATUS_INCLUDED || view.status === TxStatus.TX_STATUS_FINAL;
-  return { ...view, crossShard: true, ...(undecided ? { status: TxStatus.TX_STATUS_PENDING } : {}) };
 }
 
 function shuttingDown() {
   return errors.unavailable('the gateway is shutting down; watch the transaction again');
-}
-
-function isKnown(s: TransactionStatus): boolean {
-  return s.status !== TxStatus.TX_STATUS_UNKNOWN && s.status !== TxStatus.TX_STATUS_UNSPECIFIED;
-}
-
-/** Resolves with `p`'s value, or undefined as soon as `signal` aborts. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
-  if (signal.aborted) return Promise.resolve(undefined);
-  return new Promise((resolve, reject) => {
-    const onAbort = () => resolve(undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 /** Creates a {@link Gateway}; nothing is fetched until the first request. */
