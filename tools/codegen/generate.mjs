@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // Codegen of the wire contract: runs buf with ts-proto on proto/ to regenerate libs/proto/src/generated and its descriptor set.
-// Generates the TypeScript wire contract from proto/ into libs/proto/src/generated:
-// ts-proto message types and @grpc/grpc-js service definitions, plus a binary descriptor set
-// that the services load for gRPC server reflection. Runs on `npm install` (postinstall).
+// ts-proto message types and @grpc/grpc-js service definitions, plus a binary descriptor set that
+// the services load for gRPC server reflection. Runs on `npm install` (postinstall).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -34,7 +34,7 @@ export const REPORT_METHODS: Readonly<Record<string, string>> = {
   percentiles:
     'Nearest-rank percentiles: the p-th percentile of n sorted values is the value at rank ceil(p/100 * n) (1-based); every percentile is an observed value. CDF points are the percentiles p = 1..100.',
   throughput:
-    'committedPerSecond = committed / (last terminal time of any transaction - first submission); submittedPerSecond = submitted / (submitEndedAtMs - first submission).',
+    'committedPerSecond = committed / (last terminal time of any transaction - first submission); submittedPerSecond = submitted / (the later of submitEndedAtMs and the last submission - first submission).',
   crossShardRatio: 'Submitted cross-shard transactions / submitted transactions (rejected ones included).',
   perShard:
     'home: transactions whose sender is on the shard; involved: transactions for which the shard is the home shard or listed among the involved shards.',

@@ -132,7 +132,7 @@ export interface Throughput {
   submittedPerSecond: number | null;
   /** First submission → last terminal time (`finalAtMs`) of any transaction, seconds. */
   durationSeconds: number;
-  /** First submission → `submitEndedAtMs`, seconds. */
+  /** First submission → the later of `submitEndedAtMs` and the last submission, seconds. */
   submitDurationSeconds: number;
   /** Start and end of the throughput window (epoch ms); null without transactions / final times. */
   windowStartMs: number | null;

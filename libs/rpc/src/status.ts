@@ -39,8 +39,9 @@ export function toGrpcStatus(err: unknown): GrpcStatus {
 
 /**
  * Translates a failed client call into a {@link ShardLabError}: statuses that ShardLab uses keep
- * their code and message (so a gateway passes a shard's FAILED_PRECONDITION through unchanged);
- * DEADLINE_EXCEEDED, CANCELLED and unknown statuses become UNAVAILABLE naming `target`.
+ * their code and message (so a gateway passes a shard's FAILED_PRECONDITION through unchanged),
+ * except INTERNAL and UNAVAILABLE; those, DEADLINE_EXCEEDED, CANCELLED and unknown statuses become
+ * UNAVAILABLE naming `target`.
  */
 export function fromServiceError(err: ServiceError, target: string): ShardLabError {
   const code = STATUS_TO_CODE.get(err.code);

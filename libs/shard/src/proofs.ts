@@ -41,7 +41,10 @@ const ZERO_WORD = '0x' + '00'.repeat(32);
 
 /** An account as stored in the state trie (the leaf of an account proof). */
 export interface ProvenAccount {
-  /** False when the account does not exist (proof of absence); every other field is then empty. */
+  /**
+   * False when the account does not exist (proof of absence); the other fields are then those of
+   * an empty account (zero nonce and balance, the empty-trie root, the empty-code hash).
+   */
   exists: boolean;
   nonce: bigint;
   /** Balance in wei. */

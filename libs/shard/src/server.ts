@@ -131,7 +131,8 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
         name: `${f.service} blocks`,
         signal: stop.signal,
         logger: log,
-        open: (signal) => peerStream(() => peers.orchestrator(), (c, md, o) => c.subscribeBlocks({ fromHeight: f.cursor() + 1 }, md, o), signal),
+        // Every followed stream is a service's SubscribeBlocks; `f.service` says whose (only the orchestrator's today).
+        open: (signal) => peerStream(() => peers[f.service](), (c, md, o) => c.subscribeBlocks({ fromHeight: f.cursor() + 1 }, md, o), signal),
         handle: (b) => f.accept(b),
       }),
     ),

@@ -31,7 +31,7 @@ export interface InProcessNetwork {
 /**
  * Starts registry, state shards, orchestrator and gateway in this process, each on its own port
  * (0: free ports) and LevelDB directory, talking gRPC to each other exactly as separate processes
- * do. Used by the trace and property tests.
+ * do. Used by the trace replay tests (tools/devnet/test/trace.test.ts, call-trace.test.ts).
  */
 export async function startInProcessNetwork(opts: InProcessOpts): Promise<InProcessNetwork> {
   const log = opts.logger;

@@ -75,8 +75,8 @@ export interface SyntheticTxs {
  * Signs the synthetic operations against the deployed contracts. An ERC-20 transfer calls the
  * token's `transfer`; a swap calls Router02 `swapExactTokensForTokens(amountIn, 0, [in, out],
  * sender, deadline)` from an account placed on the input token's shard (the operation's sender
- * index, moved to the next account placed there), so that its approval is a local call. Holders
- * are funded with exactly what their operations spend. Without contracts (a mix of native
+ * index, moved to the next account placed there), so that its approval is a local call. The
+ * generated accounts are funded by the token holders with exactly what their operations spend. Without contracts (a mix of native
  * transfers only) nothing is deployed. `holderNonces` are the token holders'
  * (development accounts') current nonces; generated accounts start at 0.
  */

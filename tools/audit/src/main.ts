@@ -8,7 +8,7 @@ import { formatReport, runAudit, DEFAULT_AUDIT_DEADLINE_MS } from '@shardlab/aud
  * locks, prints the report, and exits 0 when it is ok, 1 otherwise (violations, transactions in
  * flight, or the network could not be read).
  *
- *   tsx tools/audit/src/main.ts --registry 127.0.0.1:50000 [--json]
+ *   tsx tools/audit/src/main.ts --registry 127.0.0.1:50051 [--json]
  */
 
 const positiveInt = (v: string) => {
