@@ -6,7 +6,7 @@ import type { Reason } from '@shardlab/proto';
 import type { ShardStore } from '@shardlab/storage';
 import type { Logger } from '@shardlab/telemetry';
 import type { Mempool } from './mempool';
-import type { Forwarder } from './tpc/forwarding';
+import type { Forwarder } from './tpc/forwarder';
 
 /** Options of {@link createShardNode}. Defaults in brackets. */
 export interface ShardNodeOpts {

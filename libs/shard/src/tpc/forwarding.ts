@@ -1,18 +1,12 @@
 // Block-2PC admission of a cross-shard transaction: forwarding it to the orchestrator, with background retries when the outcome is unknown.
 import type { DecodedTx } from '@shardlab/chain';
+import type { Forwarder } from './forwarder';
 import { ErrorCode, isShardLabError } from '@shardlab/common';
 import { reasons, withReason } from '@shardlab/proto';
 import type { ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 
-/**
- * Hands a cross-shard transaction accepted by its home shard to the orchestrator
- * (ForwardTransaction). Resolves once the orchestrator has it durably.
- * @throws ShardLabError UNAVAILABLE when the orchestrator cannot be reached.
- */
-export interface Forwarder {
-  forward(tx: DecodedTx, homeShard: number, involvedShards: number[]): Promise<void>;
-}
+export type { Forwarder } from './forwarder';
 
 /** Forward attempts after a first forward whose outcome is unknown (about 2 minutes in all). */
 const FORWARD_RETRIES = 30;
