@@ -1,5 +1,5 @@
 // Figures of one experiment run for the benchmarks: counts by outcome, throughput, latency by class (pure).
-import { nearestRank, sortedAscending } from '@shardlab/report';
+import { nearestRank, sortedAscending, type OutcomeCounts } from '@shardlab/report';
 import type { ExperimentOutcome, ExperimentRun } from './run';
 
 /**
@@ -26,19 +26,8 @@ export function latencyOf(values: readonly number[]): Latency {
   return { p50: at(50), p95: at(95), p99: at(99), max: at(100), count: sorted.length };
 }
 
-/** Figures of an experiment run. Times in milliseconds. */
-export interface RunSummary {
-  submitted: number;
-  /** Local transactions final with a successful receipt, and cross-shard ones committed. */
-  committed: number;
-  /** Local transactions included with a failed receipt (fees paid). */
-  reverted: number;
-  /** Cross-shard transactions aborted by the commit protocol (or dropped). */
-  aborted: number;
-  /** Refused by the gateway or the home shard at submission. */
-  rejected: number;
-  /** Accepted, but no terminal outcome was known when the run ended. */
-  unknown: number;
+/** Figures of an experiment run: the report's outcome counts, and more. Times in milliseconds. */
+export interface RunSummary extends OutcomeCounts {
   committedLocal: number;
   committedCross: number;
   /** Committed transactions per second, from the first submission to the last terminal outcome (0 without either). */
