@@ -5,6 +5,8 @@ import { createChainCommon, decodeTransaction, shardOf } from '@shardlab/chain';
 import {
   TERMINAL_STATUSES,
   TxStatus,
+  reasons,
+  withReason,
   type Account,
   type ListShardsResponse,
   type SendRawTransactionResponse,
@@ -252,7 +254,7 @@ export class Gateway {
         try {
           const s = await this.locator.shardStatus(first.shardId, hash, signal);
           if (s.status !== TxStatus.TX_STATUS_UNKNOWN) return s;
-          return { ...last, status: TxStatus.TX_STATUS_DROPPED, reason: 'the home shard no longer knows the transaction', updatedAtMs: Date.now() };
+          return { ...last, status: TxStatus.TX_STATUS_DROPPED, ...withReason(reasons.other('the home shard no longer knows the transaction')), updatedAtMs: Date.now() };
         } catch (err) {
           if (!signal.aborted) log.debug({ err: (err as Error).message }, 'could not re-read the transaction status');
           return undefined;
