@@ -12,3 +12,4 @@ export * from './devnet';
 export * from './processes';
 export * from './target';
 export * from './job';
+export * from './audit-settle';

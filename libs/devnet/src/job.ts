@@ -21,6 +21,7 @@ import { planReplay, planSynthetic, readTrace, signSynthetic, type MalformedPoli
 import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
 import { experimentTarget } from './target';
+import { auditWhenSettled } from './audit-settle';
 
 /** Options of the main job (the command-line flags). */
 export interface JobOpts {
@@ -151,15 +152,6 @@ async function setupBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: Ex
   if (bad.length > 0) throw new Error(`${bad.length} of ${txs.length} set-up transactions (${label}) did not commit; first: ${bad[0]!.outcome} ${bad[0]!.reason ?? ''}`);
 }
 
-/** Runs the audit until it passes or `timeoutMs` passes (decisions land in the shards' next blocks). */
-async function auditWhenSettled(registryAddress: string, timeoutMs: number): Promise<AuditReport> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const report = await runAudit({ registryAddress });
-    if (report.ok || Date.now() > end) return report;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 function auditSummary(a: AuditReport): AuditSummary {
   const c = a.conservation;
@@ -236,7 +228,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
     const run = await runBatch(devnet, gateway, workload, o, 'workload', o.rate);
     const cpu1 = totalCpuSeconds(pids);
     say('auditing the network (conservation, atomicity, locks)...');
-    const audit = await auditWhenSettled(devnet.registryAddress, 15_000);
+    const audit = await auditWhenSettled(() => runAudit({ registryAddress: devnet.registryAddress }), { timeoutMs: 15_000 });
     const config: RunConfig = {
       shards: o.shards,
       blockIntervalMs: o.blockIntervalMs,
