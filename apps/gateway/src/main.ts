@@ -1,6 +1,6 @@
 // The gateway process's command line: its options (flag, environment variable, default) and startGateway wired to a registry directory.
 import { Command, Option, deprecatedAlias, intOption, runService } from '@shardlab/service';
-import { createRegistryDirectory } from '@shardlab/registry';
+import { startOnDirectory } from '@shardlab/registry';
 import { startGateway } from '@shardlab/gateway';
 
 const program = new Command()
@@ -27,9 +27,8 @@ const program = new Command()
 deprecatedAlias(program, '--advertise <host:port>', '--advertise-address');
 
 void runService('gateway', program, async ({ logger, options }) => {
-  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
-  try {
-    const gw = await startGateway({
+  return startOnDirectory(options['registry'] as string, logger, (directory) =>
+    startGateway({
       port: options['port'] as number,
       host: options['host'] as string,
       ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
@@ -38,15 +37,6 @@ void runService('gateway', program, async ({ logger, options }) => {
       logger,
       shardDeadlineMs: options['shardDeadlineMs'] as number,
       orchestratorDeadlineMs: options['orchestratorDeadlineMs'] as number,
-    });
-    return {
-      close: async () => {
-        await gw.close();
-        directory.close();
-      },
-    };
-  } catch (err) {
-    directory.close();
-    throw err;
-  }
+    }),
+  );
 });

@@ -4,7 +4,7 @@
  * Tracing is configured with the standard `OTEL_*` variables.
  */
 import { startOrchestrator } from '@shardlab/orchestrator';
-import { createRegistryDirectory } from '@shardlab/registry';
+import { startOnDirectory } from '@shardlab/registry';
 import { Command, Option, intOption, runService } from '@shardlab/service';
 
 const program = new Command()
@@ -18,21 +18,16 @@ const program = new Command()
   .addOption(new Option('--vote-timeout-blocks <n>', 'orchestrator blocks to wait for votes before aborting').env('VOTE_TIMEOUT_BLOCKS').argParser(intOption).default(20));
 
 void runService('orchestrator', program, async ({ logger, options }) => {
-  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
-  const orch = await startOrchestrator({
-    port: options['port'] as number,
-    host: options['host'] as string,
-    ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
-    dataDir: options['dataDir'] as string,
-    directory,
-    ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
-    voteTimeoutBlocks: options['voteTimeoutBlocks'] as number,
-    logger,
-  });
-  return {
-    close: async () => {
-      await orch.close();
-      directory.close();
-    },
-  };
+  return startOnDirectory(options['registry'] as string, logger, (directory) =>
+    startOrchestrator({
+      port: options['port'] as number,
+      host: options['host'] as string,
+      ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
+      dataDir: options['dataDir'] as string,
+      directory,
+      ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
+      voteTimeoutBlocks: options['voteTimeoutBlocks'] as number,
+      logger,
+    }),
+  );
 });

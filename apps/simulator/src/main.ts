@@ -9,7 +9,7 @@
  * state), `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
  * Logs `simulator listening` with `address` and `port` once it serves and is registered.
  */
-import { createRegistryDirectory } from '@shardlab/registry';
+import { startOnDirectory } from '@shardlab/registry';
 import { Command, Option, intOption, runService } from '@shardlab/service';
 import { startSimulator } from '@shardlab/simulator';
 
@@ -24,9 +24,8 @@ const program = new Command()
   .addOption(new Option('--lock-deadline-ms <ms>', 'how long a simulation retries on state locked by other transactions (default: lock TTL + 2000)').env('LOCK_DEADLINE_MS').argParser(intOption));
 
 void runService('simulator', program, async ({ logger, options }) => {
-  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
-  try {
-    const sim = await startSimulator({
+  return startOnDirectory(options['registry'] as string, logger, (directory) =>
+    startSimulator({
       port: options['port'] as number,
       host: options['host'] as string,
       ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
@@ -35,15 +34,6 @@ void runService('simulator', program, async ({ logger, options }) => {
       lockTtlMs: options['lockTtlMs'] as number,
       ...(options['lockDeadlineMs'] !== undefined ? { lockDeadlineMs: options['lockDeadlineMs'] as number } : {}),
       logger,
-    });
-    return {
-      close: async () => {
-        await sim.close();
-        directory.close();
-      },
-    };
-  } catch (err) {
-    directory.close();
-    throw err;
-  }
+    }),
+  );
 });

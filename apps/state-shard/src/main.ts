@@ -1,6 +1,6 @@
 // The state shard process's command line: its options (flag, environment variable, default), the genesis file, and startStateShard wired to a registry directory.
 import { Command, Option, intOption, runService } from '@shardlab/service';
-import { createRegistryDirectory } from '@shardlab/registry';
+import { startOnDirectory } from '@shardlab/registry';
 import { readGenesisFile, startStateShard } from '@shardlab/shard';
 
 const program = new Command()
@@ -18,25 +18,21 @@ const program = new Command()
 
 void runService('state-shard', program, async ({ logger, options }) => {
   const shardId = options['shardId'] as number;
-  const directory = createRegistryDirectory({ registryAddress: options['registry'] as string, logger });
   const genesisFile = options['genesis'] as string | undefined;
-  const shard = await startStateShard({
-    shardId,
-    dataDir: (options['dataDir'] as string | undefined) ?? `.data/shard-${shardId}`,
-    port: options['port'] as number,
-    host: options['host'] as string,
-    ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
-    directory,
-    ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
-    maxTxsPerBlock: options['maxTxsPerBlock'] as number,
-    simulationLockMaxTtlMs: options['simulationLockMaxTtlMs'] as number,
-    ...(genesisFile ? { genesisExtra: await readGenesisFile(genesisFile) } : {}),
-    logger,
-  });
-  return {
-    close: async () => {
-      await shard.close();
-      directory.close();
-    },
-  };
+  const genesisExtra = genesisFile ? await readGenesisFile(genesisFile) : undefined;
+  return startOnDirectory(options['registry'] as string, logger, (directory) =>
+    startStateShard({
+      shardId,
+      dataDir: (options['dataDir'] as string | undefined) ?? `.data/shard-${shardId}`,
+      port: options['port'] as number,
+      host: options['host'] as string,
+      ...(options['advertiseAddress'] ? { advertiseAddress: options['advertiseAddress'] as string } : {}),
+      directory,
+      ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
+      maxTxsPerBlock: options['maxTxsPerBlock'] as number,
+      simulationLockMaxTtlMs: options['simulationLockMaxTtlMs'] as number,
+      ...(genesisExtra ? { genesisExtra } : {}),
+      logger,
+    }),
+  );
 });

@@ -207,3 +207,25 @@ export function createRegistryDirectory(opts: RegistryDirectoryOpts): RegistryDi
     },
   };
 }
+
+/**
+ * Starts a service on a registry directory of its own: opens the directory for the registry at
+ * `registryAddress`, calls `start` with it, and returns a handle whose `close` closes the service,
+ * then the directory (what every app's `main.ts` needs).
+ * @throws what `start` throws, after closing the directory.
+ */
+export async function startOnDirectory(registryAddress: string, logger: Logger, start: (directory: RegistryDirectory) => Promise<{ close(): Promise<void> }>): Promise<{ close(): Promise<void> }> {
+  const directory = createRegistryDirectory({ registryAddress, logger });
+  try {
+    const service = await start(directory);
+    return {
+      close: async () => {
+        await service.close();
+        directory.close();
+      },
+    };
+  } catch (err) {
+    directory.close();
+    throw err;
+  }
+}
