@@ -1,6 +1,6 @@
 // Shared fixtures of the cross-shard value transfer tests: fee constants, development accounts per shard of 2, balance, status and conservation helpers, a network with a contract.
 import { createAddressFromString, createContractAddress } from '@ethereumjs/util';
-import { accountFromKey, createPlacement, devAccounts, shardOf, type DevAccount } from '@shardlab/chain';
+import { DEV_ACCOUNT_BALANCE, accountFromKey, createPlacement, devAccounts, shardOf, type DevAccount } from '@shardlab/chain';
 import type { MemoryKV } from '@shardlab/storage';
 import { TxStatus, type TransactionStatus } from '@shardlab/proto';
 import { genesisAllocation } from '../src';
@@ -97,4 +97,18 @@ export function holdNextWrite(kv: MemoryKV): { reached: Promise<void>; release: 
     return batch(ops);
   };
   return { reached: started, release };
+}
+
+/**
+ * Asserts that alice's cross-shard transfer `h` of `value` wei to bob took effect exactly once:
+ * alice paid the value and the fee and holds no lock, bob got the value, shard 0 has LOCK and
+ * DEBIT for it and shard 1 one CREDIT, ether is conserved and no lock is left anywhere.
+ */
+export async function expectTransferAppliedOnce(net: Network, h: string, value: bigint): Promise<void> {
+  expect(await balanceOf(net, alice)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE - value - TRANSFER_FEE, locked: 0n, nonce: 1 });
+  expect(await balanceOf(net, bob)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE + value });
+  expect(await net.systemOps(0, h)).toEqual(['LOCK', 'DEBIT']);
+  expect(await net.systemOps(1, h)).toEqual(['CREDIT']);
+  await expectConservation(net);
+  await expectNoLocks(net);
 }

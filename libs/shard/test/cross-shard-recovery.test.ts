@@ -4,7 +4,7 @@ import { TxStatus } from '@shardlab/proto';
 import { rejection } from '@shardlab/testing';
 import { genesisAllocation } from '../src';
 import { Network } from './protocol-harness';
-import { ETHER, TRANSFER_FEE, alice, balanceOf, bob, carol, expectConservation, expectNoLocks } from './cross-shard-fixtures';
+import { ETHER, alice, balanceOf, bob, carol, expectTransferAppliedOnce } from './cross-shard-fixtures';
 
 describe('cross-shard value transfers (in-memory protocol harness)', () => {
   describe('crash recovery: the round completes exactly once', () => {
@@ -12,12 +12,7 @@ describe('cross-shard value transfers (in-memory protocol harness)', () => {
       await net.settle();
       await net.step(2);
       expect(net.orchestrator.status(h).status).toBe(TxStatus.TX_STATUS_COMMITTED);
-      expect(await balanceOf(net, alice)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE - value - TRANSFER_FEE, locked: 0n, nonce: 1 });
-      expect(await balanceOf(net, bob)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE + value });
-      expect(await net.systemOps(0, h)).toEqual(['LOCK', 'DEBIT']);
-      expect(await net.systemOps(1, h)).toEqual(['CREDIT']);
-      await expectConservation(net);
-      await expectNoLocks(net);
+      await expectTransferAppliedOnce(net, h, value);
     }
 
     it('the source restarts after voting: its lock survives and the commit debits once', async () => {
