@@ -53,15 +53,6 @@ export class OrchestratorClient {
     this.log = opts.logger.child({ module: 'orchestrator-client' });
   }
 
-  /**
-   * The orchestrator's `host:port`: the cached one, else the first live `orchestrator` endpoint
-   * the registry lists.
-   * @throws ShardLabError UNAVAILABLE when none is registered or the registry cannot be asked.
-   */
-  async address(): Promise<string> {
-    return (await this.peer()).address;
-  }
-
   /** Forgets the cached address: the next call asks the registry again. */
   invalidate(): void {
     this.peers.directory.invalidate();

@@ -144,7 +144,7 @@ export class Coordinator {
       r.involved = [r.homeShard, ...[...new Set(others)].filter((s) => s !== r.homeShard).sort((a, b) => a - b)];
     } else {
       r.simulationError = outcome.error;
-      r.cause = reasons.simulationFailed(outcome.error, outcome.cause);
+      r.cause = outcome.cause ? reasons.simulationFailed('', outcome.cause) : reasons.simulationFailed(outcome.error);
       r.reason = reasonMessage(r.cause);
       r.involved = [r.homeShard];
     }
@@ -224,7 +224,7 @@ export class Coordinator {
       if (isDecided(r.phase) || !r.involved.includes(shardId) || r.votes[shardId] !== undefined) continue;
       r.votes[shardId] = v.vote === Vote.VOTE_YES ? 'yes' : 'no';
       if (v.vote !== Vote.VOTE_YES && !r.reason) {
-        r.cause = reasons.shardVotedNo(shardId, v.cause, v.reason);
+        r.cause = reasons.shardVotedNo(shardId, v.cause, v.cause ? '' : v.reason);
         r.reason = reasonMessage(r.cause);
       }
       r.updatedAtMs = nowMs;

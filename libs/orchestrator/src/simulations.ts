@@ -71,7 +71,7 @@ export class SimulationScheduler {
           if (!res.success || !res.rwSet) outcome = { error: res.error || 'no read/write set', ...(res.cause ? { cause: res.cause } : {}) };
           else {
             const bad = checkRwSet(r.tx, r.homeShard, res.rwSet, opts.shardOf, opts.baseFeePerGas ?? 1_000_000_000n);
-            outcome = bad ? { error: bad, cause: reasons.invalidRwSet(bad) } : { rwSet: res.rwSet };
+            outcome = bad ? { error: bad, cause: reasons.invalidRwSet(bad) } : { rwSet: res.rwSet }; // `error` is the cause's text
           }
           break;
         } catch (err) {

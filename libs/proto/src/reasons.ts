@@ -14,7 +14,7 @@ export function makeReason(init: ReasonInit): Reason {
  * its text is {@link reasonMessage}.
  */
 export const reasons = {
-  /** The simulator gave no RwSet: `detail` its error text, `cause` its typed reason when it has one. */
+  /** The simulator gave no RwSet: `cause` its typed reason, else `detail` its error text (the text is not kept twice). */
   simulationFailed: (detail: string, cause?: Reason) => makeReason({ code: ReasonCode.REASON_CODE_SIMULATION_FAILED, detail, ...(cause ? { cause } : {}) }),
   /** A prepare found `address` locked by another transaction `holder`. */
   lockedBy: (address: string, holder: string) => makeReason({ code: ReasonCode.REASON_CODE_STATE_LOCKED, address, transaction: holder }),
@@ -30,7 +30,7 @@ export const reasons = {
   simulationLockNotHeld: (address: string, txHash: string) => makeReason({ code: ReasonCode.REASON_CODE_SIMULATION_LOCK_NOT_HELD, address, transaction: txHash }),
   /** `shards` did not vote within `blocks` orchestrator blocks. */
   voteTimeout: (shards: number[], blocks: number) => makeReason({ code: ReasonCode.REASON_CODE_VOTE_TIMEOUT, shards, amount: String(blocks) }),
-  /** `shard` voted NO: `detail` the vote's text, `cause` its typed reason when it has one. */
+  /** `shard` voted NO: `cause` its typed reason, else `detail` the vote's text (the text is not kept twice). */
   shardVotedNo: (shard: number, cause: Reason | undefined, detail: string) => makeReason({ code: ReasonCode.REASON_CODE_SHARD_VOTED_NO, shards: [shard], detail, ...(cause ? { cause } : {}) }),
   /** The sender cannot pay; `detail` says what was available. */
   insufficientFunds: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_INSUFFICIENT_FUNDS, detail }),

@@ -18,15 +18,25 @@ describe('typed reasons', () => {
     expect(reasonMessage(reasons.simulationLockExpired(A, H))).toBe(`simulation lock expired: ${A} (locked for ${H})`);
     expect(reasonMessage(reasons.gasLimit())).toBe('block gas limit reached');
     expect(reasonMessage(reasons.invalidProof(A))).toBe(`invalid proof for ${A}`);
+    // The texts of 9ed2b48 (executor, shard node), before reasons were typed.
+    expect(reasonMessage(reasons.writesLocked(A))).toBe(`writes ${A}, locked by a cross-shard transaction`);
+    expect(reasonMessage(reasons.needsSimulation(A, 'write'))).toBe(`writes account ${A}, placed on another shard: cross-shard contract calls need the simulator`);
+    expect(reasonMessage(reasons.simulationLockNotHeld(A, H))).toBe(`simulation lock not held: ${A} is not locked for ${H}`);
+    expect(reasonMessage(reasons.notLocked())).toBe('not locked');
+    expect(reasonMessage(reasons.insufficientFunds('insufficient funds for fee and value (5 wei available)'))).toBe('insufficient funds for fee and value (5 wei available)');
+    expect(reasonMessage(reasons.gasLimit('intrinsic gas 21000 exceeds the gas limit 20000'))).toBe('intrinsic gas 21000 exceeds the gas limit 20000');
   });
 
   it('nest causes: the message keeps the text given, the key names every code', () => {
     const vote = withReason(reasons.readSetChanged(A, 'nonce'));
-    const no = reasons.shardVotedNo(2, vote.cause, vote.reason);
+    // As the coordinator builds it: the text comes from the cause, kept once.
+    const no = reasons.shardVotedNo(2, vote.cause, '');
+    expect(no.detail).toBe('');
     expect(reasonMessage(no)).toBe(`shard 2 voted NO: read set changed: ${A} nonce`);
+    expect(reasonMessage(reasons.shardVotedNo(2, undefined, vote.reason))).toBe(`shard 2 voted NO: read set changed: ${A} nonce`);
     expect(reasonKey(no)).toBe('shard-voted-no/read-set-changed');
     expect(reasonMessage(reasons.shardVotedNo(1, undefined, ''))).toBe('shard 1 voted NO: no reason given');
-    const sim = reasons.simulationFailed('execution reverted: K', reasons.reverted('execution reverted: K'));
+    const sim = reasons.simulationFailed('', reasons.reverted('execution reverted: K'));
     expect(reasonMessage(sim)).toBe('simulation failed: execution reverted: K');
     expect(reasonKey(sim)).toBe('simulation-failed/reverted');
   });

@@ -4,7 +4,7 @@ import { errors, parseHash } from '@shardlab/common';
 import { Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
 import { trimMap, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
-import { StateViewCache } from '../proofs';
+import { EMPTY_CODE_HASH, StateViewCache } from '../proofs';
 import type { BlockInput, CrossShardProtocol, FollowedStream, ProtocolBlock } from '../protocol';
 import { forwardAdmitted, type Forwarder } from './forwarding';
 import { Participant, type CallAcceptance, type TpcPlan, type TpcRecord } from './participant';
@@ -13,8 +13,6 @@ import { orderBlockSteps } from './steps';
 import { TpcStore } from './store';
 import { traceTpcBlock } from './tracing';
 
-/** keccak256 of empty code: the code hash of an account without code. */
-const EMPTY_CODE_HASH = '0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470';
 
 /** Options of {@link BlockTwoPhaseCommit.open}. */
 export interface BlockTwoPhaseCommitOpts {

@@ -30,6 +30,7 @@ export class TpcStore {
 
   /** Whether a decision on `txHash` is stored. */
   async hasDecision(txHash: string): Promise<boolean> {
+    // Any stored value counts, whatever it says ({@link decision} reads only commit / abort).
     return (await this.store.meta(DECIDED_PREFIX + txHash)) !== undefined;
   }
 
