@@ -22,9 +22,9 @@ import {
 } from '@shardlab/proto';
 import { connectPeers, type Peers } from '@shardlab/registry';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
+import { silentLogger } from '@shardlab/telemetry';
 
 /** A transaction request: recipient (none: creation), calldata (hex, no 0x), gas limit [1,000,000]. */
-import { silentLogger } from '@shardlab/telemetry';
 export type Req = { to?: string; data: string; gasLimit?: bigint; value?: bigint };
 
 /** A submitted transaction followed to its terminal status. */

@@ -13,14 +13,14 @@ import { join, resolve } from 'node:path';
 import { createChainCommon, createPlacement } from '@shardlab/chain';
 import { runAudit, type AuditReport } from '@shardlab/audit';
 import { deploySyntheticContracts, NetClient } from '@shardlab/contracts';
-import { isCrossShard, runExperiment, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
+import { isCrossShard, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
 import { buildReport, createProgress, formatReportTable, writeReportFiles, type AuditSummary, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
 import { createClient, unaryCall } from '@shardlab/rpc';
 import { planReplay, planSynthetic, readTrace, signSynthetic, type MalformedPolicy, type SyntheticPlan } from '@shardlab/workload';
 import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
-import { experimentTarget } from './target';
+import { runExperimentOn } from './target';
 import { auditWhenSettled } from './audit-settle';
 
 /** Options of the main job (the command-line flags). */
@@ -130,16 +130,9 @@ function gitCommit(): string {
 /** Runs a batch to its end with a progress line; returns its run. */
 async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string, rate?: number): Promise<ExperimentRun> {
   const progress = createProgress({ total: txs.length, out, label });
-  const target = experimentTarget(devnet, gateway);
   try {
-    return await runExperiment(txs, {
-      ...target,
-      concurrency: o.concurrency,
-      ...(rate ? { rate } : {}),
-      onProgress: (p) => progress.update(p),
-    });
+    return await runExperimentOn(devnet, gateway, txs, { concurrency: o.concurrency, ...(rate ? { rate } : {}), onProgress: (p) => progress.update(p) });
   } finally {
-    target.peers.close();
     progress.done();
   }
 }

@@ -67,4 +67,23 @@ describe('backoff helpers', () => {
     );
     expect(err.message).toBe('registry 127.0.0.1:1 unavailable: not reachable');
   });
+
+  it('retryWhileUnavailable stops waiting when its signal aborts during the back-off, without another attempt', async () => {
+    const ctl = new AbortController();
+    let attempts = 0;
+    const err = await rejection(
+      retryWhileUnavailable(
+        async () => {
+          attempts++;
+          // Aborts once the back-off wait has started (after this attempt failed).
+          setImmediate(() => ctl.abort());
+          throw errors.unavailable('registry 127.0.0.1:1 unavailable: not reachable');
+        },
+        silentLogger(),
+        'the registry',
+        ctl.signal,
+      ),
+    );
+    expect([err.message, attempts]).toEqual(['registry 127.0.0.1:1 unavailable: not reachable', 1]);
+  });
 });

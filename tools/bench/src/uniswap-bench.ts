@@ -7,6 +7,7 @@ import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, Net
 import { runExperimentOn, startDevnet } from '@shardlab/devnet';
 import { latencyOf, summariseRun } from '@shardlab/experiment';
 import { SimulatorServiceClient, TxStatus, type SimulateResponse } from '@shardlab/proto';
+import { normaliseReason } from '@shardlab/report';
 import { createClient, unaryCall } from '@shardlab/rpc';
 import { planLocalTransfers } from '@shardlab/workload';
 
@@ -39,7 +40,6 @@ export interface UniswapBenchResult {
   simulation: { count: number; succeeded: number; meanMs: number; p50Ms: number; p99Ms: number };
 }
 
-const reasonKey = (r: string) => r.replace(/0x[0-9a-f]{8,}/gi, '0x…').slice(0, 90);
 
 /**
  * Cross-shard Uniswap swaps beside cross-shard plain transfers in the same run, on one real
@@ -131,7 +131,7 @@ export async function runUniswapBench(opts: {
 
     const ts = summariseRun(transferRun);
     const tReasons = new Map<string, number>();
-    for (const [reason, n] of ts.reasons) tReasons.set(reasonKey(reason), (tReasons.get(reasonKey(reason)) ?? 0) + n);
+    for (const [reason, n] of ts.reasons) tReasons.set(normaliseReason(reason), (tReasons.get(normaliseReason(reason)) ?? 0) + n);
     const transfers: ClassFigures = {
       name: 'cross-shard transfer',
       wanted: opts.transfers,
@@ -146,7 +146,7 @@ export async function runUniswapBench(opts: {
     const attemptLatency = latencyOf(swapAttempts.filter((a) => a.status === TxStatus.TX_STATUS_COMMITTED).map((a) => a.ms));
     const endToEnd = latencyOf(swapDone.map((s) => s.ms));
     const sReasons = new Map<string, number>();
-    for (const a of swapAttempts) if (a.status !== TxStatus.TX_STATUS_COMMITTED) sReasons.set(reasonKey(a.reason), (sReasons.get(reasonKey(a.reason)) ?? 0) + 1);
+    for (const a of swapAttempts) if (a.status !== TxStatus.TX_STATUS_COMMITTED) sReasons.set(normaliseReason(a.reason), (sReasons.get(normaliseReason(a.reason)) ?? 0) + 1);
     const swaps: ClassFigures = {
       name: 'cross-shard Uniswap swap',
       wanted: opts.swaps,

@@ -17,7 +17,7 @@ import { createRegistryDirectory } from '@shardlab/registry';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
 import { startSimulator, type RunningSimulator } from '@shardlab/simulator';
 import { initTelemetry, silentLogger, type Telemetry } from '@shardlab/telemetry';
-import { startInProcessNetwork, type InProcessNetwork } from '@shardlab/testing';
+import { startInProcessNetwork, waitFor, type InProcessNetwork } from '@shardlab/testing';
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, 'hex'));
 const word = (n: bigint) => n.toString(16).padStart(64, '0');
@@ -111,12 +111,11 @@ test('a cross-shard contract call commits, its receipt and log come through the 
   expect(Buffer.from(got.receipt!.logs[0]!.data).toString('hex')).toBe(word(1n));
 
   // Wait until both shards applied the decision (the finalize spans end with their blocks).
-  for (let i = 0; i < 100; i++) {
-    const c = await getAccount(counter);
-    const src = await getAccount(caller.address);
-    if (c.balance === '7' && src.locked === '0') break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    async () => (await getAccount(counter)).balance === '7' && (await getAccount(caller.address)).locked === '0',
+    10_000,
+    'both shards to apply the commit',
+  );
   expect((await getAccount(counter)).balance).toBe('7');
   await telemetry.flush();
 

@@ -13,7 +13,7 @@ import { createChainCommon, createPlacement, devAccounts, shardOf, signTransacti
 import { GatewayServiceClient, TxStatus, type Account, type SendRawTransactionResponse } from '@shardlab/proto';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
 import { initTelemetry, silentLogger, type Telemetry } from '@shardlab/telemetry';
-import { startInProcessNetwork, type InProcessNetwork } from '@shardlab/testing';
+import { startInProcessNetwork, waitFor, type InProcessNetwork } from '@shardlab/testing';
 
 const exporter = new InMemorySpanExporter();
 let telemetry: Telemetry;
@@ -46,12 +46,15 @@ test('a cross-shard transfer is one trace with spans from the gateway, both shar
   for await (const s of streamCall('gateway', (md, o) => gateway.watchTransaction({ txHash: sent.txHash }, md, o))) final = s.status;
   expect(final).toBe(TxStatus.TX_STATUS_COMMITTED);
   // Wait until both shards applied the decision (the finalize spans end with their blocks).
-  for (let i = 0; i < 100; i++) {
-    const acct = await unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address: to }, md, o, cb));
-    const src = await unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address: sender.address }, md, o, cb));
-    if (acct.balance === '12345' && src.locked === '0') break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitFor(
+    async () => {
+      const acct = await unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address: to }, md, o, cb));
+      const src = await unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address: sender.address }, md, o, cb));
+      return acct.balance === '12345' && src.locked === '0';
+    },
+    10_000,
+    'both shards to apply the commit',
+  );
   await telemetry.flush();
 
   const spans = exporter.getFinishedSpans();

@@ -18,6 +18,8 @@ import { TxStatus, type TransactionStatus } from '@shardlab/proto';
 import {
   BUILDS,
   calldata,
+  DEADLINE,
+  E18,
   deployUniswap,
   FIVE_SHARD_LAYOUT,
   fundTrader,
@@ -36,7 +38,6 @@ import {
   slotKey,
   sortTokens,
   swapExactTokensForTokens,
-  unpackReserves,
   until,
   type NormLog,
   type Req,
@@ -48,8 +49,6 @@ import { startDevnet, type Devnet } from '@shardlab/devnet';
 const SHARDS = 5;
 const { trader: TRADER_SHARD, tokenA: TOKEN_A_SHARD, tokenB: TOKEN_B_SHARD, factory: FACTORY_SHARD, router: ROUTER_SHARD } = FIVE_SHARD_LAYOUT;
 
-const E18 = 10n ** 18n;
-const DEADLINE = 1n << 64n;
 
 let devnet: Devnet;
 let net: NetClient;
