@@ -24,7 +24,7 @@ function sumOf(amounts: readonly { amount: bigint | undefined }[] | undefined): 
  * A shard's books: balances = genesis − burn + CREDITs − DEBITs (local transfers and tips stay
  * on the shard). Malformed amounts count as zero (they are reported by the indexing).
  */
-export function shardLedger(shard: IndexedShard): ShardLedger {
+function shardLedger(shard: IndexedShard): ShardLedger {
   const moved = (kind: SystemKindName) => sumOf(shard.effectsByKind.get(kind));
   const genesisWei = shard.genesisWei;
   const burnedWei = shard.receipts.reduce((acc, r) => acc + r.burnedWei, 0n);

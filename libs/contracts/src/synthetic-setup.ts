@@ -5,7 +5,7 @@ import type { NetClient } from './client';
 import { addLiquidityReq, deployUniswap, E18, MAX_UINT, strictStep, type UniswapActors, type UniswapDeployment, type UniswapLayout } from './uniswap';
 
 /** Tokens put in the pair's pool by the liquidity provider: 100,000 of each (base units). */
-export const SYNTHETIC_LIQUIDITY = 100_000n * E18;
+const SYNTHETIC_LIQUIDITY = 100_000n * E18;
 
 /** The contracts of a synthetic experiment and who holds what. */
 export interface SyntheticContracts {
@@ -20,7 +20,7 @@ export interface SyntheticContracts {
  * shard count), each moved to the next shard when no unused development account is placed there.
  * @throws Error when the development accounts cannot provide four deployers.
  */
-export function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: UniswapActors } {
+function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: UniswapActors } {
   const n = net.shardCount;
   const used = new Set<string>();
   const pick = (want: number): [number, DevAccount] => {

@@ -12,7 +12,6 @@ import { SimulationScheduler } from './simulations';
 import { OrchestratorStore, orchestratorBlockHash, type OrchestratorHead } from './store';
 
 export { checkRwSet } from './rwset-check';
-export { orchestratorBlockHash } from './store';
 
 const t = tracer('orchestrator');
 

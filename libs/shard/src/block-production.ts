@@ -2,10 +2,10 @@
 import type { EventEmitter } from 'node:events';
 import { trace as otTrace, type Link } from '@opentelemetry/api';
 import { hexToBytes } from '@ethereumjs/util';
-import { buildBlock, shardOf, type StepOutcome } from '@shardlab/chain';
+import { buildBlock, type StepOutcome } from '@shardlab/chain';
 import type { StateShardBlock } from '@shardlab/proto';
 import { tracer, withSpan } from '@shardlab/telemetry';
-import { trimMap, type ShardCore } from './context';
+import { shardOfAddress, trimMap, type ShardCore } from './context';
 import type { CrossShardProtocol } from './protocol';
 
 const t = tracer('state-shard');
@@ -72,7 +72,7 @@ export class BlockProducer {
           timestampMs,
           steps,
           (a) => pblock.lockedOf(a),
-          (a) => shardOf(core.opts.placement, a) === core.shardId,
+          (a) => shardOfAddress(core, a) === core.shardId,
           (a) => pblock.holds(a),
         );
         const { orchestratorHeight, votes, meta } = await pblock.finish(execution);

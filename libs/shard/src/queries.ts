@@ -1,8 +1,7 @@
 // Read-only queries of a state shard: accounts, code, proofs (with simulation read locks), transaction status, blocks.
-import { shardOf } from '@shardlab/chain';
 import { errors, parseAddress, parseHash } from '@shardlab/common';
 import { TxStatus, type Account, type GetProofResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
-import { requireLocal, type ShardCore } from './context';
+import { requireLocal, shardOfAddress, type ShardCore } from './context';
 import { parseProofRequest, type StateViewCache } from './proofs';
 import type { CrossShardProtocol } from './protocol';
 import { parseLockRequest, type SimulationLock } from './tpc/simulation-locks';
@@ -178,7 +177,7 @@ export class ShardQueries {
       if (block && receipt) {
         const entry = block.transactions[receipt.txIndex]?.kind;
         const to = entry?.$case === 'user' ? entry.value.to : '';
-        if (to && shardOf(this.core.opts.placement, to) !== this.core.shardId) {
+        if (to && shardOfAddress(this.core, to) !== this.core.shardId) {
           // A cross-shard transaction: its receipt is the fee; the outcome is the commit decision.
           const d = await this.protocol.decisionOf(h);
           const status = d === 'commit' ? TxStatus.TX_STATUS_COMMITTED : d === 'abort' ? TxStatus.TX_STATUS_ABORTED : TxStatus.TX_STATUS_PENDING;

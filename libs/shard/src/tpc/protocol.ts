@@ -1,8 +1,8 @@
 // Block-based two-phase commit as a state shard runs it: the CrossShardProtocol the shard uses today.
-import { decodeTransaction, shardOf, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
+import { decodeTransaction, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
 import { errors, parseHash } from '@shardlab/common';
 import { Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
-import { trimMap, type ShardCore } from '../context';
+import { shardOfAddress, trimMap, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 import { EMPTY_CODE_HASH, StateViewCache } from '../proofs';
 import type { BlockInput, CrossShardProtocol, FollowedStream, ProtocolBlock } from '../protocol';
@@ -283,7 +283,7 @@ class TpcBlock implements ProtocolBlock {
       this.orchBlocks,
       {
         shardId: core.shardId,
-        shardOf: (a) => shardOf(core.opts.placement, a),
+        shardOf: (a) => shardOfAddress(core, a),
         isContract: async (a) => (await reader.getAccount(a)).codeHash !== EMPTY_CODE_HASH,
         inMempool: (h) => core.mempool.has(h),
         state: {
