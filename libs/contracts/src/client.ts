@@ -53,6 +53,12 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
 /** Address created by `a` at `nonce` (CREATE). */
 export const createdBy = (a: DevAccount, nonce: bigint): string => createContractAddress(createAddressFromString(a.address), nonce).toString();
 
+/**
+ * A client of a running network for scenarios and their tests: submits through the gateway at
+ * `gatewayAddress`, reads shards and the orchestrator through the registry at `registryAddress`,
+ * and signs as the development accounts (placement `last byte mod shardCount`). Calls throw
+ * ShardLabErrors with the callee's gRPC code. `close` closes every client it opened.
+ */
 export class NetClient {
   readonly common: Common = createChainCommon();
   readonly placement: Placement;
@@ -76,18 +82,25 @@ export class NetClient {
     return this.dev.filter((a) => shardOf(this.placement, a.address) === s);
   }
 
+  /** The shard `address` is placed on. */
   shardOf(address: string): number {
     return shardOf(this.placement, address);
   }
 
+  /** The account at its shard's head, through the gateway (balance and locked in wei). */
   account(address: string): Promise<Account> {
     return unaryCall<Account>('gateway', (md, o, cb) => this.gateway.getAccount({ address }, md, o, cb));
   }
 
+  /**
+   * Block `height` of shard `shardId` (default its head), through the gateway.
+   * @throws ShardLabError NOT_FOUND beyond the head.
+   */
   headBlock(shardId: number, height?: number): Promise<StateShardBlock> {
     return unaryCall<StateShardBlock>('gateway', (md, o, cb) => this.gateway.getShardBlock(height === undefined ? { shardId } : { shardId, height }, md, o, cb));
   }
 
+  /** The head height of every shard, by shard id. */
   async heads(): Promise<number[]> {
     return Promise.all(Array.from({ length: this.shardCount }, async (_, s) => Number((await this.headBlock(s)).height)));
   }
@@ -124,6 +137,7 @@ export class NetClient {
     return signTransaction(this.common, from, { to: req.to, nonce, gasLimit: req.gasLimit ?? 1_000_000n, data: Buffer.from(req.data, 'hex'), ...(req.value !== undefined ? { value: req.value } : {}) });
   }
 
+  /** Submits a raw signed transaction through the gateway; the gateway's answer (hash, home shard, class). */
   sendRaw(raw: Uint8Array): Promise<SendRawTransactionResponse> {
     return unaryCall<SendRawTransactionResponse>('gateway', (md, o, cb) => this.gateway.sendRawTransaction({ rawTransaction: Buffer.from(raw) }, md, o, cb));
   }
@@ -166,6 +180,7 @@ export class NetClient {
     return kinds;
   }
 
+  /** Closes the gateway client and the peers (and their registry directory). */
   close(): void {
     this.gateway.close();
     this.peers.close();
