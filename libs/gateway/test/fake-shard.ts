@@ -284,6 +284,9 @@ export class FakeShard {
       releaseSimulationLocks: unary(log, 'ReleaseSimulationLocks', async () => {
         throw errors.unimplemented('not in the fake');
       }),
+      acquireLocks: unary(log, 'AcquireLocks', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
       listAccounts: unary(log, 'ListAccounts', async () => {
         throw errors.unimplemented('not in the fake');
       }),

@@ -70,6 +70,9 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     releaseSimulationLocks: unary<ReleaseSimulationLocksRequest, ReleaseSimulationLocksResponse>(logger, 'ReleaseSimulationLocks', async (req) => ({
       released: node.releaseSimulationLocks(req.txHash),
     })),
+    acquireLocks: unary(logger, 'AcquireLocks', async () => {
+      throw errors.unimplemented('AcquireLocks is not served yet');
+    }),
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),
   };

@@ -246,6 +246,7 @@ export async function simulate(input: SimulationInput | undefined, source: State
     writes: t.writes.map((w) => ({ slot: w.slot, oldValue: toWord(w.oldValue), newValue: toWord(w.newValue) })),
     balanceDelta: delta(t).toString(),
     createdCode: t.createdCode ? toHex(t.createdCode) : '',
+    balanceRead: true,
   }));
   const logs: Log[] = result.receipt.logs.map(([address, topics, data]) => ({
     address: toHex(address),

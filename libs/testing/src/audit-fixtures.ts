@@ -255,8 +255,8 @@ export class NetBuilder {
     for (const x of others.values()) othersSum += x.delta;
     const senderDelta = -fee - othersSum;
     const addresses: AddressRwSet[] = [
-      { address: from, shardId: source, reads: [], writes: [], balanceDelta: senderDelta.toString(), createdCode: '' },
-      ...[...others].map(([a, x]) => ({ address: a, shardId: this.shardOf(a), reads: [], writes: x.writes, balanceDelta: x.delta.toString(), createdCode: '' })),
+      { address: from, shardId: source, reads: [], writes: [], balanceDelta: senderDelta.toString(), createdCode: '', balanceRead: true },
+      ...[...others].map(([a, x]) => ({ address: a, shardId: this.shardOf(a), reads: [], writes: x.writes, balanceDelta: x.delta.toString(), createdCode: '', balanceRead: true })),
     ];
     const involved = [...new Set([source, ...addresses.map((a) => a.shardId)])].sort((a, b) => a - b);
     const tx = this.transaction(hash, from, to, value, 100_000);
