@@ -5,8 +5,8 @@
  * `--advertise-address` ADVERTISE_ADDRESS (default the bound address), `--registry`
  * REGISTRY_ADDRESS 127.0.0.1:50051, `--shard-deadline-ms` SHARD_DEADLINE_MS 5000,
  * `--lock-ttl-ms` LOCK_TTL_MS 10000 (simulation locks on what a simulation reads),
- * `--lock-deadline-ms` LOCK_DEADLINE_MS (lock TTL + 2000: how long a simulation retries on locked
- * state), `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
+ * `--lock-wait-ms` LOCK_WAIT_MS 5000 (how long a shard queues one lock request of a simulation),
+ * `--log-level` LOG_LEVEL info. Tracing is configured with the standard `OTEL_*` variables.
  * Logs `simulator listening` with `address` and `port` once it serves and is registered.
  */
 import { startOnDirectory } from '@shardlab/registry';
@@ -21,7 +21,7 @@ const program = new Command()
   .addOption(new Option('--registry <host:port>', 'registry address').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
   .addOption(new Option('--shard-deadline-ms <ms>', 'deadline of each call to a state shard').env('SHARD_DEADLINE_MS').argParser(intOption).default(5000))
   .addOption(new Option('--lock-ttl-ms <ms>', 'lifetime of the simulation locks taken on what a simulation reads').env('LOCK_TTL_MS').argParser(intOption).default(10_000))
-  .addOption(new Option('--lock-deadline-ms <ms>', 'how long a simulation retries on state locked by other transactions (default: lock TTL + 2000)').env('LOCK_DEADLINE_MS').argParser(intOption));
+  .addOption(new Option('--lock-wait-ms <ms>', 'how long a shard queues one lock request of a simulation before it gives up (default: 5000)').env('LOCK_WAIT_MS').argParser(intOption));
 
 void runService('simulator', program, async ({ logger, options }) => {
   return startOnDirectory(options['registry'] as string, logger, (directory) =>
@@ -32,7 +32,7 @@ void runService('simulator', program, async ({ logger, options }) => {
       directory,
       shardDeadlineMs: options['shardDeadlineMs'] as number,
       lockTtlMs: options['lockTtlMs'] as number,
-      ...(options['lockDeadlineMs'] !== undefined ? { lockDeadlineMs: options['lockDeadlineMs'] as number } : {}),
+      ...(options['lockWaitMs'] !== undefined ? { lockWaitMs: options['lockWaitMs'] as number } : {}),
       logger,
     }),
   );

@@ -7,6 +7,7 @@ import { createVM, runTx, type VM } from '@ethereumjs/vm';
 import { Account, Address, ValueEncoding, createAddressFromString, hexToBytes, setLengthLeft, unpadBytes, type DB, KECCAK256_NULL } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
 import { reasons } from '@shardlab/proto';
+import { addressOfKeyId } from './lock-keys';
 import { rejected, type BlockExecution, type BlockStep, type StepOutcome, type SystemOp, type TxOutcome } from './block-steps';
 import { TrackingStateManager } from './tracking-state';
 import type { DecodedTx } from './tx';
@@ -209,6 +210,10 @@ export class BlockExecutor {
    *   takes from one; lock, unlock and abort change no EVM state (locks are protocol metadata).
    * - A local transaction that writes an account for which `isLocal` is false (placed on another
    *   shard) is undone and rejected: only the simulator's read/write sets may reach across shards.
+   * - A local transaction that writes a key (a storage slot, or a changed balance, nonce or code:
+   *   lock key ids of lock-keys.ts) for which `isLockedKey` is true is undone and deferred
+   *   (`deferred: true`, `state locked`) with its sender's later transactions: a cross-shard
+   *   contract call holds the key [none: not checked, and keys are not tracked].
    * - A transaction that does not fit in the block gas limit is rejected with `deferred: true`
    *   (it waits for a later block), and so are its sender's later transactions in the block.
    * @throws Error when a debit exceeds the balance: a broken invariant (locked funds are always
@@ -220,7 +225,7 @@ export class BlockExecutor {
     steps: readonly BlockStep[],
     lockedOf: (address: string) => bigint = () => 0n,
     isLocal: (address: string) => boolean = () => true,
-    isLockedAddress: (address: string) => boolean = () => false,
+    isLockedKey?: (key: string) => boolean,
   ): Promise<BlockExecution> {
     const block = this.blockEnv(height, timestampMs);
     const outcomes: StepOutcome[] = [];
@@ -281,8 +286,8 @@ export class BlockExecutor {
         try {
           // Each local transaction in its own checkpoint, so that one writing an account placed
           // on another shard (a contract call reaching across shards) is undone entirely.
-          this.sm.txTouched.clear();
-          this.sm.txStorageTouched.clear();
+          this.sm.beginTx();
+          this.sm.trackTxKeys = isLockedKey !== undefined;
           await this.sm.checkpoint();
           let r: Awaited<ReturnType<typeof runTx>>;
           try {
@@ -297,13 +302,13 @@ export class BlockExecutor {
             outcomes.push(rejected(d, reasons.needsSimulation(foreign, 'write')));
             continue;
           }
-          const held = [...this.sm.txTouched, ...this.sm.txStorageTouched].find((a) => isLockedAddress(a));
+          const held = isLockedKey ? (await this.sm.txWrittenKeys()).find((k) => isLockedKey(k)) : undefined;
           if (held) {
-            // Writes state locked by a cross-shard contract call: it waits for the decision, and so
-            // do its sender's later transactions (nonce order).
+            // Writes a key (slot or account field) locked by a cross-shard contract call: it waits
+            // for the decision, and so do its sender's later transactions (nonce order).
             await this.sm.revert();
             deferred.add(d.from);
-            outcomes.push(rejected(d, reasons.writesLocked(held), { deferred: true }));
+            outcomes.push(rejected(d, reasons.writesLocked(addressOfKeyId(held)), { deferred: true }));
             continue;
           }
           await this.sm.commit();

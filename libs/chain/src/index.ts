@@ -7,3 +7,4 @@ export * from './executor';
 export * from './block-steps';
 export * from './block';
 export * from './signature-pool';
+export * from './lock-keys';

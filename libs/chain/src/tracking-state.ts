@@ -1,6 +1,6 @@
 // A Merkle state manager that records which accounts a block, a transaction or a dry run wrote and read.
 import { MerkleStateManager } from '@ethereumjs/statemanager';
-import type { Account, Address } from '@ethereumjs/util';
+import { bytesToHex, equalsBytes, type Account, type Address } from '@ethereumjs/util';
 
 /** A Merkle state manager that remembers which accounts were written (for the accounts index). */
 export class TrackingStateManager extends MerkleStateManager {
@@ -8,8 +8,51 @@ export class TrackingStateManager extends MerkleStateManager {
   readonly touched = new Set<string>();
   /** Accounts written by the current transaction. */
   readonly txTouched = new Set<string>();
+  /**
+   * With {@link trackTxKeys} on: each account the current transaction wrote, as it was before
+   * (nonce, balance, code hash; undefined: absent), and the storage slots it wrote (lock key ids
+   * `0xaddress|s|0xslot` of @shardlab/chain's lock-keys).
+   */
+  private readonly txBefore = new Map<string, { address: Address; account: { nonce: bigint; balance: bigint; codeHash: Uint8Array } | undefined }>();
+  private readonly txSlots = new Set<string>();
+  /** Whether to record what each transaction writes by key (see {@link txWrittenKeys}). */
+  trackTxKeys = false;
+
+  /** Starts a new transaction: forgets what the previous one touched. */
+  beginTx(): void {
+    this.txTouched.clear();
+    this.txStorageTouched.clear();
+    this.txBefore.clear();
+    this.txSlots.clear();
+  }
+
+  private async rememberBefore(address: Address, a: string): Promise<void> {
+    if (!this.trackTxKeys || this.txBefore.has(a)) return;
+    const acc = await super.getAccount(address);
+    this.txBefore.set(a, { address, account: acc ? { nonce: acc.nonce, balance: acc.balance, codeHash: acc.codeHash.slice() } : undefined });
+  }
+
+  /**
+   * The lock key ids (@shardlab/chain lock-keys) the current transaction wrote, with
+   * {@link trackTxKeys} on: each storage slot written, and `|b`, `|n`, `|c` for each account
+   * whose balance, nonce or code changed (compared with the account before the transaction).
+   */
+  async txWrittenKeys(): Promise<string[]> {
+    const out = [...this.txSlots];
+    for (const [a, { address, account: before }] of this.txBefore) {
+      const after = await super.getAccount(address);
+      if ((before?.balance ?? 0n) !== (after?.balance ?? 0n)) out.push(`${a}|b`);
+      if ((before?.nonce ?? 0n) !== (after?.nonce ?? 0n)) out.push(`${a}|n`);
+      const bc = before?.codeHash;
+      const ac = after?.codeHash;
+      if ((bc === undefined) !== (ac === undefined) || (bc && ac && !equalsBytes(bc, ac))) out.push(`${a}|c`);
+    }
+    return out;
+  }
+
   override async putAccount(address: Address, account: Account | undefined): Promise<void> {
     const a = address.toString().toLowerCase();
+    await this.rememberBefore(address, a);
     this.touched.add(a);
     this.txTouched.add(a);
     return super.putAccount(address, account);
@@ -17,11 +60,14 @@ export class TrackingStateManager extends MerkleStateManager {
   /** Accounts whose storage the current transaction wrote. */
   readonly txStorageTouched = new Set<string>();
   override async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
-    this.txStorageTouched.add(address.toString().toLowerCase());
+    const a = address.toString().toLowerCase();
+    this.txStorageTouched.add(a);
+    if (this.trackTxKeys) this.txSlots.add(`${a}|s|${bytesToHex(key).toLowerCase()}`);
     return super.putStorage(address, key, value);
   }
   override async deleteAccount(address: Address): Promise<void> {
     const a = address.toString().toLowerCase();
+    await this.rememberBefore(address, a);
     this.touched.add(a);
     this.txTouched.add(a);
     return super.deleteAccount(address);

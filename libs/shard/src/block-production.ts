@@ -73,7 +73,7 @@ export class BlockProducer {
           steps,
           (a) => pblock.lockedOf(a),
           (a) => shardOfAddress(core, a) === core.shardId,
-          (a) => pblock.holds(a),
+          pblock.locksHeld() ? (k) => pblock.holds(k) : undefined,
         );
         const { orchestratorHeight, votes, meta } = await pblock.finish(execution);
         block = await buildBlock(core.opts.common, {

@@ -4,6 +4,6 @@ export * from './node';
 export * from './service';
 export * from './server';
 export * from './proofs';
-export * from './tpc/simulation-locks';
+export * from './tpc/key-locks';
 export * from './protocol';
-export { BlockTwoPhaseCommit } from './tpc/protocol';
+export { BlockTwoPhaseCommit, DEFAULT_LOCK_WAIT_MS, MAX_LOCK_WAIT_MS, MAX_LOCK_KEYS } from './tpc/protocol';

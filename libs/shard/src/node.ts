@@ -3,20 +3,19 @@ import { EventEmitter, on } from 'node:events';
 import { hexToBytes } from '@ethereumjs/util';
 import { BlockExecutor, ZERO_HASH, buildBlock, shardOf, type TrieDB } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
-import type { Account, GetProofResponse, OrchestratorBlock, StateShardBlock, TransactionStatus } from '@shardlab/proto';
+import type { Account, GetProofResponse, LockKey, OrchestratorBlock, StateShardBlock, TransactionStatus } from '@shardlab/proto';
 import { Admission, type SubmitResult } from './admission';
 import { BlockProducer } from './block-production';
 import { Mutex, type DropRecord, type ShardCore, type ShardNodeOpts } from './context';
 import { Mempool } from './mempool';
 import { StateViewCache } from './proofs';
-import type { CrossShardProtocol, FollowedStream } from './protocol';
-import { ShardQueries, type ProofLockRequest } from './queries';
+import type { CrossShardProtocol, FollowedStream, LocksGranted } from './protocol';
+import { ShardQueries } from './queries';
 import { BlockTwoPhaseCommit } from './tpc/protocol';
-import type { SimulationLock } from './tpc/simulation-locks';
+import type { SimulationLock } from './tpc/key-locks';
 
 export type { ShardNodeOpts } from './context';
 export type { SubmitResult } from './admission';
-export type { ProofLockRequest } from './queries';
 export type { Forwarder } from './tpc/forwarding';
 
 /** The coinbase of a shard: the address whose last byte is the shard id (receives priority fees). */
@@ -214,13 +213,18 @@ export class ShardNode {
     return this.queries.getAccount(address);
   }
 
-  /** EIP-1186 proof of an account and slots, optionally taking a simulation lock; see {@link ShardQueries.getProof}. */
-  getProof(address: string, slots: readonly string[], height?: number, lock?: ProofLockRequest): Promise<GetProofResponse> {
-    return this.queries.getProof(address, slots, height, lock);
+  /** EIP-1186 proof of an account and slots; see {@link ShardQueries.getProof}. */
+  getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
+    return this.queries.getProof(address, slots, height);
+  }
+
+  /** Takes locks of a cross-shard contract call on keys of this shard; see {@link ShardQueries.acquireLocks}. */
+  acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
+    return this.queries.acquireLocks(txHash, keys, ttlMs, waitMs);
   }
 
   /** Releases every simulation lock of a transaction; see {@link ShardQueries.releaseSimulationLocks}. */
-  releaseSimulationLocks(txHash: string): number {
+  releaseSimulationLocks(txHash: string): Promise<number> {
     return this.queries.releaseSimulationLocks(txHash);
   }
 

@@ -1,8 +1,18 @@
 // The cross-shard protocol seam: what a state shard asks of the protocol that commits its cross-shard transactions.
 import type { BlockExecution, BlockStep, DecodedTx } from '@shardlab/chain';
-import type { OrchestratorBlock, PrepareVote, StateShardBlock } from '@shardlab/proto';
+import type { LockKey, OrchestratorBlock, PrepareVote, StateShardBlock } from '@shardlab/proto';
 import type { MempoolEntry } from './mempool';
-import type { SimulationLock } from './tpc/simulation-locks';
+import type { SimulationLock } from './tpc/key-locks';
+
+/** What {@link CrossShardProtocol.acquireLocks} answers. */
+export interface LocksGranted {
+  /** Keys the transaction holds here after the call. */
+  held: number;
+  /** How long the request waited for other transactions, in ms. */
+  waitedMs: number;
+  /** The shard's durable head when the locks were granted. */
+  head: { height: number; stateRoot: string };
+}
 
 /**
  * A cross-shard commit protocol as one state shard runs it (docs/ARCHITECTURE.md §9). Admission,
@@ -33,17 +43,17 @@ export interface CrossShardProtocol {
   /** A cross-shard transaction's decision as this shard applied it (status queries); undefined while open. */
   decisionOf(txHash: string): Promise<'commit' | 'abort' | undefined>;
   /**
-   * Grants (or extends) a read lock on `address` for a simulation of `txHash` reading at `height`,
-   * between blocks (block-2PC's simulation locks). Returns the durable head and the locked amount.
-   * @throws ShardLabError ABORTED when another transaction holds it or it changed since `height`;
-   *   NOT_FOUND beyond the head; UNIMPLEMENTED when the protocol has no read locks.
+   * Takes locks of a cross-shard contract call on keys of this shard (account fields and storage
+   * slots, each shared, exclusive or credit), waiting first come first served up to `waitMs`
+   * (block-2PC's simulation locks, see tpc/key-locks.ts).
+   * @throws ShardLabError INVALID_ARGUMENT for malformed keys; FAILED_PRECONDITION for a key on
+   *   another shard; ABORTED when the wait bound passes (naming a holder); UNIMPLEMENTED when the
+   *   protocol has no locks.
    */
-  grantReadLock(address: string, txHash: string, ttlMs: number | undefined, height: number | undefined): Promise<{ head: { height: number; stateRoot: string }; locked: bigint }>;
-  /** Fails fast (without waiting for a block) when `txHash` cannot take a read lock on `address` now. */
-  checkReadLock(address: string, txHash: string): void;
-  /** Releases every read lock of `txHash`; returns how many were released. */
-  releaseReadLocks(txHash: string): number;
-  /** Every read lock in the table (expired ones too until swept), for tests and audits. */
+  acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted>;
+  /** Releases every simulation lock of `txHash` (not those its prepare pinned); returns how many keys. */
+  releaseLocks(txHash: string): Promise<number>;
+  /** Every lock in the table (expired ones too until swept), for tests and audits. */
   readLocks(): SimulationLock[];
 }
 
@@ -77,8 +87,13 @@ export interface ProtocolBlock {
   plan(input: BlockInput): Promise<BlockStep[]>;
   /** Value of `address` locked while the block executes, in wei. */
   lockedOf(address: string): bigint;
-  /** Whether a local transaction writing `address` waits for a later block (records the address). */
-  holds(address: string): boolean;
+  /**
+   * Whether a local transaction writing `key` (a lock key id of @shardlab/chain: an account
+   * field or a storage slot) waits for a later block (records the key).
+   */
+  holds(key: string): boolean;
+  /** Whether any key is locked while the block executes (else local transactions' keys are not tracked at all). */
+  locksHeld(): boolean;
   /** Header fields and store writes once the block has executed (votes, stream cursor, protocol records). */
   finish(execution: BlockExecution): Promise<{ orchestratorHeight: number; votes: PrepareVote[]; meta: Map<string, Uint8Array | null> }>;
   /**

@@ -4,15 +4,10 @@ import { TxStatus, type Account, type GetProofResponse, type StateShardBlock, ty
 import { requireLocal, shardOfAddress, type ShardCore } from './context';
 import { parseProofRequest, type StateViewCache } from './proofs';
 import type { CrossShardProtocol } from './protocol';
-import { parseLockRequest, type SimulationLock } from './tpc/simulation-locks';
+import type { LockKey } from '@shardlab/proto';
+import type { LocksGranted } from './protocol';
+import type { SimulationLock } from './tpc/key-locks';
 
-/** The simulation lock a GetProof asks for (see tpc/simulation-locks.ts). */
-export interface ProofLockRequest {
-  /** Transaction the lock is for (0x + 32-byte hex). */
-  txHash?: string;
-  /** Lifetime in ms from now [the shard's default, 10,000]; capped by the shard's maximum. */
-  ttlMs?: number;
-}
 
 /**
  * The queries a state shard answers (docs/ARCHITECTURE.md §1): every read is at the durable head
@@ -59,31 +54,18 @@ export class ShardQueries {
    * see proofs.ts), and the reference block (shard, height, state root) the proofs are against.
    * Older heights are served from their state root (trie nodes are never pruned).
    *
-   * With `lock.txHash` (a simulation of that transaction), the address is also locked for it for
-   * `lock.ttlMs` (default 10,000 ms, capped at the shard's maximum, 60,000 ms by default; the same
-   * transaction asking again extends its lock), see simulation-locks.ts. The lock is taken between
-   * blocks, and only when the address is the same at the durable head as at `height`, so a locked
-   * read stays valid until the lock is gone.
-   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, slot, height, tx hash or TTL
-   *   (0, or without a tx hash), or more than 256 slots; FAILED_PRECONDITION for an address placed
-   *   on another shard; NOT_FOUND for a height beyond the durable head; ABORTED (with a lock) when
-   *   another transaction holds the address — an unexpired simulation lock or the prepare lock of
-   *   a cross-shard call — (`<address> is locked by transaction <hash> (…)`), or when the address
-   *   changed after `height` (the read would be stale; simulate again at the new head).
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed address, slot or height, or more than
+   *   256 slots; FAILED_PRECONDITION for an address placed on another shard; NOT_FOUND for a
+   *   height beyond the durable head.
    */
-  async getProof(address: string, slots: readonly string[], height?: number, lock?: ProofLockRequest): Promise<GetProofResponse> {
+  async getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
     const req = parseProofRequest(address, slots, height);
-    const lockReq = parseLockRequest(lock?.txHash, lock?.ttlMs);
     const a = req.address;
     requireLocal(this.core, a);
-    // The head and the locked amount are read together, under admission like the other reads
-    // (with a lock: between blocks, see lockForSimulation); the proof itself is built outside it,
-    // from a read-only view at the reference root (trie nodes are content-addressed and never
-    // pruned, so blocks produced meanwhile cannot change it).
-    if (lockReq) this.protocol.checkReadLock(a, lockReq.txHash); // fails fast, without waiting for a block
-    const snap = lockReq
-      ? await this.core.blockMutex.run(() => this.protocol.grantReadLock(a, lockReq.txHash, lockReq.ttlMs, height))
-      : await this.core.admission.run(async () => ({ head: this.core.opts.store.head()!, locked: this.protocol.lockedOf(a) }));
+    // The head and the locked amount are read together, under admission like the other reads;
+    // the proof itself is built outside it, from a read-only view at the reference root (trie
+    // nodes are content-addressed and never pruned, so blocks produced meanwhile cannot change it).
+    const snap = await this.core.admission.run(async () => ({ head: this.core.opts.store.head()!, locked: this.protocol.lockedOf(a) }));
     const h = height ?? snap.head.height;
     if (h > snap.head.height) throw errors.notFound(`shard ${this.core.shardId} has no block at height ${h} (head is ${snap.head.height})`);
     const stateRoot = h === snap.head.height ? snap.head.stateRoot : (await this.core.opts.store.getBlock(h))?.stateRoot;
@@ -107,13 +89,21 @@ export class ShardQueries {
   }
 
   /**
+   * Takes locks of a cross-shard contract call on keys of this shard (AcquireLocks); see the
+   * protocol's {@link CrossShardProtocol.acquireLocks}.
+   */
+  acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
+    return this.protocol.acquireLocks(txHash, keys, ttlMs, waitMs);
+  }
+
+  /**
    * Releases every simulation lock of a transaction on this shard (its simulation failed or gave
-   * up; ReleaseSimulationLocks). Prepare locks are not touched. Returns how many addresses were
+   * up; ReleaseSimulationLocks). Prepare locks are not touched. Returns how many keys were
    * released (0 when it held none).
    * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
    */
-  releaseSimulationLocks(txHash: string): number {
-    return this.protocol.releaseReadLocks(txHash);
+  releaseSimulationLocks(txHash: string): Promise<number> {
+    return this.protocol.releaseLocks(txHash);
   }
 
   /** Every simulation lock in the table (expired ones too, until swept), for tests and audits. */

@@ -2,6 +2,8 @@
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { errors } from '@shardlab/common';
 import type {
+  AcquireLocksRequest,
+  AcquireLocksResponse,
   Account,
   GetAccountRequest,
   GetBlockRequest,
@@ -39,7 +41,7 @@ function submitOne(node: ShardNode, req: SubmitTransactionRequest): Promise<Subm
  * The gRPC implementation of `shardlab.v1.StateShardService` over a {@link ShardNode}. Every input
  * is validated by the node; errors become gRPC statuses at this edge. GetProof, GetCode and
  * ReleaseSimulationLocks serve the simulator of cross-shard contract calls (EIP-1186 proofs, see
- * proofs.ts; simulation locks, see simulation-locks.ts).
+ * proofs.ts; locks of cross-shard contract calls, see tpc/key-locks.ts).
  */
 export function stateShardService(node: ShardNode, logger: Logger): UntypedServiceImplementation {
   return {
@@ -65,13 +67,14 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
       for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(block);
     }),
     getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', (req) =>
-      node.getProof(req.address, req.slots, req.height, req.txHash !== undefined || req.lockTtlMs !== undefined ? { ...(req.txHash !== undefined ? { txHash: req.txHash } : {}), ...(req.lockTtlMs !== undefined ? { ttlMs: req.lockTtlMs } : {}) } : undefined),
+      node.getProof(req.address, req.slots, req.height),
     ),
     releaseSimulationLocks: unary<ReleaseSimulationLocksRequest, ReleaseSimulationLocksResponse>(logger, 'ReleaseSimulationLocks', async (req) => ({
-      released: node.releaseSimulationLocks(req.txHash),
+      released: await node.releaseSimulationLocks(req.txHash),
     })),
-    acquireLocks: unary(logger, 'AcquireLocks', async () => {
-      throw errors.unimplemented('AcquireLocks is not served yet');
+    acquireLocks: unary<AcquireLocksRequest, AcquireLocksResponse>(logger, 'AcquireLocks', async (req) => {
+      const g = await node.acquireLocks(req.txHash, req.keys, req.lockTtlMs, req.waitMs);
+      return { held: g.held, waitedMs: g.waitedMs, height: g.head.height, stateRoot: g.head.stateRoot };
     }),
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),

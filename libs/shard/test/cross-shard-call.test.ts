@@ -1,8 +1,8 @@
 import { auditNetwork } from '@shardlab/audit';
 import { createAddressFromString, createContractAddress } from '@ethereumjs/util';
 import { createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
-import { TxStatus, type SimulateResponse } from '@shardlab/proto';
-import { simulateWithLocks, type SimulationLockSpec, type StateSource } from '@shardlab/simulator';
+import { LockMode, TxStatus, type SimulateResponse } from '@shardlab/proto';
+import { simulateWithLocks, type LockClient } from '@shardlab/simulator';
 import { DEFAULT_SIMULATION_LOCK_TTL_MS, genesisAllocation } from '../src';
 import { Network } from './protocol-harness';
 
@@ -90,7 +90,8 @@ describe('cross-shard contract calls (simulator RwSet)', () => {
     const before = await account(net, alice);
     const res = await net.submit(alice, { to: counter, nonce: 0n, gasLimit: 100_000n, data: hex('01') });
     await net.orchestrator.simulationsSettled(); // simulated against slot0 = 0, which it locked
-    expect(simLocks(net)).toEqual([{ address: counter, txHash: res.txHash, expiresAtMs: net.clock.ms + DEFAULT_SIMULATION_LOCK_TTL_MS }]);
+    // One key: the counter's slot 0, read and written (exclusive); nothing of the sender.
+    expect(simLocks(net)).toEqual([{ key: `${counter}|s|${SLOT0}`, mode: LockMode.LOCK_MODE_EXCLUSIVE, txHash: res.txHash, expiresAtMs: net.clock.ms + DEFAULT_SIMULATION_LOCK_TTL_MS }]);
     // The simulation lock expires, then a local call on shard 1 increments the counter before
     // the orchestrator orders the call.
     net.clock.ms += DEFAULT_SIMULATION_LOCK_TTL_MS;
@@ -121,8 +122,12 @@ describe('cross-shard contract calls (simulator RwSet)', () => {
     const value = 777n;
     const res = await net.submit(alice, { to: counter, nonce: 0n, value, gasLimit: 100_000n, data: hex('01') });
     await net.orchestrator.simulationsSettled();
+    // The slot (exclusive) and the counter's balance, only credited (credit mode).
+    expect(simLocks(net)).toEqual([
+      expect.objectContaining({ key: `${counter}|b`, mode: LockMode.LOCK_MODE_CREDIT, txHash: res.txHash }),
+      expect.objectContaining({ key: `${counter}|s|${SLOT0}`, mode: LockMode.LOCK_MODE_EXCLUSIVE, txHash: res.txHash }),
+    ]);
     const [lock] = simLocks(net);
-    expect(lock).toMatchObject({ address: counter, txHash: res.txHash });
     // The shards' clock passes the TTL before the prepare (the orchestrator block that orders the
     // call and the shard block that prepares it each add 100 ms).
     net.clock.ms = lock!.expiresAtMs - 200;
@@ -170,25 +175,29 @@ describe('cross-shard contract calls (simulator RwSet)', () => {
     expect(auditNetwork(await net.auditInput()).problems).toEqual([]);
   });
 
-  it('the simulation lock becomes the prepare lock: other simulations are refused until the decision', async () => {
+  it('the prepare pins the simulation lock until the decision: a conflicting request waits, then is granted', async () => {
     const { net, counter } = await setup();
     const res = await net.submit(alice, { to: counter, nonce: 0n, gasLimit: 100_000n, data: hex('01') });
     await net.orchestrator.simulationsSettled();
     const other = '0x' + '0b'.repeat(32);
-    await expect(net.shards[1]!.getProof(counter, [], undefined, { txHash: other })).rejects.toThrow(`${counter} is locked by transaction ${res.txHash} (simulation lock`);
-    // Ordered and prepared (shard 1 votes YES), not decided yet.
+    const slotKey = { address: counter, field: 4, slot: SLOT0 };
+    await expect(net.shards[1]!.acquireLocks(other, [{ ...slotKey, mode: LockMode.LOCK_MODE_SHARED }], undefined, 0)).rejects.toThrow(`slot ${SLOT0} of ${counter} is locked by transaction ${res.txHash}`);
+    // Ordered and prepared (shard 1 votes YES), not decided yet: the lock is pinned.
     await net.orchestratorBlock();
     await net.deliverOrchestratorBlocks();
     await net.shardBlocks();
-    expect(simLocks(net)).toEqual([]);
-    await expect(net.shards[1]!.getProof(counter, [], undefined, { txHash: other })).rejects.toThrow(
-      `${counter} is locked by transaction ${res.txHash} (a prepared cross-shard call, until its decision)`,
-    );
+    expect(simLocks(net)).toEqual([expect.objectContaining({ txHash: res.txHash, expiresAtMs: Infinity })]);
+    // A reader asking now waits in the queue; it is granted once the decision is applied.
+    let granted = false;
+    const waiting = net.shards[1]!.acquireLocks(other, [{ ...slotKey, mode: LockMode.LOCK_MODE_SHARED }], undefined, 60_000).then((g) => ((granted = true), g));
+    await net.shardBlocks();
+    expect(granted).toBe(false);
     await net.deliverShardBlocks();
     await net.settle();
     expect(net.orchestrator.status(res.txHash).status).toBe(TxStatus.TX_STATUS_COMMITTED);
-    await expect(net.shards[1]!.getProof(counter, [], undefined, { txHash: other })).resolves.toMatchObject({ account: { address: counter } });
-    net.shards[1]!.releaseSimulationLocks(other);
+    await expect(waiting).resolves.toMatchObject({ held: 1 });
+    expect(simLocks(net)).toEqual([expect.objectContaining({ txHash: other, mode: LockMode.LOCK_MODE_SHARED })]);
+    await net.shards[1]!.releaseSimulationLocks(other);
   });
 
   it('after a restart the shard has no simulation locks: the prepare of a call simulated before is refused', async () => {
@@ -246,18 +255,39 @@ describe('cross-shard contract calls (simulator RwSet)', () => {
   });
 });
 
-describe('simulation locks: two simulations reading the same two addresses in opposite orders', () => {
-  /** Runtime: BALANCE(a); BALANCE(b); STOP — reads two accounts, in that order. */
+describe('locks: two calls touching the same state in opposite orders', () => {
+  /** Runtime: BALANCE(a); BALANCE(b); STOP — reads two balances, in that order. */
   const readsInOrder = (a: string, b: string) => `73${a.slice(2)}3150` + `73${b.slice(2)}3150` + '00';
+  /** Runtime fragment: CALL(a) with all gas, no value, no data; POP. */
+  const call = (a: string) => `6000600060006000600073${a.slice(2)}5af150`;
   const X = '0x' + '12'.repeat(19) + '02'; // shard 0
   const Y = '0x' + '12'.repeat(19) + '03'; // shard 1
   const [, , dave] = on(0) as [DevAccount, DevAccount, DevAccount];
 
-  /**
-   * A network with contract P reading X then Y and contract Q reading Y then X, and the two
-   * signed calls alice → P and dave → Q.
-   */
-  async function contention() {
+  /** Signs alice → p and dave → q. */
+  const sign = (net: Network, p: string, q: string) => ({
+    tx1: signTransaction(net.common, alice, { to: p, nonce: 0n, gasLimit: 200_000n, data: hex('01') }),
+    tx2: signTransaction(net.common, dave, { to: q, nonce: 0n, gasLimit: 200_000n, data: hex('01') }),
+  });
+
+  /** The network's lock client, recording each grant and release in order, and releasing a winner's locks when told. */
+  function recordingLocks(net: Network) {
+    const events: string[] = [];
+    const inner = net.lockClient();
+    const client: LockClient = {
+      acquire: async (shardId, txHash, keys, ttlMs, waitMs) => {
+        await inner.acquire(shardId, txHash, keys, ttlMs, waitMs);
+        events.push(`granted ${txHash.slice(0, 6)} on ${shardId}`);
+      },
+      release: async (shardId, txHash) => {
+        events.push(`released ${txHash.slice(0, 6)} on ${shardId}`);
+        await inner.release(shardId, txHash);
+      },
+    };
+    return { events, client };
+  }
+
+  it('two calls reading the same two balances in opposite orders share their locks: both succeed at once', async () => {
     const { net } = await setup();
     expect([net.shardOf(X), net.shardOf(Y)]).toEqual([0, 1]);
     const p = created(deployerAccount, 2n);
@@ -265,96 +295,57 @@ describe('simulation locks: two simulations reading the same two addresses in op
     await net.submit(deployerAccount, { nonce: 2n, gasLimit: 200_000n, data: deployer(readsInOrder(X, Y)) });
     await net.submit(deployerAccount, { nonce: 3n, gasLimit: 200_000n, data: deployer(readsInOrder(Y, X)) });
     await net.settle();
-    const tx1 = signTransaction(net.common, alice, { to: p, nonce: 0n, gasLimit: 100_000n, data: hex('01') });
-    const tx2 = signTransaction(net.common, dave, { to: q, nonce: 0n, gasLimit: 100_000n, data: hex('01') });
-    return { net, tx1, tx2 };
-  }
-
-  /**
-   * State sources that force the deadlock on the first attempt of both simulations: each locks
-   * its first address (X for P, Y for Q), and only then do both ask for their second one; the
-   * answers (both ABORTED: held by the other) are handed back only once both came. Later attempts
-   * run freely. Counts attempts per simulation.
-   */
-  function deadlockOnce(net: Network) {
-    let firsts = 0;
-    let seconds = 0;
-    let bothFirst!: () => void;
-    let bothSecond!: () => void;
-    const firstDone = new Promise<void>((r) => (bothFirst = r));
-    const secondDone = new Promise<void>((r) => (bothSecond = r));
-    const attempts = new Map<string, number>();
-    const sourceFor = (order: [string, string]) => (lock: SimulationLockSpec): StateSource => {
-      const attempt = (attempts.get(lock.txHash) ?? 0) + 1;
-      attempts.set(lock.txHash, attempt);
-      const src = net.stateSource(lock);
-      if (attempt > 1) return src;
-      return {
-        ...src,
-        getAccount: async (a, slots) => {
-          if (a === order[1]) await firstDone;
-          try {
-            return await src.getAccount(a, slots);
-          } finally {
-            if (a === order[0] && ++firsts === 2) bothFirst();
-            if (a === order[1]) {
-              if (++seconds === 2) bothSecond();
-              await secondDone;
-            }
-          }
-        },
-      };
-    };
-    return { attempts, sourceP: sourceFor([X, Y]), sourceQ: sourceFor([Y, X]) };
-  }
-
-  const releaseEverywhere = (net: Network, txHash: string) => net.shards.forEach((s) => s.releaseSimulationLocks(txHash));
-
-  it('without retry (the first-come-first-served rule) both fail: a deadlock', async () => {
-    const { net, tx1, tx2 } = await contention();
-    const { sourceP, sourceQ } = deadlockOnce(net);
-    const opts = { common: net.common, lockDeadlineMs: 0 };
-    const [r1, r2] = await Promise.all([simulateWithLocks(tx1, sourceP, opts), simulateWithLocks(tx2, sourceQ, opts)]);
-    expect(r1).toMatchObject({ success: false, error: expect.stringMatching(/^state locked by another transaction \(0x[0-9a-f]{64}\)$/) });
-    expect(r2).toMatchObject({ success: false, error: expect.stringMatching(/^state locked by another transaction \(0x[0-9a-f]{64}\)$/) });
-    // Each released what it held.
+    const { tx1, tx2 } = sign(net, p, q);
+    const opts = { common: net.common, lockWaitMs: 0 };
+    const [r1, r2] = await Promise.all([simulateWithLocks(tx1, () => net.stateSource(), net.lockClient(), opts), simulateWithLocks(tx2, () => net.stateSource(), net.lockClient(), opts)]);
+    expect([r1.error, r2.error]).toEqual(['', '']);
+    // Both hold X's and Y's balances shared, at the same time.
+    const h = [tx1, tx2].map((t) => decodeTransaction(t, net.common).hash);
+    for (const key of [`${X}|b`, `${Y}|b`]) {
+      expect(simLocks(net).filter((l) => l.key === key)).toEqual(expect.arrayContaining(h.map((txHash) => expect.objectContaining({ key, txHash, mode: LockMode.LOCK_MODE_SHARED }))));
+    }
+    for (const x of h) for (const s of net.shards) await s.releaseSimulationLocks(x);
     expect(simLocks(net)).toEqual([]);
   });
 
-  it('with release-and-retry both succeed when the first one is decided (its locks released) within the deadline', async () => {
-    const { net, tx1, tx2 } = await contention();
-    const { sourceP, sourceQ, attempts } = deadlockOnce(net);
-    const conflicts: string[] = [];
-    const run = (tx: Uint8Array, source: typeof sourceP, backoff: number, name: string) =>
-      simulateWithLocks(tx, source, { common: net.common, lockDeadlineMs: 5_000, backoffMs: (attempt) => backoff * attempt, onConflict: () => conflicts.push(name) }).then((res) => {
+  it('two calls writing two counters on two shards in opposite orders: acquisition in shard order, the second waits, no deadlock', async () => {
+    const { net } = await setup();
+    // Counter A on shard 0 (deployed from shard 0); counter B, P (calls A then B) and Q (B then
+    // A) on shard 1, deployed by deployerAccount at nonces whose addresses fall on shard 1 (the
+    // nonces between are spent on zero-value transfers to itself).
+    const a0 = on(0).find((d) => ![alice, carol, dave].includes(d) && shardOf(placement, created(d, 0n)) === 0)!;
+    const A = created(a0, 0n);
+    await net.submit(a0, { nonce: 0n, gasLimit: 200_000n, data: deployer(COUNTER) });
+    let nonce = 2n;
+    const deployOnShard1 = async (runtime: string) => {
+      while (shardOf(placement, created(deployerAccount, nonce)) !== 1) await net.submit(deployerAccount, { to: deployerAccount.address, nonce: nonce++ });
+      await net.submit(deployerAccount, { nonce, gasLimit: 200_000n, data: deployer(runtime) });
+      return created(deployerAccount, nonce++);
+    };
+    const B = await deployOnShard1(COUNTER);
+    const p = await deployOnShard1(call(A) + call(B) + '00');
+    const q = await deployOnShard1(call(B) + call(A) + '00');
+    await net.settle();
+    expect([net.shardOf(A), net.shardOf(B)]).toEqual([0, 1]);
+    for (const c of [p, q]) expect((await net.shards[1]!.getCode(c)).code.length).toBeGreaterThan(0);
+    const { tx1, tx2 } = sign(net, p, q);
+    const [h1, h2] = [tx1, tx2].map((t) => decodeTransaction(t, net.common).hash) as [string, string];
+    const { events, client } = recordingLocks(net);
+    const run = (tx: Uint8Array) =>
+      simulateWithLocks(tx, () => net.stateSource(), client, { common: net.common, lockWaitMs: 10_000 }).then(async (res) => {
         // The winner's decision: its locks are released (as its commit on the shards would).
-        if (res.success) releaseEverywhere(net, decodeTransaction(tx, net.common).hash);
+        if (res.success) for (const s of [0, 1]) await client.release(s, decodeTransaction(tx, net.common).hash);
         return res;
       });
-    const [r1, r2] = await Promise.all([run(tx1, sourceP, 1, 'P'), run(tx2, sourceQ, 20, 'Q')]);
+    const [r1, r2] = await Promise.all([run(tx1), run(tx2)]);
     expect([r1.error, r2.error]).toEqual(['', '']);
-    expect(r1.success && r2.success).toBe(true);
-    // Both met the deadlock on their first attempt, and went again from scratch.
-    expect(conflicts).toEqual(expect.arrayContaining(['P', 'Q']));
-    expect([...attempts.values()].every((n) => n >= 2)).toBe(true);
-    // Each RwSet names what it read: its callee, X and Y (besides the sender).
-    for (const r of [r1, r2]) expect(r.rwSet!.addresses.map((a) => a.address)).toEqual(expect.arrayContaining([X, Y]));
+    // Each wrote both counters' slot 0 (exclusive): one got shard 0 first; the other was granted
+    // shard 0 only after the first released everything.
+    for (const r of [r1, r2]) expect(r.rwSet!.addresses.filter((x) => x.writes.length > 0).map((x) => x.address).sort()).toEqual([A, B].sort());
+    const first = events[0]!.includes(h1.slice(0, 6)) ? h1 : h2;
+    const second = first === h1 ? h2 : h1;
+    expect(events.slice(0, 2)).toEqual([`granted ${first.slice(0, 6)} on 0`, `granted ${first.slice(0, 6)} on 1`]);
+    expect(events.indexOf(`granted ${second.slice(0, 6)} on 0`)).toBeGreaterThan(events.indexOf(`released ${first.slice(0, 6)} on 0`));
     expect(simLocks(net)).toEqual([]);
-  });
-
-  it('with release-and-retry, when the winner keeps its locks past the deadline, exactly one fails, naming the winner', async () => {
-    const { net, tx1, tx2 } = await contention();
-    const { sourceP, sourceQ } = deadlockOnce(net);
-    const run = (tx: Uint8Array, source: typeof sourceP, backoff: number) =>
-      simulateWithLocks(tx, source, { common: net.common, lockDeadlineMs: 300, backoffMs: (attempt) => backoff * attempt });
-    const results = await Promise.all([run(tx1, sourceP, 1), run(tx2, sourceQ, 20)]);
-    const hashes = [tx1, tx2].map((t) => decodeTransaction(t, net.common).hash);
-    const winner = results.findIndex((r) => r.success);
-    expect(winner).toBeGreaterThanOrEqual(0);
-    const loser = 1 - winner;
-    expect(results[loser]).toMatchObject({ success: false, error: `state locked by another transaction (${hashes[winner]})` });
-    // The winner still holds everything it read on the shards (until its prepare or TTL); the loser nothing.
-    expect(new Set(simLocks(net).map((l) => l.txHash))).toEqual(new Set([hashes[winner]]));
-    releaseEverywhere(net, hashes[winner]!);
   });
 });

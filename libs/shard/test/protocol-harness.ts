@@ -11,7 +11,7 @@ import {
 } from '@shardlab/chain';
 import { OrchestratorNode } from '@shardlab/orchestrator';
 import { SystemTxKind, type SimulateResponse, type StateShardBlock, type Transaction } from '@shardlab/proto';
-import { simulateWithLocks, type LockedSimulateOpts, type SimulationLockSpec, type StateSource } from '@shardlab/simulator';
+import { simulateWithLocks, type LockClient, type LockedSimulateOpts, type StateSource } from '@shardlab/simulator';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode, type ShardNodeOpts } from '../src';
@@ -122,56 +122,56 @@ export class Network {
     return n;
   }
 
-  /**
-   * A StateSource over the shard nodes, each shard pinned at its head when first read. With
-   * `lock`, every read (but of `lock.unlocked`) takes a simulation lock for the transaction, as
-   * the simulator's gRPC source does, and `releaseLocks` releases them on every shard.
-   */
-  stateSource(lock?: SimulationLockSpec): StateSource {
+  /** A StateSource over the shard nodes, each shard pinned at its head when first read. */
+  stateSource(): StateSource {
     const pins = new Map<number, number>();
     const pin = (s: number) => {
       if (!pins.has(s)) pins.set(s, this.shards[s]!.head().height);
       return pins.get(s)!;
     };
-    const unlocked = new Set(lock?.unlocked ?? []);
-    const inFlight = new Set<Promise<unknown>>();
     return {
       getAccount: (a, slots) => {
         const s = this.shardOf(a);
-        const p = this.shards[s]!.getProof(a, slots, pin(s), lock && !unlocked.has(a) ? { txHash: lock.txHash, ttlMs: lock.ttlMs } : undefined);
-        inFlight.add(p);
-        return p.finally(() => inFlight.delete(p));
+        return this.shards[s]!.getProof(a, slots, pin(s));
       },
       getCode: async (a) => (await this.shards[this.shardOf(a)]!.getCode(a)).code,
-      ...(lock
-        ? {
-            releaseLocks: async () => {
-              while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-              for (const n of this.shards) n.releaseSimulationLocks(lock.txHash);
-            },
-          }
-        : {}),
     };
   }
 
   /**
-   * Options of the in-process simulator (a test may change them): locks of the default TTL;
-   * retries on locked state on the network's clock, each backoff being 100 ms in which every
-   * shard produces a block (as shards go on producing blocks while a simulation waits; here
-   * nothing else moves, since the orchestrator's blocks wait for simulations).
+   * Most shard blocks produced while a lock request waits (as shards go on producing blocks while
+   * a simulation waits; here nothing else moves, since the orchestrator's blocks wait for
+   * simulations), each 100 ms of the network's clock; then the request's own wait bound decides.
    */
-  readonly simulatorOpts: Partial<LockedSimulateOpts> = {
-    clock: () => this.clock.ms,
-    backoffMs: () => 100,
-    sleep: async () => {
-      this.clock.ms += 100;
-      for (const s of this.shards) await s.produceBlock();
-    },
-  };
+  lockWaitBlocks = 20;
 
-  /** Simulates a transaction in process over the shards' current state, taking simulation locks (as the simulator does). */
+  /** The simulator's lock calls over the shard nodes (see {@link lockWaitBlocks}). */
+  lockClient(): LockClient {
+    return {
+      acquire: async (shardId, txHash, keys, ttlMs, waitMs) => {
+        let done = false;
+        const p = this.shards[shardId]!.acquireLocks(txHash, keys, ttlMs, waitMs).finally(() => (done = true));
+        p.catch(() => undefined);
+        for (let i = 0; i < this.lockWaitBlocks; i++) {
+          await new Promise((r) => setImmediate(r));
+          if (done) break;
+          this.clock.ms += 100;
+          for (const s of this.shards) await s.produceBlock();
+        }
+        await p;
+      },
+      release: async (shardId, txHash) => {
+        await this.shards[shardId]!.releaseSimulationLocks(txHash);
+      },
+    };
+  }
+
+  /** Options of the in-process simulator (a test may change them); the wait bound is real time, short. */
+  readonly simulatorOpts: Partial<LockedSimulateOpts> = { lockWaitMs: 1000 };
+
+  /** Simulates a transaction in process over the shards' current state, under locks (as the simulator does). */
   simulate = (tx: Transaction): Promise<SimulateResponse> =>
-    simulateWithLocks(tx, (lock) => this.stateSource(lock), { common: this.common, now: this.now, ...this.simulatorOpts });
+    simulateWithLocks(tx, () => this.stateSource(), this.lockClient(), { common: this.common, now: this.now, ...this.simulatorOpts });
 
   /** Re-creates the orchestrator on its store (a crash: votes read since its last block are lost). */
   async restartOrchestrator(): Promise<OrchestratorNode> {

@@ -1,111 +1,194 @@
-// simulateWithLocks: simulation under simulation locks, all-or-nothing: on a lock conflict release every lock, back off and retry from scratch until a deadline.
+// simulateWithLocks: a reconnaissance run, ordered acquisition of slot/field locks on the shards (waiting, first come first served), then the simulation that counts, under those locks.
 /**
- * Simulation under simulation locks (docs/ARCHITECTURE.md §3): every account a simulation reads from a
- * shard is locked there for the transaction, for a TTL, so that nothing else writes it before the
- * transaction's prepare. All-or-nothing with retry avoids deadlocks: a simulation that meets an
- * address locked by another transaction releases every lock it took, waits a short randomised
- * backoff and runs again from scratch (new reference heights), until a deadline.
+ * Simulation under locks (docs/ARCHITECTURE.md §3), at storage-slot and account-field
+ * granularity:
+ * 1. reconnaissance: the transaction runs once without locks, to learn what it reads and writes;
+ * 2. acquisition: the keys it needs (`lockKeysOf` of @shardlab/chain: slots read shared, slots
+ *    written exclusive, balances read shared or exclusive, balances only credited in credit
+ *    mode) are asked of their shards in ascending shard order, each shard granting all of its
+ *    keys at once and queueing the request first come first served while conflicting keys are
+ *    held: a waits-for edge always points to a request that holds keys of the same or a higher
+ *    shard, so waits never form a cycle (deadlock freedom without aborts);
+ * 3. the simulation that counts runs again from fresh heads with every lock held: nothing it
+ *    reads can change while it runs, so it sees one consistent state across shards, never a
+ *    commit applied on one shard and not yet on another. If it needs keys the reconnaissance did
+ *    not predict, everything is released and the union is acquired again (bounded attempts).
+ *
+ * On success the locks stay on the shards: the transaction's prepare pins them, or they expire
+ * after their TTL. On any other outcome they are released.
  */
+import { joinModes, lockKeyId, lockKeysOf, modeCovers } from '@shardlab/chain';
 import { ErrorCode, isShardLabError } from '@shardlab/common';
-import { reasonMessage, reasons, type SimulateResponse } from '@shardlab/proto';
+import { LockField, LockMode, reasonMessage, reasons, type GetProofResponse, type LockKey, type SimulateResponse } from '@shardlab/proto';
 import type { StateSource } from './remote-state';
-import { lockHolderOf, type SimulationLockSpec } from './shard-source';
 import { decodeSimulationInput, simulate, type SimulateOpts, type SimulationInput } from './simulate';
 
-/** Lifetime of a simulation lock the simulator asks for, in ms. */
+/** Lifetime of the locks the simulator asks for, in ms. */
 export const DEFAULT_LOCK_TTL_MS = 10_000;
-/** How much longer than the lock TTL a simulation keeps retrying on locked state, in ms. */
-export const LOCK_DEADLINE_MARGIN_MS = 2_000;
-/** Longest backoff between two attempts, in ms. */
-export const MAX_LOCK_BACKOFF_MS = 1_000;
+/** Longest a shard queues one lock request of the simulator, in ms. */
+export const DEFAULT_LOCK_WAIT_MS = 5_000;
+/** Most acquisitions of one simulation (a reconnaissance that missed keys costs one more). */
+export const DEFAULT_LOCK_ATTEMPTS = 4;
 
-/**
- * Default backoff before attempt `attempt + 1` after `attempt` conflicts (1-based): uniformly
- * 10–50 ms × attempt, at most {@link MAX_LOCK_BACKOFF_MS}.
- */
-export function defaultLockBackoff(attempt: number, random: () => number = Math.random): number {
-  return Math.min(MAX_LOCK_BACKOFF_MS, Math.round((10 + 40 * random()) * attempt));
+/** Lock calls of the simulator to the shards (AcquireLocks, ReleaseSimulationLocks). */
+export interface LockClient {
+  /**
+   * Takes `keys` (all of shard `shardId`) for `txHash`, for `ttlMs`, waiting at most `waitMs`.
+   * @throws ShardLabError ABORTED when the wait bound passed (`meta.holder`: a holder, when named);
+   *   UNAVAILABLE when the shard cannot be reached.
+   */
+  acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<void>;
+  /** Releases every simulation lock of `txHash` on shard `shardId`; never throws (a lock left expires with its TTL). */
+  release(shardId: number, txHash: string): Promise<void>;
 }
 
 /** Options of {@link simulateWithLocks} (besides those of {@link simulate}). */
 export interface LockedSimulateOpts extends SimulateOpts {
-  /** Lifetime of each simulation lock, in ms [{@link DEFAULT_LOCK_TTL_MS}]. */
+  /** Lifetime of each lock, in ms [{@link DEFAULT_LOCK_TTL_MS}]. */
   lockTtlMs?: number;
-  /**
-   * How long to keep retrying while state is locked by other transactions, in ms from the start
-   * [lock TTL + {@link LOCK_DEADLINE_MARGIN_MS}: a lock that is not turned into a prepare lock
-   * expires by then].
-   */
-  lockDeadlineMs?: number;
-  /** Backoff before the next attempt after `attempt` conflicts, in ms [{@link defaultLockBackoff}]. */
-  backoffMs?: (attempt: number) => number;
-  /** Waits `ms` milliseconds [setTimeout]. */
-  sleep?: (ms: number) => Promise<void>;
-  /** Clock of the deadline, in ms [Date.now]. */
-  clock?: () => number;
-  /** Stops retrying when aborted (the Simulate call was cancelled). */
+  /** Longest wait of one acquisition on one shard, in ms [{@link DEFAULT_LOCK_WAIT_MS}]. */
+  lockWaitMs?: number;
+  /** Most acquisitions [{@link DEFAULT_LOCK_ATTEMPTS}]. */
+  lockAttempts?: number;
+  /** Stops when aborted (the Simulate call was cancelled). */
   signal?: AbortSignal;
-  /** Called after each conflict, before the backoff (for logs). */
+  /** Called when an attempt ends without a result (missed keys, or a wait bound passed), for logs. */
   onConflict?: (info: { attempt: number; holder: string | undefined; message: string; backoffMs: number }) => void;
 }
 
 /**
  * Why a simulation gave up: `state locked by another transaction (0x<holder>)` when a shard named
- * a holder (the last one), else `state kept changing while simulating: <shard's message>` (the
- * shards refused the reads as stale every time).
+ * a holder, else `state kept changing while simulating: <message>`.
  */
 export function lockedFailure(holder: string | undefined, message: string): string {
   return reasonMessage(reasons.simulationLocked(holder, message));
 }
 
-const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A key with its shard, as {@link lockKeysOf} gives it. */
+type ShardKey = LockKey & { shardId: number };
+
+/** A source that records what it fetched: (shard, address) → slots. */
+function recording(source: StateSource): { source: StateSource; fetched: Map<string, { shardId: number; address: string; slots: Set<string> }> } {
+  const fetched = new Map<string, { shardId: number; address: string; slots: Set<string> }>();
+  return {
+    fetched,
+    source: {
+      getAccount: async (address, slots): Promise<GetProofResponse> => {
+        const res = await source.getAccount(address, slots);
+        const a = address.toLowerCase();
+        const shardId = Number(res.reference?.shardId ?? res.account?.shardId ?? 0);
+        let f = fetched.get(a);
+        if (!f) fetched.set(a, (f = { shardId, address: a, slots: new Set() }));
+        for (const s of slots) f.slots.add(s.toLowerCase());
+        return res;
+      },
+      getCode: (address) => source.getCode(address),
+    },
+  };
+}
 
 /**
- * Simulates `input` like {@link simulate}, with simulation locks on everything it reads: each
- * attempt gets a fresh source from `sourceFor` (new reference heights) that locks the addresses it
- * reads for the transaction (its sender excepted: `lock.unlocked`).
- *
- * - Success: the locks stay on the shards (they become prepare locks at the transaction's
- *   prepare, or expire after `lockTtlMs`).
- * - An address locked by another transaction (the source throws ShardLabError ABORTED): every
- *   lock of the attempt is released ({@link StateSource.releaseLocks}), then after
- *   `backoffMs(attempt)` the simulation runs again from scratch. Past `lockDeadlineMs` (or when
- *   `signal` aborts) it answers `success: false` with `state locked by another transaction
- *   (0x<holder>)`.
- * - Any other outcome that is not a success (`success: false`, or a thrown error): the locks are
- *   released, then the answer is returned or the error rethrown.
- * @throws ShardLabError INVALID_ARGUMENT for a malformed transaction (before any lock); the
- *   source's error (UNAVAILABLE) as {@link simulate}.
+ * Keys for a run that answered no RwSet (it reverted, perhaps on torn state): every slot it
+ * fetched exclusive, every balance it fetched shared (the sender's excepted).
  */
-export async function simulateWithLocks(input: SimulationInput | undefined, sourceFor: (lock: SimulationLockSpec) => StateSource, opts: LockedSimulateOpts): Promise<SimulateResponse> {
+function keysOfFetched(fetched: ReturnType<typeof recording>['fetched'], sender: string): ShardKey[] {
+  const out: ShardKey[] = [];
+  for (const f of fetched.values()) {
+    if (f.address === sender) continue;
+    out.push({ shardId: f.shardId, address: f.address, field: LockField.LOCK_FIELD_BALANCE, slot: '', mode: LockMode.LOCK_MODE_SHARED });
+    for (const s of f.slots) out.push({ shardId: f.shardId, address: f.address, field: LockField.LOCK_FIELD_SLOT, slot: s, mode: LockMode.LOCK_MODE_EXCLUSIVE });
+  }
+  return out;
+}
+
+/**
+ * Simulates `input` like {@link simulate}, under locks: reconnaissance, ordered acquisition,
+ * then the run that counts with every key held (see the module docstring). Each run gets a fresh
+ * source from `sourceFor` (fresh reference heights); `locks` takes and releases the keys.
+ *
+ * - Success: the answer of the run under locks; the locks stay on the shards.
+ * - That run needed keys not held: all locks are released and the union is acquired again, at
+ *   most `lockAttempts` times; then `success: false` with `state kept changing while simulating`.
+ * - A shard's wait bound passed (ABORTED): the locks are released and the answer is
+ *   `success: false`, `state locked by another transaction (0x<holder>)`.
+ * - Any other failed outcome of the run under locks: the locks are released and it is returned.
+ * A reconnaissance that fails (a revert, perhaps on state torn between shards) still leads to the
+ * run under locks, with the keys it fetched, so that only the run on consistent state decides.
+ * @throws ShardLabError INVALID_ARGUMENT for a malformed transaction (before any lock); the
+ *   source's or the lock client's UNAVAILABLE (the locks are released first).
+ */
+export async function simulateWithLocks(input: SimulationInput | undefined, sourceFor: () => StateSource, locks: LockClient, opts: LockedSimulateOpts): Promise<SimulateResponse> {
   const d = decodeSimulationInput(input, opts.common);
+  const sender = d.from.toLowerCase();
   const ttlMs = opts.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
-  const clock = opts.clock ?? Date.now;
-  const deadline = clock() + (opts.lockDeadlineMs ?? ttlMs + LOCK_DEADLINE_MARGIN_MS);
-  const backoff = opts.backoffMs ?? ((attempt: number) => defaultLockBackoff(attempt));
-  const sleep = opts.sleep ?? sleepMs;
-  const lock: SimulationLockSpec = { txHash: d.hash, ttlMs, unlocked: [d.from] };
-  let lastHolder: string | undefined;
-  for (let attempt = 1; ; attempt++) {
-    const source = sourceFor(lock);
+  const waitMs = opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
+  const attempts = opts.lockAttempts ?? DEFAULT_LOCK_ATTEMPTS;
+
+  const recon = recording(sourceFor());
+  const first = await simulate(input, recon.source, opts);
+  const want = new Map<string, ShardKey>();
+  const add = (keys: readonly ShardKey[]) => {
+    for (const k of keys) {
+      const id = lockKeyId(k);
+      const cur = want.get(id);
+      want.set(id, { ...k, mode: joinModes(cur?.mode, k.mode) });
+    }
+  };
+  if (first.rwSet) add(lockKeysOf(first.rwSet, sender));
+  else if (isRefusal(first)) return first; // refused before executing: no state decides it
+  else add(keysOfFetched(recon.fetched, sender));
+
+  const held = new Set<number>();
+  const releaseAll = async () => {
+    await Promise.all([...held].map((s) => locks.release(s, d.hash)));
+    held.clear();
+  };
+  let lastMessage = '';
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    // Ascending shard order, all of one shard's keys in one request.
+    const byShard = new Map<number, LockKey[]>();
+    for (const k of [...want.values()].sort((a, b) => a.shardId - b.shardId)) {
+      let list = byShard.get(k.shardId);
+      if (!list) byShard.set(k.shardId, (list = []));
+      list.push({ address: k.address, field: k.field, slot: k.slot, mode: k.mode });
+    }
+    try {
+      for (const [shardId, keys] of byShard) {
+        if (opts.signal?.aborted) throw new Error('simulation cancelled');
+        held.add(shardId);
+        await locks.acquire(shardId, d.hash, keys, ttlMs, waitMs);
+      }
+    } catch (err) {
+      await releaseAll();
+      if (!isShardLabError(err, ErrorCode.Aborted)) throw err;
+      const holder = typeof err.meta['holder'] === 'string' ? err.meta['holder'] : undefined;
+      opts.onConflict?.({ attempt, holder, message: err.message, backoffMs: 0 });
+      const cause = reasons.simulationLocked(holder, err.message);
+      return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
+    }
+    const run = recording(sourceFor());
     let res: SimulateResponse;
     try {
-      res = await simulate(input, source, opts);
+      res = await simulate(input, run.source, opts);
     } catch (err) {
-      await source.releaseLocks?.();
-      if (!isShardLabError(err, ErrorCode.Aborted)) throw err;
-      const holder = typeof err.meta['holder'] === 'string' ? err.meta['holder'] : lockHolderOf(err.message);
-      lastHolder = holder ?? lastHolder;
-      const wait = backoff(attempt);
-      opts.onConflict?.({ attempt, holder, message: err.message, backoffMs: wait });
-      if (clock() + wait >= deadline || opts.signal?.aborted) {
-        const cause = reasons.simulationLocked(lastHolder, err.message);
-        return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
-      }
-      await sleep(wait);
-      continue;
+      await releaseAll();
+      throw err;
     }
-    if (!res.success) await source.releaseLocks?.();
-    return res;
+    const missing = res.rwSet ? lockKeysOf(res.rwSet, sender).filter((k) => !modeCovers(want.get(lockKeyId(k))?.mode, k.mode)) : keysOfFetched(run.fetched, sender).filter((k) => k.field === LockField.LOCK_FIELD_SLOT && !want.has(lockKeyId(k)));
+    if (missing.length === 0) {
+      if (!res.success) await releaseAll();
+      return res;
+    }
+    lastMessage = `the run under locks needed ${missing.length} key(s) the previous run did not (e.g. ${lockKeyId(missing[0]!)})`;
+    opts.onConflict?.({ attempt, holder: undefined, message: lastMessage, backoffMs: 0 });
+    await releaseAll();
+    add(missing);
   }
+  const cause = reasons.simulationLocked(undefined, lastMessage);
+  return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
+}
+
+/** Whether a failed simulation was refused before execution (nonce, balance, fee cap), not reverted. */
+function isRefusal(res: SimulateResponse): boolean {
+  return !res.success && !res.rwSet && res.error.startsWith('transaction refused');
 }

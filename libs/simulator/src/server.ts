@@ -5,7 +5,7 @@ import { createPeers, startMembership, type Membership, type RegistryDirectory }
 import { retryWhileUnavailable, startServer, type RunningServer } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import { CodeCache } from './remote-state';
-import { createShardStateSource } from './shard-source';
+import { createShardLockClient, createShardStateSource } from './shard-source';
 import { simulatorService } from './service';
 
 /** Options of {@link startSimulator}. */
@@ -25,8 +25,8 @@ export interface SimulatorOpts {
   baseFeePerGas?: bigint;
   /** Lifetime of the simulation locks taken on the shards, in ms (default 10,000). */
   lockTtlMs?: number;
-  /** How long a simulation retries on locked state, in ms (default lock TTL + 2,000). */
-  lockDeadlineMs?: number;
+  /** Longest a shard queues one lock request of a simulation, in ms (default 5,000). */
+  lockWaitMs?: number;
   logger: Logger;
 }
 
@@ -42,8 +42,8 @@ export interface RunningSimulator {
 /**
  * Starts the simulator: reads the chain id from the registry (waiting for it), serves
  * `shardlab.v1.SimulatorService` (plus health and reflection) reading the state shards through the
- * registry's placement and endpoints, and registers as service `simulator`. Every read of a
- * simulation takes a simulation lock on the shard (`lockTtlMs`). Logs `simulator listening` with
+ * registry's placement and endpoints, and registers as service `simulator`. Each simulation
+ * locks the keys it needs on their shards (`lockTtlMs`, `lockWaitMs`). Logs `simulator listening` with
  * `address` and `port` once registered.
  */
 export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimulator> {
@@ -62,9 +62,9 @@ export async function startSimulator(opts: SimulatorOpts): Promise<RunningSimula
     codeCache,
     ...(opts.baseFeePerGas !== undefined ? { baseFeePerGas: opts.baseFeePerGas } : {}),
     ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
-    ...(opts.lockDeadlineMs !== undefined ? { lockDeadlineMs: opts.lockDeadlineMs } : {}),
-    sourceFor: (signal, lock) =>
-      createShardStateSource({ peers, signal, lock }),
+    ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
+    sourceFor: (signal) => createShardStateSource({ peers, signal }),
+    locksFor: (signal) => createShardLockClient({ peers, signal }),
   });
   const server = await startServer({ port: opts.port, host: opts.host, services: [service], logger: log });
   const membership = startMembership({

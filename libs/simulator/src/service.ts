@@ -4,9 +4,8 @@ import { errors } from '@shardlab/common';
 import { SimulatorServiceService, type SimulateRequest, type SimulateResponse, type SimulatorServiceServer } from '@shardlab/proto';
 import { unary, type MountedService } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
-import { simulateWithLocks } from './locked';
+import { simulateWithLocks, type LockClient } from './locked';
 import { CodeCache, type StateSource } from './remote-state';
-import type { SimulationLockSpec } from './shard-source';
 
 /** Fully qualified gRPC name of the simulator service (also its health-check service name). */
 export const SIMULATOR_SERVICE_NAME = 'shardlab.v1.SimulatorService';
@@ -17,28 +16,30 @@ export interface SimulatorServiceOpts {
   /** The chain's Common (network chain id). */
   common: Common;
   /**
-   * A fresh {@link StateSource} for one attempt of a simulation (it pins the reference blocks of
-   * that attempt, and takes the simulation locks of `lock` with every read); `signal` is aborted
-   * when the call is cancelled or its deadline passes.
+   * A fresh {@link StateSource} for one run of a simulation (it pins the reference blocks of
+   * that run); `signal` is aborted when the call is cancelled or its deadline passes.
    */
-  sourceFor(signal: AbortSignal, lock: SimulationLockSpec): StateSource;
+  sourceFor(signal: AbortSignal): StateSource;
+  /** The lock calls of one simulation; `signal` as for {@link sourceFor}. */
+  locksFor(signal: AbortSignal): LockClient;
   /** Code cache shared by every simulation; default a new one. */
   codeCache?: CodeCache;
   /** Base fee per gas in wei; default 1 gwei. */
   baseFeePerGas?: bigint;
   /** Lifetime of the simulation locks taken on the shards, in ms [10,000]. */
   lockTtlMs?: number;
-  /** How long a simulation retries while state is locked by other transactions, in ms [lock TTL + 2,000]. */
-  lockDeadlineMs?: number;
+  /** Longest a shard queues one lock request of a simulation, in ms [5,000]. */
+  lockWaitMs?: number;
 }
 
 /**
  * The gRPC simulator service (`shardlab.v1.SimulatorService`): `Simulate` runs
- * {@link simulateWithLocks} over the state sources of the call (every read locks the address on its
- * shard for the transaction; on locked state it releases everything and retries from scratch).
- * Answers: OK with `success` and the RwSet, or `success: false` with the reason of a failed
- * execution (revert reason, EVM error, refused transaction, violated invariant, or `state locked
- * by another transaction (0x…)` past the lock deadline); gRPC INVALID_ARGUMENT for a missing or
+ * {@link simulateWithLocks} over the state sources of the call (a reconnaissance run, then the
+ * keys it needs locked on their shards in shard order, waiting first come first served, then the
+ * run under those locks). Answers: OK with `success` and the RwSet, or `success: false` with the
+ * reason of a failed execution (revert reason, EVM error, refused transaction, violated
+ * invariant, or `state locked by another transaction (0x…)` past a shard's wait bound); gRPC
+ * INVALID_ARGUMENT for a missing or
  * malformed transaction; UNAVAILABLE when a shard cannot be read (or answers an invalid proof).
  * Pass the result to `startServer` of `@shardlab/rpc`.
  * @throws ShardLabError INVALID_ARGUMENT for a lock TTL that is not a positive integer.
@@ -51,16 +52,16 @@ export function simulatorService(opts: SimulatorServiceOpts): MountedService {
     simulate: unary<SimulateRequest, SimulateResponse>(log, 'Simulate', async (req, ctx) => {
       const started = performance.now();
       let conflicts = 0;
-      const res = await simulateWithLocks(req.tx, (lock) => opts.sourceFor(ctx.signal, lock), {
+      const res = await simulateWithLocks(req.tx, () => opts.sourceFor(ctx.signal), opts.locksFor(ctx.signal), {
         common: opts.common,
         codeCache,
         signal: ctx.signal,
         ...(opts.baseFeePerGas !== undefined ? { baseFeePerGas: opts.baseFeePerGas } : {}),
         ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
-        ...(opts.lockDeadlineMs !== undefined ? { lockDeadlineMs: opts.lockDeadlineMs } : {}),
+        ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
         onConflict: (c) => {
           conflicts = c.attempt;
-          log.debug({ txHash: req.tx?.hash, attempt: c.attempt, holder: c.holder, reason: c.message, backoffMs: c.backoffMs }, 'simulation met locked state; retrying');
+          log.debug({ txHash: req.tx?.hash, attempt: c.attempt, holder: c.holder, reason: c.message }, 'simulation attempt ended without a result');
         },
       });
       log.debug(

@@ -1,12 +1,13 @@
-// createShardStateSource: the StateSource of one simulation over the shards' gRPC: pinned head per shard, GetProof with simulation locks, GetCode, lock release, error mapping.
+// createShardStateSource and createShardLockClient: a simulation's StateSource over the shards' gRPC (pinned head per shard, GetProof, GetCode) and its lock calls (AcquireLocks, ReleaseSimulationLocks), with error mapping.
 /**
  * The {@link StateSource} of a running network: the state shards' GetHead, GetProof and GetCode
  * over gRPC, with shards found through the registry (placement and endpoints).
  */
 import { shardOf } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors, isShardLabError } from '@shardlab/common';
-import type { GetCodeResponse, GetHeadResponse, GetProofResponse, ReleaseSimulationLocksResponse, StateShardServiceClient } from '@shardlab/proto';
+import type { AcquireLocksResponse, GetCodeResponse, GetHeadResponse, GetProofResponse, ReleaseSimulationLocksResponse, StateShardServiceClient } from '@shardlab/proto';
 import type { Peer, PeerInvoke, Peers } from '@shardlab/registry';
+import type { LockClient } from './locked';
 import type { StateSource } from './remote-state';
 
 /** Most storage slots asked in one GetProof (the shards' limit); more are asked in several. */
@@ -14,22 +15,6 @@ export const MAX_SLOTS_PER_PROOF = 256;
 
 /** Deadline of a ReleaseSimulationLocks call, in milliseconds. */
 export const RELEASE_DEADLINE_MS = 2000;
-
-/**
- * The simulation locks one simulation takes on the shards it reads (see the state shard's
- * GetProof: `tx_hash`, `lock_ttl_ms`).
- */
-export interface SimulationLockSpec {
-  /** Hash of the simulated transaction (0x lowercase hex): the lock holder. */
-  txHash: string;
-  /** Lifetime of each lock, in ms from its GetProof (the shard caps it). */
-  ttlMs: number;
-  /**
-   * Addresses read without a lock (lowercase 0x hex): the transaction's sender, whose nonce is
-   * reserved and whose outgoing value is locked by its home shard instead.
-   */
-  unlocked?: readonly string[];
-}
 
 /** The holder named in a shard's ABORTED message (`… is locked by transaction 0x… (…)`). */
 export function lockHolderOf(message: string): string | undefined {
@@ -46,8 +31,6 @@ export interface ShardSourceOpts {
   peers: Peers;
   /** Cancels the calls in flight (the Simulate call was cancelled). */
   signal?: AbortSignal;
-  /** Simulation locks to take with every GetProof [none]. */
-  lock?: SimulationLockSpec;
 }
 
 interface Pin {
@@ -63,15 +46,10 @@ interface Pin {
  * shard then passes the pinned height, and an answer at another reference is refused. GetCode
  * needs no height (code never changes).
  *
- * With `opts.lock`, every GetProof (of an address not in `lock.unlocked`) carries the
- * transaction's hash and the lock TTL, so the shard locks what it serves for this simulation;
- * {@link StateSource.releaseLocks} releases them all.
- *
  * Every failure is a ShardLabError UNAVAILABLE naming the shard: a shard that cannot be reached
  * (or misses the deadline), has no live replica in the registry, reports another shard id, or
- * answers with an error of its own (e.g. UNIMPLEMENTED, NOT_FOUND) — except a shard's ABORTED
- * (the address is locked by another transaction, or changed after the pinned height), which stays
- * ABORTED, with `meta.holder` the holder's hash when the shard named one. Unreachable shards make
+ * answers with an error of its own (e.g. UNIMPLEMENTED, NOT_FOUND) — except a shard's ABORTED,
+ * which stays ABORTED, with `meta.holder` the holder's hash when the shard named one. Unreachable shards make
  * `peers` drop the shard's client and the directory's cached endpoints.
  */
 export function createShardStateSource(opts: ShardSourceOpts): StateSource {
@@ -119,19 +97,9 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
     return p;
   };
 
-  const lock = opts.lock;
-  const unlocked = new Set((lock?.unlocked ?? []).map((a) => a.toLowerCase()));
-  /** Shards asked for a lock (by id), and the GetProofs in flight, for releaseLocks. */
-  const lockedShards = new Map<number, Pin>();
-  const inFlight = new Set<Promise<unknown>>();
-
   const getProof = async (p: Pin, address: string, slots: string[]): Promise<GetProofResponse> => {
-    const locking = lock !== undefined && !unlocked.has(address.toLowerCase());
-    if (locking) lockedShards.set(p.shardId, p);
-    const request = { address, slots, height: p.height, ...(locking ? { txHash: lock.txHash, lockTtlMs: lock.ttlMs } : {}) };
-    const pending = call<GetProofResponse>(p.peer, p.shardId, 'GetProof', (c, md, o, cb) => c.getProof(request, md, o, cb));
-    inFlight.add(pending);
-    const res = await pending.finally(() => inFlight.delete(pending));
+    const request = { address, slots, height: p.height };
+    const res = await call<GetProofResponse>(p.peer, p.shardId, 'GetProof', (c, md, o, cb) => c.getProof(request, md, o, cb));
     const ref = res.reference;
     if (!ref || ref.shardId !== p.shardId || ref.height !== p.height || ref.stateRoot.toLowerCase() !== p.stateRoot) {
       throw errors.unavailable(
@@ -156,23 +124,56 @@ export function createShardStateSource(opts: ShardSourceOpts): StateSource {
       const res = await call<GetCodeResponse>(p.peer, p.shardId, 'GetCode', (c, md, o, cb) => c.getCode({ address }, md, o, cb));
       return res.code;
     },
-    ...(lock
-      ? {
-          releaseLocks: async () => {
-            // A GetProof still in flight may lock after a release: wait for every one first.
-            while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
-            await Promise.allSettled(
-              [...lockedShards.values()].map((p) =>
-                // Not tied to the Simulate call's signal: a cancelled simulation releases too.
-                p.peer.call<ReleaseSimulationLocksResponse>((c, md, o, cb) => c.releaseSimulationLocks({ txHash: lock.txHash }, md, o, cb), {
-                  deadlineMs: RELEASE_DEADLINE_MS,
-                  waitForReady: false,
-                }),
-              ),
-            );
-            lockedShards.clear();
-          },
+  };
+}
+
+/** Options of {@link createShardLockClient}. */
+export interface ShardLockClientOpts {
+  /** The state shards' clients, as for {@link createShardStateSource}. */
+  peers: Peers;
+  /** Cancels the acquisitions in flight (the Simulate call was cancelled); releases are not tied to it. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The {@link LockClient} of a running network: AcquireLocks and ReleaseSimulationLocks on the
+ * state shards, found through the registry. An acquisition's deadline is its wait bound plus the
+ * shard call deadline of `peers`. Errors as {@link createShardStateSource}: ABORTED stays
+ * ABORTED (with `meta.holder` when the shard named one), everything else is UNAVAILABLE naming
+ * the shard.
+ */
+export function createShardLockClient(opts: ShardLockClientOpts): LockClient {
+  const callOpts = opts.signal ? { signal: opts.signal } : {};
+  return {
+    acquire: async (shardId, txHash, keys, ttlMs, waitMs) => {
+      let peer: Peer<StateShardServiceClient>;
+      try {
+        peer = await opts.peers.shard(shardId);
+      } catch (err) {
+        if (isShardLabError(err, ErrorCode.Unavailable)) throw err;
+        throw errors.unavailable(`shard ${shardId} unavailable: ${err instanceof Error ? err.message : String(err)}`, { shardId });
+      }
+      const deadlineMs = waitMs + opts.peers.callDefaults('state-shard').deadlineMs;
+      try {
+        await peer.call<AcquireLocksResponse>((c, md, o, cb) => c.acquireLocks({ txHash, keys, lockTtlMs: ttlMs, waitMs }, md, o, cb), { ...callOpts, deadlineMs });
+      } catch (err) {
+        if (isShardLabError(err, ErrorCode.Unavailable)) throw err;
+        if (isShardLabError(err, ErrorCode.Aborted)) {
+          const holder = lockHolderOf(err.message);
+          throw errors.aborted(`shard ${shardId}: ${err.message}`, { shardId, ...(holder ? { holder } : {}) });
         }
-      : {}),
+        const code = err instanceof ShardLabError ? err.code : 'error';
+        throw errors.unavailable(`shard ${shardId} AcquireLocks failed: ${code}: ${err instanceof Error ? err.message : String(err)}`, { shardId });
+      }
+    },
+    release: async (shardId, txHash) => {
+      try {
+        const peer = await opts.peers.shard(shardId);
+        // Not tied to the Simulate call's signal: a cancelled simulation releases too.
+        await peer.call<ReleaseSimulationLocksResponse>((c, md, o, cb) => c.releaseSimulationLocks({ txHash }, md, o, cb), { deadlineMs: RELEASE_DEADLINE_MS, waitForReady: false });
+      } catch {
+        // A lock that could not be released expires with its TTL.
+      }
+    },
   };
 }

@@ -19,13 +19,6 @@ export interface StateSource {
    * @throws ShardLabError UNAVAILABLE when the shard cannot be reached.
    */
   getCode(address: string): Promise<Uint8Array>;
-  /**
-   * Releases every simulation lock this source took on the shards (ReleaseSimulationLocks on each
-   * shard it asked with the transaction's hash), once its requests in flight have settled. Called
-   * when the simulation fails or will be run again; never throws (a lock that could not be
-   * released expires with its TTL). Absent for sources that take no locks.
-   */
-  releaseLocks?(): Promise<void>;
 }
 
 /**

@@ -1,9 +1,24 @@
 // The state shard's two-phase-commit participant: per-transaction records and locks, planning each block's votes, accepts and finalize operations from orchestrator blocks, RwSet checks.
 import { createAccountFromRLP } from '@ethereumjs/util';
-import type { SystemOp } from '@shardlab/chain';
+import { lockKeyId, lockKeysOf, type SystemOp } from '@shardlab/chain';
 import { toHex } from '@shardlab/common';
-import { Decision, Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type Reason, type RwSet, type Transaction } from '@shardlab/proto';
+import { Decision, LockMode, Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type Reason, type RwSet, type Transaction } from '@shardlab/proto';
 import { verifyAccountProof, verifyStorageProof } from '../proofs';
+
+/** A held lock as a record stores it: `<mode>@<key id>` (mode the LockMode number). */
+export function encodeHeldLock(keyId: string, mode: LockMode): string {
+  return `${mode}@${keyId}`;
+}
+
+/** The locks of a record's `locks` list (see {@link encodeHeldLock}): key id → mode. */
+export function decodeHeldLocks(locks: readonly string[]): Map<string, LockMode> {
+  const out = new Map<string, LockMode>();
+  for (const l of locks) {
+    const at = l.indexOf('@');
+    out.set(l.slice(at + 1), Number(l.slice(0, at)) as LockMode);
+  }
+  return out;
+}
 
 /**
  * What a state shard remembers of one cross-shard transaction it takes part in (two-phase
@@ -22,8 +37,9 @@ export interface TpcRecord {
   amount: bigint;
   phase: 'locked' | 'prepared' | 'refused' | 'abortedEarly';
   /**
-   * Cross-shard contract calls: the addresses of this shard locked (address-level) while the
-   * transaction is in flight (held in phases `locked` and `prepared`).
+   * Cross-shard contract calls: the keys of this shard (account fields and storage slots, see
+   * {@link encodeHeldLock}) locked while the transaction is in flight (held in phases `locked`
+   * and `prepared`; restored into the lock table after a restart).
    */
   locks?: string[];
   /** Cross-shard contract calls: what a commit applies here (write sets, credits, debits), in order. */
@@ -54,7 +70,7 @@ export interface CallAcceptance {
   senderDelta: bigint;
   /** Logs of the simulation (the acceptance receipt's). */
   logs: { address: string; topics: string[]; data: Uint8Array }[];
-  /** Addresses of this shard to lock besides the sender. */
+  /** Keys of this shard it holds besides the sender's (see {@link encodeHeldLock}). */
   locks: string[];
   /** What a commit applies here besides the sender's debit. */
   commitOps: SystemOp[];
@@ -99,24 +115,23 @@ export interface PlanContext {
   /** Head state, to validate the ReadSets of cross-shard contract calls [none: they are refused]. */
   state?: StateReader;
   /**
-   * State of the simulation lock of transaction `txHash` on `address` (of this shard) at the time
-   * the block is planned (see simulation-locks.ts). A cross-shard contract call is prepared only
-   * while it holds the lock on every address of this shard its RwSet names (its sender excepted)
-   * [none: not checked].
+   * State of the simulation lock of transaction `txHash` on key `keyId` in a mode covering `mode`,
+   * at the time the block is planned (see key-locks.ts). A cross-shard contract call is prepared
+   * only while it holds every key of this shard its RwSet needs (`lockKeysOf`) [none: not checked].
    */
-  simulationLock?(address: string, txHash: string): 'held' | 'expired' | 'not held';
+  simulationLock?(keyId: string, txHash: string, mode: LockMode): 'held' | 'expired' | 'not held';
 }
 
 /**
  * The two-phase-commit participant state of a state shard: records of the cross-shard
  * transactions in flight here, and the locked amount per account. Pure: the node persists the
- * record writes of each plan in the block's atomic batch and applies them afterwards.
+ * record writes of each plan in the block's atomic batch and applies them afterwards. The keys a
+ * record holds live in the shard's lock table (key-locks.ts), pinned from the prepare to the
+ * decision.
  */
 export class Participant {
   private readonly records = new Map<string, TpcRecord>();
   private readonly locked = new Map<string, bigint>();
-  /** Address-level locks of cross-shard contract calls: address → tx hash. */
-  private readonly addressLocks = new Map<string, string>();
 
   /** Restores records loaded from the store. */
   constructor(records: Iterable<TpcRecord> = []) {
@@ -128,17 +143,9 @@ export class Participant {
     return this.locked.get(address) ?? 0n;
   }
 
-  /** The transaction holding an address-level lock on `address` (cross-shard contract calls). */
-  lockHolder(address: string): string | undefined {
-    return this.addressLocks.get(address.toLowerCase());
-  }
-
-  /** Addresses locked once `writes` (a plan's record writes) are applied, plus `extra`. */
-  lockedAddressesWith(writes: ReadonlyMap<string, TpcRecord | null>, extra: Iterable<string> = []): Set<string> {
-    const out = new Set<string>(extra);
-    for (const [a, h] of this.addressLocks) if (!writes.has(h)) out.add(a);
-    for (const r of writes.values()) if (r && holdsLocks(r)) for (const a of r.locks ?? []) out.add(a);
-    return out;
+  /** Records that hold keys (accepted or prepared contract calls), to restore the lock table after a restart. */
+  lockHolders(): TpcRecord[] {
+    return [...this.records.values()].filter(holdsLocks);
   }
 
   /** The record of a transaction, if it is in flight here. */
@@ -159,11 +166,9 @@ export class Participant {
   private set(txHash: string, r: TpcRecord | null): void {
     const old = this.records.get(txHash);
     if (old?.phase === 'locked') this.moveLock(old.address, -old.amount);
-    if (old && holdsLocks(old)) for (const a of old.locks ?? []) if (this.addressLocks.get(a) === txHash) this.addressLocks.delete(a);
     if (r) {
       this.records.set(txHash, r);
       if (r.phase === 'locked') this.moveLock(r.address, r.amount);
-      if (holdsLocks(r)) for (const a of r.locks ?? []) this.addressLocks.set(a, txHash);
     } else {
       this.records.delete(txHash);
     }
@@ -191,8 +196,6 @@ export class Participant {
     const plan: TpcPlan = { finalize: [], votes: [], accepts: [], writes: new Map(), decided: new Map(), orchestratorHeight: fromHeight, traces: new Map() };
     const current = (h: string) => (plan.writes.has(h) ? (plan.writes.get(h) ?? undefined) : this.records.get(h));
     const unlocks: SystemOp[] = [];
-    /** Address locks taken by this plan (address → tx hash); locks released by it still count. */
-    const planLocks = new Map<string, string>();
     const calls = new Map<string, CallAcceptance>();
     for (const b of blocks) {
       plan.orchestratorHeight = b.height;
@@ -204,13 +207,12 @@ export class Participant {
           // A cross-shard contract call: validate and lock this shard's part of the RwSet.
           if (current(tx.hash) || calls.has(tx.hash)) continue;
           const source = x.sourceShard === ctx.shardId;
-          const part = await this.checkCall(tx, x.rwSet, source, ctx, planLocks);
-          if (!part.refuse) for (const a of part.locks) planLocks.set(a, tx.hash);
+          const part = await this.checkCall(tx, x.rwSet, source, ctx);
           if (source) {
             calls.set(tx.hash, part);
             plan.accepts.push(tx);
           } else {
-            const address = (tx.to || part.locks[0] || '').toLowerCase();
+            const address = (tx.to || x.rwSet.addresses.find((a) => Number(a.shardId) === ctx.shardId)?.address || '').toLowerCase();
             plan.writes.set(tx.hash, {
               txHash: tx.hash,
               role: 'destination',
@@ -277,15 +279,17 @@ export class Participant {
 
   /**
    * Validates this shard's part of a cross-shard contract call's RwSet (the items whose shard is
-   * this one) and computes what it locks and what a commit applies. Refused (with the reason) when
-   * an address is locked by another transaction (`conflict: …`), a proof does not hold against
-   * the reference state root (`invalid proof for …`), the head state differs from what was read
-   * (`read set changed: …`; the sender's balance and nonce on the source excepted: its acceptance
-   * changes them), or the transaction's simulation lock on an address is gone (`simulation lock
-   * expired: …`, `simulation lock not held: …`; not asked of the sender, whose nonce is reserved
-   * and whose outgoing value is locked by the acceptance instead).
+   * this one) and computes what it locks and what a commit applies. Refused (with the reason)
+   * when a proof does not hold against the reference state root (`invalid proof for …`), what
+   * the simulation read differs from the head state (`read set changed: …`: code hash always;
+   * slots read; the balance only when the simulation read it, since credits commute; the nonce
+   * only when the call changes it; never the sender's fields on the source, which its acceptance
+   * changes), or the transaction no longer holds a key its RwSet needs (`lockKeysOf`) in the
+   * shard's lock table (`simulation lock expired: …`, `simulation lock not held: …`). Another
+   * transaction cannot hold a conflicting key while this one holds it, so no conflict check is
+   * needed beyond that.
    */
-  private async checkCall(tx: Transaction, rwSet: RwSet, source: boolean, ctx: PlanContext, planLocks: ReadonlyMap<string, string>): Promise<CallAcceptance> {
+  private async checkCall(tx: Transaction, rwSet: RwSet, source: boolean, ctx: PlanContext): Promise<CallAcceptance> {
     const from = tx.from.toLowerCase();
     const to = tx.to.toLowerCase();
     const items = rwSet.addresses.filter((a) => Number(a.shardId) === ctx.shardId);
@@ -304,8 +308,6 @@ export class Participant {
       const a = item.address.toLowerCase();
       if (ctx.shardOf(a) !== ctx.shardId) return refuse(reasons.wrongShard(a, ctx.shardId));
       const isSender = source && a === from;
-      const holder = this.addressLocks.get(a) ?? planLocks.get(a);
-      if (holder !== undefined && holder !== tx.hash) return refuse(reasons.lockedBy(a, holder));
       if (!ref) return refuse(reasons.invalidProof(a, `no reference block of shard ${ctx.shardId}`));
       const accountRead = item.reads.find((r) => r.slot === '');
       if (!accountRead) return refuse(reasons.invalidProof(a, 'no account read'));
@@ -332,21 +334,14 @@ export class Participant {
       const cur = await ctx.state.account(a);
       if (cur.codeHash !== proven.codeHash) return refuse(reasons.readSetChanged(a, 'code hash'));
       if (!isSender) {
-        if (cur.nonce !== proven.nonce) return refuse(reasons.readSetChanged(a, 'nonce'));
-        if (cur.balance !== proven.balance) return refuse(reasons.readSetChanged(a, 'balance'));
+        if ((item.newNonce !== undefined || item.createdCode) && cur.nonce !== proven.nonce) return refuse(reasons.readSetChanged(a, 'nonce'));
+        if (item.balanceRead && cur.balance !== proven.balance) return refuse(reasons.readSetChanged(a, 'balance'));
       }
       for (const r of item.reads) {
         if (r.slot === '') continue;
         if ((await ctx.state.storage(a, r.slot)) !== r.value.toLowerCase()) return refuse(reasons.readSetChanged(a, 'slot', r.slot));
       }
       if (isSender) continue;
-      // What was read is unchanged (checked above); the simulation lock must still be there, so
-      // that nothing could have written it since the simulation read it, and it becomes the
-      // prepare lock below. Checked after the read set, so that a real change is named as such.
-      const sim = ctx.simulationLock?.(a, tx.hash);
-      if (sim === 'expired') return refuse(reasons.simulationLockExpired(a, tx.hash));
-      if (sim === 'not held') return refuse(reasons.simulationLockNotHeld(a, tx.hash));
-      part.locks.push(a);
       const writes = item.writes.map((w) => ({ slot: w.slot, oldValue: w.oldValue, newValue: w.newValue }));
       if (item.createdCode) writes.unshift({ slot: '', oldValue: '', newValue: item.createdCode });
       if (writes.length > 0) part.commitOps.push({ kind: 'write-set', txHash: tx.hash, address: a, amount: 0n, writes });
@@ -355,6 +350,17 @@ export class Participant {
       // commit shows where the value went.
       if (delta > 0n || (delta === 0n && (a === to || (!to && item.createdCode !== '')))) part.commitOps.push({ kind: 'credit', txHash: tx.hash, address: a, amount: delta });
       else if (delta < 0n) part.commitOps.push({ kind: 'debit', txHash: tx.hash, address: a, amount: -delta });
+    }
+    // What was read is unchanged (checked above); every key the call needs here must still be
+    // held, so that nothing could have written it since the simulation read it; the prepare pins
+    // them. Checked after the read set, so that a real change is named as such.
+    for (const k of lockKeysOf(rwSet, from)) {
+      if (k.shardId !== ctx.shardId) continue;
+      const id = lockKeyId(k);
+      const sim = ctx.simulationLock?.(id, tx.hash, k.mode) ?? 'held';
+      if (sim === 'expired') return refuse(reasons.simulationLockExpired(k.address, tx.hash));
+      if (sim === 'not held') return refuse(reasons.simulationLockNotHeld(k.address, tx.hash));
+      part.locks.push(encodeHeldLock(id, k.mode));
     }
     return part;
   }

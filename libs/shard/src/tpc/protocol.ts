@@ -1,14 +1,14 @@
 // Block-based two-phase commit as a state shard runs it: the CrossShardProtocol the shard uses today.
-import { decodeTransaction, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
-import { errors, parseHash } from '@shardlab/common';
-import { Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
-import { shardOfAddress, trimMap, type ShardCore } from '../context';
+import { decodeTransaction, describeLockKey, lockKeyId, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
+import { errors, parseAddress, parseHash } from '@shardlab/common';
+import { LockField, LockMode, Vote, reasons, withReason, type LockKey, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
+import { requireLocal, shardOfAddress, trimMap, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 import { EMPTY_CODE_HASH, StateViewCache } from '../proofs';
-import type { BlockInput, CrossShardProtocol, FollowedStream, ProtocolBlock } from '../protocol';
+import type { BlockInput, CrossShardProtocol, FollowedStream, LocksGranted, ProtocolBlock } from '../protocol';
 import { forwardAdmitted, type Forwarder } from './forwarding';
-import { Participant, type CallAcceptance, type TpcPlan, type TpcRecord } from './participant';
-import { SimulationLocks, type SimulationLock } from './simulation-locks';
+import { KeyLocks, type LockWaiter, type SimulationLock } from './key-locks';
+import { Participant, decodeHeldLocks, type CallAcceptance, type TpcPlan, type TpcRecord } from './participant';
 import { orderBlockSteps } from './steps';
 import { TpcStore } from './store';
 import { traceTpcBlock } from './tracing';
@@ -18,13 +18,24 @@ import { traceTpcBlock } from './tracing';
 export interface BlockTwoPhaseCommitOpts {
   /** Where cross-shard transactions go [none: they are refused with UNIMPLEMENTED]. */
   forwarder?: Forwarder;
-  /** Lifetime of a simulation lock whose GetProof names no TTL, in ms [10,000]. */
+  /** Lifetime of a simulation lock whose AcquireLocks names no TTL, in ms [10,000]. */
   simulationLockDefaultTtlMs?: number;
   /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */
   simulationLockMaxTtlMs?: number;
+  /** Longest wait of an AcquireLocks that names none, in ms [{@link DEFAULT_LOCK_WAIT_MS}]. */
+  lockWaitDefaultMs?: number;
+  /** Longest wait of an AcquireLocks granted, in ms; longer requests are capped [{@link MAX_LOCK_WAIT_MS}]. */
+  lockWaitMaxMs?: number;
   /** Read-only state views at recent state roots, shared with the shard's queries. */
   views: StateViewCache;
 }
+
+/** Longest wait of an AcquireLocks that names none, in ms. */
+export const DEFAULT_LOCK_WAIT_MS = 5_000;
+/** Longest wait of an AcquireLocks a shard allows by default, in ms. */
+export const MAX_LOCK_WAIT_MS = 30_000;
+/** Most keys in one AcquireLocks. */
+export const MAX_LOCK_KEYS = 4_096;
 
 /**
  * Block-based two-phase commit, participant side (docs/ARCHITECTURE.md §3 and §9): a cross-shard
@@ -50,14 +61,10 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
   private readonly decided = new Map<string, 'commit' | 'abort'>();
   /** Ordered copies whose acceptance waits for the sender's earlier transactions. */
   private readonly waitingCopies = new Map<string, { tx: Transaction; call?: CallAcceptance }>();
-  /** Simulation locks of cross-shard contract calls (in memory only, see simulation-locks.ts). */
-  private readonly simLocks: SimulationLocks;
-  /**
-   * Addresses that local transactions of the last block waited for (they write them and a call
-   * held them): no new simulation lock is granted on them until those transactions have run, so
-   * that a stream of simulations cannot starve local writers.
-   */
-  private localWaiters = new Set<string>();
+  /** Locks of cross-shard contract calls by key (in memory; prepare locks restored from records, see key-locks.ts). */
+  private readonly simLocks: KeyLocks;
+  /** AcquireLocks calls waiting in the lock table's queue, with how to wake them. */
+  private readonly lockWaiters = new Map<LockWaiter, () => void>();
 
   private constructor(
     private readonly core: ShardCore,
@@ -70,11 +77,13 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
     this.participant = new Participant(records);
     this.orchDurable = orchestratorHeight;
     this.carriesCrossShard = opts.forwarder !== undefined;
-    this.simLocks = new SimulationLocks({
+    this.simLocks = new KeyLocks({
       now: core.now,
       ...(opts.simulationLockDefaultTtlMs !== undefined ? { defaultTtlMs: opts.simulationLockDefaultTtlMs } : {}),
       ...(opts.simulationLockMaxTtlMs !== undefined ? { maxTtlMs: opts.simulationLockMaxTtlMs } : {}),
     });
+    // Prepare locks survive a restart with their records (simulation locks do not).
+    for (const r of this.participant.lockHolders()) this.simLocks.pin(r.txHash, decodeHeldLocks(r.locks ?? []));
     this.follows = [{ service: 'orchestrator', cursor: () => this.orchestratorCursor(), accept: (b) => this.enqueueOrchestratorBlock(b) }];
   }
 
@@ -121,74 +130,104 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
     return Math.max(this.orchQueue.at(-1)?.height ?? 0, this.orchTaken, this.orchDurable);
   }
 
-  // ---- simulation locks (read locks of cross-shard contract calls) ----
-
-  async grantReadLock(address: string, txHash: string, ttlMs: number | undefined, height: number | undefined): Promise<{ head: { height: number; stateRoot: string }; locked: bigint }> {
-    const store = this.core.opts.store;
-    const head = store.head()!;
-    if (height !== undefined && height > head.height) throw errors.notFound(`shard ${this.core.shardId} has no block at height ${height} (head is ${head.height})`);
-    this.checkReadLock(address, txHash);
-    if (height !== undefined && height < head.height) {
-      // The simulation reads this shard at `height`: the lock protects the read only if the
-      // address is still the same at the head (the account leaf covers its storage root).
-      const root = (await store.getBlock(height))?.stateRoot;
-      if (!root) throw errors.internal(`block ${height} missing below head ${head.height}`);
-      const [then, now] = await Promise.all([this.opts.views.at(root).accountRlp(address), this.opts.views.at(head.stateRoot).accountRlp(address)]);
-      if (Buffer.compare(Buffer.from(then), Buffer.from(now)) !== 0) {
-        throw errors.aborted(`${address} changed after height ${height} (head is ${head.height}): the read would be stale, simulate again at the head`, { address, txHash });
-      }
-    }
-    const got = this.simLocks.acquire(address, txHash, ttlMs);
-    if ('conflict' in got) throw errors.internal(`simulation lock of ${address} taken concurrently by ${got.conflict.txHash}`);
-    return { head, locked: this.participant.lockedOf(address) };
-  }
+  // ---- locks of cross-shard contract calls ----
 
   /**
-   * Whether `txHash` may take a simulation lock on `address` now.
-   * @throws ShardLabError ABORTED when another transaction holds it (a prepare lock or an
-   *   unexpired simulation lock: `<address> is locked by transaction <hash> (…)`), when a local
-   *   transaction waits to write it (and `txHash` does not hold it already), or when `txHash` is a
-   *   call of a sender of this shard whose earlier transactions are not in a block yet (its
-   *   simulation would read state they are about to change, and lock what they need: they could
-   *   never run before it, so both would wait for its vote timeout).
+   * Takes `keys` (account fields and storage slots of this shard, each with its mode) for a
+   * simulation of `txHash`, all at once, waiting in first-come-first-served order while other
+   * transactions hold conflicting keys or local transactions wait for them (key-locks.ts), at
+   * most `waitMs` (default {@link DEFAULT_LOCK_WAIT_MS}, capped at the configured maximum). The
+   * grant happens between blocks (under the block mutex), so a block planned without the locks
+   * never writes a key after it was granted. Asking again adds keys and extends the TTL.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash, key, mode, TTL or wait, or more
+   *   than {@link MAX_LOCK_KEYS} keys; FAILED_PRECONDITION for a key placed on another shard;
+   *   ABORTED when the wait bound passes (`<key> is locked by transaction <hash> (…)`, naming a
+   *   holder), or when `txHash` is a call of a sender of this shard whose earlier transactions
+   *   are not in a block yet (its locks would keep them from running before it: simulate again
+   *   once they are).
    */
-  checkReadLock(address: string, txHash: string): void {
-    const prepared = this.callLockHolder(address);
-    if (prepared !== undefined && prepared !== txHash) {
-      throw errors.aborted(`${address} is locked by transaction ${prepared} (a prepared cross-shard call, until its decision)`, { address, holder: prepared, txHash });
+  async acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
+    const h = parseHash(txHash, 'tx_hash');
+    if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)) throw errors.invalidArgument(`lock_ttl_ms must be a positive number of milliseconds, got ${ttlMs}`);
+    if (waitMs !== undefined && (!Number.isSafeInteger(waitMs) || waitMs < 0)) throw errors.invalidArgument(`wait_ms must be a number of milliseconds, got ${waitMs}`);
+    if (keys.length > MAX_LOCK_KEYS) throw errors.invalidArgument(`at most ${MAX_LOCK_KEYS} keys per AcquireLocks, got ${keys.length}`);
+    const wanted = new Map<string, LockMode>();
+    const described = new Map<string, string>();
+    for (const k of keys) {
+      const address = parseAddress(k.address, 'lock key address');
+      if (![LockField.LOCK_FIELD_BALANCE, LockField.LOCK_FIELD_NONCE, LockField.LOCK_FIELD_CODE, LockField.LOCK_FIELD_SLOT].includes(k.field)) throw errors.invalidArgument(`lock key of ${k.address} has no valid field (${k.field})`);
+      if (k.field === LockField.LOCK_FIELD_SLOT ? !/^0x[0-9a-fA-F]{64}$/.test(k.slot) : k.slot !== '') throw errors.invalidArgument(`lock key of ${k.address}: slot must be a 32-byte 0x hex key for a slot and empty otherwise, got ${JSON.stringify(k.slot)}`);
+      if (![LockMode.LOCK_MODE_SHARED, LockMode.LOCK_MODE_EXCLUSIVE, LockMode.LOCK_MODE_CREDIT].includes(k.mode)) throw errors.invalidArgument(`lock key of ${k.address} has no valid mode (${k.mode})`);
+      if (k.mode === LockMode.LOCK_MODE_CREDIT && k.field !== LockField.LOCK_FIELD_BALANCE) throw errors.invalidArgument(`credit locks are for balances only (${describeLockKey(k)})`);
+      requireLocal(this.core, address);
+      const id = lockKeyId({ ...k, address });
+      wanted.set(id, wanted.has(id) && wanted.get(id) !== k.mode ? LockMode.LOCK_MODE_EXCLUSIVE : k.mode);
+      described.set(id, describeLockKey({ ...k, address }));
     }
-    const held = this.simLocks.holder(address);
-    if (held && held.txHash !== txHash) {
-      throw errors.aborted(`${address} is locked by transaction ${held.txHash} (simulation lock, expires in ${held.expiresAtMs - this.core.now()} ms)`, { address, holder: held.txHash, txHash });
-    }
-    if (!held && prepared === undefined && this.localWaiters.has(address)) {
-      throw errors.aborted(`${address} is wanted by a local transaction waiting to write it: simulate again once it has run`, { address, txHash });
-    }
-    const own = this.core.mempool.get(txHash);
+    const own = this.core.mempool.get(h);
     const earlier = own?.reservation ? this.core.mempool.earlierPending(own.tx.from, own.tx.nonce) : undefined;
     if (earlier) {
-      throw errors.aborted(`the sender's earlier transaction ${earlier.tx.hash} (nonce ${earlier.tx.nonce}) is not in a block yet: simulate again once it is`, { address, txHash });
+      throw errors.aborted(`the sender's earlier transaction ${earlier.tx.hash} (nonce ${earlier.tx.nonce}) is not in a block yet: simulate again once it is`, { txHash: h });
+    }
+    const bound = Math.min(waitMs ?? this.opts.lockWaitDefaultMs ?? DEFAULT_LOCK_WAIT_MS, this.opts.lockWaitMaxMs ?? MAX_LOCK_WAIT_MS);
+    const started = this.core.now();
+    const store = this.core.opts.store;
+    const answer = () => ({ held: this.simLocks.list().filter((l) => l.txHash === h).length, waitedMs: Math.max(0, this.core.now() - started), head: store.head()! });
+    const first = await this.core.blockMutex.run(async (): Promise<{ granted: LocksGranted } | { waiter: LockWaiter }> => {
+      const got = this.simLocks.acquire(h, wanted, ttlMs);
+      if ('granted' in got) return { granted: answer() };
+      return { waiter: got.waiter };
+    });
+    if ('granted' in first) return first.granted;
+    const waiter = first.waiter;
+    return new Promise<LocksGranted>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.lockWaiters.delete(waiter);
+        const blocker = this.simLocks.cancel(waiter);
+        const key = [...wanted.keys()].find((k) => this.simLocks.conflictOn(k, wanted.get(k)!, h) !== undefined);
+        const holder = key ? this.simLocks.conflictOn(key, wanted.get(key)!, h) : blocker;
+        const what = key ? described.get(key)! : 'a key';
+        reject(
+          holder && holder.startsWith('0x')
+            ? errors.aborted(`${what} is locked by transaction ${holder} (waited ${bound} ms)`, { holder, txHash: h })
+            : errors.aborted(`${what} is wanted by ${holder ?? 'another transaction'} (waited ${bound} ms)`, { txHash: h }),
+        );
+      }, bound);
+      // Woken under the block mutex by a pump (after a block or a release): the locks are held.
+      this.lockWaiters.set(waiter, () => {
+        clearTimeout(timer);
+        resolve(answer());
+      });
+    });
+  }
+
+  /** Grants what the lock table can grant now and wakes those waiters. Call under the block mutex. */
+  private pumpLocks(): void {
+    for (const w of this.simLocks.pump()) {
+      const wake = this.lockWaiters.get(w);
+      this.lockWaiters.delete(w);
+      wake?.();
     }
   }
 
   /**
-   * The cross-shard call holding `address` with a prepare lock: a prepared (or accepted) call, or
-   * an ordered copy waiting on this shard for its sender's earlier transactions.
+   * Releases every simulation lock of `txHash` (ReleaseSimulationLocks: its simulation failed or
+   * gave up). Locks pinned by its prepare are kept: only the decision releases those. Returns how
+   * many keys were released (0 when it held none or they are pinned).
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
    */
-  private callLockHolder(address: string): string | undefined {
-    const h = this.participant.lockHolder(address);
-    if (h !== undefined) return h;
-    for (const [hash, w] of this.waitingCopies) if (w.call && !w.call.refuse && w.call.locks.includes(address)) return hash;
-    return undefined;
-  }
-
-  releaseReadLocks(txHash: string): number {
+  async releaseLocks(txHash: string): Promise<number> {
     const h = parseHash(txHash, 'tx_hash');
-    const n = this.simLocks.release(h);
-    if (n > 0) this.core.opts.logger.debug({ txHash: h, released: n }, 'simulation locks released');
-    return n;
+    return this.core.blockMutex.run(async () => {
+      if (this.simLocks.pinned(h)) return 0;
+      const n = this.simLocks.release(h);
+      if (n > 0) this.core.opts.logger.debug({ txHash: h, released: n }, 'simulation locks released');
+      this.pumpLocks();
+      return n;
+    });
   }
 
+  /** Every lock in the table (expired ones too until swept; prepare locks with expiry Infinity), for tests and audits. */
   readLocks(): SimulationLock[] {
     return this.simLocks.list();
   }
@@ -211,9 +250,10 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
       waitingCopies: this.waitingCopies,
       simLocks: this.simLocks,
       orchDurable: () => this.orchDurable,
-      settle: (orchestratorHeight, localWaiters) => {
+      settle: (orchestratorHeight, localWanted) => {
         this.orchDurable = orchestratorHeight;
-        this.localWaiters = localWaiters;
+        this.simLocks.setLocalWanted(localWanted);
+        this.pumpLocks();
       },
       requeue: (blocks) => {
         this.orchQueue = [...blocks, ...this.orchQueue];
@@ -231,11 +271,11 @@ interface TpcShared {
   tpcStore: TpcStore;
   decided: Map<string, 'commit' | 'abort'>;
   waitingCopies: Map<string, { tx: Transaction; call?: CallAcceptance }>;
-  simLocks: SimulationLocks;
+  simLocks: KeyLocks;
   /** Last orchestrator height recorded in a durable block. */
   orchDurable(): number;
-  /** Records what a durable block settled: its orchestrator height and the addresses local transactions waited for. */
-  settle(orchestratorHeight: number, localWaiters: Set<string>): void;
+  /** Records what a durable block settled: its orchestrator height and the keys local transactions waited for; grants waiting locks. */
+  settle(orchestratorHeight: number, localWanted: Set<string>): void;
   /** Puts orchestrator blocks taken by a failed block back in front of the queue. */
   requeue(blocks: OrchestratorBlock[]): void;
   /** The block in progress is over: its orchestrator blocks no longer count as taken. */
@@ -260,7 +300,6 @@ class TpcBlock implements ProtocolBlock {
   private readonly mayLock = new Map<string, boolean>();
   private votes: PrepareVote[] = [];
   private writes = new Map<string, TpcRecord | null>();
-  private lockedAddresses = new Set<string>();
   private readonly waitedFor = new Set<string>();
   private input!: BlockInput;
 
@@ -290,7 +329,7 @@ class TpcBlock implements ProtocolBlock {
           account: async (a) => ({ exists: await reader.accountExists(a), ...(await reader.getAccount(a)) }),
           storage: (a, slot) => reader.getStorage(a, slot),
         },
-        simulationLock: (a, h) => this.s.simLocks.state(a, h, timestampMs),
+        simulationLock: (k, h, mode) => this.s.simLocks.state(k, h, mode, timestampMs),
       },
       this.s.orchDurable(),
     );
@@ -312,7 +351,6 @@ class TpcBlock implements ProtocolBlock {
     const finalize: BlockStep[] = plan.finalize.map((op) => ({ kind: 'system', op }));
     this.votes = [...plan.votes];
     const acceptances = this.acceptanceSteps(plan, calls);
-    this.lockedAddresses = this.s.participant.lockedAddressesWith(plan.writes, [...calls.values()].filter((c) => !c.refuse).flatMap((c) => c.locks));
     return orderBlockSteps(
       finalize,
       acceptances,
@@ -365,11 +403,15 @@ class TpcBlock implements ProtocolBlock {
     return this.s.participant.lockedOf(address);
   }
 
-  holds(address: string): boolean {
-    // Local transactions also wait while a simulation holds what they write (and are then
-    // served before new simulations, see localWaiters).
-    const locked = this.lockedAddresses.has(address) || this.s.simLocks.isLocked(address, this.input.timestampMs);
-    if (locked) this.waitedFor.add(address);
+  locksHeld(): boolean {
+    return this.s.simLocks.size > 0;
+  }
+
+  holds(key: string): boolean {
+    // A local transaction waits while a call holds a key it writes (shared or exclusive: a credit
+    // commutes with it), and is then served before new lock requests (setLocalWanted).
+    const locked = this.s.simLocks.blocksLocalWrite(key, this.input.timestampMs);
+    if (locked) this.waitedFor.add(key);
     return locked;
   }
 
@@ -417,10 +459,15 @@ class TpcBlock implements ProtocolBlock {
     }
     // Balance, locks and the mempool move together, so admission never sees a mix.
     this.s.participant.apply(this.writes);
-    // Simulation locks end with the transaction's prepare here (YES: its prepare lock, just
-    // applied, holds the addresses now; NO: released) or its decision. Ordered copies still
-    // waiting for their sender keep theirs.
-    for (const h of new Set([...this.writes.keys(), ...plan.decided.keys()])) this.s.simLocks.release(h);
+    // A prepare here pins the transaction's locks until its decision (YES); a refusal (NO) or
+    // the decision releases them. Ordered copies still waiting for their sender are pinned too.
+    for (const [h, r] of this.writes) {
+      const held = r && (r.phase === 'locked' || r.phase === 'prepared') ? (r.locks ?? []) : [];
+      if (held.length > 0) this.s.simLocks.pin(h, decodeHeldLocks(held));
+      else this.s.simLocks.release(h);
+    }
+    for (const h of plan.decided.keys()) this.s.simLocks.release(h);
+    for (const [h, w] of this.s.waitingCopies) if (w.call && !w.call.refuse && !plan.decided.has(h)) this.s.simLocks.pin(h, decodeHeldLocks(w.call.locks));
     this.s.simLocks.sweep();
     this.s.settle(plan.orchestratorHeight, this.waitedFor);
     return [...this.reservationsDone].filter((h) => !deferred.has(h));
