@@ -4,6 +4,7 @@ import { createPlacement, decodeTransaction, devAccounts, shardOf, signTransacti
 import { LockMode, TxStatus, type SimulateResponse } from '@shardlab/proto';
 import { simulateWithLocks, type LockClient } from '@shardlab/simulator';
 import { DEFAULT_SIMULATION_LOCK_TTL_MS, genesisAllocation } from '../src';
+import { waitFor } from '@shardlab/testing';
 import { Network } from './protocol-harness';
 
 const BASE_FEE = 1_000_000_000n;
@@ -43,7 +44,7 @@ async function setup(simulator: NonNullable<Parameters<typeof Network.create>[0]
   return { net, counter, reverter };
 }
 
-const slot0 = async (net: Network, a: string) => (await net.shards[1]!.getProof(a, [SLOT0])).storage[0]!.value;
+const slot0 = async (net: Network, a: string) => (await net.shards[net.shardOf(a)]!.getProof(a, [SLOT0])).storage[0]!.value;
 const account = async (net: Network, a: DevAccount) => net.home(a.address).getAccount(a.address);
 /** Every simulation lock left on any shard (expired ones too). */
 const simLocks = (net: Network) => net.shards.flatMap((s) => s.simulationLocks());
@@ -347,5 +348,54 @@ describe('locks: two calls touching the same state in opposite orders', () => {
     expect(events.slice(0, 2)).toEqual([`granted ${first.slice(0, 6)} on 0`, `granted ${first.slice(0, 6)} on 1`]);
     expect(events.indexOf(`granted ${second.slice(0, 6)} on 0`)).toBeGreaterThan(events.indexOf(`released ${first.slice(0, 6)} on 0`));
     expect(simLocks(net)).toEqual([]);
+  });
+
+  it('a simulation started while a commit is applied on one shard and not yet the other never sees a torn state', async () => {
+    const { net } = await setup();
+    const a0 = on(0).find((d) => ![alice, carol, dave].includes(d) && shardOf(placement, created(d, 0n)) === 0)!;
+    const A = created(a0, 0n);
+    await net.submit(a0, { nonce: 0n, gasLimit: 200_000n, data: deployer(COUNTER) });
+    let nonce = 2n;
+    const deployOnShard1 = async (runtime: string) => {
+      while (shardOf(placement, created(deployerAccount, nonce)) !== 1) await net.submit(deployerAccount, { to: deployerAccount.address, nonce: nonce++ });
+      await net.submit(deployerAccount, { nonce, gasLimit: 200_000n, data: deployer(runtime) });
+      return created(deployerAccount, nonce++);
+    };
+    const B = await deployOnShard1(COUNTER);
+    const p = await deployOnShard1(call(A) + call(B) + '00');
+    await net.settle();
+    // T1 (alice → P) increments A and B: ordered, prepared, decided COMMIT.
+    const t1 = await net.submit(alice, { to: p, nonce: 0n, gasLimit: 200_000n, data: hex('01') });
+    await net.orchestrator.simulationsSettled();
+    await net.orchestratorBlock();
+    await net.deliverOrchestratorBlocks();
+    await net.shardBlocks();
+    await net.deliverShardBlocks();
+    await net.orchestratorBlock();
+    expect(net.orchestrator.status(t1.txHash).status).toBe(TxStatus.TX_STATUS_COMMITTED);
+    // The decision reaches shard 0 only: A is 1 there, B still 0 on shard 1 (held by T1).
+    const decision = await net.orchestrator.getBlock(net.orchestrator.headInfo().height);
+    for (let h = net.shards[0]!.orchestratorCursor() + 1; h <= decision.height; h++) net.shards[0]!.enqueueOrchestratorBlock(await net.orchestrator.getBlock(h));
+    await net.shards[0]!.produceBlock();
+    expect([await slot0(net, A), await slot0(net, B)]).toEqual([word(1n), word(0n)]);
+    // T2 (dave → P) starts now; its reconnaissance sees the torn state, its locks on shard 1 wait.
+    net.lockWaitBlocks = 0;
+    const tx2 = signTransaction(net.common, dave, { to: p, nonce: 0n, gasLimit: 200_000n, data: hex('01') });
+    let done = false;
+    const r2 = simulateWithLocks(tx2, () => net.stateSource(), net.lockClient(), { common: net.common, lockWaitMs: 60_000 }).finally(() => (done = true));
+    // It holds A on shard 0 (acquired first) and cannot get B on shard 1 while T1 holds it.
+    const h2 = decodeTransaction(tx2, net.common).hash;
+    await waitFor(() => net.shards[0]!.simulationLocks().some((l) => l.txHash === h2), 5000, 'T2 to hold its shard-0 lock');
+    await net.shards[1]!.produceBlock();
+    expect(done).toBe(false);
+    expect(net.shards[1]!.simulationLocks().filter((l) => l.txHash === h2)).toEqual([]);
+    for (let h = net.shards[1]!.orchestratorCursor() + 1; h <= decision.height; h++) net.shards[1]!.enqueueOrchestratorBlock(await net.orchestrator.getBlock(h));
+    await net.shards[1]!.produceBlock();
+    const res = await r2;
+    expect(res.error).toBe('');
+    // The run that counts read both counters after T1: 1 and 1, never 1 and 0.
+    const readOf = (addr: string) => res.rwSet!.addresses.find((x) => x.address === addr)!.reads.find((r) => r.slot === SLOT0)!.value;
+    expect([readOf(A), readOf(B)]).toEqual([word(1n), word(1n)]);
+    for (const s of net.shards) await s.releaseSimulationLocks(h2);
   });
 });
