@@ -65,6 +65,8 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
   private readonly simLocks: KeyLocks;
   /** AcquireLocks calls waiting in the lock table's queue, with how to wake them. */
   private readonly lockWaiters = new Map<LockWaiter, () => void>();
+  /** AcquireLocks calls waiting for the next durable block (their sender's earlier transactions). */
+  private blockWaiters: (() => void)[] = [];
 
   private constructor(
     private readonly core: ShardCore,
@@ -143,8 +145,8 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
    *   than {@link MAX_LOCK_KEYS} keys; FAILED_PRECONDITION for a key placed on another shard;
    *   ABORTED when the wait bound passes (`<key> is locked by transaction <hash> (…)`, naming a
    *   holder), or when `txHash` is a call of a sender of this shard whose earlier transactions
-   *   are not in a block yet (its locks would keep them from running before it: simulate again
-   *   once they are).
+   *   are still not in a block when it passes (the request waits for them first: its locks
+   *   would keep them from running before it).
    */
   async acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
     const h = parseHash(txHash, 'tx_hash');
@@ -164,13 +166,20 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
       wanted.set(id, wanted.has(id) && wanted.get(id) !== k.mode ? LockMode.LOCK_MODE_EXCLUSIVE : k.mode);
       described.set(id, describeLockKey({ ...k, address }));
     }
-    const own = this.core.mempool.get(h);
-    const earlier = own?.reservation ? this.core.mempool.earlierPending(own.tx.from, own.tx.nonce) : undefined;
-    if (earlier) {
-      throw errors.aborted(`the sender's earlier transaction ${earlier.tx.hash} (nonce ${earlier.tx.nonce}) is not in a block yet: simulate again once it is`, { txHash: h });
-    }
     const bound = Math.min(waitMs ?? this.opts.lockWaitDefaultMs ?? DEFAULT_LOCK_WAIT_MS, this.opts.lockWaitMaxMs ?? MAX_LOCK_WAIT_MS);
     const started = this.core.now();
+    // A call of a sender of this shard whose earlier transactions are not in a block yet waits
+    // for them: its locks would keep them from running before it.
+    const earlier = () => {
+      const own = this.core.mempool.get(h);
+      return own?.reservation ? this.core.mempool.earlierPending(own.tx.from, own.tx.nonce) : undefined;
+    };
+    for (let e = earlier(); e; e = earlier()) {
+      if (this.core.now() - started >= bound) {
+        throw errors.aborted(`the sender's earlier transaction ${e.tx.hash} (nonce ${e.tx.nonce}) is not in a block yet (waited ${bound} ms)`, { txHash: h });
+      }
+      await this.nextBlock(bound);
+    }
     const store = this.core.opts.store;
     const answer = () => ({ held: this.simLocks.list().filter((l) => l.txHash === h).length, waitedMs: Math.max(0, this.core.now() - started), head: store.head()! });
     const first = await this.core.blockMutex.run(async (): Promise<{ granted: LocksGranted } | { waiter: LockWaiter }> => {
@@ -198,6 +207,18 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
         clearTimeout(timer);
         resolve(answer());
       });
+    });
+  }
+
+  /** Resolves after the next durable block, or after `ms` at most. */
+  private nextBlock(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.blockWaiters.push(done);
     });
   }
 
@@ -254,6 +275,9 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
         this.orchDurable = orchestratorHeight;
         this.simLocks.setLocalWanted(localWanted);
         this.pumpLocks();
+        const waiters = this.blockWaiters;
+        this.blockWaiters = [];
+        for (const w of waiters) w();
       },
       requeue: (blocks) => {
         this.orchQueue = [...blocks, ...this.orchQueue];
