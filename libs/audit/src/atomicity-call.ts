@@ -166,7 +166,9 @@ function sameWrites(a: readonly StorageWrite[], b: readonly StorageWrite[]): boo
 }
 
 function showWrites(ws: readonly StorageWrite[]): string {
-  return '[' + ws.map((w) => (w.slot === '' ? `code ${w.newValue.length > 20 ? w.newValue.slice(0, 20) + '…' : w.newValue}` : `${w.slot}=${w.newValue}`)).join(', ') + ']';
+  const show = (w: StorageWrite) =>
+    w.slot === '' ? `code ${w.newValue.length > 20 ? w.newValue.slice(0, 20) + '…' : w.newValue}` : w.slot === 'nonce' ? `nonce=${w.newValue}` : `${w.slot}=${w.newValue}`;
+  return '[' + ws.map(show).join(', ') + ']';
 }
 
 /** Checks that shard `s` applied each of `want`'s write sets for `a` exactly once, with the RwSet's values. */

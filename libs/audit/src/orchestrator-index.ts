@@ -112,7 +112,11 @@ function indexOrdered(index: OrchestratorIndex, height: number, ct: CrossShardTx
   index.orderPosition.set(h, index.orderPosition.size);
 }
 
-/** Reads the RwSet of contract call `h`: per address its balance delta and writes (created code first). */
+/**
+ * Reads the RwSet of contract call `h`: per address its balance delta and writes, in the order a
+ * shard's WRITE_SET applies them (@shardlab/chain's SystemOp.writes): created code (slot ''), the
+ * new nonce (slot 'nonce', a 32-byte word), then storage.
+ */
 function readRwSet(h: string, rwSet: RwSet, found: Found): CallSet {
   const call: CallSet = { items: [], gasUsed: BigInt(rwSet.gasUsed) };
   for (const item of rwSet.addresses) {
@@ -120,6 +124,11 @@ function readRwSet(h: string, rwSet: RwSet, found: Found): CallSet {
     const delta = parseSignedWei(item.balanceDelta);
     if (delta === undefined) found(`tx ${h}: the RwSet has a malformed balance delta ${JSON.stringify(item.balanceDelta)} for ${address}`);
     const writes = item.writes.map((w) => ({ slot: w.slot.toLowerCase(), newValue: w.newValue.toLowerCase() }));
+    if (item.newNonce !== undefined) {
+      const n = item.newNonce;
+      if (!Number.isSafeInteger(n) || n < 0) found(`tx ${h}: the RwSet has a malformed new nonce ${JSON.stringify(n)} for ${address}`);
+      else writes.unshift({ slot: 'nonce', newValue: '0x' + n.toString(16).padStart(64, '0') });
+    }
     if (item.createdCode) writes.unshift({ slot: '', newValue: item.createdCode.toLowerCase() });
     call.items.push({ address, shardId: Number(item.shardId), delta: delta ?? 0n, writes });
   }

@@ -4,7 +4,7 @@ import { finder, place, type Finding, type Found } from './findings';
 import { GENESIS_TX_HASH, type ShardAuditInput, type SystemKindName } from './report';
 import { mapOf, parseWeiOrUndefined, pushTo } from './util';
 
-/** One storage write (slot '' with the code as value: a deployment), lower-case hex. */
+/** One write of a WRITE_SET, lower-case hex: a storage slot, or slot '' (the code: a deployment) or 'nonce' (the new nonce, a 32-byte word). */
 export interface StorageWrite {
   slot: string;
   newValue: string;

@@ -88,6 +88,25 @@ describe('auditNetwork: cross-shard contract calls (RwSet)', () => {
     expect(r.atomicity.transactions.find((t) => t.txHash === forward)!.state).toBe('violated');
   });
 
+  it('a nonce the RwSet changes (a contract that ran CREATE) must be in the WRITE_SET, after created code and before storage', () => {
+    const { net, forward } = callNetwork();
+    const input = net.input();
+    const ordered = input.orchestratorBlocks.flatMap((b) => b.ctToOrder).find((c) => c.tx?.hash === forward)!;
+    ordered.rwSet!.addresses.find((a) => a.address === c1)!.newNonce = 3;
+    // The shard applied the storage write but not the nonce.
+    const r = auditNetwork(input);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toEqual([
+      `tx ${forward}: WRITE_SET of ${c1} on shard 1 (block ${findSystemTx(input, 1, SystemTxKind.SYSTEM_TX_KIND_WRITE_SET, forward).height}) writes [${SLOT0}=${word(1n)}], but its RwSet writes [nonce=${word(3n)}, ${SLOT0}=${word(1n)}]`,
+    ]);
+    // With the nonce entry first (slot 'nonce', a 32-byte word), as the participant builds it.
+    const at = findSystemTx(input, 1, SystemTxKind.SYSTEM_TX_KIND_WRITE_SET, forward);
+    const ws = input.shards[1]!.blocks[at.height]!.transactions[at.index]!;
+    if (ws.kind?.$case !== 'system') throw new Error('not a system transaction');
+    ws.kind.value.writes.unshift({ slot: 'nonce', oldValue: word(2n), newValue: word(3n) });
+    expect(auditNetwork(input).problems).toEqual([]);
+  });
+
   it('fails when a write set is applied twice', () => {
     const { net, forward } = callNetwork();
     const input = net.input();

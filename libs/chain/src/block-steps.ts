@@ -14,9 +14,11 @@ export interface SystemOp {
   address: string;
   amount: bigint;
   /**
-   * `write-set` only: the storage writes of a committed cross-shard contract call (32-byte 0x hex
-   * slots and values; the new value is written). An item with an empty `slot` deploys its
-   * `newValue` as the account's code (a contract created by the call; its nonce becomes 1).
+   * `write-set` only: what a committed cross-shard contract call writes to the account, applied in
+   * order: first an entry with an empty `slot` if the call created the contract (deploys
+   * `newValue` as its code; its nonce becomes 1), then an entry with slot {@link NONCE_SLOT} if the
+   * call changed its nonce (sets it to `newValue`, see {@link nonceWrite}), then the storage
+   * writes (32-byte 0x hex slots and values; the new value is written).
    */
   writes?: WriteSetEntry[];
 }
@@ -26,6 +28,19 @@ export interface WriteSetEntry {
   slot: string;
   oldValue: string;
   newValue: string;
+}
+
+/**
+ * The `slot` of a write-set entry that sets the account's nonce (the RwSet's `new_nonce`: a
+ * contract that ran CREATE/CREATE2, or one created with nonce 1, EIP-161). Not a storage key:
+ * those are 32-byte hex.
+ */
+export const NONCE_SLOT = 'nonce';
+
+/** The write-set entry that moves an account's nonce from `before` to `after`; values are 32-byte 0x hex words. */
+export function nonceWrite(before: bigint, after: bigint): WriteSetEntry {
+  const word = (n: bigint) => '0x' + n.toString(16).padStart(64, '0');
+  return { slot: NONCE_SLOT, oldValue: word(before), newValue: word(after) };
 }
 
 /**

@@ -5,7 +5,7 @@ import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util'
 import { toHex } from '@shardlab/common';
 import { SystemTxKind, type BlockTransaction, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
 import { nativeKeccak256 } from './crypto';
-import type { BlockExecution, SystemOp } from './block-steps';
+import { NONCE_SLOT, type BlockExecution, type SystemOp } from './block-steps';
 import { toProtoTransaction } from './tx';
 import { orderedTrieRootBytes } from './ordered-trie';
 
@@ -54,14 +54,18 @@ export function toProtoSystemTx(op: SystemOp): SystemTransaction {
 
 /**
  * Canonical RLP of a system transaction for the transactions root: [kind, txHash, address,
- * amount], and for a write set also [[slot, oldValue, newValue], ...] (an empty slot: created code).
+ * amount], and for a write set also [[slot, oldValue, newValue], ...] (an empty slot: created code;
+ * slot {@link NONCE_SLOT}: the nonce, its slot encoded as the ASCII bytes `nonce`).
  */
 export function encodeSystemTx(t: SystemTransaction): Uint8Array {
   const fields = [t.kind, hexToBytes(t.txHash as `0x${string}`), hexToBytes(t.address as `0x${string}`), bigIntToUnpaddedBytes(BigInt(t.amount || '0'))];
   if (t.kind !== SystemTxKind.SYSTEM_TX_KIND_WRITE_SET) return RLP.encode(fields);
   const hex = (v: string) => (v === '' ? new Uint8Array() : hexToBytes(v as `0x${string}`));
-  return RLP.encode([...fields, t.writes.map((w) => [hex(w.slot), hex(w.oldValue), hex(w.newValue)])]);
+  const slot = (v: string) => (v === NONCE_SLOT ? NONCE_SLOT_BYTES : hex(v));
+  return RLP.encode([...fields, t.writes.map((w) => [slot(w.slot), hex(w.oldValue), hex(w.newValue)])]);
 }
+
+const NONCE_SLOT_BYTES = new TextEncoder().encode(NONCE_SLOT);
 
 /** The header fields of a state-shard block (what its hash covers). */
 export type BlockHeader = Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare'>;

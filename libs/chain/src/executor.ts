@@ -8,7 +8,7 @@ import { Account, Address, ValueEncoding, createAddressFromString, hexToBytes, s
 import { toHex } from '@shardlab/common';
 import { reasons } from '@shardlab/proto';
 import { addressOfKeyId } from './lock-keys';
-import { rejected, type BlockExecution, type BlockStep, type StepOutcome, type SystemOp, type TxOutcome } from './block-steps';
+import { NONCE_SLOT, rejected, type BlockExecution, type BlockStep, type StepOutcome, type SystemOp, type TxOutcome } from './block-steps';
 import { TrackingStateManager } from './tracking-state';
 import type { DecodedTx } from './tx';
 import { MAX_GAS_LIMIT } from './tx';
@@ -207,7 +207,9 @@ export class BlockExecutor {
    *   value is not moved here: with `lock` it is locked (a `lock` system outcome follows), then
    *   debited or released by the commit protocol (lock-only prepare).
    * - A `system` step applies a commit-protocol operation: `credit` adds to a balance, `debit`
-   *   takes from one; lock, unlock and abort change no EVM state (locks are protocol metadata).
+   *   takes from one, `write-set` deploys code, sets the nonce and writes storage
+   *   ({@link SystemOp.writes}); lock, unlock and abort change no EVM state (locks are protocol
+   *   metadata).
    * - A local transaction that writes an account for which `isLocal` is false (placed on another
    *   shard) is undone and rejected: only the simulator's read/write sets may reach across shards.
    * - A local transaction that writes a key (a storage slot, or a changed balance, nonce or code:
@@ -430,6 +432,12 @@ export class BlockExecutor {
           await this.sm.putCode(address, hexToBytes(w.newValue as `0x${string}`));
           const acc = (await this.sm.getAccount(address)) ?? new Account(0n, 0n);
           acc.nonce = 1n;
+          await this.sm.putAccount(address, acc);
+          continue;
+        }
+        if (w.slot === NONCE_SLOT) {
+          const acc = (await this.sm.getAccount(address)) ?? new Account(0n, 0n);
+          acc.nonce = BigInt(w.newValue);
           await this.sm.putAccount(address, acc);
           continue;
         }

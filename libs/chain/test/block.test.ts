@@ -1,7 +1,7 @@
 import { RLP } from '@ethereumjs/rlp';
 import { MapDB, bytesToBigInt, bytesToHex } from '@ethereumjs/util';
 import { keccak256 } from 'ethereum-cryptography/keccak.js';
-import type { Receipt } from '@shardlab/proto';
+import { SystemTxKind, type Receipt } from '@shardlab/proto';
 import {
   ZERO_HASH,
   blockHash,
@@ -11,6 +11,8 @@ import {
   decodeTransaction,
   devAccounts,
   encodeReceipt,
+  encodeSystemTx,
+  nonceWrite,
   orderedTrieRoot,
   signTransaction,
   toProtoTransaction,
@@ -131,6 +133,29 @@ describe('buildBlock', () => {
     const inp = { shardId: 1, height: 5, parentHash: '0x' + 'aa'.repeat(32), timestampMs: 1234, execution: exec };
     expect(await buildBlock(common, inp)).toEqual(await buildBlock(common, inp));
     expect(await buildBlock(createChainCommon({ native: false }), inp)).toEqual(await buildBlock(common, inp));
+  });
+});
+
+describe('encodeSystemTx', () => {
+  it('encodes a write set with created code, a nonce and storage; the nonce entry is told apart by its slot', () => {
+    const word = (n: bigint) => '0x' + n.toString(16).padStart(64, '0');
+    const sys = (writes: { slot: string; oldValue: string; newValue: string }[]) => ({
+      kind: SystemTxKind.SYSTEM_TX_KIND_WRITE_SET,
+      txHash: '0x' + '22'.repeat(32),
+      address: '0x' + '33'.repeat(20),
+      amount: '0',
+      writes,
+    });
+    const withNonce = sys([{ slot: '', oldValue: '', newValue: '0x6000' }, nonceWrite(0n, 2n), { slot: word(1n), oldValue: word(0n), newValue: word(5n) }]);
+    const decoded = RLP.decode(encodeSystemTx(withNonce)) as Uint8Array[][][];
+    expect(decoded[4]!.map((w) => w.map((b) => bytesToHex(b)))).toEqual([
+      ['0x', '0x', '0x6000'],
+      [bytesToHex(new TextEncoder().encode('nonce')), word(0n), word(2n)],
+      [word(1n), word(0n), word(5n)],
+    ]);
+    // The same values under a storage slot encode differently.
+    const asStorage = sys([{ slot: '', oldValue: '', newValue: '0x6000' }, { ...nonceWrite(0n, 2n), slot: word(0n) }, { slot: word(1n), oldValue: word(0n), newValue: word(5n) }]);
+    expect(bytesToHex(encodeSystemTx(asStorage))).not.toBe(bytesToHex(encodeSystemTx(withNonce)));
   });
 });
 

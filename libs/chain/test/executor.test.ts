@@ -12,6 +12,9 @@ import {
   type StepOutcome,
   type TxOutcome,
   type TxRequest,
+  type WriteSetEntry,
+  NONCE_SLOT,
+  nonceWrite,
 } from '../src';
 
 const common = createChainCommon();
@@ -183,6 +186,29 @@ describe('BlockExecutor', () => {
     const r = await ex.executeBlock(1, 1_700_000_000_000, [tx(alice, { nonce: 0n, gasLimit: 100_000n, data: REVERTER_INIT })]);
     const acc = await ex.getAccount(executed(r.outcomes[0]).contractAddress!);
     expect(acc.codeHash).toBe(bytesToHex(keccak256(Buffer.from(REVERTER_RUNTIME.slice(2), 'hex'))));
+  });
+
+  it('applies a write set in order: created code (nonce 1), then the nonce, then storage', async () => {
+    const ex = await fresh();
+    const created = '0x' + 'c7'.repeat(20);
+    const factory = createContractAddress(createAddressFromString(alice.address), 0n).toString();
+    await ex.executeBlock(1, 1_700_000_000_000, [tx(alice, { nonce: 0n, gasLimit: 100_000n, data: REVERTER_INIT })]);
+    expect((await ex.getAccount(factory)).nonce).toBe(1n);
+    const word = (n: bigint) => '0x' + n.toString(16).padStart(64, '0');
+    const writeSet = (address: string, writes: WriteSetEntry[]) => ({ kind: 'system' as const, op: { kind: 'write-set' as const, txHash: '0x' + '11'.repeat(32), address, amount: 0n, writes } });
+    await ex.executeBlock(2, 1_700_000_001_000, [
+      // A contract created by a contract whose constructor created another: nonce 2.
+      writeSet(created, [{ slot: '', oldValue: '', newValue: REVERTER_RUNTIME }, nonceWrite(0n, 2n), { slot: word(3n), oldValue: word(0n), newValue: word(9n) }]),
+      // The factory that ran CREATE: only its nonce.
+      writeSet(factory, [nonceWrite(1n, 2n)]),
+    ]);
+    const c = await ex.getAccount(created);
+    expect(c.nonce).toBe(2n);
+    expect(c.codeHash).toBe(bytesToHex(keccak256(Buffer.from(REVERTER_RUNTIME.slice(2), 'hex'))));
+    expect(await ex.getStorage(created, word(3n))).toBe(word(9n));
+    expect(await ex.getAccount(factory)).toMatchObject({ nonce: 2n, codeHash: bytesToHex(keccak256(Buffer.from(REVERTER_RUNTIME.slice(2), 'hex'))) });
+    expect(NONCE_SLOT).toBe('nonce');
+    expect(nonceWrite(1n, 2n)).toEqual({ slot: 'nonce', oldValue: word(1n), newValue: word(2n) });
   });
 
   it('is deterministic: replaying the same blocks on a fresh executor gives the same state roots', async () => {

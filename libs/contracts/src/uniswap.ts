@@ -3,9 +3,10 @@
  * Deployment of Uniswap V2 (the published @uniswap/v2-core and v2-periphery builds) across
  * shards, shared by the Uniswap test, the scenario runner and the benchmark.
  *
- * The current protocol cannot carry a contract's nonce change in a cross-shard call's RwSet, so
- * factory.createPair (a CREATE2) runs as a local transaction on the factory's shard: the token
- * deployments are chosen (deployer nonces) so that the pair's CREATE2 address lands there.
+ * factory.createPair (a CREATE2) runs here as a local transaction on the factory's shard: the token
+ * deployments are chosen (deployer nonces) so that the pair's CREATE2 address lands there. (It can
+ * also run as a cross-shard call, the RwSet carrying the pair's code and both nonces: see
+ * libs/shard/test/cross-shard-create-pair.test.ts.)
  */
 import type { DevAccount } from '@shardlab/chain';
 import { TxStatus } from '@shardlab/proto';

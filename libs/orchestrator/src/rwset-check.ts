@@ -13,9 +13,10 @@ function priceOf(tx: Transaction, baseFee: bigint): bigint {
 
 /**
  * Why an RwSet must not be ordered (undefined when it may): an address on the wrong shard, no
- * item for the sender on its home shard, or balance deltas that do not sum to minus the fee
- * (value conservation: Σ deltas = −gasUsed × effective gas price, in wei), or more gas used than
- * the gas limit.
+ * item for the sender on its home shard, a `new_nonce` on the sender's item (its home shard owns
+ * its nonce: executing the transaction raises it by one), balance deltas that do not sum to minus
+ * the fee (value conservation: Σ deltas = −gasUsed × effective gas price, in wei), or more gas used
+ * than the gas limit. Other items may carry created code and a new nonce (docs/ARCHITECTURE.md §3).
  */
 export function checkRwSet(tx: Transaction, homeShard: number, rwSet: RwSet, shardOf: (a: string) => number, baseFee: bigint): string | undefined {
   const from = tx.from.toLowerCase();
@@ -26,6 +27,7 @@ export function checkRwSet(tx: Transaction, homeShard: number, rwSet: RwSet, sha
   for (const a of rwSet.addresses) {
     const s = shardOf(a.address.toLowerCase());
     if (Number(a.shardId) !== s) return `the RwSet places ${a.address} on shard ${a.shardId}, but it is on shard ${s}`;
+    if (a.newNonce !== undefined && a.address.toLowerCase() === from) return `the RwSet sets the nonce of the sender ${from}, which only its home shard changes`;
     try {
       sum += BigInt(a.balanceDelta || '0');
     } catch {

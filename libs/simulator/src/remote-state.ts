@@ -88,6 +88,8 @@ export class RemoteStateManager implements StateManagerInterface {
   /** Undo logs, one per open checkpoint. */
   private readonly journal: (() => void)[][] = [];
   private readonly pendingCode = new Map<string, Promise<Uint8Array>>();
+  /** Addresses whose balance the execution observed (see {@link observeBalance}); never undone. */
+  private readonly balanceObserved = new Set<string>();
 
   constructor(opts: RemoteStateOpts) {
     this.source = opts.source;
@@ -132,6 +134,16 @@ export class RemoteStateManager implements StateManagerInterface {
     const a = address.toLowerCase();
     const e = this.entries.get(a);
     return e ? e.account && copyAccount(e.account) : undefined;
+  }
+
+  /**
+   * Records that the execution observed the balance of `address` (BALANCE, SELFBALANCE, the
+   * sufficiency check of a value transfer: see balance-observers.ts). Debits are recorded by the
+   * state manager itself ({@link putAccount}). Kept even when the frame that observed it reverts:
+   * what followed depended on it.
+   */
+  observeBalance(address: string): void {
+    this.balanceObserved.add(address.toLowerCase());
   }
 
   private async guard<T>(fetch: () => Promise<T>): Promise<T> {
@@ -272,14 +284,19 @@ export class RemoteStateManager implements StateManagerInterface {
 
   async putAccount(address: Address, account?: Account): Promise<void> {
     if (account === undefined) return this.deleteAccount(address);
-    const e = await this.entry(address.toString());
+    const a = address.toString();
+    const e = await this.entry(a);
     const prior = e.account;
+    // A debit: the EVM checked that the balance sufficed.
+    if (account.balance < (prior?.balance ?? 0n)) this.balanceObserved.add(a);
     e.account = copyAccount(account);
     this.record(() => (e.account = prior));
   }
 
   async deleteAccount(address: Address): Promise<void> {
-    const e = await this.entry(address.toString());
+    const a = address.toString();
+    const e = await this.entry(a);
+    if ((e.account?.balance ?? 0n) > 0n) this.balanceObserved.add(a);
     const prior = { account: e.account, storage: e.storage, cleared: e.cleared, code: e.code };
     e.account = undefined;
     e.storage = new Map();
@@ -446,6 +463,7 @@ export class RemoteStateManager implements StateManagerInterface {
         writes,
         createdCode,
         storageCleared: e?.cleared ?? false,
+        balanceRead: this.balanceObserved.has(address),
       });
     }
     return out;

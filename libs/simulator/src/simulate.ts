@@ -11,6 +11,7 @@ import { KECCAK256_NULL, KECCAK256_RLP, createAddressFromString, equalsBytes } f
 import { MAX_GAS_LIMIT, decodeTransaction, nativeKeccak256, type DecodedTx } from '@shardlab/chain';
 import { errors, toHex } from '@shardlab/common';
 import { reasonMessage, reasons, type AddressRwSet, type Log, type Reason, type RwSet, type SimulateResponse, type Transaction } from '@shardlab/proto';
+import { balanceObservingOpcodes } from './balance-observers';
 import { toWord } from './proofs';
 import { CodeCache, RemoteStateManager, type StateSource, type TouchedAccount } from './remote-state';
 
@@ -106,7 +107,11 @@ function refusal(err: unknown): string {
   return msg.replace(/\s*\((vm hf|block)=.*$/s, '').trim();
 }
 
-/** Accounts whose nonce changes in a way an RwSet cannot carry; see {@link simulate}. */
+/**
+ * Nonce changes an RwSet cannot carry; see {@link simulate}. The sender's nonce must rise by one
+ * (its home shard applies it); any other nonce may only rise (CREATE/CREATE2 by a contract, a
+ * created account starting at 1: EIP-161), and must fit the RwSet's `new_nonce` (a safe integer).
+ */
 function checkNonces(d: DecodedTx, touched: TouchedAccount[]): string | undefined {
   for (const t of touched) {
     const before = t.before?.nonce ?? 0n;
@@ -115,11 +120,18 @@ function checkNonces(d: DecodedTx, touched: TouchedAccount[]): string | undefine
       if (after !== before + 1n) return `sender ${t.address} nonce went from ${before} to ${after}, expected ${before + 1n}`;
       continue;
     }
-    if (after === before) continue;
-    if (t.createdCode !== undefined && before === 0n && after === 1n) continue;
-    return `nonce of ${t.address} changes from ${before} to ${after} (a contract creating contracts, or a created account without code): an RwSet carries no nonce changes besides the sender's and created contracts'`;
+    if (after < before) return `nonce of ${t.address} goes down from ${before} to ${after} (the account is deleted)`;
+    if (after > BigInt(Number.MAX_SAFE_INTEGER)) return `nonce of ${t.address} rises to ${after}, beyond what an RwSet carries (${Number.MAX_SAFE_INTEGER})`;
   }
   return undefined;
+}
+
+/** The nonce an RwSet item carries for `t`: its nonce after, when it changed (never the sender's). */
+function newNonceOf(d: DecodedTx, t: TouchedAccount): number | undefined {
+  if (t.address === d.from) return undefined;
+  const before = t.before?.nonce ?? 0n;
+  const after = t.after?.nonce ?? 0n;
+  return after === before ? undefined : Number(after);
 }
 
 /**
@@ -140,7 +152,14 @@ function checkNonces(d: DecodedTx, touched: TouchedAccount[]): string | undefine
  *   transaction itself created are not reads.
  * - `writes`: each slot whose final value differs from its reference value (32-byte words).
  * - `balanceDelta`: final − reference balance, in wei (signed).
- * - `createdCode`: the code of a contract the transaction deployed (its nonce becomes 1).
+ * - `balanceRead`: whether the execution observed the balance (BALANCE on it, SELFBALANCE, a
+ *   value transfer's sufficiency check or SELFDESTRUCT inside it, any debit of it, or it is the
+ *   sender); false for an account that was only credited (value sent to it by a call or by the
+ *   transaction, a SELFDESTRUCT beneficiary).
+ * - `createdCode`: the code of a contract the transaction deployed (top level, CREATE or CREATE2).
+ * - `newNonce`: the nonce after, when the transaction changed it: a contract that ran CREATE or
+ *   CREATE2 (+1 each), an account created by the transaction (1, EIP-161; more if its constructor
+ *   created contracts). Never set for the sender.
  * The sender's item is where the transaction's own effects on its sender show: its balance delta
  * includes the value sent and the whole fee (−value − gasUsed × effectiveGasPrice, plus anything
  * sent back to it), and executing the transaction increments its nonce by one (implied, as for
@@ -150,8 +169,8 @@ function checkNonces(d: DecodedTx, touched: TouchedAccount[]): string | undefine
  * balance deltas sum to minus the fee, −gasUsed × effectiveGasPrice, where the base-fee part
  * (baseFee × gasUsed) is burned and the priority fee goes to {@link FEE_SINK}, outside the RwSet
  * (and the fee sink received exactly that priority fee); the sender's nonce rises by one and no
- * other nonce changes except created contracts' (0 → 1); code appears only at addresses that had
- * none; storage is cleared only where there was none.
+ * nonce goes down; code appears only at addresses that had none; storage is cleared only where
+ * there was none.
  *
  * A transaction that reverts or fails in the EVM answers `success: false` with the revert reason
  * (`execution reverted: <reason>`) or the EVM error (`execution failed: out of gas`); one that
@@ -187,7 +206,9 @@ export async function simulate(input: SimulationInput | undefined, source: State
     },
     { common, freeze: false },
   );
-  const vm = await createVM({ common, stateManager: state });
+  // BALANCE, SELFBALANCE and the value opcodes report whose balance they observe (balanceRead).
+  const customOpcodes = balanceObservingOpcodes(common, (a) => state.observeBalance(a));
+  const vm = await createVM({ common, stateManager: state, evmOpts: { customOpcodes } });
 
   let result: RunTxResult;
   try {
@@ -236,18 +257,23 @@ export async function simulate(input: SimulationInput | undefined, source: State
     }
   }
 
-  const addresses: AddressRwSet[] = touched.map((t) => ({
-    address: t.address,
-    shardId: t.shardId,
-    reads: [
-      { slot: '', value: toHex(t.beforeRlp), proof: t.accountProof.map(toBuffer) },
-      ...t.reads.map((r) => ({ slot: r.slot, value: toWord(r.value), proof: r.proof.map(toBuffer) })),
-    ],
-    writes: t.writes.map((w) => ({ slot: w.slot, oldValue: toWord(w.oldValue), newValue: toWord(w.newValue) })),
-    balanceDelta: delta(t).toString(),
-    createdCode: t.createdCode ? toHex(t.createdCode) : '',
-    balanceRead: true,
-  }));
+  const addresses: AddressRwSet[] = touched.map((t) => {
+    const newNonce = newNonceOf(d, t);
+    return {
+      address: t.address,
+      shardId: t.shardId,
+      reads: [
+        { slot: '', value: toHex(t.beforeRlp), proof: t.accountProof.map(toBuffer) },
+        ...t.reads.map((r) => ({ slot: r.slot, value: toWord(r.value), proof: r.proof.map(toBuffer) })),
+      ],
+      writes: t.writes.map((w) => ({ slot: w.slot, oldValue: toWord(w.oldValue), newValue: toWord(w.newValue) })),
+      balanceDelta: delta(t).toString(),
+      createdCode: t.createdCode ? toHex(t.createdCode) : '',
+      // The sender's balance is always read: runTx checks it covers value + gas limit × fee cap.
+      balanceRead: t.balanceRead || t.address === d.from,
+      ...(newNonce !== undefined ? { newNonce } : {}),
+    };
+  });
   const logs: Log[] = result.receipt.logs.map(([address, topics, data]) => ({
     address: toHex(address),
     topics: topics.map(toHex),

@@ -98,4 +98,10 @@ export interface TouchedAccount {
   createdCode: Uint8Array | undefined;
   /** The account's whole storage was cleared (contract creation, account deletion). */
   storageCleared: boolean;
+  /**
+   * The execution observed the account's balance: BALANCE on it, SELFBALANCE or a value transfer's
+   * sufficiency check inside it, SELFDESTRUCT of it, or a debit of it (the transaction's sender
+   * is not singled out here). An account that was only credited was not observed.
+   */
+  balanceRead: boolean;
 }

@@ -310,3 +310,13 @@ export function initCode(runtime: string): string {
   // SSTORE(0, 7); CODECOPY(0, 17, size); RETURN(0, size); runtime. Prefix: 5 + 7 + 5 = 17 bytes.
   return '0x' + '6007' + '6000' + '55' + '60' + hex(size) + '6011' + '6000' + '39' + '60' + hex(size) + '6000' + 'f3' + r;
 }
+
+/**
+ * Runtime code of a factory: copies `init` (its own tail) to memory, CREATEs a contract from it
+ * with no value, stores the new address in slot 0, stops.
+ */
+export function creatingCode(init: string): string {
+  const size = (init.length - 2) / 2;
+  // CODECOPY(0, 18, size); CREATE(0, 0, size); SSTORE(0, address); STOP; init. Prefix: 18 bytes.
+  return '0x' + '60' + hex(size) + '6012' + '6000' + '39' + '60' + hex(size) + '6000' + '6000' + 'f0' + '6000' + '55' + '00' + init.slice(2);
+}

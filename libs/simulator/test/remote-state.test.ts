@@ -144,6 +144,23 @@ describe('RemoteStateManager', () => {
     expect(sm.referenceBlocks()).toEqual([]);
   });
 
+  it('balanceRead: a debit or an observed balance counts, even when reverted; a credit alone does not', async () => {
+    const sm = new RemoteStateManager({ source: world.source() });
+    const a = createAddressFromString(alice);
+    const c = createAddressFromString(contract);
+    const n = createAddressFromString(nobody);
+    await sm.checkpoint();
+    await sm.modifyAccountFields(c, { balance: 5n }); // credited
+    await sm.checkpoint();
+    await sm.modifyAccountFields(a, { balance: 990n }); // debited, then reverted
+    await sm.revert();
+    await sm.getAccount(n);
+    sm.observeBalance('0x' + nobody.slice(2).toUpperCase()); // e.g. BALANCE(nobody); any case
+    await sm.commit();
+    const read = Object.fromEntries((await sm.touched()).map((t) => [t.address, t.balanceRead]));
+    expect(read).toEqual({ [contract]: false, [alice]: true, [nobody]: true });
+  });
+
   it('computes no state roots', async () => {
     const sm = new RemoteStateManager({ source: world.source() });
     await expect(sm.getStateRoot()).rejects.toThrow(/no state root/);

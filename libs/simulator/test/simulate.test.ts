@@ -1,5 +1,5 @@
 import { verifyMerkleProof } from '@ethereumjs/mpt';
-import { createAddressFromString, hexToBytes } from '@ethereumjs/util';
+import { createAddressFromString, createContractAddress, hexToBytes } from '@ethereumjs/util';
 import { createChainCommon, devAccounts, signTransaction, toProtoTransaction, decodeTransaction, type DevAccount } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors, fromHex, toHex } from '@shardlab/common';
 import { ReasonCode, type AddressRwSet, type SimulateResponse } from '@shardlab/proto';
@@ -9,6 +9,7 @@ import {
   FakeWorld,
   addressOn,
   callerCode,
+  creatingCode,
   initCode,
   revertingCode,
   slotOf,
@@ -43,6 +44,7 @@ async function checkAgainstDirectRun(world: FakeWorld, raw: Uint8Array, res: Sim
   expect(res.success).toBe(true);
   const rw = res.rwSet!;
   const { result, state } = await world.directRun(raw, NOW);
+  const sender = decodeTransaction(raw, common).from;
   expect(result.execResult.exceptionError).toBeUndefined();
   expect(BigInt(rw.gasUsed)).toBe(result.totalGasSpent);
   expect(rw.logs.map((l) => ({ address: l.address, topics: l.topics, data: toHex(l.data) }))).toEqual(
@@ -60,6 +62,11 @@ async function checkAgainstDirectRun(world: FakeWorld, raw: Uint8Array, res: Sim
     const b1 = (await state.getAccount(address))?.balance ?? 0n;
     expect(BigInt(a.balanceDelta)).toBe(b1 - b0);
     if (a.createdCode) expect(toHex(await state.getCode(address))).toBe(a.createdCode);
+    // newNonce: the nonce after wherever it changed, except the sender's (its home shard's).
+    const n0 = (await world.merged.getAccount(address))?.nonce ?? 0n;
+    const n1 = (await state.getAccount(address))?.nonce ?? 0n;
+    if (a.address === sender) expect(a.newNonce).toBeUndefined();
+    else expect(a.newNonce === undefined ? n0 : BigInt(a.newNonce)).toBe(n1);
   }
   // Every known account whose balance changed is in the RwSet (the fee sink aside).
   const named = new Set(rw.addresses.map((a) => a.address));
@@ -302,14 +309,122 @@ describe('simulate over fake shards', () => {
     expect(res.error).toMatch(/^invariant violated: the fee sink .* received 21005 wei, expected the priority fee 21000 wei/);
   });
 
-  it('a contract that creates a contract changes a nonce no RwSet carries: the simulation fails saying so', async () => {
+  it('a contract that runs CREATE: the factory carries its new nonce, the created contract its code, storage and nonce 1', async () => {
     const factory = addressOn(2, SHARDS, 'fa');
+    await world.produce({ [factory]: { nonce: 1n, code: creatingCode(initCode(COUNTER_CODE)) } });
+    const raw = signTransaction(common, alice, { to: factory, nonce: 0n, gasLimit: 300_000n });
+    const res = await simulate(raw, world.source(), opts());
+    expect(res).toMatchObject({ success: true, error: '' });
+    const created = createContractAddress(createAddressFromString(factory), 1n).toString();
+    expect(res.rwSet!.addresses.map((a) => a.address)).toEqual([alice.address, factory, created]);
+    expect(item(res, factory)).toMatchObject({ newNonce: 2, createdCode: '', writes: [{ slot: slotOf(0), oldValue: slotOf(0), newValue: '0x' + created.slice(2).padStart(64, '0') }] });
+    expect(item(res, created)).toMatchObject({
+      shardId: world.shardOf(created),
+      newNonce: 1,
+      createdCode: COUNTER_CODE,
+      reads: [{ slot: '', value: '0x' }],
+      writes: [{ slot: slotOf(0), oldValue: slotOf(0), newValue: slotOf(7) }],
+      balanceRead: false,
+    });
+    expect(item(res, alice.address).newNonce).toBeUndefined();
+    await checkReadProofs(res);
+    await checkAgainstDirectRun(world, raw, res);
+  });
+
+  it('CREATE with empty init code makes an account with nonce 1 and no code: carried as a new nonce alone', async () => {
+    const factory = addressOn(2, SHARDS, 'fb');
     // CREATE(value 0, offset 0, size 0); POP; STOP.
-    await world.produce({ [factory]: { code: '0x' + '600060006000f05000' } });
+    await world.produce({ [factory]: { nonce: 1n, code: '0x' + '600060006000f05000' } });
     const raw = signTransaction(common, alice, { to: factory, nonce: 0n, gasLimit: 200_000n });
     const res = await simulate(raw, world.source(), opts());
-    expect(res.success).toBe(false);
-    expect(res.error).toMatch(/^not representable as an RwSet: nonce of 0x/);
+    expect(res.success).toBe(true);
+    const created = createContractAddress(createAddressFromString(factory), 1n).toString();
+    expect(item(res, factory)).toMatchObject({ newNonce: 2, writes: [] });
+    expect(item(res, created)).toMatchObject({ newNonce: 1, createdCode: '', writes: [] });
+    await checkAgainstDirectRun(world, raw, res);
+  });
+
+  describe('balanceRead: whether the execution observed the balance', () => {
+    const selfBalance = addressOn(1, SHARDS, '5b'); // stores SELFBALANCE in slot 0
+    const balanceOf = addressOn(2, SHARDS, '5c'); // stores BALANCE(bob) in slot 0
+    const broke = addressOn(1, SHARDS, '5d'); // calls `leaf` with 400 wei it does not have
+    const destructor = addressOn(2, SHARDS, '5e'); // SELFDESTRUCT to `beneficiary`
+    const beneficiary = addressOn(0, SHARDS, '5f');
+
+    beforeEach(async () => {
+      await world.produce({
+        [selfBalance]: { balance: 10n, code: '0x' + '47' + '600055' + '00' },
+        // PUSH20 bob; BALANCE; PUSH1 0; SSTORE; STOP.
+        [balanceOf]: { code: '0x' + '73' + bob.address.slice(2) + '31' + '600055' + '00' },
+        [broke]: { code: callerCode(leaf, 400) },
+        [destructor]: { balance: 77n, code: '0x' + '73' + beneficiary.slice(2) + 'ff' },
+      });
+    });
+
+    const readOf = (res: SimulateResponse) => Object.fromEntries(res.rwSet!.addresses.map((a) => [a.address, a.balanceRead]));
+
+    it('the sender: read; an account that only receives the value: not read', async () => {
+      const raw = signTransaction(common, alice, { to: bob.address, value: ETHER, nonce: 0n });
+      const res = await simulate(raw, world.source(), opts());
+      expect(readOf(res)).toEqual({ [alice.address]: true, [bob.address]: false });
+    });
+
+    it('value forwarded by a contract: the forwarder (debited) is read, the contract receiving it (credited only) is not', async () => {
+      const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
+      const res = await simulate(raw, world.source(), opts());
+      expect(readOf(res)).toEqual({ [alice.address]: true, [caller]: true, [leaf]: false });
+      expect(item(res, leaf).balanceDelta).toBe('400');
+      await checkAgainstDirectRun(world, raw, res);
+    });
+
+    it('a contract reading address(this).balance (SELFBALANCE), credited by the same call: read', async () => {
+      const raw = signTransaction(common, alice, { to: selfBalance, value: 5n, nonce: 0n, gasLimit: 100_000n });
+      const res = await simulate(raw, world.source(), opts());
+      expect(readOf(res)).toEqual({ [alice.address]: true, [selfBalance]: true });
+      expect(item(res, selfBalance).writes).toEqual([{ slot: slotOf(0), oldValue: slotOf(0), newValue: slotOf(15) }]);
+      await checkAgainstDirectRun(world, raw, res);
+    });
+
+    it('BALANCE of another account: that account is read, the contract running it is not', async () => {
+      const raw = signTransaction(common, alice, { to: balanceOf, nonce: 0n, gasLimit: 100_000n });
+      const res = await simulate(raw, world.source(), opts());
+      expect(readOf(res)).toEqual({ [alice.address]: true, [balanceOf]: false, [bob.address]: true });
+      expect(BigInt(item(res, balanceOf).writes[0]!.newValue)).toBe(5n * ETHER);
+      // Same gas as an unwrapped EVM (cold account access of BALANCE).
+      await checkAgainstDirectRun(world, raw, res);
+    });
+
+    it('a value transfer refused for insufficient balance leaves no debit but was a read', async () => {
+      const raw = signTransaction(common, alice, { to: broke, nonce: 0n, gasLimit: 200_000n });
+      const res = await simulate(raw, world.source(), opts());
+      // The CALL failed (slot 5 stays 0: no write), nothing moved.
+      expect(item(res, broke)).toMatchObject({ balanceDelta: '0', writes: [], balanceRead: true });
+      expect(item(res, leaf).balanceRead).toBe(false);
+      await checkAgainstDirectRun(world, raw, res);
+    });
+
+    it('SELFDESTRUCT: the contract giving its balance away is read, the beneficiary is not', async () => {
+      const raw = signTransaction(common, alice, { to: destructor, nonce: 0n, gasLimit: 100_000n });
+      const res = await simulate(raw, world.source(), opts());
+      expect(readOf(res)).toEqual({ [alice.address]: true, [destructor]: true, [beneficiary]: false });
+      expect(item(res, beneficiary).balanceDelta).toBe('77');
+      await checkAgainstDirectRun(world, raw, res);
+    });
+
+    it('a read inside a call that reverts still counts (what followed depended on it)', async () => {
+      // swallow: CALL reverter2 (which reads its balance, stores it and reverts), POP, STOP.
+      const swallow = addressOn(0, SHARDS, '61');
+      const reverter2 = addressOn(1, SHARDS, '62'); // SELFBALANCE; PUSH1 0; SSTORE; REVERT(0, 0)
+      await world.produce({
+        [reverter2]: { balance: 3n, code: '0x' + '47' + '600055' + '6000' + '6000' + 'fd' },
+        [swallow]: { code: '0x' + '6000600060006000600073' + reverter2.slice(2) + '5af1' + '50' + '00' },
+      });
+      const raw = signTransaction(common, alice, { to: swallow, nonce: 0n, gasLimit: 100_000n });
+      const res = await simulate(raw, world.source(), opts());
+      expect(res.success).toBe(true);
+      expect(item(res, reverter2)).toMatchObject({ balanceRead: true, writes: [] });
+      await checkAgainstDirectRun(world, raw, res);
+    });
   });
 
   describe('bad input and bad sources', () => {

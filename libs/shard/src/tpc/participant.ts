@@ -1,6 +1,6 @@
 // The state shard's two-phase-commit participant: per-transaction records and locks, planning each block's votes, accepts and finalize operations from orchestrator blocks, RwSet checks.
 import { createAccountFromRLP } from '@ethereumjs/util';
-import { lockKeyId, lockKeysOf, type SystemOp } from '@shardlab/chain';
+import { lockKeyId, lockKeysOf, nonceWrite, type SystemOp } from '@shardlab/chain';
 import { toHex } from '@shardlab/common';
 import { Decision, LockMode, Vote, reasons, withReason, type OrchestratorBlock, type PrepareVote, type Reason, type RwSet, type Transaction } from '@shardlab/proto';
 import { verifyAccountProof, verifyStorageProof } from '../proofs';
@@ -343,6 +343,8 @@ export class Participant {
       }
       if (isSender) continue;
       const writes = item.writes.map((w) => ({ slot: w.slot, oldValue: w.oldValue, newValue: w.newValue }));
+      // Applied in order: created code, nonce, storage (SystemOp.writes).
+      if (item.newNonce !== undefined) writes.unshift(nonceWrite(proven.nonce, BigInt(item.newNonce)));
       if (item.createdCode) writes.unshift({ slot: '', oldValue: '', newValue: item.createdCode });
       if (writes.length > 0) part.commitOps.push({ kind: 'write-set', txHash: tx.hash, address: a, amount: 0n, writes });
       const delta = BigInt(item.balanceDelta || '0');
