@@ -3,7 +3,7 @@
  * Simulation under locks (docs/ARCHITECTURE.md §3), at storage-slot and account-field
  * granularity:
  * 1. reconnaissance: the transaction runs once without locks, to learn what it reads and writes;
- * 2. acquisition: the keys it needs (`lockKeysOf` of @shardlab/chain: slots read shared, slots
+ * 2. acquisition: once the sender's earlier transactions are in a block on its home shard, the keys it needs (`lockKeysOf` of @shardlab/chain: slots read shared, slots
  *    written exclusive, balances read shared or exclusive, balances only credited in credit
  *    mode) are asked of their shards in ascending shard order, each shard granting all of its
  *    keys at once and queueing the request first come first served while conflicting keys are
@@ -27,6 +27,8 @@ import { decodeSimulationInput, simulate, type SimulateOpts, type SimulationInpu
 export const DEFAULT_LOCK_TTL_MS = 10_000;
 /** Longest a shard queues one lock request of the simulator, in ms. */
 export const DEFAULT_LOCK_WAIT_MS = 5_000;
+/** Longest wait for the sender's earlier transactions to be in a block on its home shard, in ms. */
+export const DEFAULT_SENDER_WAIT_MS = 30_000;
 /** Most acquisitions of one simulation (a reconnaissance that missed keys costs one more). */
 export const DEFAULT_LOCK_ATTEMPTS = 4;
 
@@ -48,6 +50,8 @@ export interface LockedSimulateOpts extends SimulateOpts {
   lockTtlMs?: number;
   /** Longest wait of one acquisition on one shard, in ms [{@link DEFAULT_LOCK_WAIT_MS}]. */
   lockWaitMs?: number;
+  /** Longest wait for the sender's earlier transactions to be in a block, in ms [{@link DEFAULT_SENDER_WAIT_MS}]. */
+  senderWaitMs?: number;
   /** Most acquisitions [{@link DEFAULT_LOCK_ATTEMPTS}]. */
   lockAttempts?: number;
   /** Stops when aborted (the Simulate call was cancelled). */
@@ -138,6 +142,10 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
   else if (isRefusal(first)) return first; // refused before executing: no state decides it
   else add(keysOfFetched(recon.fetched, sender));
 
+  // The sender's home shard first answers once the sender's earlier transactions are in a block
+  // (an AcquireLocks without keys): until then they could wait for keys this call would hold,
+  // while its acceptance waits for them (nonce order).
+  const home = recon.fetched.get(sender)?.shardId;
   const held = new Set<number>();
   const releaseAll = async () => {
     await Promise.all([...held].map((s) => locks.release(s, d.hash)));
@@ -153,6 +161,7 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
       list.push({ address: k.address, field: k.field, slot: k.slot, mode: k.mode });
     }
     try {
+      if (attempt === 1 && home !== undefined && [...byShard.keys()][0] !== home) await locks.acquire(home, d.hash, [], ttlMs, opts.senderWaitMs ?? DEFAULT_SENDER_WAIT_MS);
       for (const [shardId, keys] of byShard) {
         if (opts.signal?.aborted) throw new Error('simulation cancelled');
         held.add(shardId);

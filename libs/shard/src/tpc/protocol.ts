@@ -182,6 +182,7 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
     }
     const store = this.core.opts.store;
     const answer = () => ({ held: this.simLocks.list().filter((l) => l.txHash === h).length, waitedMs: Math.max(0, this.core.now() - started), head: store.head()! });
+    if (wanted.size === 0) return this.core.blockMutex.run(async () => answer());
     const first = await this.core.blockMutex.run(async (): Promise<{ granted: LocksGranted } | { waiter: LockWaiter }> => {
       const got = this.simLocks.acquire(h, wanted, ttlMs);
       if ('granted' in got) return { granted: answer() };
