@@ -1,6 +1,7 @@
 // The main job's command line (npm start): workload, network and output options, runJob, and stopping the network on Ctrl-C or failure.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseZipf, runJob, type Devnet, type JobOpts } from '@shardlab/devnet';
+import { deadlineScale } from '@shardlab/rpc';
 
 // Flag parsers throw commander's InvalidArgumentError: commander then prints
 // `error: option '--x <v>' argument 'y' is invalid. <why>` and exits 1 (any other error would crash with a stack).
@@ -71,6 +72,12 @@ process.on('SIGTERM', () => void shutdown(143));
 
 program.parse();
 const opts = program.opts<JobOpts>();
+try {
+  deadlineScale(); // SHARDLAB_DEADLINE_SCALE: refused here, before the network starts, rather than by every call
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+}
 runJob(opts, (d) => (devnet = d)).then(
   (code) => process.exit(code),
   async (err: unknown) => {
