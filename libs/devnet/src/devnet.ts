@@ -1,5 +1,6 @@
 // startDevnet: a local network of separate processes (registry, shards, orchestrator, simulator, gateway) on free ports, waited healthy, with kill and restart of shards and orchestrator
 import { join } from 'node:path';
+import { scaleDeadlineMs } from '@shardlab/rpc';
 import { freePort, spawnService, stopProcess, waitHealthy, type ServiceProcess } from './processes';
 
 /** Options of {@link startDevnet}. */
@@ -12,7 +13,10 @@ export interface DevnetOpts {
   chainId?: number;
   /** Directory for every instance's LevelDB data and logs. */
   dataDir: string;
-  /** How long each service may take to become healthy, in milliseconds [30,000]. */
+  /**
+   * How long each service may take to become healthy, in milliseconds [30,000 × the deadline
+   * scale, `SHARDLAB_DEADLINE_SCALE`: start-up is slow on slow or loaded machines too].
+   */
   startTimeoutMs?: number;
   /** Orchestrator blocks to wait for votes before aborting [20]. */
   voteTimeoutBlocks?: number;
@@ -61,7 +65,7 @@ export interface Devnet {
 export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
   const shards = opts.shards ?? 4;
   const blockIntervalMs = opts.blockIntervalMs ?? 250;
-  const timeout = opts.startTimeoutMs ?? 30_000;
+  const timeout = opts.startTimeoutMs ?? scaleDeadlineMs(30_000);
   const logDir = join(opts.dataDir, 'logs');
   const progress = opts.onProgress ?? (() => {});
   const procs = new Map<string, ServiceProcess>();

@@ -11,13 +11,14 @@ import { mkdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createChainCommon, createPlacement } from '@shardlab/chain';
+import { errors } from '@shardlab/common';
 import { runAudit, type AuditReport } from '@shardlab/audit';
 import { deploySyntheticContracts, NetClient } from '@shardlab/contracts';
 import { isCrossShard, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
 import { buildReport, createProgress, formatReportTable, writeReportFiles, type AuditSummary, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { planReplay, planSynthetic, readTrace, signSynthetic, type MalformedPolicy, type SyntheticPlan } from '@shardlab/workload';
+import { DEFAULT_ZIPF_EXPONENT, planReplay, planSynthetic, readTrace, signSynthetic, type MalformedPolicy, type SyntheticPlan } from '@shardlab/workload';
 import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
 import { runExperimentOn } from './target';
@@ -38,6 +39,11 @@ export interface JobOpts {
   txs: number;
   accounts: number;
   mix: { transfer: number; erc20: number; swap: number };
+  /**
+   * Synthetic: Zipf exponent of the popularity of senders, recipients and tokens (weight of rank
+   * k ∝ 1/k^zipf; 0 = uniform); default {@link DEFAULT_ZIPF_EXPONENT} (1).
+   */
+  zipf?: number;
   seed: number;
   /** Submissions per second; 0 = as fast as possible. */
   rate: number;
@@ -67,6 +73,34 @@ export interface JobOutput {
 
 let out: JobOutput = process.stdout;
 const say = (line: string) => out.write(`${line}\n`);
+
+/**
+ * Parses the `--zipf` flag: the popularity exponent of the synthetic workload, a finite number
+ * ≥ 0 ("0" = uniform, "1" = classic Zipf, "1.5").
+ * @throws ShardLabError INVALID_ARGUMENT for anything else (empty, negative, not a number, infinite).
+ */
+export function parseZipf(v: string): number {
+  const t = v.trim();
+  const s = t === '' ? Number.NaN : Number(t);
+  if (!Number.isFinite(s) || s < 0) throw errors.invalidArgument(`--zipf must be a finite number ≥ 0 (0 = uniform popularity, 1 = classic Zipf), got ${JSON.stringify(v)}`);
+  return s;
+}
+
+/**
+ * How the report describes the synthetic workload of `o`: transactions, accounts, mix, the Zipf
+ * exponent (default 1) and notes on the model. Pure.
+ */
+export function syntheticWorkloadConfig(o: Pick<JobOpts, 'txs' | 'accounts' | 'mix' | 'zipf'>): WorkloadConfig {
+  const zipf = o.zipf ?? DEFAULT_ZIPF_EXPONENT;
+  const notes = [
+    zipf === 0
+      ? 'account and token popularity is uniform (Zipf exponent 0) for senders, recipients and tokens; amounts are log-uniform'
+      : `account popularity is Zipf (exponent ${zipf}) for senders and recipients, token popularity too; amounts are log-uniform`,
+    'Uniswap V2 from the published @uniswap/v2-core and v2-periphery builds: tokens A and B, their pair, factory and Router02, each on its own shard when there are enough',
+    'a swapper is placed on its input token\'s shard (its router approval is then a local call); set-up (deployment, liquidity, token funding, approvals) is not measured',
+  ];
+  return { kind: 'synthetic', txs: o.txs, mix: { ...o.mix }, zipf, accounts: o.accounts, notes };
+}
 
 /** Parses a decimal factor ("1", "0.001", "2.5") into num/den. @throws Error for anything else. */
 export function parseScale(v: string): { num: bigint; den: bigint } {
@@ -106,14 +140,10 @@ async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
       workload: { kind: 'trace', file, format: trace.format, rows: trace.rows.length, skippedRows: trace.issues.length, valueScale: o.valueScale, notes },
     };
   }
-  say(`planning the synthetic workload: ${o.txs} operations over ${o.accounts} accounts (seed ${o.seed})...`);
-  const synthetic = planSynthetic({ seed: o.seed, txs: o.txs, accounts: o.accounts, mix: o.mix });
-  const notes = [
-    'account popularity is Zipf (exponent 1) for senders and recipients; amounts are log-uniform',
-    'Uniswap V2 from the published @uniswap/v2-core and v2-periphery builds: tokens A and B, their pair, factory and Router02, each on its own shard when there are enough',
-    'a swapper is placed on its input token\'s shard (its router approval is then a local call); set-up (deployment, liquidity, token funding, approvals) is not measured',
-  ];
-  return { genesis: synthetic.genesis, synthetic, workload: { kind: 'synthetic', txs: o.txs, mix: { ...o.mix }, accounts: o.accounts, notes } };
+  const zipf = o.zipf ?? DEFAULT_ZIPF_EXPONENT;
+  say(`planning the synthetic workload: ${o.txs} operations over ${o.accounts} accounts (seed ${o.seed}, Zipf exponent ${zipf})...`);
+  const synthetic = planSynthetic({ seed: o.seed, txs: o.txs, accounts: o.accounts, mix: o.mix, zipf });
+  return { genesis: synthetic.genesis, synthetic, workload: syntheticWorkloadConfig(o) };
 }
 
 /** Git commit of the code (with `+dirty` when the tree has changes), or 'unknown'. */

@@ -324,7 +324,7 @@ describe('gateway when the orchestrator cannot be reached', () => {
     await orch.crash();
     const err = await grpcError(net.getTransaction(txHash));
     expect(err.code).toBe(status.UNAVAILABLE);
-    expect(err.details).toBe(`orchestrator (127.0.0.1:${port}) unavailable: deadline exceeded`);
+    expect(err.details).toBe(`orchestrator (127.0.0.1:${port}) unavailable: OrchestratorService.GetCrossShardStatus: deadline of 1000 ms exceeded`);
 
     orch = await new FakeOrchestrator(orch.statuses).start(port);
     expect(await net.getTransaction(txHash)).toMatchObject({ status: TxStatus.TX_STATUS_PREPARED, crossShard: true });

@@ -74,7 +74,7 @@ describe('createPeers (the peer-client layer over the registry directory)', () =
     const staleClient = stale.client;
     const err = await rejection(headOf(0, { deadlineMs: 300 }));
     expect(err.code).toBe(ErrorCode.Unavailable);
-    expect(err.message).toBe(`shard 0 (${dead}) unavailable: deadline exceeded`);
+    expect(err.message).toBe(`shard 0 (${dead}) unavailable: StateShardService.GetHead: deadline of 300 ms exceeded`);
 
     const moved = await startHeadShard(0);
     servers.push(moved);

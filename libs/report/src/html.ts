@@ -3,6 +3,7 @@ import { formatReportTable } from './table';
 import {
   describeLoad,
   describeMix,
+  describePopularity,
   describeSetup,
   describeStart,
   describeWorkload,
@@ -317,6 +318,7 @@ export function renderReportHtml(report: Report): string {
           ['Transactions', fmtInt(w.txs)],
           ['Accounts', fmtInt(w.accounts)],
           ['Mix', e(describeMix(w.mix))],
+          ['Popularity', e(describePopularity(w.zipf))],
         ]
       : [
           ['File', `<code>${e(w.file)}</code>`],

@@ -117,10 +117,15 @@ export function describeMix(mix: Record<string, number>): string {
   return entries.map(([k, w]) => `${k} ${((100 * w) / sum).toFixed(0)} %`).join(', ');
 }
 
-/** One line about the workload: `synthetic, 400 txs, 1,000 accounts, mix …` or `trace file.csv (csv), …`. */
+/** `Zipf exponent 1` or `uniform (Zipf exponent 0)`: the popularity of a synthetic workload. */
+export function describePopularity(zipf: number): string {
+  return zipf === 0 ? 'uniform (Zipf exponent 0)' : `Zipf exponent ${zipf}`;
+}
+
+/** One line about the workload: `synthetic, 400 txs, 1,000 accounts, mix …, popularity …` or `trace file.csv (csv), …`. */
 export function describeWorkload(w: WorkloadConfig): string {
   if (w.kind === 'synthetic')
-    return `synthetic, ${fmtInt(w.txs)} txs, ${fmtInt(w.accounts)} accounts, mix ${describeMix(w.mix)}`;
+    return `synthetic, ${fmtInt(w.txs)} txs, ${fmtInt(w.accounts)} accounts, mix ${describeMix(w.mix)}, popularity ${describePopularity(w.zipf)}`;
   return `trace ${w.file} (${w.format}), ${fmtInt(w.rows)} rows, ${fmtInt(w.skippedRows)} skipped, value scale ${w.valueScale}`;
 }
 

@@ -53,7 +53,15 @@ export interface TxOutcome {
 /** Workload of a run: the replay of a real trace, or a synthetic mix. */
 export type WorkloadConfig =
   | { kind: 'trace'; file: string; format: string; rows: number; skippedRows: number; valueScale: string; notes: string[] }
-  | { kind: 'synthetic'; txs: number; mix: Record<string, number>; accounts: number; notes: string[] };
+  | {
+      kind: 'synthetic';
+      txs: number;
+      mix: Record<string, number>;
+      /** Zipf exponent of the popularity of accounts and tokens (weight of rank k ∝ 1/k^zipf; 0 = uniform). */
+      zipf: number;
+      accounts: number;
+      notes: string[];
+    };
 
 /** How the run was set up; copied into the report as given. */
 export interface RunConfig {

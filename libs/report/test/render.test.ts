@@ -52,7 +52,7 @@ describe('formatReportTable', () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(TABLE_WIDTH);
     const long = buildReport(
       input([cross({ outcome: 'aborted', finalAtMs: T0 + 1, reason: `vote timeout ${'very '.repeat(40)}long` })], {
-        config: config({ workload: { kind: 'synthetic', txs: 1, mix: {}, accounts: 1, notes: ['note '.repeat(60)] } }),
+        config: config({ workload: { kind: 'synthetic', txs: 1, mix: {}, zipf: 1, accounts: 1, notes: ['note '.repeat(60)] } }),
         audit: { ...AUDIT_OK, ok: false, problems: ['problem '.repeat(30)] },
       }),
     );
@@ -62,6 +62,8 @@ describe('formatReportTable', () => {
   it('contains the figures: set-up, counts, throughput, latency, ratio, shards, reasons, audit, CPU', () => {
     const c = report.counts;
     expect(text).toContain('block-2pc, 8 shards, block interval 250 ms, seed 7');
+    // The workload line wraps at the table's width.
+    expect(text.replace(/\s+/g, ' ')).toContain('mix transfer 80 %, erc20 10 %, swap 10 %, popularity Zipf exponent 1');
     const row = (name: string) => lines.find((l) => l.startsWith(`  ${name} `)) ?? '';
     expect(row('all').split(/\s+/).filter(Boolean).slice(1)).toEqual(
       [c.submitted, c.committed, c.reverted, c.aborted, c.rejected, c.unknown].map((n) => n.toLocaleString('en-US')),
@@ -162,6 +164,13 @@ describe('renderReportHtml', () => {
     expect(cdf).toContain('log scale'); // latencies from ~300 ms to several seconds
     expect(count(shards, '<rect')).toBeGreaterThanOrEqual(1 + 8 * 2 + 2); // background, 8 shards × 2, legend
     expect(reasons).toContain('aborted: conflict: 0x… is locked by 0x…');
+  });
+
+  it('shows the synthetic workload\'s mix and popularity (Zipf exponent, or uniform for 0)', () => {
+    expect(html).toContain('<th>Popularity</th><td>Zipf exponent 1</td>');
+    const uniform = buildReport(input([local({ finalAtMs: T0 + 300 })], { config: config({ workload: { kind: 'synthetic', txs: 1, mix: { erc20: 1 }, zipf: 0, accounts: 2, notes: [] } }) }));
+    expect(renderReportHtml(uniform)).toContain('<th>Popularity</th><td>uniform (Zipf exponent 0)</td>');
+    expect(formatReportTable(uniform).replace(/\s+/g, ' ')).toContain('mix erc20 100 %, popularity uniform (Zipf exponent 0)');
   });
 
   it('shows messages instead of empty charts', () => {

@@ -1,8 +1,10 @@
 // The gRPC client side: channel creation with fast reconnects, unary calls with deadline, trace metadata and cancellation, server streams, waiting for ready.
 import {
+  InterceptingCall,
   Metadata,
   credentials,
   type CallOptions,
+  type Interceptor,
   type Client,
   type ClientOptions,
   type ClientReadableStream,
@@ -11,14 +13,22 @@ import {
 } from '@grpc/grpc-js';
 import { injectContext } from '@shardlab/telemetry';
 import type { BackoffOpts } from './backoff';
+import { callName, scaleDeadlineMs } from './deadline';
 import { fromServiceError } from './status';
 
-/** Default deadline of a unary call, in milliseconds. */
-export const DEFAULT_DEADLINE_MS = 5000;
+/**
+ * Default deadline of a unary call, in milliseconds (before the deadline scale): 10 s. Mostly
+ * clients of the gateway use it, whose calls enclose the gateway's own calls to shards and the
+ * orchestrator (5 s each by default), so the inner, more precise error comes back first.
+ */
+export const DEFAULT_DEADLINE_MS = 10_000;
 
 /** Options of one client call. */
 export interface CallOpts {
-  /** Deadline in milliseconds from now; default {@link DEFAULT_DEADLINE_MS}. Every call has one. */
+  /**
+   * Deadline in milliseconds from now; default {@link DEFAULT_DEADLINE_MS}. Every call has one,
+   * multiplied by the process's deadline scale (`SHARDLAB_DEADLINE_SCALE`, see `deadlineScale`).
+   */
   deadlineMs?: number;
   /** Cancels the call when aborted (propagates a server-side cancellation downstream). */
   signal?: AbortSignal;
@@ -37,10 +47,15 @@ export function traceMetadata(): Metadata {
 }
 
 /**
- * Makes a unary call with a deadline, the active trace context in metadata, and cancellation.
- * `target` names the callee in errors (e.g. `shard 2`).
+ * Makes a unary call with a deadline (`opts.deadlineMs` or {@link DEFAULT_DEADLINE_MS}, times the
+ * deadline scale `SHARDLAB_DEADLINE_SCALE`), the active trace context in metadata, and
+ * cancellation. `target` names the callee in errors (e.g. `shard 2`). `invoke` must pass the
+ * options it is given on to the client method (they carry the deadline, and an interceptor that
+ * notes the method's name for the error).
  * @throws ShardLabError with the callee's code for ShardLab statuses; UNAVAILABLE when the
- *   callee cannot be reached or the deadline passes.
+ *   callee cannot be reached or the deadline passes (then naming the call and the deadline:
+ *   `shard 1 (host:port) unavailable: StateShardService.GetProof: deadline of 5000 ms exceeded`);
+ *   INVALID_ARGUMENT (before any call) when `SHARDLAB_DEADLINE_SCALE` is not a valid scale.
  */
 export function unaryCall<Res>(
   target: string,
@@ -48,12 +63,18 @@ export function unaryCall<Res>(
   opts: CallOpts = {},
 ): Promise<Res> {
   return new Promise<Res>((resolve, reject) => {
-    const deadline = new Date(Date.now() + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS));
+    const deadlineMs = scaleDeadlineMs(opts.deadlineMs ?? DEFAULT_DEADLINE_MS);
+    const deadline = new Date(Date.now() + deadlineMs);
     const md = traceMetadata();
     if (opts.waitForReady) md.setOptions({ waitForReady: true });
-    const call = invoke(md, { deadline }, (err, res) => {
+    let method: string | undefined;
+    const noteMethod: Interceptor = (options, nextCall) => {
+      method = callName(options.method_definition.path);
+      return new InterceptingCall(nextCall(options));
+    };
+    const call = invoke(md, { deadline, interceptors: [noteMethod] }, (err, res) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      if (err) reject(fromServiceError(err, target));
+      if (err) reject(fromServiceError(err, target, { method, deadlineMs }));
       else resolve(res as Res);
     });
     const onAbort = () => call.cancel();

@@ -23,6 +23,7 @@ describe('status mapping at the edge', () => {
     expect(down.code).toBe(ErrorCode.Unavailable);
     expect(down.message).toBe('shard 1 unavailable: not reachable');
     expect(down.meta['grpcDetails']).toMatch(/ECONNREFUSED/);
+    // Without the call (see deadline.test.ts for a call that names itself and its deadline).
     expect(fromServiceError(serviceError(status.DEADLINE_EXCEEDED, 'Deadline exceeded'), 'orchestrator').message).toBe('orchestrator unavailable: deadline exceeded');
   });
 });

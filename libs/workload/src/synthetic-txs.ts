@@ -9,7 +9,7 @@ import type { Common } from '@ethereumjs/common';
 import { accountFromKey, nativeKeccak256, shardOf, signTransaction, type DevAccount, type Placement } from '@shardlab/chain';
 import { calldata, DEADLINE, E18, MAX_UINT, sortTokens, swapExactTokensForTokens, type SyntheticContracts } from '@shardlab/contracts';
 import type { ExperimentTx } from '@shardlab/experiment';
-import { generateSynthetic, type SyntheticMix, type SyntheticOp } from './synthetic';
+import { DEFAULT_ZIPF_EXPONENT, generateSynthetic, type SyntheticMix, type SyntheticOp } from './synthetic';
 
 /** Gas limits of the synthetic operations. */
 export const SYNTHETIC_GAS = { transfer: 21_000n, erc20: 100_000n, swap: 300_000n, approve: 100_000n } as const;
@@ -28,6 +28,8 @@ export interface SyntheticPlan {
   genesis: Map<string, bigint>;
   ops: SyntheticOp[];
   mix: SyntheticMix;
+  /** Zipf exponent of the popularity of accounts and tokens (0 = uniform). */
+  zipf: number;
   /** Next nonce per account while signing a transfers-only workload. */
   nextNonce: Map<string, bigint>;
 }
@@ -45,10 +47,17 @@ export function syntheticAccount(seed: number, i: number): DevAccount {
   return accountFromKey(nativeKeccak256(buf));
 }
 
-/** Plans `txs` synthetic operations over `accounts` generated accounts (deterministic per seed). */
-export function planSynthetic(opts: { seed: number; txs: number; accounts: number; mix: SyntheticMix }): SyntheticPlan {
+/**
+ * Plans `txs` synthetic operations over `accounts` generated accounts (deterministic per seed):
+ * two tokens and one pair, senders, recipients and tokens drawn with Zipf popularity of exponent
+ * `zipf` (default {@link DEFAULT_ZIPF_EXPONENT}; 0 = uniform, see {@link generateSynthetic}).
+ * @throws ShardLabError INVALID_ARGUMENT as {@link generateSynthetic} (e.g. `zipf` negative or
+ *   not finite).
+ */
+export function planSynthetic(opts: { seed: number; txs: number; accounts: number; mix: SyntheticMix; zipf?: number }): SyntheticPlan {
+  const zipf = opts.zipf ?? DEFAULT_ZIPF_EXPONENT;
   const accounts = Array.from({ length: opts.accounts }, (_, i) => syntheticAccount(opts.seed, i));
-  const ops = generateSynthetic({ seed: opts.seed, count: opts.txs, accounts: opts.accounts, tokens: 2, pairs: 1, mix: opts.mix, ranges: { erc20Amount: ERC20_RANGE } });
+  const ops = generateSynthetic({ seed: opts.seed, count: opts.txs, accounts: opts.accounts, tokens: 2, pairs: 1, mix: opts.mix, zipfExponent: zipf, ranges: { erc20Amount: ERC20_RANGE } });
   const genesis = new Map(accounts.map((a) => [a.address, SPARE_WEI]));
   // Swaps are remapped to a sender on the input token's shard (see signSynthetic), which pays the
   // fees of its approval and swaps out of its spare ether.
@@ -58,7 +67,7 @@ export function planSynthetic(opts: { seed: number; txs: number; accounts: numbe
     const fee = SYNTHETIC_GAS[op.kind] * SYNTHETIC_MAX_FEE_PER_GAS;
     genesis.set(a, genesis.get(a)! + fee + (op.kind === 'transfer' ? op.valueWei : 0n));
   }
-  return { accounts, genesis, ops, mix: opts.mix, nextNonce: new Map() };
+  return { accounts, genesis, ops, mix: opts.mix, zipf, nextNonce: new Map() };
 }
 
 /** A batch of set-up transactions, and the signed workload that follows it. */

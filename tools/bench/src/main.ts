@@ -1,5 +1,6 @@
 // The bench command line (npm run bench): its options, and the executor, cross-shard, Uniswap and trace suites, each run in turn and printed as a Markdown table.
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEADLINE_SCALE_ENV, deadlineScale } from '@shardlab/rpc';
 import { runCrossShardBench } from './cross-shard-bench';
 import { runUniswapBench } from './uniswap-bench';
 import { DEFAULT_TRACE, runTraceBench } from './trace-bench';
@@ -7,7 +8,7 @@ import { makeTransfers, runBaseline, runBlockExecution, runShard } from './execu
 
 const int = (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`expected a positive integer, got ${v}`);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got ${v}`);
   return n;
 };
 
@@ -34,6 +35,9 @@ async function main(): Promise<void> {
   program.parse();
   const o = program.opts<{ txs: number; senders: number; blockSize: number; rounds: number; suite: string; shards: number; blockIntervalMs: number; crossTxs: number; swaps: number; traders: number; trace: string; traceShards: string; traceLimit?: number }>();
   const say = (s: string) => process.stdout.write(s + '\n');
+  // Before any network starts: an invalid scale would fail every call.
+  const scale = deadlineScale();
+  if (scale !== 1) say(`internal call deadlines × ${scale} (${DEADLINE_SCALE_ENV})`);
   if (o.suite === 'all' || o.suite === 'executor') await executorSuite(o, say);
   if (o.suite === 'all' || o.suite === 'cross-shard') await crossShardSuite(o, say);
   if (o.suite === 'all' || o.suite === 'uniswap') await uniswapSuite(o, say);
@@ -82,7 +86,14 @@ async function uniswapSuite(o: { shards: number; blockIntervalMs: number; swaps:
   say(`swaps: ${r.traders} traders, one swap in flight each, all on one pair (they conflict on its reserves); aborted attempts were resubmitted (up to 5 attempts)`);
   for (const c of r.classes) for (const [reason, n] of c.reasons) say(`  ${c.name} not committed ×${n}: ${reason}`);
   const s = r.simulation;
-  say(`simulation time per transaction (simulator gRPC Simulate timed directly, one at a time, on the ${s.count} committed swaps' own signed transactions after the run; ${s.succeeded} simulated successfully): mean ${s.meanMs.toFixed(1)} ms, p50 ${s.p50Ms.toFixed(1)} ms, p99 ${s.p99Ms.toFixed(1)} ms`);
+  const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : '–');
+  say(
+    `simulation time per transaction (simulator gRPC Simulate timed directly, one at a time, on the ${s.count} committed swaps' own signed transactions after the run; ` +
+      `${s.answered} answered, ${s.succeeded} simulated successfully, ${s.failed} call${s.failed === 1 ? '' : 's'} failed): mean ${ms(s.meanMs)}, p50 ${ms(s.p50Ms)}, p99 ${ms(s.p99Ms)} (answered calls)`,
+  );
+  for (const [reason, n] of s.unsuccessful) say(`  Simulate answered without success ×${n}: ${reason}`);
+  for (const [reason, n] of s.failures) say(`  Simulate call failed ×${n}: ${reason}`);
+  for (const [reason, n] of s.afterFailures) say(`  releasing a simulated transaction's simulation locks failed ×${n}: ${reason}`);
 }
 
 async function crossShardSuite(o: { shards: number; blockIntervalMs: number; crossTxs: number }, say: (s: string) => void): Promise<void> {

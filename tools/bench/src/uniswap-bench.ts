@@ -6,10 +6,10 @@ import { decodeTransaction, toProtoTransaction, type DevAccount } from '@shardla
 import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, NetClient, strictStep, swapReq, uniswapActors } from '@shardlab/contracts';
 import { runExperimentOn, startDevnet } from '@shardlab/devnet';
 import { latencyOf, summariseRun } from '@shardlab/experiment';
-import { SimulatorServiceClient, TxStatus, type SimulateResponse } from '@shardlab/proto';
+import { TxStatus, type ReleaseSimulationLocksResponse, type SimulateResponse } from '@shardlab/proto';
 import { normaliseReason } from '@shardlab/report';
-import { createClient, unaryCall } from '@shardlab/rpc';
 import { planLocalTransfers } from '@shardlab/workload';
+import { timeSimulations, type SimulationTiming } from './simulation-timing';
 
 /** Figures of one class of transactions. */
 export interface ClassFigures {
@@ -36,8 +36,11 @@ export interface UniswapBenchResult {
   classes: ClassFigures[];
   traders: number;
   transferSenders: number;
-  /** Simulator gRPC Simulate time of the committed swaps' own signed transactions, ms. */
-  simulation: { count: number; succeeded: number; meanMs: number; p50Ms: number; p99Ms: number };
+  /**
+   * Simulator gRPC Simulate on the committed swaps' own signed transactions: time of the answered
+   * calls (ms), and the calls that failed, with their reasons.
+   */
+  simulation: SimulationTiming;
 }
 
 
@@ -49,8 +52,14 @@ export interface UniswapBenchResult {
  * Each trader has one swap in flight at a time (alternating A→B and B→A on the one pair, so
  * swaps of different traders conflict on the pair's reserves); an aborted swap is resubmitted
  * (new nonce) up to `maxAttempts` times. Afterwards the signed transactions of the committed
- * swaps are simulated again, one at a time, by calling the simulator's gRPC Simulate directly,
- * and timed (against the state at that moment: later state than when they ran).
+ * swaps are simulated again, one at a time, by calling the simulator's gRPC Simulate directly
+ * (with the simulator's configured deadline, `PEER_CALL_DEFAULTS` of @shardlab/registry times
+ * `SHARDLAB_DEADLINE_SCALE`), and timed (against the state at that moment: later state than when
+ * they ran); a call that fails is counted with its reason, not thrown. After each call the
+ * transaction's simulation locks are released on every shard (untimed), so that each call is
+ * timed without waiting for the locks of the one before.
+ * @throws Error when the network cannot be started, Uniswap cannot be deployed or funded, or
+ *   there are not enough development accounts; not for failed swaps or failed Simulate calls.
  */
 export async function runUniswapBench(opts: {
   shards: number;
@@ -64,7 +73,6 @@ export async function runUniswapBench(opts: {
   const dataDir = mkdtempSync(join(tmpdir(), 'shardlab-unibench-'));
   const devnet = await startDevnet({ shards: opts.shards, blockIntervalMs: opts.blockIntervalMs, dataDir });
   const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, opts.shards);
-  const sim = createClient(SimulatorServiceClient, devnet.processes.get('simulator')!.address);
   try {
     const layout = FOUR_SHARD_LAYOUT;
     const actors = Object.values(uniswapActors(net, layout));
@@ -163,25 +171,24 @@ export async function runUniswapBench(opts: {
 
     // Simulation time: the committed swaps' signed transactions, through the simulator's gRPC Simulate, one at a time.
     opts.say(`  timing the simulator's Simulate on the ${swapDone.length} committed swaps' transactions...`);
-    const simMs: number[] = [];
-    let succeeded = 0;
-    for (const s of swapDone) {
-      const tx = toProtoTransaction(decodeTransaction(s.raw, net.common));
-      const t0 = performance.now();
-      const res = await unaryCall<SimulateResponse>('simulator', (md, o, cb) => sim.simulate({ tx }, md, o, cb));
-      simMs.push(performance.now() - t0);
-      if (res.success) succeeded++;
-    }
-    const mean = simMs.reduce((a, b) => a + b, 0) / Math.max(1, simMs.length);
-    const simLatency = latencyOf(simMs);
-    return {
-      classes: [transfers, swaps],
-      traders: traders.length,
-      transferSenders: senders.length,
-      simulation: { count: simMs.length, succeeded, meanMs: mean, p50Ms: simLatency.p50, p99Ms: simLatency.p99 },
-    };
+    const txs = swapDone.map((s) => toProtoTransaction(decodeTransaction(s.raw, net.common)));
+    const simulator = await net.peers.simulator().catch((err: Error) => err);
+    const simulation = await timeSimulations(
+      txs,
+      (tx) => (simulator instanceof Error ? Promise.reject(simulator) : simulator.call<SimulateResponse>((c, md, o, cb) => c.simulate({ tx }, md, o, cb))),
+      {
+        // A successful simulation keeps its simulation locks for their TTL (until a prepare that
+        // never comes here): release them, untimed, or the next swap's Simulate waits for them.
+        after: async (tx) => {
+          for (let s = 0; s < opts.shards; s++) {
+            const shard = await net.peers.shard(s);
+            await shard.call<ReleaseSimulationLocksResponse>((c, md, o, cb) => c.releaseSimulationLocks({ txHash: tx.hash }, md, o, cb));
+          }
+        },
+      },
+    );
+    return { classes: [transfers, swaps], traders: traders.length, transferSenders: senders.length, simulation };
   } finally {
-    sim.close();
     net.close();
     await devnet.stop();
     rmSync(dataDir, { recursive: true, force: true });

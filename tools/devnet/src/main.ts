@@ -1,19 +1,30 @@
 // The main job's command line (npm start): workload, network and output options, runJob, and stopping the network on Ctrl-C or failure.
-import { Command, Option } from 'commander';
-import { runJob, type Devnet, type JobOpts } from '@shardlab/devnet';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseZipf, runJob, type Devnet, type JobOpts } from '@shardlab/devnet';
+import { deadlineScale } from '@shardlab/rpc';
 
+// Flag parsers throw commander's InvalidArgumentError: commander then prints
+// `error: option '--x <v>' argument 'y' is invalid. <why>` and exits 1 (any other error would crash with a stack).
 const int = (min: number) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`expected an integer ≥ ${min}, got ${v}`);
+  if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}, got ${v}`);
   return n;
 };
 
 const mix = (v: string) => {
   const parts = v.split(',').map((x) => Number(x.trim()));
   if (parts.length !== 3 || parts.some((x) => !Number.isFinite(x) || x < 0) || parts.every((x) => x === 0)) {
-    throw new Error(`expected three non-negative weights "transfer,erc20,swap" (e.g. 0.6,0.3,0.1), got ${v}`);
+    throw new InvalidArgumentError(`expected three non-negative weights "transfer,erc20,swap" (e.g. 0.6,0.3,0.1), got ${v}`);
   }
   return { transfer: parts[0]!, erc20: parts[1]!, swap: parts[2]! };
+};
+
+const zipf = (v: string) => {
+  try {
+    return parseZipf(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 
 const program = new Command()
@@ -30,6 +41,7 @@ const program = new Command()
   .addOption(new Option('--txs <n>', 'synthetic workload: number of transactions').argParser(int(1)).default(2000))
   .addOption(new Option('--accounts <n>', 'synthetic workload: number of accounts').argParser(int(2)).default(2000))
   .addOption(new Option('--mix <t,e,s>', 'synthetic workload: weights of native transfers, ERC-20 transfers, Uniswap swaps').argParser(mix).default({ transfer: 0.6, erc20: 0.3, swap: 0.1 }, '0.6,0.3,0.1'))
+  .addOption(new Option('--zipf <s>', 'synthetic workload: Zipf exponent of the popularity of accounts and tokens (0 = uniform)').argParser(zipf).default(1))
   .addOption(new Option('--seed <n>', 'seed of the synthetic workload').argParser(int(0)).default(1))
   .addOption(new Option('--shards <n>', 'number of state shards').argParser(int(1)).default(4))
   .addOption(new Option('--block-interval-ms <ms>', 'block interval of state shards and the orchestrator').argParser(int(10)).default(250))
@@ -60,6 +72,12 @@ process.on('SIGTERM', () => void shutdown(143));
 
 program.parse();
 const opts = program.opts<JobOpts>();
+try {
+  deadlineScale(); // SHARDLAB_DEADLINE_SCALE: refused here, before the network starts, rather than by every call
+} catch (err) {
+  process.stderr.write(`${(err as Error).message}\n`);
+  process.exit(1);
+}
 runJob(opts, (d) => (devnet = d)).then(
   (code) => process.exit(code),
   async (err: unknown) => {
