@@ -1,11 +1,13 @@
 /**
  * A network for gRPC tests of the simulator: a real in-process registry and, per shard of a
- * {@link FakeWorld}, a fake StateShardService (GetHead, GetProof, GetCode) on port 0 registered
- * through `startMembership`.
+ * {@link FakeWorld}, a fake StateShardService (GetHead, GetProof, GetCode, AcquireLocks,
+ * ReleaseSimulationLocks) on port 0 registered through `startMembership`.
  */
 import { errors } from '@shardlab/common';
 import {
   StateShardServiceService,
+  type AcquireLocksRequest,
+  type AcquireLocksResponse,
   type GetCodeRequest,
   type GetCodeResponse,
   type GetHeadRequest,
@@ -27,9 +29,11 @@ const logger = silentLogger();
 export interface FakeShardMode {
   /** Answer GetProof and GetCode with UNIMPLEMENTED, like a shard before they were built. */
   unimplemented?: boolean;
+  /** Answer AcquireLocks with UNIMPLEMENTED, like a shard before slot-level locks. */
+  locksUnimplemented?: boolean;
 }
 
-/** A StateShardService serving GetHead, GetProof (with simulation locks), ReleaseSimulationLocks and GetCode from a {@link FakeShard}. */
+/** A StateShardService serving GetHead, GetProof, AcquireLocks, ReleaseSimulationLocks and GetCode from a {@link FakeShard}. */
 export function fakeStateShardService(shard: FakeShard, mode: FakeShardMode): MountedService {
   return {
     name: 'shardlab.v1.StateShardService',
@@ -41,7 +45,14 @@ export function fakeStateShardService(shard: FakeShard, mode: FakeShardMode): Mo
       }),
       getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', async (req) => {
         if (mode.unimplemented) throw errors.unimplemented('GetProof serves the simulator, which is not implemented yet');
-        return shard.getProof(req.address, req.slots, req.height, req.txHash ? { txHash: req.txHash, ttlMs: req.lockTtlMs } : undefined);
+        return shard.getProof(req.address, req.slots, req.height);
+      }),
+      acquireLocks: unary<AcquireLocksRequest, AcquireLocksResponse>(logger, 'AcquireLocks', async (req) => {
+        if (mode.locksUnimplemented) throw errors.unimplemented('AcquireLocks is not served by this shard');
+        const started = Date.now();
+        const held = await shard.acquireLocks(req.txHash, req.keys, req.lockTtlMs, req.waitMs);
+        const head = shard.head();
+        return { held, waitedMs: Date.now() - started, height: head.height, stateRoot: head.stateRoot };
       }),
       releaseSimulationLocks: unary<ReleaseSimulationLocksRequest, ReleaseSimulationLocksResponse>(logger, 'ReleaseSimulationLocks', async (req) => ({
         released: shard.release(req.txHash),

@@ -1,8 +1,9 @@
 /**
  * Test fixtures of the simulator: fake state shards backed by real ethereumjs Merkle state (so
- * that their EIP-1186 proofs are real), an in-memory StateSource over them, the same state merged
- * into one Merkle state manager (the oracle: a direct single-VM run of the transaction), and raw
- * EVM bytecode of a few contracts.
+ * that their EIP-1186 proofs are real) with a minimal lock table (AcquireLocks,
+ * ReleaseSimulationLocks), an in-memory StateSource and LockClient over them, the same state
+ * merged into one Merkle state manager (the oracle: a direct single-VM run of the transaction),
+ * and raw EVM bytecode of a few contracts.
  */
 import type { Common } from '@ethereumjs/common';
 import { createBlock } from '@ethereumjs/block';
@@ -10,10 +11,10 @@ import { MerklePatriciaTrie } from '@ethereumjs/mpt';
 import { MerkleStateManager, getMerkleStateProof } from '@ethereumjs/statemanager';
 import { createVM, runTx, type RunTxResult } from '@ethereumjs/vm';
 import { Account, MapDB, ValueEncoding, createAddressFromString, hexToBytes, type DB } from '@ethereumjs/util';
-import { MAX_GAS_LIMIT, createPlacement, decodeTransaction, shardOf, type Placement } from '@shardlab/chain';
+import { MAX_GAS_LIMIT, compatibleModes, createPlacement, decodeTransaction, describeLockKey, joinModes, lockKeyId, shardOf, type Placement } from '@shardlab/chain';
 import { errors, fromHex, toHex } from '@shardlab/common';
-import type { GetHeadResponse, GetProofResponse } from '@shardlab/proto';
-import { FEE_SINK, type SimulationLockSpec, type StateSource } from '../src';
+import type { GetHeadResponse, GetProofResponse, LockKey, LockMode } from '@shardlab/proto';
+import { FEE_SINK, type LockClient, type StateSource } from '../src';
 
 /** What to put into an account of the fake network. */
 export interface AccountSpec {
@@ -45,7 +46,15 @@ async function putSpec(sm: MerkleStateManager, address: string, spec: AccountSpe
   }
 }
 
-/** A fake state shard: Merkle state with a history of blocks (height → state root). */
+/** One AcquireLocks request a {@link FakeShard} served. */
+export interface FakeLockRequest {
+  txHash: string;
+  keys: LockKey[];
+  ttlMs: number | undefined;
+  waitMs: number | undefined;
+}
+
+/** A fake state shard: Merkle state with a history of blocks (height → state root) and a lock table. */
 export class FakeShard {
   readonly db = new MapDB<string, Uint8Array>();
   readonly sm: MerkleStateManager;
@@ -55,35 +64,120 @@ export class FakeShard {
   readonly codeRequests: string[] = [];
   headRequests = 0;
   /**
-   * Simulation locks, as a state shard keeps them (address → holder; no expiry: tests clear them
-   * with {@link release} or {@link clearLocks}).
+   * The shard's lock table, as a state shard keeps it but minimal: key id (`lockKeyId`) → holder
+   * (tx hash) → mode; no TTLs, no queue order (tests clear it with {@link release} or
+   * {@link clearLocks}).
    */
-  readonly simLocks = new Map<string, string>();
-  /** GetProof requests that asked for a lock (address, tx hash, TTL asked). */
-  readonly lockRequests: { address: string; txHash: string; ttlMs: number | undefined }[] = [];
+  readonly locks = new Map<string, Map<string, LockMode>>();
+  /** AcquireLocks requests served, in arrival order (as asked). */
+  readonly lockRequests: FakeLockRequest[] = [];
   /** ReleaseSimulationLocks requests served (tx hashes). */
   readonly releaseRequests: string[] = [];
+  /**
+   * Longest a conflicting AcquireLocks waits here for a release, in ms (less when the request
+   * asks less) [0: ABORTED at once, as when the wait bound passed].
+   */
+  maxLockWaitMs = 0;
+  /** AcquireLocks calls waiting for a release. */
+  private readonly lockWaiters = new Set<() => void>();
 
-  /** ReleaseSimulationLocks: frees every lock of `txHash`; returns how many. */
+  constructor(
+    readonly shardId: number,
+    readonly common: Common,
+    private readonly placement: Placement,
+  ) {
+    this.sm = stateAt(this.db, common);
+  }
+
+  /** Puts a lock of another transaction into the table (key id → mode joined with what it holds). */
+  hold(txHash: string, key: Omit<LockKey, 'mode'>, mode: LockMode): void {
+    const id = lockKeyId(key);
+    let hs = this.locks.get(id);
+    if (!hs) this.locks.set(id, (hs = new Map()));
+    hs.set(txHash, joinModes(hs.get(txHash), mode));
+  }
+
+  /** The keys `txHash` holds here: key id → mode. */
+  heldBy(txHash: string): Map<string, LockMode> {
+    const out = new Map<string, LockMode>();
+    for (const [id, hs] of this.locks) {
+      const m = hs.get(txHash);
+      if (m !== undefined) out.set(id, m);
+    }
+    return out;
+  }
+
+  /** Number of AcquireLocks calls waiting here. */
+  get lockWaiting(): number {
+    return this.lockWaiters.size;
+  }
+
+  /**
+   * AcquireLocks: grants all of `keys` to `txHash` at once when no other transaction holds one of
+   * them in a conflicting mode (`compatibleModes`); else waits for releases up to
+   * min(`waitMs` [5,000], {@link maxLockWaitMs}). Returns how many keys `txHash` holds here.
+   * @throws ShardLabError FAILED_PRECONDITION for a key of an address placed on another shard;
+   *   ABORTED when the wait bound passes, naming a holder (`… is locked by transaction 0x… (…)`,
+   *   `meta.holder`), as a state shard words it.
+   */
+  async acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<number> {
+    this.lockRequests.push({ txHash, keys: keys.map((k) => ({ ...k })), ttlMs, waitMs });
+    const wanted = new Map<string, LockKey>();
+    for (const k of keys) {
+      if (shardOf(this.placement, k.address) !== this.shardId) throw errors.failedPrecondition(`${k.address} is not on shard ${this.shardId}`);
+      const id = lockKeyId(k);
+      wanted.set(id, { ...k, mode: joinModes(wanted.get(id)?.mode, k.mode) });
+    }
+    const conflict = () => {
+      for (const [id, k] of wanted) {
+        for (const [h, m] of this.locks.get(id) ?? []) if (h !== txHash && !compatibleModes(m, k.mode)) return { key: k, holder: h };
+      }
+      return undefined;
+    };
+    const bound = Math.min(waitMs ?? 5_000, this.maxLockWaitMs);
+    const started = Date.now();
+    for (let c = conflict(); c; c = conflict()) {
+      const left = started + bound - Date.now();
+      const released = left > 0 && (await this.waitForRelease(left));
+      if (!released) throw errors.aborted(`${describeLockKey(c.key)} is locked by transaction ${c.holder} (fake shard, waited ${bound} ms)`, { holder: c.holder, txHash });
+    }
+    for (const k of wanted.values()) this.hold(txHash, k, k.mode);
+    return this.heldBy(txHash).size;
+  }
+
+  /** Resolves true at the next release, false after `ms`. */
+  private waitForRelease(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.lockWaiters.delete(wake);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.lockWaiters.delete(wake);
+        resolve(false);
+      }, ms);
+      this.lockWaiters.add(wake);
+    });
+  }
+
+  /** ReleaseSimulationLocks: frees every lock of `txHash`; returns how many keys. */
   release(txHash: string): number {
     this.releaseRequests.push(txHash);
     let n = 0;
-    for (const [a, h] of this.simLocks) if (h === txHash && this.simLocks.delete(a)) n++;
+    for (const [id, hs] of this.locks) {
+      if (hs.delete(txHash)) n++;
+      if (hs.size === 0) this.locks.delete(id);
+    }
+    for (const wake of [...this.lockWaiters]) wake();
     return n;
   }
 
   /** Forgets every lock and every recorded lock or release request. */
   clearLocks(): void {
-    this.simLocks.clear();
+    this.locks.clear();
     this.lockRequests.length = 0;
     this.releaseRequests.length = 0;
-  }
-
-  constructor(
-    readonly shardId: number,
-    readonly common: Common,
-  ) {
-    this.sm = stateAt(this.db, common);
   }
 
   /** Writes accounts and produces a block with the new state root. */
@@ -100,19 +194,9 @@ export class FakeShard {
     return { shardId: this.shardId, height: h.height, hash: '0x' + '00'.repeat(32), stateRoot: h.stateRoot, mempoolSize: 0 };
   }
 
-  /**
-   * GetProof as a state shard answers it (32-byte word values), at `height` (default the head).
-   * With `lock`, the address is locked for `lock.txHash`; ABORTED (naming the holder, as a shard
-   * words it) when another transaction holds it.
-   */
-  async getProof(address: string, slots: readonly string[], height?: number, lock?: { txHash: string; ttlMs?: number | undefined }): Promise<GetProofResponse> {
+  /** GetProof as a state shard answers it (32-byte word values), at `height` (default the head). */
+  async getProof(address: string, slots: readonly string[], height?: number): Promise<GetProofResponse> {
     this.proofRequests.push({ address, slots: [...slots], height });
-    if (lock) {
-      this.lockRequests.push({ address, txHash: lock.txHash, ttlMs: lock.ttlMs });
-      const holder = this.simLocks.get(address);
-      if (holder !== undefined && holder !== lock.txHash) throw errors.aborted(`${address} is locked by transaction ${holder} (simulation lock, fake)`);
-      this.simLocks.set(address, lock.txHash);
-    }
     const block = height === undefined ? this.blocks[this.blocks.length - 1] : this.blocks[height];
     if (!block) throw errors.notFound(`shard ${this.shardId} has no block at height ${height}`);
     const view = stateAt(this.db, this.common, fromHex(block.stateRoot));
@@ -161,8 +245,8 @@ export class FakeWorld {
     readonly common: Common,
     shardCount: number,
   ) {
-    this.shards = Array.from({ length: shardCount }, (_, i) => new FakeShard(i, common));
     this.placement = createPlacement(shardCount);
+    this.shards = Array.from({ length: shardCount }, (_, i) => new FakeShard(i, common, this.placement));
     this.merged = stateAt(this.mergedDb, common);
   }
 
@@ -190,9 +274,9 @@ export class FakeWorld {
     return new CountingSource(this);
   }
 
-  /** Like {@link source}, taking the simulation locks of `lock` with every read, as the gRPC source does. */
-  lockingSource(lock: SimulationLockSpec): CountingSource {
-    return new CountingSource(this, lock);
+  /** An in-memory LockClient over the shards' lock tables, recording its calls. */
+  lockClient(): FakeLockClient {
+    return new FakeLockClient(this);
   }
 
   /**
@@ -221,43 +305,63 @@ export class FakeWorld {
   }
 }
 
-/** The in-memory StateSource of a {@link FakeWorld}, counting calls (with `lock`: taking simulation locks). */
+/** The in-memory StateSource of a {@link FakeWorld}, counting calls. */
 export class CountingSource implements StateSource {
   getAccountCalls: { address: string; slots: string[] }[] = [];
   getCodeCalls: string[] = [];
-  /** Calls of {@link releaseLocks}. */
-  releaseCalls = 0;
   private readonly pins = new Map<number, number>();
-  private readonly locked = new Set<FakeShard>();
 
-  constructor(
-    private readonly world: FakeWorld,
-    private readonly lock?: SimulationLockSpec,
-  ) {
-    if (lock) {
-      this.releaseLocks = async () => {
-        this.releaseCalls++;
-        for (const s of this.locked) s.release(lock.txHash);
-        this.locked.clear();
-      };
-    }
-  }
-
-  releaseLocks?: () => Promise<void>;
+  constructor(private readonly world: FakeWorld) {}
 
   async getAccount(address: string, slots: readonly string[]): Promise<GetProofResponse> {
     this.getAccountCalls.push({ address, slots: [...slots] });
     const shard = this.world.shards[this.world.shardOf(address)]!;
     let height = this.pins.get(shard.shardId);
     if (height === undefined) this.pins.set(shard.shardId, (height = shard.head().height));
-    const locking = this.lock && !(this.lock.unlocked ?? []).includes(address);
-    if (locking) this.locked.add(shard);
-    return shard.getProof(address, slots, height, locking ? { txHash: this.lock!.txHash, ttlMs: this.lock!.ttlMs } : undefined);
+    return shard.getProof(address, slots, height);
   }
 
   async getCode(address: string): Promise<Uint8Array> {
     this.getCodeCalls.push(address);
     return this.world.shards[this.world.shardOf(address)]!.getCode(address);
+  }
+}
+
+/** A call of a {@link FakeLockClient}. */
+export type LockCall =
+  | { op: 'acquire'; shardId: number; txHash: string; keys: LockKey[]; ttlMs: number; waitMs: number }
+  | { op: 'release'; shardId: number; txHash: string };
+
+/** The in-memory LockClient of a {@link FakeWorld}: each call goes to its shard's lock table, and is recorded. */
+export class FakeLockClient implements LockClient {
+  readonly calls: LockCall[] = [];
+  /** Runs before each acquisition reaches its shard (e.g. a commit landing that changes state). */
+  beforeAcquire: ((call: Extract<LockCall, { op: 'acquire' }>, index: number) => Promise<void> | void) | undefined;
+
+  constructor(private readonly world: FakeWorld) {}
+
+  /** The acquisitions so far. */
+  get acquisitions(): Extract<LockCall, { op: 'acquire' }>[] {
+    return this.calls.filter((c) => c.op === 'acquire');
+  }
+
+  /** The releases so far. */
+  get releases(): Extract<LockCall, { op: 'release' }>[] {
+    return this.calls.filter((c) => c.op === 'release');
+  }
+
+  async acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<void> {
+    const call = { op: 'acquire' as const, shardId, txHash, keys: keys.map((k) => ({ ...k })), ttlMs, waitMs };
+    this.calls.push(call);
+    await this.beforeAcquire?.(call, this.acquisitions.length - 1);
+    const shard = this.world.shards[shardId];
+    if (!shard) throw errors.unavailable(`shard ${shardId} unavailable: no such shard`, { shardId });
+    await shard.acquireLocks(txHash, keys, ttlMs, waitMs);
+  }
+
+  async release(shardId: number, txHash: string): Promise<void> {
+    this.calls.push({ op: 'release', shardId, txHash });
+    this.world.shards[shardId]?.release(txHash);
   }
 }
 

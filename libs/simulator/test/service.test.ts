@@ -1,10 +1,11 @@
 import { Metadata, makeClientConstructor, status, type Client, type ServiceDefinition, type ServiceError } from '@grpc/grpc-js';
 import { service as healthServiceDefinition } from 'grpc-health-check';
-import { createChainCommon, decodeTransaction, devAccounts, signTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
-import { ReasonCode, SimulatorServiceClient, Transaction, type SimulateRequest, type SimulateResponse } from '@shardlab/proto';
+import { createChainCommon, decodeTransaction, devAccounts, lockKeyId, lockKeysOf, signTransaction, toProtoTransaction, type DevAccount } from '@shardlab/chain';
+import { LockField, LockMode, ReasonCode, SimulatorServiceClient, Transaction, type LockKey, type SimulateRequest, type SimulateResponse } from '@shardlab/proto';
 import { createRegistryClient, createRegistryDirectory, type RegistryDirectory } from '@shardlab/registry';
 import { createClient, type ClientCtor } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
+import { waitFor } from '@shardlab/testing';
 import { CodeCache, SIMULATOR_SERVICE_NAME, simulate, startSimulator, type RunningSimulator } from '../src';
 import { startFakeNetwork, type FakeNetwork } from './fake-network';
 import { COUNTER_CODE, FakeWorld, addressOn, callerCode, revertingCode, slotOf } from './helpers';
@@ -73,7 +74,7 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       directory,
       shardDeadlineMs: 500,
       lockTtlMs: 7_000,
-      lockDeadlineMs: 1_000,
+      lockWaitMs: 4_000,
       logger: silentLogger(),
     });
     client = createClient(SimulatorServiceClient, sim.server.address);
@@ -87,7 +88,18 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
   });
 
   // Successful simulations keep their locks on the shards (nothing prepares them here).
-  afterEach(() => world.shards.forEach((s) => s.clearLocks()));
+  afterEach(() =>
+    world.shards.forEach((s) => {
+      s.clearLocks();
+      s.maxLockWaitMs = 0;
+    }),
+  );
+
+  /** The keys of `rwSet` on `shardId` as the simulator asks them (lockKeysOf's order, without the shard). */
+  const keysOn = (rwSet: NonNullable<SimulateResponse['rwSet']>, shardId: number): LockKey[] =>
+    lockKeysOf(rwSet, alice.address)
+      .filter((k) => k.shardId === shardId)
+      .map(({ shardId: _, ...k }) => k);
 
   it('registers with the registry as service simulator and serves health', async () => {
     const registry = createRegistryClient(net.registryAddress);
@@ -101,7 +113,7 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
     await expect(checkHealth(sim.server.address, SIMULATOR_SERVICE_NAME)).resolves.toBe('SERVING');
   });
 
-  it('simulates a call across three shards: one GetHead per shard, every GetProof at the pinned height', async () => {
+  it('simulates a call across three shards: one GetHead per shard and run (reconnaissance, run under locks), every GetProof at the pinned height', async () => {
     for (const s of world.shards) {
       s.headRequests = 0;
       s.proofRequests.length = 0;
@@ -122,8 +134,9 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       [1, 0],
       [2, 1],
     ]);
-    expect(world.shards.map((s) => s.headRequests)).toEqual([1, 1, 1]);
-    expect(world.shards[2]!.proofRequests.map((r) => r.height)).toEqual([1, 1, 1]);
+    expect(world.shards.map((s) => s.headRequests)).toEqual([2, 2, 2]);
+    expect(world.shards[2]!.proofRequests.length).toBeGreaterThanOrEqual(2);
+    expect(world.shards[2]!.proofRequests.map((r) => r.height)).toEqual(world.shards[2]!.proofRequests.map(() => 1));
     // The same answer as the library over an in-memory source (the wire changes nothing).
     const direct = await simulate(raw, world.source(), { common, codeCache: new CodeCache() });
     expect(res).toEqual(direct);
@@ -143,55 +156,85 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
     const { err, res } = await call({ tx: wire(raw) });
     expect(err).toBeNull();
     expect(res!.success).toBe(true);
-    // The two chunks are asked concurrently.
+    // The two chunks are asked concurrently, by the reconnaissance and by the run under locks.
     expect(world.shards[2]!.proofRequests.map((r) => [r.slots.length, r.height]).sort((x, y) => y[0]! - x[0]!)).toEqual([
       [256, 1],
+      [256, 1],
+      [44, 1],
       [44, 1],
     ]);
+    // Every slot read is locked, in one AcquireLocks of shard 2.
+    expect(world.shards[2]!.lockRequests).toHaveLength(1);
+    expect(world.shards[2]!.lockRequests[0]!.keys).toHaveLength(301);
     expect(res!.rwSet!.addresses.find((a) => a.address === leaf)!.reads).toHaveLength(301);
   });
 
-  it('locks what a simulation reads (the tx hash and TTL on every GetProof but the sender’s), keeps the locks on success', async () => {
+  it('locks the keys of the RwSet (one AcquireLocks per shard, with the TTL and wait bound), none of the sender’s, and keeps them on success', async () => {
     const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
     const hash = decodeTransaction(raw, common).hash;
     const { res } = await call({ tx: wire(raw) });
     expect(res!.success).toBe(true);
-    expect(world.shards[0]!.lockRequests).toEqual([]); // the sender: nonce reserved, value locked by its home shard instead
-    expect(world.shards[1]!.lockRequests).toEqual([{ address: caller, txHash: hash, ttlMs: 7_000 }]);
-    expect(world.shards[2]!.lockRequests.map((r) => [r.address, r.txHash, r.ttlMs])).toEqual(world.shards[2]!.lockRequests.map(() => [leaf, hash, 7_000]));
-    expect(world.shards[2]!.lockRequests.length).toBeGreaterThanOrEqual(1);
+    const rw = res!.rwSet!;
+    // The sender's shard: nothing (its nonce is reserved and its value locked by its home shard instead).
+    expect(world.shards[0]!.lockRequests).toEqual([]);
+    for (const s of [1, 2]) {
+      expect(keysOn(rw, s).length).toBeGreaterThan(0);
+      expect(world.shards[s]!.lockRequests).toEqual([{ txHash: hash, keys: keysOn(rw, s), ttlMs: 7_000, waitMs: 4_000 }]);
+      expect(world.shards[s]!.heldBy(hash)).toEqual(new Map(keysOn(rw, s).map((k) => [lockKeyId(k), k.mode])));
+    }
+    // The leaf's slot 0 is read (shared), slot 1 written (exclusive).
+    expect(keysOn(rw, 2).filter((k) => k.field === LockField.LOCK_FIELD_SLOT)).toEqual([
+      { address: leaf, field: LockField.LOCK_FIELD_SLOT, slot: slotOf(0), mode: LockMode.LOCK_MODE_SHARED },
+      { address: leaf, field: LockField.LOCK_FIELD_SLOT, slot: slotOf(1), mode: LockMode.LOCK_MODE_EXCLUSIVE },
+    ]);
     expect(world.shards.map((s) => s.releaseRequests)).toEqual([[], [], []]);
-    expect([...world.shards[1]!.simLocks]).toEqual([[caller, hash]]);
-    expect([...world.shards[2]!.simLocks]).toEqual([[leaf, hash]]);
   });
 
-  it('on state locked by another transaction: releases, retries, and past the deadline answers `state locked by another transaction (0x…)`', async () => {
+  it('on a key held by another transaction past the wait bound: releases what it took and answers `state locked by another transaction (0x…)`', async () => {
     const holder = '0x' + 'ee'.repeat(32);
-    world.shards[2]!.simLocks.set(leaf, holder);
+    world.shards[2]!.hold(holder, { address: leaf, field: LockField.LOCK_FIELD_SLOT, slot: slotOf(0) }, LockMode.LOCK_MODE_EXCLUSIVE);
     const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
     const hash = decodeTransaction(raw, common).hash;
     const { err, res } = await call({ tx: wire(raw) });
     expect(err).toBeNull();
     expect(res).toEqual({ success: false, error: `state locked by another transaction (${holder})`, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_STATE_LOCKED, transaction: holder }), rwSet: undefined });
-    // Every attempt locked the caller on shard 1 and released it: nothing of it is left.
-    const attempts = world.shards[1]!.lockRequests.length;
-    expect(attempts).toBeGreaterThanOrEqual(2);
-    expect(world.shards[1]!.releaseRequests).toEqual(Array.from({ length: attempts }, () => hash));
-    expect([...world.shards[1]!.simLocks]).toEqual([]);
-    expect([...world.shards[2]!.simLocks]).toEqual([[leaf, holder]]);
+    // Shard 1 granted first (ascending shard order), then gave everything back.
+    expect(world.shards[1]!.lockRequests).toHaveLength(1);
+    expect(world.shards[1]!.releaseRequests).toEqual([hash]);
+    expect(world.shards[1]!.heldBy(hash).size).toBe(0);
+    expect(world.shards[2]!.heldBy(hash).size).toBe(0);
+    expect(world.shards[2]!.heldBy(holder).size).toBe(1);
 
     // Once the holder is gone, the same transaction simulates.
     world.shards[2]!.release(holder);
     expect((await call({ tx: wire(raw) })).res!.success).toBe(true);
   });
 
-  it('a simulation that fails releases its locks', async () => {
+  it('waits at a shard while a key is held, and simulates once the holder releases it', async () => {
+    const holder = '0x' + 'ef'.repeat(32);
+    const shard2 = world.shards[2]!;
+    shard2.maxLockWaitMs = 60_000; // the simulator's wait bound (4 s) decides
+    shard2.hold(holder, { address: leaf, field: LockField.LOCK_FIELD_SLOT, slot: slotOf(1) }, LockMode.LOCK_MODE_SHARED);
+    const raw = signTransaction(common, alice, { to: caller, value: 1000n, nonce: 0n, gasLimit: 200_000n });
+    const hash = decodeTransaction(raw, common).hash;
+    const pending = call({ tx: wire(raw) });
+    await waitFor(() => shard2.lockWaiting === 1, 5000, 'the AcquireLocks of shard 2 to wait');
+    expect(shard2.heldBy(hash).size).toBe(0);
+    shard2.release(holder);
+    const { err, res } = await pending;
+    expect(err).toBeNull();
+    expect(res!.success).toBe(true);
+    expect(shard2.heldBy(hash)).toEqual(new Map(keysOn(res!.rwSet!, 2).map((k) => [lockKeyId(k), k.mode])));
+  });
+
+  it('a simulation that fails releases its locks (a reverted reconnaissance locks what it fetched; the run under locks decides)', async () => {
     const raw = signTransaction(common, alice, { to: reverter, nonce: 0n, gasLimit: 100_000n });
+    const hash = decodeTransaction(raw, common).hash;
     const { res } = await call({ tx: wire(raw) });
     expect(res!.error).toBe('execution reverted: no entry');
-    expect(world.shards[1]!.lockRequests.map((r) => r.address)).toEqual([reverter]);
-    expect(world.shards[1]!.releaseRequests).toEqual([decodeTransaction(raw, common).hash]);
-    expect([...world.shards[1]!.simLocks]).toEqual([]);
+    expect(world.shards[1]!.lockRequests.map((r) => r.keys)).toEqual([[{ address: reverter, field: LockField.LOCK_FIELD_BALANCE, slot: '', mode: LockMode.LOCK_MODE_SHARED }]]);
+    expect(world.shards[1]!.releaseRequests).toEqual([hash]);
+    expect(world.shards[1]!.heldBy(hash).size).toBe(0);
   });
 
   it('answers a reverting call with success false and the reason', async () => {
@@ -229,6 +272,22 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       expect(err?.details).toMatch(/^shard 1 GetProof failed: UNIMPLEMENTED/);
     } finally {
       mode.unimplemented = false;
+    }
+  });
+
+  it('answers UNAVAILABLE naming the shard when a shard answers AcquireLocks with an error of its own, holding nothing', async () => {
+    const mode = net.shards[2]!.mode;
+    mode.locksUnimplemented = true;
+    try {
+      const raw = signTransaction(common, alice, { to: caller, nonce: 0n, gasLimit: 200_000n });
+      const hash = decodeTransaction(raw, common).hash;
+      const { err } = await call({ tx: wire(raw) });
+      expect(err?.code).toBe(status.UNAVAILABLE);
+      expect(err?.details).toMatch(/^shard 2 AcquireLocks failed: UNIMPLEMENTED/);
+      expect(world.shards[1]!.lockRequests).toHaveLength(1);
+      expect(world.shards.map((s) => s.heldBy(hash).size)).toEqual([0, 0, 0]);
+    } finally {
+      mode.locksUnimplemented = false;
     }
   });
 
