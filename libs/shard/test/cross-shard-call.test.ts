@@ -284,6 +284,7 @@ describe('locks: two calls touching the same state in opposite orders', () => {
         events.push(`released ${txHash.slice(0, 6)} on ${shardId}`);
         await inner.release(shardId, txHash);
       },
+      senderReady: (shardId, txHash, waitMs) => inner.senderReady(shardId, txHash, waitMs),
     };
     return { events, client };
   }

@@ -24,14 +24,6 @@ function table(opts: { defaultTtlMs?: number; maxTtlMs?: number } = {}) {
   return { clock, locks };
 }
 const keys = (...entries: [string, LockMode][]) => new Map(entries);
-/**
- * Product bug, left failing on purpose (`it.failing`; see the report): `KeyLocks.grant` takes
- * `hs = holders.get(key)`, drops the expired conflicting holders (dropKey deletes the key's map
- * from `holders` when it empties), then writes the grantee into the detached map. A takeover of
- * an expired sole holder is therefore lost: the new holder is 'not held', blocks nobody, and
- * another transaction gets a conflicting lock. Turn these `it.failing` into `it` once fixed.
- */
-const itTakeoverBug = it.failing;
 const waiterOf = (r: ReturnType<KeyLocks['acquire']>): LockWaiter => {
   if ('granted' in r) throw new Error('expected the request to wait');
   return r.waiter;
@@ -161,7 +153,7 @@ describe('KeyLocks', () => {
   });
 
   describe('TTLs', () => {
-    itTakeoverBug('a holder expires after its TTL: it no longer blocks, and a conflicting request takes the key over', () => {
+    it('a holder expires after its TTL: it no longer blocks, and a conflicting request takes the key over', () => {
       const { clock, locks } = table();
       locks.acquire(A, keys([K1, X], [K2, S]), 100);
       expect(locks.list().map((l) => l.expiresAtMs)).toEqual([1_100, 1_100]);
@@ -184,7 +176,7 @@ describe('KeyLocks', () => {
       expect(locks.has(A)).toBe(true);
     });
 
-    itTakeoverBug('a waiter is granted once the holder it waits for has expired', () => {
+    it('a waiter is granted once the holder it waits for has expired', () => {
       const { clock, locks } = table();
       locks.acquire(A, keys([K1, X]), 100);
       const b = waiterOf(locks.acquire(B, keys([K1, X]), 50));
@@ -196,7 +188,7 @@ describe('KeyLocks', () => {
       expect(locks.list()).toEqual([{ key: K1, mode: X, txHash: B, expiresAtMs: clock.ms + 50 }]);
     });
 
-    itTakeoverBug('a takeover of an expired holder is a real lock: a third conflicting request waits for the new holder (BUG: it is granted)', () => {
+    it('a takeover of an expired holder is a real lock: a third conflicting request waits for the new holder', () => {
       const { clock, locks } = table();
       locks.acquire(A, keys([K1, X]), 100);
       clock.ms += 100;
@@ -336,7 +328,7 @@ describe('KeyLocks', () => {
       fc.record({ op: fc.constant('sweep' as const), grace: fc.integer({ min: 0, max: 300 }) }),
     );
 
-    itTakeoverBug('after any sequence of operations, no two live holders of a key have incompatible modes; what is granted is held', () => {
+    it('after any sequence of operations, no two live holders of a key have incompatible modes; what is granted is held', () => {
       fc.assert(
         fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
           const { clock, locks } = table({ defaultTtlMs: 100, maxTtlMs: 250 });

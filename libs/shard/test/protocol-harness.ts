@@ -163,6 +163,9 @@ export class Network {
       release: async (shardId, txHash) => {
         await this.shards[shardId]!.releaseSimulationLocks(txHash);
       },
+      senderReady: async (shardId, txHash, waitMs) => {
+        await this.shards[shardId]!.acquireLocks(txHash, [], undefined, waitMs);
+      },
     };
   }
 

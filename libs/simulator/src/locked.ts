@@ -18,9 +18,9 @@
  * after their TTL. On any other outcome they are released.
  */
 import { joinModes, lockKeyId, lockKeysOf, modeCovers } from '@shardlab/chain';
-import { ErrorCode, isShardLabError } from '@shardlab/common';
-import { LockField, LockMode, reasonMessage, reasons, type GetProofResponse, type LockKey, type SimulateResponse } from '@shardlab/proto';
-import type { StateSource } from './remote-state';
+import { ErrorCode, errors, isShardLabError } from '@shardlab/common';
+import { LockField, LockMode, reasonMessage, reasons, type LockKey, type SimulateResponse } from '@shardlab/proto';
+import type { RemoteStateManager, StateSource, TouchedAccount } from './remote-state';
 import { decodeSimulationInput, simulate, type SimulateOpts, type SimulationInput } from './simulate';
 
 /** Lifetime of the locks the simulator asks for, in ms. */
@@ -40,6 +40,13 @@ export interface LockClient {
    *   UNAVAILABLE when the shard cannot be reached.
    */
   acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<void>;
+  /**
+   * Resolves once the sender's transactions before `txHash` are in a block on its home shard
+   * `shardId` (an AcquireLocks without keys), waiting at most `waitMs`.
+   * @throws ShardLabError ABORTED when they are still not in a block after `waitMs`; UNAVAILABLE
+   *   when the shard cannot be reached.
+   */
+  senderReady(shardId: number, txHash: string, waitMs: number): Promise<void>;
   /** Releases every simulation lock of `txHash` on shard `shardId`; never throws (a lock left expires with its TTL). */
   release(shardId: number, txHash: string): Promise<void>;
 }
@@ -71,36 +78,33 @@ export function lockedFailure(holder: string | undefined, message: string): stri
 /** A key with its shard, as {@link lockKeysOf} gives it. */
 type ShardKey = LockKey & { shardId: number };
 
-/** A source that records what it fetched: (shard, address) → slots. */
-function recording(source: StateSource): { source: StateSource; fetched: Map<string, { shardId: number; address: string; slots: Set<string> }> } {
-  const fetched = new Map<string, { shardId: number; address: string; slots: Set<string> }>();
-  return {
-    fetched,
-    source: {
-      getAccount: async (address, slots): Promise<GetProofResponse> => {
-        const res = await source.getAccount(address, slots);
-        const a = address.toLowerCase();
-        const shardId = Number(res.reference?.shardId ?? res.account?.shardId ?? 0);
-        let f = fetched.get(a);
-        if (!f) fetched.set(a, (f = { shardId, address: a, slots: new Set() }));
-        for (const s of slots) f.slots.add(s.toLowerCase());
-        return res;
-      },
-      getCode: (address) => source.getCode(address),
-    },
+/** One run of the simulation, with what it touched (for runs that answer no RwSet). */
+async function runOnce(input: SimulationInput | undefined, source: StateSource, opts: SimulateOpts, sender: string): Promise<{ res: SimulateResponse; home: number | undefined; failedKeys: () => Promise<ShardKey[]> }> {
+  let state: RemoteStateManager | undefined;
+  const res = await simulate(input, source, { ...opts, onState: (s) => (state = s) });
+  const touched = async (): Promise<TouchedAccount[]> => {
+    try {
+      return state ? await state.touched() : [];
+    } catch {
+      return [];
+    }
   };
+  const home = res.rwSet ? Number(res.rwSet.addresses.find((a) => a.address.toLowerCase() === sender)?.shardId) : (await touched()).find((t) => t.address === sender)?.shardId;
+  return { res, home: Number.isFinite(home) ? home : undefined, failedKeys: async () => keysOfTouched(await touched(), sender) };
 }
 
 /**
- * Keys for a run that answered no RwSet (it reverted, perhaps on torn state): every slot it
- * fetched exclusive, every balance it fetched shared (the sender's excepted).
+ * Keys for a run that answered no RwSet (it reverted, perhaps on torn state): every slot it read
+ * or wrote exclusive (slots of accounts without storage included: they are read from the account
+ * proof alone), every balance it touched shared (the sender's excepted).
  */
-function keysOfFetched(fetched: ReturnType<typeof recording>['fetched'], sender: string): ShardKey[] {
+function keysOfTouched(touched: readonly TouchedAccount[], sender: string): ShardKey[] {
   const out: ShardKey[] = [];
-  for (const f of fetched.values()) {
-    if (f.address === sender) continue;
-    out.push({ shardId: f.shardId, address: f.address, field: LockField.LOCK_FIELD_BALANCE, slot: '', mode: LockMode.LOCK_MODE_SHARED });
-    for (const s of f.slots) out.push({ shardId: f.shardId, address: f.address, field: LockField.LOCK_FIELD_SLOT, slot: s, mode: LockMode.LOCK_MODE_EXCLUSIVE });
+  for (const t of touched) {
+    if (t.address === sender) continue;
+    out.push({ shardId: t.shardId, address: t.address, field: LockField.LOCK_FIELD_BALANCE, slot: '', mode: LockMode.LOCK_MODE_SHARED });
+    const slots = new Set([...t.reads.map((r) => r.slot.toLowerCase()), ...t.writes.map((w) => w.slot.toLowerCase())]);
+    for (const slot of slots) out.push({ shardId: t.shardId, address: t.address, field: LockField.LOCK_FIELD_SLOT, slot, mode: LockMode.LOCK_MODE_EXCLUSIVE });
   }
   return out;
 }
@@ -128,8 +132,8 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
   const waitMs = opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
   const attempts = opts.lockAttempts ?? DEFAULT_LOCK_ATTEMPTS;
 
-  const recon = recording(sourceFor());
-  const first = await simulate(input, recon.source, opts);
+  const recon = await runOnce(input, sourceFor(), opts, sender);
+  const first = recon.res;
   const want = new Map<string, ShardKey>();
   const add = (keys: readonly ShardKey[]) => {
     for (const k of keys) {
@@ -140,12 +144,12 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
   };
   if (first.rwSet) add(lockKeysOf(first.rwSet, sender));
   else if (isRefusal(first)) return first; // refused before executing: no state decides it
-  else add(keysOfFetched(recon.fetched, sender));
+  else add(await recon.failedKeys());
 
   // The sender's home shard first answers once the sender's earlier transactions are in a block
   // (an AcquireLocks without keys): until then they could wait for keys this call would hold,
   // while its acceptance waits for them (nonce order).
-  const home = recon.fetched.get(sender)?.shardId;
+  const home = recon.home;
   const held = new Set<number>();
   const releaseAll = async () => {
     await Promise.all([...held].map((s) => locks.release(s, d.hash)));
@@ -161,9 +165,9 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
       list.push({ address: k.address, field: k.field, slot: k.slot, mode: k.mode });
     }
     try {
-      if (attempt === 1 && home !== undefined && [...byShard.keys()][0] !== home) await locks.acquire(home, d.hash, [], ttlMs, opts.senderWaitMs ?? DEFAULT_SENDER_WAIT_MS);
+      if (attempt === 1 && home !== undefined && [...byShard.keys()][0] !== home) await locks.senderReady(home, d.hash, opts.senderWaitMs ?? DEFAULT_SENDER_WAIT_MS);
       for (const [shardId, keys] of byShard) {
-        if (opts.signal?.aborted) throw new Error('simulation cancelled');
+        if (opts.signal?.aborted) throw errors.unavailable('the Simulate call was cancelled before its locks were taken');
         held.add(shardId);
         await locks.acquire(shardId, d.hash, keys, ttlMs, waitMs);
       }
@@ -175,15 +179,15 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
       const cause = reasons.simulationLocked(holder, err.message);
       return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
     }
-    const run = recording(sourceFor());
-    let res: SimulateResponse;
+    let run: Awaited<ReturnType<typeof runOnce>>;
     try {
-      res = await simulate(input, run.source, opts);
+      run = await runOnce(input, sourceFor(), opts, sender);
     } catch (err) {
       await releaseAll();
       throw err;
     }
-    const missing = res.rwSet ? lockKeysOf(res.rwSet, sender).filter((k) => !modeCovers(want.get(lockKeyId(k))?.mode, k.mode)) : keysOfFetched(run.fetched, sender).filter((k) => k.field === LockField.LOCK_FIELD_SLOT && !want.has(lockKeyId(k)));
+    const res = run.res;
+    const missing = res.rwSet ? lockKeysOf(res.rwSet, sender).filter((k) => !modeCovers(want.get(lockKeyId(k))?.mode, k.mode)) : (await run.failedKeys()).filter((k) => k.field === LockField.LOCK_FIELD_SLOT && !want.has(lockKeyId(k)));
     if (missing.length === 0) {
       if (!res.success) await releaseAll();
       return res;

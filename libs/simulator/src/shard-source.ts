@@ -7,7 +7,7 @@ import { shardOf } from '@shardlab/chain';
 import { ErrorCode, ShardLabError, errors, isShardLabError } from '@shardlab/common';
 import type { AcquireLocksResponse, GetCodeResponse, GetHeadResponse, GetProofResponse, ReleaseSimulationLocksResponse, StateShardServiceClient } from '@shardlab/proto';
 import type { Peer, PeerInvoke, Peers } from '@shardlab/registry';
-import type { LockClient } from './locked';
+import { DEFAULT_LOCK_TTL_MS, type LockClient } from './locked';
 import type { StateSource } from './remote-state';
 
 /** Most storage slots asked in one GetProof (the shards' limit); more are asked in several. */
@@ -144,7 +144,7 @@ export interface ShardLockClientOpts {
  */
 export function createShardLockClient(opts: ShardLockClientOpts): LockClient {
   const callOpts = opts.signal ? { signal: opts.signal } : {};
-  return {
+  const client: LockClient = {
     acquire: async (shardId, txHash, keys, ttlMs, waitMs) => {
       let peer: Peer<StateShardServiceClient>;
       try {
@@ -175,5 +175,7 @@ export function createShardLockClient(opts: ShardLockClientOpts): LockClient {
         // A lock that could not be released expires with its TTL.
       }
     },
+    senderReady: (shardId, txHash, waitMs) => client.acquire(shardId, txHash, [], DEFAULT_LOCK_TTL_MS, waitMs),
   };
+  return client;
 }

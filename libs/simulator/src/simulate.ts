@@ -38,6 +38,8 @@ export interface SimulateOpts {
   blockGasLimit?: bigint;
   /** Clock for the block timestamp, in ms; default `Date.now`. */
   now?: () => number;
+  /** Given the run's state manager once it exists (e.g. to learn what a failed run read). */
+  onState?: (state: RemoteStateManager) => void;
 }
 
 /** A transaction as the Simulate RPC takes it: the wire message, or just its raw signed bytes. */
@@ -184,6 +186,7 @@ export async function simulate(input: SimulationInput | undefined, source: State
   const d = decodeSimulationInput(input, opts.common);
   const baseFee = opts.baseFeePerGas ?? DEFAULT_BASE_FEE_PER_GAS;
   const state = new RemoteStateManager({ source, ...(opts.codeCache ? { codeCache: opts.codeCache } : {}), localAccounts: [FEE_SINK] });
+  opts.onState?.(state);
 
   const accessList: [string, string[]][] =
     'accessList' in d.tx ? d.tx.accessList.map(([a, slots]) => [toHex(a), slots.map((s) => toWord(s))] as [string, string[]]) : [];

@@ -121,6 +121,8 @@ export class FakeShard {
    *   `meta.holder`), as a state shard words it.
    */
   async acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<number> {
+    // A request without keys is a sender's wait for its earlier transactions (none here): not a lock.
+    if (keys.length === 0) return 0;
     this.lockRequests.push({ txHash, keys: keys.map((k) => ({ ...k })), ttlMs, waitMs });
     const wanted = new Map<string, LockKey>();
     for (const k of keys) {
@@ -362,6 +364,11 @@ export class FakeLockClient implements LockClient {
   async release(shardId: number, txHash: string): Promise<void> {
     this.calls.push({ op: 'release', shardId, txHash });
     this.world.shards[shardId]?.release(txHash);
+  }
+
+  /** The sender's earlier transactions are always in a block here: resolves at once (not recorded). */
+  async senderReady(shardId: number): Promise<void> {
+    if (!this.world.shards[shardId]) throw errors.unavailable(`shard ${shardId} unavailable: no such shard`, { shardId });
   }
 }
 

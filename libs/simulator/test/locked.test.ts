@@ -183,6 +183,7 @@ describe('simulateWithLocks (reconnaissance, ordered acquisition, run under lock
     const locks: LockClient = {
       acquire: async () => Promise.reject(errors.aborted(message)),
       release: (s, h) => inner.release(s, h),
+      senderReady: (s) => inner.senderReady(s),
     };
     const res = await simulateWithLocks(raw, () => world.source(), locks, opts());
     expect(res).toEqual({ success: false, error: `state kept changing while simulating: ${message}`, cause: expect.objectContaining({ code: ReasonCode.REASON_CODE_STATE_LOCKED }), rwSet: undefined });
@@ -239,11 +240,9 @@ describe('simulateWithLocks (reconnaissance, ordered acquisition, run under lock
     expect(held(hash).get(1)?.size).toBe(2);
   });
 
-  // Product bug (left failing on purpose, see the report): a reverted run's keys are the slots it
-  // *fetched*; a slot of an account without storage is zero by the account proof alone and never
-  // fetched, so it is never locked, and a revert decided on it is answered from unlocked state.
-  // Turn `it.failing` into `it` once keysOfFetched records every slot read.
-  it.failing('a reverted reconnaissance also locks the slots it read of an account without storage (BUG: they are not fetched, so not locked)', async () => {
+  // A slot of an account without storage is zero by the account proof alone and never fetched:
+  // the run's own record of what it read must still lock it.
+  it('a reverted reconnaissance also locks the slots it read of an account without storage', async () => {
     const gate = addressOn(1, SHARDS, '9a');
     await put(gate, GATE_CODE, {}); // slot 0 is zero: the gate is closed, its storage empty
     const raw = sign(gate);
@@ -326,6 +325,7 @@ describe('simulateWithLocks (reconnaissance, ordered acquisition, run under lock
         return inner.acquire(shardId, txHash, keys, ttlMs, waitMs);
       },
       release: (s, h) => inner.release(s, h),
+      senderReady: (s) => inner.senderReady(s),
     };
     await expect(simulateWithLocks(raw, () => world.source(), locks, opts())).rejects.toMatchObject({ code: ErrorCode.Unavailable });
     expect(inner.acquisitions.map((c) => c.shardId)).toEqual([1]);

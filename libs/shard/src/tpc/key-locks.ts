@@ -108,7 +108,8 @@ export class KeyLocks {
 
   /**
    * Whether a local transaction must wait before writing `key`: a call holds it (unexpired) in a
-   * mode other than credit. Records the key as wanted by a local transaction when it must.
+   * mode other than credit. (The caller records the keys local transactions waited for, see
+   * {@link setLocalWanted}.)
    */
   blocksLocalWrite(key: string, atMs = this.now()): boolean {
     const hs = this.holders.get(key);
@@ -160,13 +161,14 @@ export class KeyLocks {
     if (t.expiresAtMs !== Infinity) t.expiresAtMs = Math.max(t.expiresAtMs, atMs + this.grantedTtl(ttlMs));
     for (const [k, m] of keys) {
       const joined = joinModes(t.keys.get(k), m);
+      // Expired holders of a conflicting mode are taken over (first: dropping the last one
+      // removes the key's holder map).
+      for (const [h, hm] of [...(this.holders.get(k) ?? [])]) {
+        if (h !== txHash && !compatibleModes(hm, joined)) this.dropKey(h, k);
+      }
       t.keys.set(k, joined);
       let hs = this.holders.get(k);
       if (!hs) this.holders.set(k, (hs = new Map()));
-      // Expired holders of a conflicting mode are taken over.
-      for (const [h, hm] of [...hs]) {
-        if (h !== txHash && !compatibleModes(hm, joined)) this.dropKey(h, k);
-      }
       hs.set(txHash, joined);
     }
   }
