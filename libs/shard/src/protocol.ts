@@ -12,6 +12,8 @@ export interface LocksGranted {
   waitedMs: number;
   /** The shard's durable head when the locks were granted. */
   head: { height: number; stateRoot: string };
+  /** The value of each requested key once granted, in request order (see AcquireLocksResponse.values). */
+  values: string[];
 }
 
 /**

@@ -74,7 +74,7 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     })),
     acquireLocks: unary<AcquireLocksRequest, AcquireLocksResponse>(logger, 'AcquireLocks', async (req) => {
       const g = await node.acquireLocks(req.txHash, req.keys, req.lockTtlMs, req.waitMs);
-      return { held: g.held, waitedMs: g.waitedMs, height: g.head.height, stateRoot: g.head.stateRoot };
+      return { held: g.held, waitedMs: g.waitedMs, height: g.head.height, stateRoot: g.head.stateRoot, values: g.values };
     }),
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),

@@ -277,8 +277,9 @@ describe('locks: two calls touching the same state in opposite orders', () => {
     const inner = net.lockClient();
     const client: LockClient = {
       acquire: async (shardId, txHash, keys, ttlMs, waitMs) => {
-        await inner.acquire(shardId, txHash, keys, ttlMs, waitMs);
+        const values = await inner.acquire(shardId, txHash, keys, ttlMs, waitMs);
         events.push(`granted ${txHash.slice(0, 6)} on ${shardId}`);
+        return values;
       },
       release: async (shardId, txHash) => {
         events.push(`released ${txHash.slice(0, 6)} on ${shardId}`);

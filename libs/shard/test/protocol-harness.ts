@@ -158,7 +158,7 @@ export class Network {
           this.clock.ms += 100;
           for (const s of this.shards) await s.produceBlock();
         }
-        await p;
+        return (await p).values;
       },
       release: async (shardId, txHash) => {
         await this.shards[shardId]!.releaseSimulationLocks(txHash);

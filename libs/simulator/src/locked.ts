@@ -19,7 +19,8 @@
  */
 import { joinModes, lockKeyId, lockKeysOf, modeCovers } from '@shardlab/chain';
 import { ErrorCode, errors, isShardLabError } from '@shardlab/common';
-import { LockField, LockMode, reasonMessage, reasons, type LockKey, type SimulateResponse } from '@shardlab/proto';
+import { KECCAK256_NULL, bytesToHex, createAccountFromRLP, hexToBytes } from '@ethereumjs/util';
+import { LockField, LockMode, reasonMessage, reasons, type LockKey, type RwSet, type SimulateResponse } from '@shardlab/proto';
 import type { RemoteStateManager, StateSource, TouchedAccount } from './remote-state';
 import { decodeSimulationInput, simulate, type SimulateOpts, type SimulationInput } from './simulate';
 
@@ -36,10 +37,12 @@ export const DEFAULT_LOCK_ATTEMPTS = 4;
 export interface LockClient {
   /**
    * Takes `keys` (all of shard `shardId`) for `txHash`, for `ttlMs`, waiting at most `waitMs`.
+   * Resolves with the value of each key once held, in key order (AcquireLocksResponse.values;
+   * an empty list when the shard gives none).
    * @throws ShardLabError ABORTED when the wait bound passed (`meta.holder`: a holder, when named);
    *   UNAVAILABLE when the shard cannot be reached.
    */
-  acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<void>;
+  acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<string[]>;
   /**
    * Resolves once the sender's transactions before `txHash` are in a block on its home shard
    * `shardId` (an AcquireLocks without keys), waiting at most `waitMs`.
@@ -63,6 +66,8 @@ export interface LockedSimulateOpts extends SimulateOpts {
   lockAttempts?: number;
   /** Stops when aborted (the Simulate call was cancelled). */
   signal?: AbortSignal;
+  /** Called once with where the time went, in ms (reconnaissance, waiting for the sender and for locks, runs under locks), for logs. */
+  onTimings?: (t: { reconMs: number; senderMs: number; lockMs: number; runMs: number; attempts: number }) => void;
   /** Called when an attempt ends without a result (missed keys, or a wait bound passed), for logs. */
   onConflict?: (info: { attempt: number; holder: string | undefined; message: string; backoffMs: number }) => void;
 }
@@ -110,6 +115,33 @@ function keysOfTouched(touched: readonly TouchedAccount[], sender: string): Shar
 }
 
 /**
+ * Whether every locked key's value, as the shards answered it once granted (`values`, by key id),
+ * equals what the RwSet read: slots read, balances read, nonces and code hashes of accounts the
+ * call changes (keys the RwSet did not read, like a slot only written or a balance only
+ * credited, need no check). False when a value is missing.
+ */
+function stillTrue(rwSet: RwSet, keys: readonly ShardKey[], values: ReadonlyMap<string, string>): boolean {
+  const items = new Map(rwSet.addresses.map((a) => [a.address.toLowerCase(), a]));
+  for (const k of keys) {
+    const item = items.get(k.address.toLowerCase());
+    const got = values.get(lockKeyId(k));
+    if (!item || got === undefined) return false;
+    if (k.field === LockField.LOCK_FIELD_SLOT) {
+      const read = item.reads.find((r) => r.slot !== '' && r.slot.toLowerCase() === k.slot.toLowerCase());
+      if (read && read.value.toLowerCase() !== got.toLowerCase()) return false;
+      continue;
+    }
+    if (k.field === LockField.LOCK_FIELD_BALANCE && !item.balanceRead) continue;
+    const raw = item.reads.find((r) => r.slot === '')?.value ?? '0x';
+    const acc = raw === '0x' || raw === '' ? undefined : createAccountFromRLP(hexToBytes(raw as `0x${string}`));
+    const expected =
+      k.field === LockField.LOCK_FIELD_BALANCE ? (acc?.balance ?? 0n).toString() : k.field === LockField.LOCK_FIELD_NONCE ? (acc?.nonce ?? 0n).toString() : bytesToHex(acc?.codeHash ?? KECCAK256_NULL);
+    if (expected !== got.toLowerCase()) return false;
+  }
+  return true;
+}
+
+/**
  * Simulates `input` like {@link simulate}, under locks: reconnaissance, ordered acquisition,
  * then the run that counts with every key held (see the module docstring). Each run gets a fresh
  * source from `sourceFor` (fresh reference heights); `locks` takes and releases the keys.
@@ -132,73 +164,98 @@ export async function simulateWithLocks(input: SimulationInput | undefined, sour
   const waitMs = opts.lockWaitMs ?? DEFAULT_LOCK_WAIT_MS;
   const attempts = opts.lockAttempts ?? DEFAULT_LOCK_ATTEMPTS;
 
-  const recon = await runOnce(input, sourceFor(), opts, sender);
-  const first = recon.res;
-  const want = new Map<string, ShardKey>();
-  const add = (keys: readonly ShardKey[]) => {
-    for (const k of keys) {
-      const id = lockKeyId(k);
-      const cur = want.get(id);
-      want.set(id, { ...k, mode: joinModes(cur?.mode, k.mode) });
-    }
+  const timings = { reconMs: 0, senderMs: 0, lockMs: 0, runMs: 0, attempts: 0 };
+  let mark = performance.now();
+  const lap = (k: 'reconMs' | 'senderMs' | 'lockMs' | 'runMs') => {
+    const now = performance.now();
+    timings[k] += Math.round(now - mark);
+    mark = now;
   };
-  if (first.rwSet) add(lockKeysOf(first.rwSet, sender));
-  else if (isRefusal(first)) return first; // refused before executing: no state decides it
-  else add(await recon.failedKeys());
-
-  // The sender's home shard first answers once the sender's earlier transactions are in a block
-  // (an AcquireLocks without keys): until then they could wait for keys this call would hold,
-  // while its acceptance waits for them (nonce order).
-  const home = recon.home;
-  const held = new Set<number>();
-  const releaseAll = async () => {
-    await Promise.all([...held].map((s) => locks.release(s, d.hash)));
-    held.clear();
-  };
-  let lastMessage = '';
-  for (let attempt = 1; attempt <= attempts; attempt++) {
-    // Ascending shard order, all of one shard's keys in one request.
-    const byShard = new Map<number, LockKey[]>();
-    for (const k of [...want.values()].sort((a, b) => a.shardId - b.shardId)) {
-      let list = byShard.get(k.shardId);
-      if (!list) byShard.set(k.shardId, (list = []));
-      list.push({ address: k.address, field: k.field, slot: k.slot, mode: k.mode });
-    }
-    try {
-      if (attempt === 1 && home !== undefined && [...byShard.keys()][0] !== home) await locks.senderReady(home, d.hash, opts.senderWaitMs ?? DEFAULT_SENDER_WAIT_MS);
-      for (const [shardId, keys] of byShard) {
-        if (opts.signal?.aborted) throw errors.unavailable('the Simulate call was cancelled before its locks were taken');
-        held.add(shardId);
-        await locks.acquire(shardId, d.hash, keys, ttlMs, waitMs);
-      }
-    } catch (err) {
-      await releaseAll();
-      if (!isShardLabError(err, ErrorCode.Aborted)) throw err;
-      const holder = typeof err.meta['holder'] === 'string' ? err.meta['holder'] : undefined;
-      opts.onConflict?.({ attempt, holder, message: err.message, backoffMs: 0 });
-      const cause = reasons.simulationLocked(holder, err.message);
-      return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
-    }
-    let run: Awaited<ReturnType<typeof runOnce>>;
-    try {
-      run = await runOnce(input, sourceFor(), opts, sender);
-    } catch (err) {
-      await releaseAll();
-      throw err;
-    }
-    const res = run.res;
-    const missing = res.rwSet ? lockKeysOf(res.rwSet, sender).filter((k) => !modeCovers(want.get(lockKeyId(k))?.mode, k.mode)) : (await run.failedKeys()).filter((k) => k.field === LockField.LOCK_FIELD_SLOT && !want.has(lockKeyId(k)));
-    if (missing.length === 0) {
-      if (!res.success) await releaseAll();
-      return res;
-    }
-    lastMessage = `the run under locks needed ${missing.length} key(s) the previous run did not (e.g. ${lockKeyId(missing[0]!)})`;
-    opts.onConflict?.({ attempt, holder: undefined, message: lastMessage, backoffMs: 0 });
-    await releaseAll();
-    add(missing);
+  try {
+    return await locked();
+  } finally {
+    opts.onTimings?.(timings);
   }
-  const cause = reasons.simulationLocked(undefined, lastMessage);
-  return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
+
+  async function locked(): Promise<SimulateResponse> {
+    const recon = await runOnce(input, sourceFor(), opts, sender);
+    lap('reconMs');
+    const first = recon.res;
+    const want = new Map<string, ShardKey>();
+    const add = (keys: readonly ShardKey[]) => {
+      for (const k of keys) {
+        const id = lockKeyId(k);
+        const cur = want.get(id);
+        want.set(id, { ...k, mode: joinModes(cur?.mode, k.mode) });
+      }
+    };
+    if (first.rwSet) add(lockKeysOf(first.rwSet, sender));
+    else if (isRefusal(first)) return first; // refused before executing: no state decides it
+    else add(await recon.failedKeys());
+
+    // The sender's home shard first answers once the sender's earlier transactions are in a block
+    // (an AcquireLocks without keys): until then they could wait for keys this call would hold,
+    // while its acceptance waits for them (nonce order).
+    const home = recon.home;
+    const held = new Set<number>();
+    const releaseAll = async () => {
+      await Promise.all([...held].map((s) => locks.release(s, d.hash)));
+      held.clear();
+    };
+    let lastMessage = '';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      // Ascending shard order, all of one shard's keys in one request.
+      const byShard = new Map<number, LockKey[]>();
+      for (const k of [...want.values()].sort((a, b) => a.shardId - b.shardId)) {
+        let list = byShard.get(k.shardId);
+        if (!list) byShard.set(k.shardId, (list = []));
+        list.push({ address: k.address, field: k.field, slot: k.slot, mode: k.mode });
+      }
+      const values = new Map<string, string>();
+      try {
+        timings.attempts = attempt;
+        if (attempt === 1 && home !== undefined && [...byShard.keys()][0] !== home) await locks.senderReady(home, d.hash, opts.senderWaitMs ?? DEFAULT_SENDER_WAIT_MS);
+        lap('senderMs');
+        for (const [shardId, keys] of byShard) {
+          if (opts.signal?.aborted) throw errors.unavailable('the Simulate call was cancelled before its locks were taken');
+          held.add(shardId);
+          const got = await locks.acquire(shardId, d.hash, keys, ttlMs, waitMs);
+          got.forEach((v, i) => values.set(lockKeyId(keys[i]!), v));
+        }
+      } catch (err) {
+        await releaseAll();
+        if (!isShardLabError(err, ErrorCode.Aborted)) throw err;
+        const holder = typeof err.meta['holder'] === 'string' ? err.meta['holder'] : undefined;
+        opts.onConflict?.({ attempt, holder, message: err.message, backoffMs: 0 });
+        const cause = reasons.simulationLocked(holder, err.message);
+        return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
+      }
+      lap('lockMs');
+      // Everything the reconnaissance read still holds with the locks held: it is the answer (its
+      // reads are one consistent state, the locks keep them true until the prepare).
+      if (attempt === 1 && first.success && first.rwSet && stillTrue(first.rwSet, [...want.values()], values)) return first;
+      let run: Awaited<ReturnType<typeof runOnce>>;
+      try {
+        run = await runOnce(input, sourceFor(), opts, sender);
+        lap('runMs');
+      } catch (err) {
+        await releaseAll();
+        throw err;
+      }
+      const res = run.res;
+      const missing = res.rwSet ? lockKeysOf(res.rwSet, sender).filter((k) => !modeCovers(want.get(lockKeyId(k))?.mode, k.mode)) : (await run.failedKeys()).filter((k) => k.field === LockField.LOCK_FIELD_SLOT && !want.has(lockKeyId(k)));
+      if (missing.length === 0) {
+        if (!res.success) await releaseAll();
+        return res;
+      }
+      lastMessage = `the run under locks needed ${missing.length} key(s) the previous run did not (e.g. ${lockKeyId(missing[0]!)})`;
+      opts.onConflict?.({ attempt, holder: undefined, message: lastMessage, backoffMs: 0 });
+      await releaseAll();
+      add(missing);
+    }
+    const cause = reasons.simulationLocked(undefined, lastMessage);
+    return { success: false, error: reasonMessage(cause), cause, rwSet: undefined };
+  }
 }
 
 /** Whether a failed simulation was refused before execution (nonce, balance, fee cap), not reverted. */

@@ -52,6 +52,7 @@ export function simulatorService(opts: SimulatorServiceOpts): MountedService {
     simulate: unary<SimulateRequest, SimulateResponse>(log, 'Simulate', async (req, ctx) => {
       const started = performance.now();
       let conflicts = 0;
+      let timings: Record<string, number> = {};
       const res = await simulateWithLocks(req.tx, () => opts.sourceFor(ctx.signal), opts.locksFor(ctx.signal), {
         common: opts.common,
         codeCache,
@@ -59,6 +60,7 @@ export function simulatorService(opts: SimulatorServiceOpts): MountedService {
         ...(opts.baseFeePerGas !== undefined ? { baseFeePerGas: opts.baseFeePerGas } : {}),
         ...(opts.lockTtlMs !== undefined ? { lockTtlMs: opts.lockTtlMs } : {}),
         ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
+        onTimings: (t) => (timings = t),
         onConflict: (c) => {
           conflicts = c.attempt;
           log.debug({ txHash: req.tx?.hash, attempt: c.attempt, holder: c.holder, reason: c.message }, 'simulation attempt ended without a result');
@@ -73,6 +75,7 @@ export function simulatorService(opts: SimulatorServiceOpts): MountedService {
           shards: res.rwSet?.referenceBlocks.map((r) => r.shardId),
           gasUsed: res.rwSet?.gasUsed,
           lockConflicts: conflicts,
+          ...timings,
           ms: Math.round(performance.now() - started),
         },
         'simulated',

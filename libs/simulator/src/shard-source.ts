@@ -155,7 +155,8 @@ export function createShardLockClient(opts: ShardLockClientOpts): LockClient {
       }
       const deadlineMs = waitMs + opts.peers.callDefaults('state-shard').deadlineMs;
       try {
-        await peer.call<AcquireLocksResponse>((c, md, o, cb) => c.acquireLocks({ txHash, keys, lockTtlMs: ttlMs, waitMs }, md, o, cb), { ...callOpts, deadlineMs });
+        const res = await peer.call<AcquireLocksResponse>((c, md, o, cb) => c.acquireLocks({ txHash, keys, lockTtlMs: ttlMs, waitMs }, md, o, cb), { ...callOpts, deadlineMs });
+        return res.values;
       } catch (err) {
         if (isShardLabError(err, ErrorCode.Unavailable)) throw err;
         if (isShardLabError(err, ErrorCode.Aborted)) {
@@ -175,7 +176,9 @@ export function createShardLockClient(opts: ShardLockClientOpts): LockClient {
         // A lock that could not be released expires with its TTL.
       }
     },
-    senderReady: (shardId, txHash, waitMs) => client.acquire(shardId, txHash, [], DEFAULT_LOCK_TTL_MS, waitMs),
+    senderReady: async (shardId, txHash, waitMs) => {
+      await client.acquire(shardId, txHash, [], DEFAULT_LOCK_TTL_MS, waitMs);
+    },
   };
   return client;
 }

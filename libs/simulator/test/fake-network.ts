@@ -52,7 +52,8 @@ export function fakeStateShardService(shard: FakeShard, mode: FakeShardMode): Mo
         const started = Date.now();
         const held = await shard.acquireLocks(req.txHash, req.keys, req.lockTtlMs, req.waitMs);
         const head = shard.head();
-        return { held, waitedMs: Date.now() - started, height: head.height, stateRoot: head.stateRoot };
+        // No values: the simulator cannot skip its run under locks with this fake.
+        return { held, waitedMs: Date.now() - started, height: head.height, stateRoot: head.stateRoot, values: [] };
       }),
       releaseSimulationLocks: unary<ReleaseSimulationLocksRequest, ReleaseSimulationLocksResponse>(logger, 'ReleaseSimulationLocks', async (req) => ({
         released: shard.release(req.txHash),

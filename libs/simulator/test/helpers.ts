@@ -13,7 +13,7 @@ import { createVM, runTx, type RunTxResult } from '@ethereumjs/vm';
 import { Account, MapDB, ValueEncoding, createAddressFromString, hexToBytes, type DB } from '@ethereumjs/util';
 import { MAX_GAS_LIMIT, compatibleModes, createPlacement, decodeTransaction, describeLockKey, joinModes, lockKeyId, shardOf, type Placement } from '@shardlab/chain';
 import { errors, fromHex, toHex } from '@shardlab/common';
-import type { GetHeadResponse, GetProofResponse, LockKey, LockMode } from '@shardlab/proto';
+import { LockField, type GetHeadResponse, type GetProofResponse, type LockKey, type LockMode } from '@shardlab/proto';
 import { FEE_SINK, type LockClient, type StateSource } from '../src';
 
 /** What to put into an account of the fake network. */
@@ -224,6 +224,17 @@ export class FakeShard {
     };
   }
 
+  /** A lock key's value at the head, as AcquireLocksResponse.values gives it (not recorded as a proof request). */
+  async valueOf(k: LockKey): Promise<string> {
+    const block = this.blocks[this.blocks.length - 1]!;
+    const view = stateAt(this.db, this.common, fromHex(block.stateRoot));
+    const p = await getMerkleStateProof(view, createAddressFromString(k.address), k.field === LockField.LOCK_FIELD_SLOT ? [fromHex(k.slot)] : []);
+    if (k.field === LockField.LOCK_FIELD_SLOT) return word(BigInt(p.storageProof[0]?.value ?? '0x0'));
+    if (k.field === LockField.LOCK_FIELD_BALANCE) return BigInt(p.balance).toString();
+    if (k.field === LockField.LOCK_FIELD_NONCE) return BigInt(p.nonce).toString();
+    return p.codeHash.toLowerCase();
+  }
+
   /** GetCode at the head. */
   async getCode(address: string): Promise<Uint8Array> {
     this.codeRequests.push(address);
@@ -352,14 +363,19 @@ export class FakeLockClient implements LockClient {
     return this.calls.filter((c) => c.op === 'release');
   }
 
-  async acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<void> {
+  /** Resolves with no values (see {@link valuesOnGrant}) unless told to give them. */
+  async acquire(shardId: number, txHash: string, keys: LockKey[], ttlMs: number, waitMs: number): Promise<string[]> {
     const call = { op: 'acquire' as const, shardId, txHash, keys: keys.map((k) => ({ ...k })), ttlMs, waitMs };
     this.calls.push(call);
     await this.beforeAcquire?.(call, this.acquisitions.length - 1);
     const shard = this.world.shards[shardId];
     if (!shard) throw errors.unavailable(`shard ${shardId} unavailable: no such shard`, { shardId });
     await shard.acquireLocks(txHash, keys, ttlMs, waitMs);
+    return this.valuesOnGrant ? Promise.all(keys.map((k) => shard.valueOf(k))) : [];
   }
+
+  /** Whether acquisitions answer the keys' values (so the simulator may skip its run under locks) [false]. */
+  valuesOnGrant = false;
 
   async release(shardId: number, txHash: string): Promise<void> {
     this.calls.push({ op: 'release', shardId, txHash });

@@ -98,6 +98,34 @@ describe('simulateWithLocks (reconnaissance, ordered acquisition, run under lock
     expect(held(hash)).toEqual(heldMap(keys));
   });
 
+  it('answers with the reconnaissance when the shards’ values of every locked key equal what it read: one run only', async () => {
+    const raw = sign(caller, { value: 1000n });
+    const locks = world.lockClient();
+    locks.valuesOnGrant = true;
+    let sources = 0;
+    const res = await simulateWithLocks(raw, () => (sources++, world.source()), locks, opts());
+    expect(res.success).toBe(true);
+    expect(sources).toBe(1);
+    expect(res).toEqual(await simulate(raw, world.source(), opts()));
+    expect(locks.acquisitions.map((c) => c.shardId)).toEqual([1, 2]);
+  });
+
+  it('runs again under the locks when a value the reconnaissance read changed before the grant, and answers the new state', async () => {
+    await put(pointerB, POINTER_CODE, { 0: 2n, 2: 0x2an, 3: 0x2bn });
+    const raw = sign(pointerB);
+    const locks = world.lockClient();
+    locks.valuesOnGrant = true;
+    // A commit lands between the reconnaissance and the grant: the pointer now names slot 3.
+    locks.beforeAcquire = async (_call, index) => {
+      if (index === 0) await put(pointerB, POINTER_CODE, { 0: 3n, 2: 0x2an, 3: 0x2bn });
+    };
+    let sources = 0;
+    const res = await simulateWithLocks(raw, () => (sources++, world.source()), locks, opts());
+    expect(res.success).toBe(true);
+    expect(sources).toBeGreaterThan(1);
+    expect(res).toEqual(await simulate(raw, world.source(), opts()));
+  });
+
   it('passes its TTL and wait bound to every request', async () => {
     const locks = world.lockClient();
     const res = await simulateWithLocks(sign(caller), () => world.source(), locks, opts({ lockTtlMs: 3_000, lockWaitMs: 250 }));

@@ -181,16 +181,18 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
       await this.nextBlock(bound);
     }
     const store = this.core.opts.store;
-    const answer = () => ({ held: this.simLocks.list().filter((l) => l.txHash === h).length, waitedMs: Math.max(0, this.core.now() - started), head: store.head()! });
-    if (wanted.size === 0) return this.core.blockMutex.run(async () => answer());
-    const first = await this.core.blockMutex.run(async (): Promise<{ granted: LocksGranted } | { waiter: LockWaiter }> => {
+    const held = () => ({ held: this.simLocks.list().filter((l) => l.txHash === h).length, waitedMs: Math.max(0, this.core.now() - started), head: store.head()! });
+    // Values of the keys once held: nobody else can change them until they are released.
+    const answer = async (g: Omit<LocksGranted, 'values'>): Promise<LocksGranted> => ({ ...g, values: await this.core.admission.run(() => Promise.all(keys.map((k) => this.keyValue(k)))) });
+    if (wanted.size === 0) return answer(await this.core.blockMutex.run(async () => held()));
+    const first = await this.core.blockMutex.run(async (): Promise<{ granted: Omit<LocksGranted, 'values'> } | { waiter: LockWaiter }> => {
       const got = this.simLocks.acquire(h, wanted, ttlMs);
-      if ('granted' in got) return { granted: answer() };
+      if ('granted' in got) return { granted: held() };
       return { waiter: got.waiter };
     });
-    if ('granted' in first) return first.granted;
+    if ('granted' in first) return answer(first.granted);
     const waiter = first.waiter;
-    return new Promise<LocksGranted>((resolve, reject) => {
+    const granted = await new Promise<Omit<LocksGranted, 'values'>>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.lockWaiters.delete(waiter);
         const blocker = this.simLocks.cancel(waiter);
@@ -206,9 +208,20 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
       // Woken under the block mutex by a pump (after a block or a release): the locks are held.
       this.lockWaiters.set(waiter, () => {
         clearTimeout(timer);
-        resolve(answer());
+        resolve(held());
       });
     });
+    return answer(granted);
+  }
+
+  /** A key's value at the durable head (see AcquireLocksResponse.values). */
+  private async keyValue(k: LockKey): Promise<string> {
+    const reader = this.core.reader;
+    if (k.field === LockField.LOCK_FIELD_SLOT) return reader.getStorage(k.address.toLowerCase(), k.slot.toLowerCase());
+    const acc = await reader.getAccount(k.address.toLowerCase());
+    if (k.field === LockField.LOCK_FIELD_BALANCE) return acc.balance.toString();
+    if (k.field === LockField.LOCK_FIELD_NONCE) return acc.nonce.toString();
+    return acc.codeHash;
   }
 
   /** Resolves after the next durable block, or after `ms` at most. */
