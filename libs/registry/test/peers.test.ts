@@ -125,7 +125,7 @@ describe('createPeers (the peer-client layer over the registry directory)', () =
 
   it('applies per-service call defaults with overrides, and refuses to resolve once closed', async () => {
     expect(peers.callDefaults('simulator')).toEqual(PEER_CALL_DEFAULTS.simulator);
-    expect(PEER_CALL_DEFAULTS.simulator).toEqual({ deadlineMs: 30_000, waitForReady: false });
+    expect(PEER_CALL_DEFAULTS.simulator).toEqual({ deadlineMs: 90_000, waitForReady: false });
     const tuned = createPeers({ directory, calls: { 'state-shard': { deadlineMs: 500 } } });
     expect(tuned.callDefaults('state-shard')).toEqual({ deadlineMs: 500, waitForReady: true });
     tuned.close();

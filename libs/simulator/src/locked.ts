@@ -25,11 +25,11 @@ import type { RemoteStateManager, StateSource, TouchedAccount } from './remote-s
 import { decodeSimulationInput, simulate, type SimulateOpts, type SimulationInput } from './simulate';
 
 /** Lifetime of the locks the simulator asks for, in ms. */
-export const DEFAULT_LOCK_TTL_MS = 10_000;
+export const DEFAULT_LOCK_TTL_MS = 30_000;
 /** Longest a shard queues one lock request of the simulator, in ms. */
-export const DEFAULT_LOCK_WAIT_MS = 5_000;
+export const DEFAULT_LOCK_WAIT_MS = 20_000;
 /** Longest wait for the sender's earlier transactions to be in a block on its home shard, in ms. */
-export const DEFAULT_SENDER_WAIT_MS = 30_000;
+export const DEFAULT_SENDER_WAIT_MS = 20_000;
 /** Most acquisitions of one simulation (a reconnaissance that missed keys costs one more). */
 export const DEFAULT_LOCK_ATTEMPTS = 4;
 

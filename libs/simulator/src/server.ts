@@ -23,9 +23,9 @@ export interface SimulatorOpts {
   shardDeadlineMs?: number;
   /** Base fee per gas in wei; default 1 gwei. */
   baseFeePerGas?: bigint;
-  /** Lifetime of the simulation locks taken on the shards, in ms (default 10,000). */
+  /** Lifetime of the simulation locks taken on the shards, in ms (default 30,000). */
   lockTtlMs?: number;
-  /** Longest a shard queues one lock request of a simulation, in ms (default 5,000). */
+  /** Longest a shard queues one lock request of a simulation, in ms (default 20,000). */
   lockWaitMs?: number;
   logger: Logger;
 }

@@ -26,9 +26,9 @@ export interface SimulatorServiceOpts {
   codeCache?: CodeCache;
   /** Base fee per gas in wei; default 1 gwei. */
   baseFeePerGas?: bigint;
-  /** Lifetime of the simulation locks taken on the shards, in ms [10,000]. */
+  /** Lifetime of the simulation locks taken on the shards, in ms [30,000]. */
   lockTtlMs?: number;
-  /** Longest a shard queues one lock request of a simulation, in ms [5,000]. */
+  /** Longest a shard queues one lock request of a simulation, in ms [20,000]. */
   lockWaitMs?: number;
 }
 

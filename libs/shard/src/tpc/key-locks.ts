@@ -23,7 +23,7 @@ import { errors } from '@shardlab/common';
 import { LockMode } from '@shardlab/proto';
 
 /** Lifetime of a simulation lock when the request names none, in ms. */
-export const DEFAULT_SIMULATION_LOCK_TTL_MS = 10_000;
+export const DEFAULT_SIMULATION_LOCK_TTL_MS = 30_000;
 /** Longest simulation lock a shard grants by default, in ms (longer requests are capped). */
 export const MAX_SIMULATION_LOCK_TTL_MS = 60_000;
 

@@ -18,7 +18,7 @@ import { traceTpcBlock } from './tracing';
 export interface BlockTwoPhaseCommitOpts {
   /** Where cross-shard transactions go [none: they are refused with UNIMPLEMENTED]. */
   forwarder?: Forwarder;
-  /** Lifetime of a simulation lock whose AcquireLocks names no TTL, in ms [10,000]. */
+  /** Lifetime of a simulation lock whose AcquireLocks names no TTL, in ms [30,000]. */
   simulationLockDefaultTtlMs?: number;
   /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */
   simulationLockMaxTtlMs?: number;
@@ -31,9 +31,9 @@ export interface BlockTwoPhaseCommitOpts {
 }
 
 /** Longest wait of an AcquireLocks that names none, in ms. */
-export const DEFAULT_LOCK_WAIT_MS = 5_000;
+export const DEFAULT_LOCK_WAIT_MS = 20_000;
 /** Longest wait of an AcquireLocks a shard allows by default, in ms. */
-export const MAX_LOCK_WAIT_MS = 30_000;
+export const MAX_LOCK_WAIT_MS = 60_000;
 /** Most keys in one AcquireLocks. */
 export const MAX_LOCK_KEYS = 4_096;
 
