@@ -1,5 +1,5 @@
-import { ErrorCode } from '@shardlab/common';
-import { StateShardServiceService, type GetHeadResponse, type StateShardServiceServer } from '@shardlab/proto';
+import { ErrorCode, errors } from '@shardlab/common';
+import { StateShardServiceService, type Account, type GetHeadResponse, type StateShardServiceServer } from '@shardlab/proto';
 import { startServer, unary, type RunningServer } from '@shardlab/rpc';
 import { rejection } from '@shardlab/testing';
 import { silentLogger } from '@shardlab/telemetry';
@@ -83,6 +83,42 @@ describe('createPeers (the peer-client layer over the registry directory)', () =
     expect((await peers.shard(0)).address).toBe(moved.address);
     // The dropped endpoint gets a new client when asked again.
     expect(stale.client).not.toBe(staleClient);
+  });
+
+  it('a call failing with UNAVAILABLE drops the client for new calls, but the calls in flight on it go on to their answers', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let slowStarted!: () => void;
+    const started = new Promise<void>((r) => (slowStarted = r));
+    const implementation = {
+      // GetHead answers UNAVAILABLE (an error of the peer's own); GetAccount answers once released.
+      getHead: unary(logger, 'GetHead', async (): Promise<GetHeadResponse> => {
+        throw errors.unavailable('a dependency of this shard is unavailable');
+      }),
+      getAccount: unary(logger, 'GetAccount', async (): Promise<Account> => {
+        slowStarted();
+        await gate;
+        return { address: '0x' + '11'.repeat(20), shardId: 1, balance: '5', nonce: 0, locked: '0', codeHash: '0x00', blockHeight: 7 };
+      }),
+    };
+    const shard = await startServer({
+      port: 0,
+      logger,
+      reflection: false,
+      services: [{ name: 'shardlab.v1.StateShardService', definition: StateShardServiceService, implementation: implementation as unknown as StateShardServiceServer }],
+    });
+    servers.push(shard);
+    state.register({ service: 'state-shard', address: shard.address, shardId: 1, instanceId: 's1' });
+    const peer = await peers.shard(1);
+    const client = peer.client;
+    // More calls than one HTTP/2 connection runs at once (100 streams): some wait in the channel.
+    const slow = Array.from({ length: 150 }, () => peer.call<Account>((c, md, o, cb) => c.getAccount({ address: '0x' + '11'.repeat(20) }, md, o, cb)));
+    await started;
+    expect((await rejection(headOf(1))).code).toBe(ErrorCode.Unavailable);
+    expect((await peers.shard(1)).client).not.toBe(client);
+    release();
+    const answers = await Promise.allSettled(slow);
+    expect(answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason))).toEqual([]);
   });
 
   it('keeps the client when the caller cancelled the call', async () => {
