@@ -145,26 +145,32 @@ export class Network {
    */
   lockWaitBlocks = 20;
 
+  /**
+   * Settles `p` while shards go on producing blocks (at most {@link lockWaitBlocks}, each 100 ms
+   * of the network's clock), as they do while a simulation waits on a real network.
+   */
+  private async whileProducing<T>(p: Promise<T>): Promise<T> {
+    let done = false;
+    const watched = p.finally(() => (done = true));
+    watched.catch(() => undefined);
+    for (let i = 0; i < this.lockWaitBlocks; i++) {
+      await new Promise((r) => setImmediate(r));
+      if (done) break;
+      this.clock.ms += 100;
+      for (const s of this.shards) await s.produceBlock();
+    }
+    return watched;
+  }
+
   /** The simulator's lock calls over the shard nodes (see {@link lockWaitBlocks}). */
   lockClient(): LockClient {
     return {
-      acquire: async (shardId, txHash, keys, ttlMs, waitMs) => {
-        let done = false;
-        const p = this.shards[shardId]!.acquireLocks(txHash, keys, ttlMs, waitMs).finally(() => (done = true));
-        p.catch(() => undefined);
-        for (let i = 0; i < this.lockWaitBlocks; i++) {
-          await new Promise((r) => setImmediate(r));
-          if (done) break;
-          this.clock.ms += 100;
-          for (const s of this.shards) await s.produceBlock();
-        }
-        return (await p).values;
-      },
+      acquire: async (shardId, txHash, keys, ttlMs, waitMs) => (await this.whileProducing(this.shards[shardId]!.acquireLocks(txHash, keys, ttlMs, waitMs))).values,
       release: async (shardId, txHash) => {
         await this.shards[shardId]!.releaseSimulationLocks(txHash);
       },
       senderReady: async (shardId, txHash, waitMs) => {
-        await this.shards[shardId]!.acquireLocks(txHash, [], undefined, waitMs);
+        await this.whileProducing(this.shards[shardId]!.acquireLocks(txHash, [], undefined, waitMs));
       },
     };
   }

@@ -1,10 +1,14 @@
 // Logs and OpenTelemetry spans of the block-2PC steps a durable shard block carried (prepare, lock, finalize).
 import { context, trace as otTrace } from '@opentelemetry/api';
-import { Vote, reasonMessage, type OrchestratorBlock, type PrepareVote } from '@shardlab/proto';
+import { addressOfKeyId } from '@shardlab/chain';
+import { LockMode, Vote, reasonMessage, type OrchestratorBlock, type PrepareVote } from '@shardlab/proto';
 import { extractContext, tracer } from '@shardlab/telemetry';
 import type { ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
-import type { CallAcceptance, TpcRecord } from './participant';
+import { decodeHeldLocks, type CallAcceptance, type TpcRecord } from './participant';
+
+/** The letter of a lock mode in span attributes. */
+const MODE_LETTER: Partial<Record<LockMode, string>> = { [LockMode.LOCK_MODE_SHARED]: 'S', [LockMode.LOCK_MODE_EXCLUSIVE]: 'X', [LockMode.LOCK_MODE_CREDIT]: 'C' };
 
 const t = tracer('state-shard');
 
@@ -20,7 +24,7 @@ export interface TpcBlockTrace {
   writes: ReadonlyMap<string, TpcRecord | null>;
   /** Cross-shard contract calls accepted here as source, by hash. */
   calls: ReadonlyMap<string, CallAcceptance>;
-  /** Addresses locked for a contract call accepted here as source, besides the sender. */
+  /** Keys locked for a contract call accepted here as source, besides the sender's (`<mode>@<key id>`, see participant.ts). */
   callLocks(txHash: string): readonly string[] | undefined;
   /** W3C trace context of each transaction, from the orchestrator blocks. */
   traces: ReadonlyMap<string, Record<string, string>>;
@@ -70,9 +74,15 @@ export function traceTpcBlock(core: ShardCore, b: TpcBlockTrace): void {
     });
     if (v.vote === Vote.VOTE_YES) {
       const record = b.writes.get(v.txHash);
-      const locked = source ? [...(record?.address ? [record.address] : []), ...(b.callLocks(v.txHash) ?? [])] : (record?.locks ?? []);
-      if (locked.length > 0) {
-        t.startSpan('shard.lock', { attributes: { 'tx.hash': v.txHash, 'shard.id': shardId, 'block.height': b.height, 'lock.addresses': locked, 'lock.count': locked.length } }, otTrace.setSpan(parent, span)).end();
+      // Keys as `<key id> <S|X|C>`; addresses: the sender's (its value lock, on the source) and those of the keys.
+      const keys = [...decodeHeldLocks(source ? (b.callLocks(v.txHash) ?? []) : (record?.locks ?? []))].map(([id, mode]) => `${id} ${MODE_LETTER[mode] ?? mode}`);
+      const addresses = [...new Set([...(source && record?.address ? [record.address] : []), ...keys.map((k) => addressOfKeyId(k))])];
+      if (addresses.length > 0) {
+        t.startSpan(
+          'shard.lock',
+          { attributes: { 'tx.hash': v.txHash, 'shard.id': shardId, 'block.height': b.height, 'lock.addresses': addresses, 'lock.keys': keys, 'lock.count': keys.length } },
+          otTrace.setSpan(parent, span),
+        ).end();
       }
     }
     span.end();
