@@ -205,6 +205,7 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
             : errors.aborted(`${what} is wanted by ${holder ?? 'another transaction'} (waited ${bound} ms)`, { txHash: h }),
         );
       }, bound);
+      timer.unref?.();
       // Woken under the block mutex by a pump (after a block or a release): the locks are held.
       this.lockWaiters.set(waiter, () => {
         clearTimeout(timer);
@@ -228,6 +229,7 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
   private nextBlock(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(done, ms);
+      timer.unref?.();
       function done() {
         clearTimeout(timer);
         resolve();
