@@ -158,11 +158,27 @@ export function createPeers<D extends PeerDirectory = RegistryDirectory>(opts: P
     return c;
   };
 
-  /** Drops `client` when it is still the cached client of `key` (closing it), and the directory's cached endpoints. */
+  /** Calls and streams in flight per client; a dropped client closes once it has none. */
+  const busy = new Map<Client, number>();
+  const dropped = new Set<Client>();
+  const begin = (client: Client) => busy.set(client, (busy.get(client) ?? 0) + 1);
+  const end = (client: Client) => {
+    const n = (busy.get(client) ?? 1) - 1;
+    if (n > 0) return void busy.set(client, n);
+    busy.delete(client);
+    if (dropped.delete(client)) client.close();
+  };
+
+  /**
+   * Drops `client` when it is still the cached client of `key`, and the directory's cached
+   * endpoints. The client closes once its calls in flight are over: one call's failure (a deadline
+   * passed, an error the peer answered as UNAVAILABLE) must not cancel the others on the channel.
+   */
   const drop = (key: string, client: Client | undefined) => {
     if (client && clients.get(key) === client) {
       clients.delete(key);
-      client.close();
+      if ((busy.get(client) ?? 0) > 0) dropped.add(client);
+      else client.close();
       log.debug({ peer: key }, 'peer client dropped');
     }
     directory.invalidate();
@@ -194,18 +210,24 @@ export function createPeers<D extends PeerDirectory = RegistryDirectory>(opts: P
       forget: () => drop(key, last),
       call: async <Res>(invoke: PeerInvoke<PeerClients[S], Res>, callOpts: CallOpts = {}) => {
         const client = current();
+        begin(client);
         try {
           return await unaryCall<Res>(target, (md, o, cb) => invoke(client, md, o, cb), { ...callDefaults(service), ...callOpts });
         } catch (err) {
           throw dropOnUnavailable(client, err, callOpts.signal);
+        } finally {
+          end(client);
         }
       },
       stream: async function* <Res>(open: PeerOpen<PeerClients[S], Res>, signal?: AbortSignal) {
         const client = current();
+        begin(client);
         try {
           yield* streamCall<Res>(target, (md, o) => open(client, md, o), signal);
         } catch (err) {
           throw dropOnUnavailable(client, err, signal);
+        } finally {
+          end(client);
         }
       },
     };
@@ -246,7 +268,9 @@ export function createPeers<D extends PeerDirectory = RegistryDirectory>(opts: P
     close: () => {
       closed = true;
       for (const c of clients.values()) c.close();
+      for (const c of dropped) c.close();
       clients.clear();
+      dropped.clear();
     },
   };
 }

@@ -121,6 +121,18 @@ describe('createPeers (the peer-client layer over the registry directory)', () =
     expect(answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason))).toEqual([]);
   });
 
+  it('a drop while calls wait for the channel to connect lets them start: they are not cancelled with the channel', async () => {
+    const shard = await startHeadShard(1);
+    servers.push(shard);
+    state.register({ service: 'state-shard', address: shard.address, shardId: 1, instanceId: 's1' });
+    const peer = await peers.shard(1);
+    // A new client: these calls wait in the channel until its connection is up.
+    const calls = Array.from({ length: 20 }, () => peer.call<GetHeadResponse>((c, md, o, cb) => c.getHead({}, md, o, cb)));
+    peer.forget(); // as a failed call drops the client
+    const answers = await Promise.allSettled(calls);
+    expect(answers.filter((a) => a.status === 'rejected').map((a) => String((a as PromiseRejectedResult).reason))).toEqual([]);
+  });
+
   it('keeps the client when the caller cancelled the call', async () => {
     const shard = await startHeadShard(1);
     servers.push(shard);

@@ -265,6 +265,26 @@ describe('locks: two calls touching the same state in opposite orders', () => {
   const Y = '0x' + '12'.repeat(19) + '03'; // shard 1
   const [, , dave] = on(0) as [DevAccount, DevAccount, DevAccount];
 
+  /**
+   * A network with counter A on shard 0 (deployed from shard 0) and counter B on shard 1, and
+   * `deployOnShard1(runtime)`: deploys a contract from deployerAccount at its next nonce whose
+   * address falls on shard 1 (the nonces between are spent on zero-value transfers to itself).
+   */
+  async function twoCounters() {
+    const { net } = await setup();
+    const a0 = on(0).find((d) => ![alice, carol, dave].includes(d) && shardOf(placement, created(d, 0n)) === 0)!;
+    const A = created(a0, 0n);
+    await net.submit(a0, { nonce: 0n, gasLimit: 200_000n, data: deployer(COUNTER) });
+    let nonce = 2n;
+    const deployOnShard1 = async (runtime: string) => {
+      while (shardOf(placement, created(deployerAccount, nonce)) !== 1) await net.submit(deployerAccount, { to: deployerAccount.address, nonce: nonce++ });
+      await net.submit(deployerAccount, { nonce, gasLimit: 200_000n, data: deployer(runtime) });
+      return created(deployerAccount, nonce++);
+    };
+    const B = await deployOnShard1(COUNTER);
+    return { net, A, B, deployOnShard1 };
+  }
+
   /** Signs alice → p and dave → q. */
   const sign = (net: Network, p: string, q: string) => ({
     tx1: signTransaction(net.common, alice, { to: p, nonce: 0n, gasLimit: 200_000n, data: hex('01') }),
@@ -312,20 +332,7 @@ describe('locks: two calls touching the same state in opposite orders', () => {
   });
 
   it('two calls writing two counters on two shards in opposite orders: acquisition in shard order, the second waits, no deadlock', async () => {
-    const { net } = await setup();
-    // Counter A on shard 0 (deployed from shard 0); counter B, P (calls A then B) and Q (B then
-    // A) on shard 1, deployed by deployerAccount at nonces whose addresses fall on shard 1 (the
-    // nonces between are spent on zero-value transfers to itself).
-    const a0 = on(0).find((d) => ![alice, carol, dave].includes(d) && shardOf(placement, created(d, 0n)) === 0)!;
-    const A = created(a0, 0n);
-    await net.submit(a0, { nonce: 0n, gasLimit: 200_000n, data: deployer(COUNTER) });
-    let nonce = 2n;
-    const deployOnShard1 = async (runtime: string) => {
-      while (shardOf(placement, created(deployerAccount, nonce)) !== 1) await net.submit(deployerAccount, { to: deployerAccount.address, nonce: nonce++ });
-      await net.submit(deployerAccount, { nonce, gasLimit: 200_000n, data: deployer(runtime) });
-      return created(deployerAccount, nonce++);
-    };
-    const B = await deployOnShard1(COUNTER);
+    const { net, A, B, deployOnShard1 } = await twoCounters();
     const p = await deployOnShard1(call(A) + call(B) + '00');
     const q = await deployOnShard1(call(B) + call(A) + '00');
     await net.settle();
@@ -353,17 +360,7 @@ describe('locks: two calls touching the same state in opposite orders', () => {
   });
 
   it('a simulation started while a commit is applied on one shard and not yet the other never sees a torn state', async () => {
-    const { net } = await setup();
-    const a0 = on(0).find((d) => ![alice, carol, dave].includes(d) && shardOf(placement, created(d, 0n)) === 0)!;
-    const A = created(a0, 0n);
-    await net.submit(a0, { nonce: 0n, gasLimit: 200_000n, data: deployer(COUNTER) });
-    let nonce = 2n;
-    const deployOnShard1 = async (runtime: string) => {
-      while (shardOf(placement, created(deployerAccount, nonce)) !== 1) await net.submit(deployerAccount, { to: deployerAccount.address, nonce: nonce++ });
-      await net.submit(deployerAccount, { nonce, gasLimit: 200_000n, data: deployer(runtime) });
-      return created(deployerAccount, nonce++);
-    };
-    const B = await deployOnShard1(COUNTER);
+    const { net, A, B, deployOnShard1 } = await twoCounters();
     const p = await deployOnShard1(call(A) + call(B) + '00');
     await net.settle();
     // T1 (alice → P) increments A and B: ordered, prepared, decided COMMIT.
