@@ -3,13 +3,16 @@
  * Simulation under locks (docs/ARCHITECTURE.md §3), at storage-slot and account-field
  * granularity:
  * 1. reconnaissance: the transaction runs once without locks, to learn what it reads and writes;
- * 2. acquisition: once the sender's earlier transactions are in a block on its home shard, the keys it needs (`lockKeysOf` of @shardlab/chain: slots read shared, slots
- *    written exclusive, balances read shared or exclusive, balances only credited in credit
- *    mode) are asked of their shards in ascending shard order, each shard granting all of its
- *    keys at once and queueing the request first come first served while conflicting keys are
- *    held: a waits-for edge always points to a request that holds keys of the same or a higher
- *    shard, so waits never form a cycle (deadlock freedom without aborts);
- * 3. the simulation that counts runs again from fresh heads with every lock held: nothing it
+ * 2. acquisition: once the sender's earlier transactions are in a block on its home shard, the
+ *    keys it needs (`lockKeysOf` of @shardlab/chain: slots read shared, slots written exclusive,
+ *    balances read shared or exclusive, balances only credited in credit mode) are asked of
+ *    their shards in ascending shard order, each shard granting all of its keys at once and
+ *    queueing the request first come first served while conflicting keys are held: a waits-for
+ *    edge always points to a request that holds keys of the same or a higher shard, so waits
+ *    never form a cycle (deadlock freedom without aborts);
+ * 3. the answer: when the values the shards give for the held keys all equal what the
+ *    reconnaissance read, the reconnaissance is the answer (one run in the common case); else
+ *    the simulation that counts runs again from fresh heads with every lock held: nothing it
  *    reads can change while it runs, so it sees one consistent state across shards, never a
  *    commit applied on one shard and not yet on another. If it needs keys the reconnaissance did
  *    not predict, everything is released and the union is acquired again (bounded attempts).
@@ -146,14 +149,15 @@ function stillTrue(rwSet: RwSet, keys: readonly ShardKey[], values: ReadonlyMap<
  * then the run that counts with every key held (see the module docstring). Each run gets a fresh
  * source from `sourceFor` (fresh reference heights); `locks` takes and releases the keys.
  *
- * - Success: the answer of the run under locks; the locks stay on the shards.
+ * - Success: the reconnaissance's answer when every held key still has the value it read, else
+ *   the answer of the run under locks; the locks stay on the shards.
  * - That run needed keys not held: all locks are released and the union is acquired again, at
  *   most `lockAttempts` times; then `success: false` with `state kept changing while simulating`.
  * - A shard's wait bound passed (ABORTED): the locks are released and the answer is
  *   `success: false`, `state locked by another transaction (0x<holder>)`.
  * - Any other failed outcome of the run under locks: the locks are released and it is returned.
  * A reconnaissance that fails (a revert, perhaps on state torn between shards) still leads to the
- * run under locks, with the keys it fetched, so that only the run on consistent state decides.
+ * run under locks, with every slot it read, so that only the run on consistent state decides.
  * @throws ShardLabError INVALID_ARGUMENT for a malformed transaction (before any lock); the
  *   source's or the lock client's UNAVAILABLE (the locks are released first).
  */
