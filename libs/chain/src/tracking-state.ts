@@ -1,6 +1,8 @@
 // A Merkle state manager that records which accounts a block, a transaction or a dry run wrote and read.
 import { MerkleStateManager } from '@ethereumjs/statemanager';
 import { bytesToHex, equalsBytes, type Account, type Address } from '@ethereumjs/util';
+import { LockField } from '@shardlab/proto';
+import { lockKeyId } from './lock-keys';
 
 /** A Merkle state manager that remembers which accounts were written (for the accounts index). */
 export class TrackingStateManager extends MerkleStateManager {
@@ -21,7 +23,6 @@ export class TrackingStateManager extends MerkleStateManager {
   /** Starts a new transaction: forgets what the previous one touched. */
   beginTx(): void {
     this.txTouched.clear();
-    this.txStorageTouched.clear();
     this.txBefore.clear();
     this.txSlots.clear();
   }
@@ -41,11 +42,11 @@ export class TrackingStateManager extends MerkleStateManager {
     const out = [...this.txSlots];
     for (const [a, { address, account: before }] of this.txBefore) {
       const after = await super.getAccount(address);
-      if ((before?.balance ?? 0n) !== (after?.balance ?? 0n)) out.push(`${a}|b`);
-      if ((before?.nonce ?? 0n) !== (after?.nonce ?? 0n)) out.push(`${a}|n`);
+      if ((before?.balance ?? 0n) !== (after?.balance ?? 0n)) out.push(lockKeyId({ address: a, field: LockField.LOCK_FIELD_BALANCE, slot: '' }));
+      if ((before?.nonce ?? 0n) !== (after?.nonce ?? 0n)) out.push(lockKeyId({ address: a, field: LockField.LOCK_FIELD_NONCE, slot: '' }));
       const bc = before?.codeHash;
       const ac = after?.codeHash;
-      if ((bc === undefined) !== (ac === undefined) || (bc && ac && !equalsBytes(bc, ac))) out.push(`${a}|c`);
+      if ((bc === undefined) !== (ac === undefined) || (bc && ac && !equalsBytes(bc, ac))) out.push(lockKeyId({ address: a, field: LockField.LOCK_FIELD_CODE, slot: '' }));
     }
     return out;
   }
@@ -57,12 +58,9 @@ export class TrackingStateManager extends MerkleStateManager {
     this.txTouched.add(a);
     return super.putAccount(address, account);
   }
-  /** Accounts whose storage the current transaction wrote. */
-  readonly txStorageTouched = new Set<string>();
   override async putStorage(address: Address, key: Uint8Array, value: Uint8Array): Promise<void> {
     const a = address.toString().toLowerCase();
-    this.txStorageTouched.add(a);
-    if (this.trackTxKeys) this.txSlots.add(`${a}|s|${bytesToHex(key).toLowerCase()}`);
+    if (this.trackTxKeys) this.txSlots.add(lockKeyId({ address: a, field: LockField.LOCK_FIELD_SLOT, slot: bytesToHex(key) }));
     return super.putStorage(address, key, value);
   }
   override async deleteAccount(address: Address): Promise<void> {

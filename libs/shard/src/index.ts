@@ -6,4 +6,5 @@ export * from './server';
 export * from './proofs';
 export * from './tpc/key-locks';
 export * from './protocol';
-export { BlockTwoPhaseCommit, DEFAULT_LOCK_WAIT_MS, MAX_LOCK_WAIT_MS, MAX_LOCK_KEYS } from './tpc/protocol';
+export { BlockTwoPhaseCommit } from './tpc/protocol';
+export { DEFAULT_LOCK_WAIT_MS, MAX_LOCK_WAIT_MS, MAX_LOCK_KEYS } from './tpc/call-locks';

@@ -18,7 +18,7 @@
  * released, or swept well after their expiry, so that a prepare can tell "expired" from "never
  * held".
  */
-import { compatibleModes, joinModes, modeCovers } from '@shardlab/chain';
+import { compatibleModes, joinModes, localWriteAllowed, modeCovers } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
 import { LockMode } from '@shardlab/proto';
 
@@ -48,9 +48,12 @@ export interface SimulationLock {
 
 /** A request waiting in the queue. */
 export interface LockWaiter {
+  /** Arrival order (first come, first served: lower goes first). */
   seq: number;
   txHash: string;
+  /** Key id → mode asked. */
   keys: Map<string, LockMode>;
+  /** TTL of the grant, in ms, already capped at the table's maximum. */
   ttlMs: number;
 }
 
@@ -114,7 +117,7 @@ export class KeyLocks {
   blocksLocalWrite(key: string, atMs = this.now()): boolean {
     const hs = this.holders.get(key);
     if (!hs) return false;
-    for (const [h, m] of hs) if (m !== LockMode.LOCK_MODE_CREDIT && this.live(this.txs.get(h), atMs)) return true;
+    for (const [h, m] of hs) if (!localWriteAllowed(m) && this.live(this.txs.get(h), atMs)) return true;
     return false;
   }
 
@@ -128,6 +131,11 @@ export class KeyLocks {
     const m = this.holders.get(key)?.get(txHash);
     if (m === undefined || !modeCovers(m, mode)) return 'not held';
     return this.live(this.txs.get(txHash), atMs) ? 'held' : 'expired';
+  }
+
+  /** How many keys `txHash` holds here (expired ones included). */
+  heldBy(txHash: string): number {
+    return this.txs.get(txHash)?.keys.size ?? 0;
   }
 
   /** Whether `txHash` holds locks here (expired ones included). */

@@ -1,13 +1,14 @@
-// Block-based two-phase commit as a state shard runs it: the CrossShardProtocol the shard uses today.
-import { decodeTransaction, describeLockKey, lockKeyId, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
-import { errors, parseAddress, parseHash } from '@shardlab/common';
-import { LockField, LockMode, Vote, reasons, withReason, type LockKey, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
-import { requireLocal, shardOfAddress, trimMap, type ShardCore } from '../context';
+// Block-based two-phase commit as a state shard runs it: the CrossShardProtocol the shard uses today (its lock service is call-locks.ts).
+import { decodeTransaction, type BlockExecution, type BlockStep, type DecodedTx, type SystemOp } from '@shardlab/chain';
+import { errors, parseHash } from '@shardlab/common';
+import { Vote, reasons, withReason, type LockKey, type OrchestratorBlock, type PrepareVote, type StateShardBlock, type Transaction } from '@shardlab/proto';
+import { shardOfAddress, trimMap, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 import { EMPTY_CODE_HASH, StateViewCache } from '../proofs';
 import type { BlockInput, CrossShardProtocol, FollowedStream, LocksGranted, ProtocolBlock } from '../protocol';
 import { forwardAdmitted, type Forwarder } from './forwarding';
-import { KeyLocks, type LockWaiter, type SimulationLock } from './key-locks';
+import { CallLocks } from './call-locks';
+import type { KeyLocks, SimulationLock } from './key-locks';
 import { Participant, decodeHeldLocks, type CallAcceptance, type TpcPlan, type TpcRecord } from './participant';
 import { orderBlockSteps } from './steps';
 import { TpcStore } from './store';
@@ -29,13 +30,6 @@ export interface BlockTwoPhaseCommitOpts {
   /** Read-only state views at recent state roots, shared with the shard's queries. */
   views: StateViewCache;
 }
-
-/** Longest wait of an AcquireLocks that names none, in ms. */
-export const DEFAULT_LOCK_WAIT_MS = 20_000;
-/** Longest wait of an AcquireLocks a shard allows by default, in ms. */
-export const MAX_LOCK_WAIT_MS = 60_000;
-/** Most keys in one AcquireLocks. */
-export const MAX_LOCK_KEYS = 4_096;
 
 /**
  * Block-based two-phase commit, participant side (docs/ARCHITECTURE.md §3 and §9): a cross-shard
@@ -61,12 +55,8 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
   private readonly decided = new Map<string, 'commit' | 'abort'>();
   /** Ordered copies whose acceptance waits for the sender's earlier transactions. */
   private readonly waitingCopies = new Map<string, { tx: Transaction; call?: CallAcceptance }>();
-  /** Locks of cross-shard contract calls by key (in memory; prepare locks restored from records, see key-locks.ts). */
-  private readonly simLocks: KeyLocks;
-  /** AcquireLocks calls waiting in the lock table's queue, with how to wake them. */
-  private readonly lockWaiters = new Map<LockWaiter, () => void>();
-  /** AcquireLocks calls waiting for the next durable block (their sender's earlier transactions). */
-  private blockWaiters: (() => void)[] = [];
+  /** Locks of cross-shard contract calls by key (call-locks.ts). */
+  private readonly locks: CallLocks;
 
   private constructor(
     private readonly core: ShardCore,
@@ -79,13 +69,14 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
     this.participant = new Participant(records);
     this.orchDurable = orchestratorHeight;
     this.carriesCrossShard = opts.forwarder !== undefined;
-    this.simLocks = new KeyLocks({
-      now: core.now,
+    this.locks = new CallLocks(core, {
       ...(opts.simulationLockDefaultTtlMs !== undefined ? { defaultTtlMs: opts.simulationLockDefaultTtlMs } : {}),
       ...(opts.simulationLockMaxTtlMs !== undefined ? { maxTtlMs: opts.simulationLockMaxTtlMs } : {}),
+      ...(opts.lockWaitDefaultMs !== undefined ? { waitDefaultMs: opts.lockWaitDefaultMs } : {}),
+      ...(opts.lockWaitMaxMs !== undefined ? { waitMaxMs: opts.lockWaitMaxMs } : {}),
     });
     // Prepare locks survive a restart with their records (simulation locks do not).
-    for (const r of this.participant.lockHolders()) this.simLocks.pin(r.txHash, decodeHeldLocks(r.locks ?? []));
+    for (const r of this.participant.lockHolders()) this.locks.table.pin(r.txHash, decodeHeldLocks(r.locks ?? []));
     this.follows = [{ service: 'orchestrator', cursor: () => this.orchestratorCursor(), accept: (b) => this.enqueueOrchestratorBlock(b) }];
   }
 
@@ -132,141 +123,18 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
     return Math.max(this.orchQueue.at(-1)?.height ?? 0, this.orchTaken, this.orchDurable);
   }
 
-  // ---- locks of cross-shard contract calls ----
+  // ---- locks of cross-shard contract calls (call-locks.ts) ----
 
-  /**
-   * Takes `keys` (account fields and storage slots of this shard, each with its mode) for a
-   * simulation of `txHash`, all at once, waiting in first-come-first-served order while other
-   * transactions hold conflicting keys or local transactions wait for them (key-locks.ts), at
-   * most `waitMs` (default {@link DEFAULT_LOCK_WAIT_MS}, capped at the configured maximum). The
-   * grant happens between blocks (under the block mutex), so a block planned without the locks
-   * never writes a key after it was granted. Asking again adds keys and extends the TTL.
-   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash, key, mode, TTL or wait, or more
-   *   than {@link MAX_LOCK_KEYS} keys; FAILED_PRECONDITION for a key placed on another shard;
-   *   ABORTED when the wait bound passes (`<key> is locked by transaction <hash> (…)`, naming a
-   *   holder), or when `txHash` is a call of a sender of this shard whose earlier transactions
-   *   are still not in a block when it passes (the request waits for them first: its locks
-   *   would keep them from running before it).
-   */
-  async acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
-    const h = parseHash(txHash, 'tx_hash');
-    if (ttlMs !== undefined && (!Number.isSafeInteger(ttlMs) || ttlMs <= 0)) throw errors.invalidArgument(`lock_ttl_ms must be a positive number of milliseconds, got ${ttlMs}`);
-    if (waitMs !== undefined && (!Number.isSafeInteger(waitMs) || waitMs < 0)) throw errors.invalidArgument(`wait_ms must be a number of milliseconds, got ${waitMs}`);
-    if (keys.length > MAX_LOCK_KEYS) throw errors.invalidArgument(`at most ${MAX_LOCK_KEYS} keys per AcquireLocks, got ${keys.length}`);
-    const wanted = new Map<string, LockMode>();
-    const described = new Map<string, string>();
-    for (const k of keys) {
-      const address = parseAddress(k.address, 'lock key address');
-      if (![LockField.LOCK_FIELD_BALANCE, LockField.LOCK_FIELD_NONCE, LockField.LOCK_FIELD_CODE, LockField.LOCK_FIELD_SLOT].includes(k.field)) throw errors.invalidArgument(`lock key of ${k.address} has no valid field (${k.field})`);
-      if (k.field === LockField.LOCK_FIELD_SLOT ? !/^0x[0-9a-fA-F]{64}$/.test(k.slot) : k.slot !== '') throw errors.invalidArgument(`lock key of ${k.address}: slot must be a 32-byte 0x hex key for a slot and empty otherwise, got ${JSON.stringify(k.slot)}`);
-      if (![LockMode.LOCK_MODE_SHARED, LockMode.LOCK_MODE_EXCLUSIVE, LockMode.LOCK_MODE_CREDIT].includes(k.mode)) throw errors.invalidArgument(`lock key of ${k.address} has no valid mode (${k.mode})`);
-      if (k.mode === LockMode.LOCK_MODE_CREDIT && k.field !== LockField.LOCK_FIELD_BALANCE) throw errors.invalidArgument(`credit locks are for balances only (${describeLockKey(k)})`);
-      requireLocal(this.core, address);
-      const id = lockKeyId({ ...k, address });
-      wanted.set(id, wanted.has(id) && wanted.get(id) !== k.mode ? LockMode.LOCK_MODE_EXCLUSIVE : k.mode);
-      described.set(id, describeLockKey({ ...k, address }));
-    }
-    const bound = Math.min(waitMs ?? this.opts.lockWaitDefaultMs ?? DEFAULT_LOCK_WAIT_MS, this.opts.lockWaitMaxMs ?? MAX_LOCK_WAIT_MS);
-    const started = this.core.now();
-    // A call of a sender of this shard whose earlier transactions are not in a block yet waits
-    // for them: its locks would keep them from running before it.
-    const earlier = () => {
-      const own = this.core.mempool.get(h);
-      return own?.reservation ? this.core.mempool.earlierPending(own.tx.from, own.tx.nonce) : undefined;
-    };
-    for (let e = earlier(); e; e = earlier()) {
-      if (this.core.now() - started >= bound) {
-        throw errors.aborted(`the sender's earlier transaction ${e.tx.hash} (nonce ${e.tx.nonce}) is not in a block yet (waited ${bound} ms)`, { txHash: h });
-      }
-      await this.nextBlock(bound);
-    }
-    const store = this.core.opts.store;
-    const held = () => ({ held: this.simLocks.list().filter((l) => l.txHash === h).length, waitedMs: Math.max(0, this.core.now() - started), head: store.head()! });
-    // Values of the keys once held: nobody else can change them until they are released.
-    const answer = async (g: Omit<LocksGranted, 'values'>): Promise<LocksGranted> => ({ ...g, values: await this.core.admission.run(() => Promise.all(keys.map((k) => this.keyValue(k)))) });
-    if (wanted.size === 0) return answer(await this.core.blockMutex.run(async () => held()));
-    const first = await this.core.blockMutex.run(async (): Promise<{ granted: Omit<LocksGranted, 'values'> } | { waiter: LockWaiter }> => {
-      const got = this.simLocks.acquire(h, wanted, ttlMs);
-      if ('granted' in got) return { granted: held() };
-      return { waiter: got.waiter };
-    });
-    if ('granted' in first) return answer(first.granted);
-    const waiter = first.waiter;
-    const granted = await new Promise<Omit<LocksGranted, 'values'>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.lockWaiters.delete(waiter);
-        const blocker = this.simLocks.cancel(waiter);
-        const key = [...wanted.keys()].find((k) => this.simLocks.conflictOn(k, wanted.get(k)!, h) !== undefined);
-        const holder = key ? this.simLocks.conflictOn(key, wanted.get(key)!, h) : blocker;
-        const what = key ? described.get(key)! : 'a key';
-        reject(
-          holder && holder.startsWith('0x')
-            ? errors.aborted(`${what} is locked by transaction ${holder} (waited ${bound} ms)`, { holder, txHash: h })
-            : errors.aborted(`${what} is wanted by ${holder ?? 'another transaction'} (waited ${bound} ms)`, { txHash: h }),
-        );
-      }, bound);
-      timer.unref?.();
-      // Woken under the block mutex by a pump (after a block or a release): the locks are held.
-      this.lockWaiters.set(waiter, () => {
-        clearTimeout(timer);
-        resolve(held());
-      });
-    });
-    return answer(granted);
+  acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
+    return this.locks.acquire(txHash, keys, ttlMs, waitMs);
   }
 
-  /** A key's value at the durable head (see AcquireLocksResponse.values). */
-  private async keyValue(k: LockKey): Promise<string> {
-    const reader = this.core.reader;
-    if (k.field === LockField.LOCK_FIELD_SLOT) return reader.getStorage(k.address.toLowerCase(), k.slot.toLowerCase());
-    const acc = await reader.getAccount(k.address.toLowerCase());
-    if (k.field === LockField.LOCK_FIELD_BALANCE) return acc.balance.toString();
-    if (k.field === LockField.LOCK_FIELD_NONCE) return acc.nonce.toString();
-    return acc.codeHash;
+  releaseLocks(txHash: string): Promise<number> {
+    return this.locks.release(txHash);
   }
 
-  /** Resolves after the next durable block, or after `ms` at most. */
-  private nextBlock(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      timer.unref?.();
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.blockWaiters.push(done);
-    });
-  }
-
-  /** Grants what the lock table can grant now and wakes those waiters. Call under the block mutex. */
-  private pumpLocks(): void {
-    for (const w of this.simLocks.pump()) {
-      const wake = this.lockWaiters.get(w);
-      this.lockWaiters.delete(w);
-      wake?.();
-    }
-  }
-
-  /**
-   * Releases every simulation lock of `txHash` (ReleaseSimulationLocks: its simulation failed or
-   * gave up). Locks pinned by its prepare are kept: only the decision releases those. Returns how
-   * many keys were released (0 when it held none or they are pinned).
-   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
-   */
-  async releaseLocks(txHash: string): Promise<number> {
-    const h = parseHash(txHash, 'tx_hash');
-    return this.core.blockMutex.run(async () => {
-      if (this.simLocks.pinned(h)) return 0;
-      const n = this.simLocks.release(h);
-      if (n > 0) this.core.opts.logger.debug({ txHash: h, released: n }, 'simulation locks released');
-      this.pumpLocks();
-      return n;
-    });
-  }
-
-  /** Every lock in the table (expired ones too until swept; prepare locks with expiry Infinity), for tests and audits. */
   readLocks(): SimulationLock[] {
-    return this.simLocks.list();
+    return this.locks.list();
   }
 
   // ---- block production ----
@@ -285,15 +153,11 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
       tpcStore: this.tpcStore,
       decided: this.decided,
       waitingCopies: this.waitingCopies,
-      simLocks: this.simLocks,
+      simLocks: this.locks.table,
       orchDurable: () => this.orchDurable,
       settle: (orchestratorHeight, localWanted) => {
         this.orchDurable = orchestratorHeight;
-        this.simLocks.setLocalWanted(localWanted);
-        this.pumpLocks();
-        const waiters = this.blockWaiters;
-        this.blockWaiters = [];
-        for (const w of waiters) w();
+        this.locks.afterBlock(localWanted);
       },
       requeue: (blocks) => {
         this.orchQueue = [...blocks, ...this.orchQueue];
