@@ -133,6 +133,12 @@ export class KeyLocks {
     return this.live(this.txs.get(txHash), atMs) ? 'held' : 'expired';
   }
 
+  /** Whether any transaction holds an unexpired lock at `atMs` (default now). */
+  anyLive(atMs = this.now()): boolean {
+    for (const t of this.txs.values()) if (this.live(t, atMs)) return true;
+    return false;
+  }
+
   /** How many keys `txHash` holds here (expired ones included). */
   heldBy(txHash: string): number {
     return this.txs.get(txHash)?.keys.size ?? 0;
