@@ -1,7 +1,7 @@
 // The state shard process's command line: its options (flag, environment variable, default), the genesis file, and startStateShard wired to a registry directory.
 import { Command, Option, intOption, runService } from '@shardlab/service';
 import { startOnDirectory } from '@shardlab/registry';
-import { readGenesisFile, startStateShard } from '@shardlab/shard';
+import { readGenesisFile, SHARD_PROTOCOLS, startStateShard, type ShardProtocolName } from '@shardlab/shard';
 
 const program = new Command()
   .description('ShardLab state shard: mempool, EVM execution, blocks in LevelDB, block stream')
@@ -14,6 +14,7 @@ const program = new Command()
   .addOption(new Option('--block-interval-ms <ms>', 'block interval (default: the registry\'s)').env('BLOCK_INTERVAL_MS').argParser(intOption))
   .addOption(new Option('--max-txs-per-block <n>', 'most transactions in a block').env('MAX_TXS_PER_BLOCK').argParser(intOption).default(5000))
   .addOption(new Option('--simulation-lock-max-ttl-ms <ms>', 'longest simulation lock granted to the simulator (longer requests are capped)').env('SIMULATION_LOCK_MAX_TTL_MS').argParser(intOption).default(60_000))
+  .addOption(new Option('--protocol <name>', 'cross-shard commit protocol; every shard of a network runs the same one').env('PROTOCOL').choices(SHARD_PROTOCOLS).default('block-2pc'))
   .addOption(new Option('--genesis <file>', 'JSON genesis file {"alloc": {"0xaddr": "wei"}} added to the development accounts').env('GENESIS_FILE'));
 
 void runService('state-shard', program, async ({ logger, options }) => {
@@ -31,6 +32,7 @@ void runService('state-shard', program, async ({ logger, options }) => {
       ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
       maxTxsPerBlock: options['maxTxsPerBlock'] as number,
       simulationLockMaxTtlMs: options['simulationLockMaxTtlMs'] as number,
+      protocol: options['protocol'] as ShardProtocolName,
       ...(genesisExtra ? { genesisExtra } : {}),
       logger,
     }),

@@ -5,6 +5,7 @@ import { checkContinuity } from './continuity';
 import { orderFindings } from './findings';
 import { checkLocks } from './locks';
 import { indexNetwork } from './network-index';
+import { checkReceipts } from './receipts';
 import type { AuditInput, AuditReport, Jsonified, ShardSummary } from './report';
 import type { IndexedShard } from './shard-index';
 
@@ -36,6 +37,9 @@ export * from './report';
  *   only moves); the abort rule is the same as for transfers (no DEBIT, CREDIT or WRITE_SET).
  *   A lone LOCK (home shards lock before the orchestrator orders) is in flight when the input
  *   has orchestrator blocks, a violation when it has none.
+ * - **Receipts** (5.4, shard-led): every outgoing receipt is debited once in its sending block
+ *   (RECEIPT_DEBIT of the sender for its value) and credited at most once, as sent, on its
+ *   destination (RECEIPT_CREDIT); one not credited yet is in flight, its value in transit.
  * - **Locks** (5.3): every account's `locked`, and every LOCK with neither DEBIT nor UNLOCK,
  *   must be gone; what is locked on each account must equal its open LOCKs.
  *
@@ -53,15 +57,17 @@ export function auditNetwork(input: AuditInput): AuditReport {
   const chain = checkContinuity(index.shards, input.orchestratorBlocks);
   const atomicity = checkAtomicity(index, chain.cursors);
   const locks = checkLocks(index);
-  const conservation = checkConservation(index.shards, atomicity.inTransitWei);
-  const problems = orderFindings([...index.findings, ...chain.findings, ...conservation.findings, ...atomicity.findings, ...locks.findings]);
+  const receipts = checkReceipts(index);
+  const conservation = checkConservation(index.shards, atomicity.inTransitWei + receipts.inTransitWei);
+  const problems = orderFindings([...index.findings, ...chain.findings, ...conservation.findings, ...atomicity.findings, ...receipts.findings, ...locks.findings]);
   const report: AuditReport = {
-    ok: problems.length === 0 && conservation.report.ok && atomicity.report.ok && locks.report.ok,
+    ok: problems.length === 0 && conservation.report.ok && atomicity.report.ok && locks.report.ok && receipts.report.ok,
     problems,
     notes: [...(input.notes ?? [])],
     conservation: conservation.report,
     atomicity: atomicity.report,
     locks: locks.report,
+    receipts: receipts.report,
     shards: index.shards.map((sh) => shardSummary(sh, chain.cursors.get(sh.shardId) ?? 0, conservation.ledgers.get(sh.shardId)!, locks.lockedWeiOf.get(sh.shardId) ?? 0n)),
     orchestrator: index.orchestrator.summary,
     toJSON: () => jsonify(report) as Jsonified<AuditReport>,

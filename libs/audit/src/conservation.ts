@@ -21,15 +21,15 @@ function sumOf(amounts: readonly { amount: bigint | undefined }[] | undefined): 
 }
 
 /**
- * A shard's books: balances = genesis − burn + CREDITs − DEBITs (local transfers and tips stay
- * on the shard). Malformed amounts count as zero (they are reported by the indexing).
+ * A shard's books: balances = genesis − burn + CREDITs − DEBITs, receipt credits and debits of
+ * the shard-led protocol included (local transfers and tips stay on the shard). Malformed amounts count as zero (they are reported by the indexing).
  */
 function shardLedger(shard: IndexedShard): ShardLedger {
   const moved = (kind: SystemKindName) => sumOf(shard.effectsByKind.get(kind));
   const genesisWei = shard.genesisWei;
   const burnedWei = shard.receipts.reduce((acc, r) => acc + r.burnedWei, 0n);
-  const creditedWei = moved('CREDIT');
-  const debitedWei = moved('DEBIT');
+  const creditedWei = moved('CREDIT') + moved('RECEIPT_CREDIT');
+  const debitedWei = moved('DEBIT') + moved('RECEIPT_DEBIT');
   const expectedWei = genesisWei - burnedWei + creditedWei - debitedWei;
   const actualWei = shard.accounts.reduce((acc, a) => acc + (a.balance ?? 0n), 0n);
   return { genesisWei, burnedWei, creditedWei, debitedWei, expectedWei, actualWei, balanced: actualWei === expectedWei };

@@ -41,6 +41,8 @@ export const place = {
   orchestratorBlock: (i: number, part: BlockPart): Place => [1, i, part === 'links' ? 0 : 1],
   /** Cross-shard transactions (each lists its own problems in order). */
   transactions: [2] as Place,
+  /** Cross-shard receipts of the shard-led protocol (after the transactions of block-2PC). */
+  receipts: [2, 1] as Place,
   /** What accounts hold locked against their open LOCKs. */
   lockedAccounts: [3] as Place,
   /** The conservation total over all shards. */

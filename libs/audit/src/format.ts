@@ -51,6 +51,11 @@ export function formatReport(report: AuditReport, opts: FormatReportOpts = {}): 
       `${l.accountsWithLocks.length === 1 ? '' : 's'}, ${l.openLocks.length} open LOCK${l.openLocks.length === 1 ? '' : 's'}`,
   );
 
+  const rc = report.receipts;
+  if (rc.sent > 0 || rc.credited > 0) {
+    say(`  receipts        ${rc.ok ? 'ok' : rc.inFlight > 0 ? 'not settled' : 'VIOLATED'}: ${rc.sent} sent, ${rc.credited} credited, ${rc.inFlight} in flight (${formatWei(rc.inFlightWei)})`);
+  }
+
   const o = report.orchestrator;
   say(`  orchestrator    ${o.blocks} blocks${o.blocks > 0 ? ` (head ${o.headHeight})` : ''}: ${o.ordered} ordered, ${o.decided} decided`);
   say(`  shards          ${report.shards.length}`);

@@ -28,10 +28,10 @@ export interface AuditInput {
 }
 
 /** Names of system transaction kinds, as reported (the `SYSTEM_TX_KIND_` prefix dropped). */
-export type SystemKindName = 'LOCK' | 'DEBIT' | 'CREDIT' | 'WRITE_SET' | 'UNLOCK' | 'ABORT' | 'UNSPECIFIED';
+export type SystemKindName = 'LOCK' | 'DEBIT' | 'CREDIT' | 'WRITE_SET' | 'UNLOCK' | 'ABORT' | 'RECEIPT_DEBIT' | 'RECEIPT_CREDIT' | 'UNSPECIFIED';
 
 /** The kinds counted per shard, in report order. */
-export const SYSTEM_KIND_NAMES: readonly SystemKindName[] = ['LOCK', 'DEBIT', 'CREDIT', 'WRITE_SET', 'UNLOCK', 'ABORT', 'UNSPECIFIED'];
+export const SYSTEM_KIND_NAMES: readonly SystemKindName[] = ['LOCK', 'DEBIT', 'CREDIT', 'WRITE_SET', 'UNLOCK', 'ABORT', 'RECEIPT_DEBIT', 'RECEIPT_CREDIT', 'UNSPECIFIED'];
 
 /** Conservation of ether over all shards. All amounts in wei. */
 export interface ConservationReport {
@@ -157,9 +157,9 @@ export interface ShardSummary {
   genesisWei: bigint;
   /** Burned by this shard's receipts. */
   burnedWei: bigint;
-  /** Σ CREDIT amounts of cross-shard transactions (genesis credits excluded). */
+  /** Σ CREDIT and RECEIPT_CREDIT amounts of cross-shard transactions (genesis credits excluded). */
   creditedWei: bigint;
-  /** Σ DEBIT amounts. */
+  /** Σ DEBIT and RECEIPT_DEBIT amounts. */
   debitedWei: bigint;
   /** `genesis − burned + credited − debited`: what this shard's balances must total. */
   expectedWei: bigint;
@@ -169,6 +169,20 @@ export interface ShardSummary {
   lockedWei: bigint;
   /** True when `actualWei === expectedWei`. */
   balanced: boolean;
+}
+
+/** Cross-shard receipts of the shard-led protocol (docs/ARCHITECTURE.md §5.4). */
+export interface ReceiptsReport {
+  /** Receipts listed in source blocks (each with its RECEIPT_DEBIT). */
+  sent: number;
+  /** Receipts credited by their destination (RECEIPT_CREDIT). */
+  credited: number;
+  /** Receipts sent and not credited yet: in flight. */
+  inFlight: number;
+  /** Σ value of the receipts in flight, in wei. */
+  inFlightWei: bigint;
+  /** True when every receipt was credited exactly once, as sent, and none is in flight. */
+  ok: boolean;
 }
 
 /** What the orchestrator's blocks contained. */
@@ -206,6 +220,8 @@ export interface AuditReport {
   atomicity: AtomicityReport;
   /** Locks left on the shards (section 5.3). */
   locks: LocksReport;
+  /** Cross-shard receipts of the shard-led protocol (section 5.4). */
+  receipts: ReceiptsReport;
   /** Per-shard figures, by shard id. */
   shards: ShardSummary[];
   /** What the orchestrator's blocks contained. */

@@ -56,6 +56,14 @@ export interface AccountSeen {
 /** System transactions of one cross-shard transaction: shard → kind → occurrences, in block order. */
 export type TxEffects = Map<number, Map<SystemKindName, SysOcc[]>>;
 
+/** What the blocks say of one shard-led cross-shard receipt (by transaction hash). */
+export interface CrossReceiptFacts {
+  debits: SysOcc[];
+  credits: SysOcc[];
+  /** The receipt as listed in source blocks' outgoing receipts (amount parsed; undefined when malformed). */
+  sent: { shardId: number; height: number; destShard: number; from: string; to: string; value: bigint | undefined }[];
+}
+
 /** What the checks read of one state shard (its first listing in the input). */
 export interface IndexedShard {
   shardId: number;
@@ -89,6 +97,8 @@ export interface ShardsIndex {
   votes: Map<string, Map<number, VoteSeen[]>>;
   /** Transaction hash → its receipts on every shard (a call's acceptance receipt is on its source). */
   receipts: Map<string, ReceiptSeen[]>;
+  /** Shard-led: transaction hash → its RECEIPT_DEBITs and RECEIPT_CREDITs and its outgoing receipts. */
+  crossReceipts: Map<string, CrossReceiptFacts>;
   /** What could not be read (duplicate listings, malformed amounts, missing receipts, …). */
   findings: Finding[];
 }
@@ -100,13 +110,18 @@ const KIND_NAME: Record<number, SystemKindName> = {
   [SystemTxKind.SYSTEM_TX_KIND_WRITE_SET]: 'WRITE_SET',
   [SystemTxKind.SYSTEM_TX_KIND_UNLOCK]: 'UNLOCK',
   [SystemTxKind.SYSTEM_TX_KIND_ABORT]: 'ABORT',
+  [SystemTxKind.SYSTEM_TX_KIND_RECEIPT_DEBIT]: 'RECEIPT_DEBIT',
+  [SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT]: 'RECEIPT_CREDIT',
 };
 
+/** The shard-led protocol's kinds: checked by the receipts check, not by atomicity. */
+const RECEIPT_KINDS = new Set<SystemKindName>(['RECEIPT_DEBIT', 'RECEIPT_CREDIT']);
+
 /** Kinds that carry an amount that must be present. */
-const AMOUNT_KINDS = new Set<SystemKindName>(['LOCK', 'DEBIT', 'CREDIT', 'UNLOCK']);
+const AMOUNT_KINDS = new Set<SystemKindName>(['LOCK', 'DEBIT', 'CREDIT', 'UNLOCK', 'RECEIPT_DEBIT', 'RECEIPT_CREDIT']);
 
 function emptyKindCounts(): Record<SystemKindName, number> {
-  return { LOCK: 0, DEBIT: 0, CREDIT: 0, WRITE_SET: 0, UNLOCK: 0, ABORT: 0, UNSPECIFIED: 0 };
+  return { LOCK: 0, DEBIT: 0, CREDIT: 0, WRITE_SET: 0, UNLOCK: 0, ABORT: 0, RECEIPT_DEBIT: 0, RECEIPT_CREDIT: 0, UNSPECIFIED: 0 };
 }
 
 /**
@@ -115,7 +130,7 @@ function emptyKindCounts(): Record<SystemKindName, number> {
  * lower-cased; malformed amounts are reported and read as absent.
  */
 export function indexShards(inputs: readonly ShardAuditInput[]): ShardsIndex {
-  const index: ShardsIndex = { shards: [], effects: new Map(), votes: new Map(), receipts: new Map(), findings: [] };
+  const index: ShardsIndex = { shards: [], effects: new Map(), votes: new Map(), receipts: new Map(), crossReceipts: new Map(), findings: [] };
   const seen = new Set<number>();
   [...inputs]
     .sort((a, b) => a.shardId - b.shardId)
@@ -155,6 +170,16 @@ function indexBlock(index: ShardsIndex, shard: IndexedShard, b: StateShardBlock,
   indexReceipts(index, shard, b, found);
   for (const t of b.transactions) {
     if (t.kind?.$case === 'system') indexSystemTx(index, shard, b.height, t.kind.value, found);
+  }
+  for (const r of b.outgoingReceipts ?? []) {
+    receiptFacts(index, r.txHash.toLowerCase()).sent.push({
+      shardId: s,
+      height: b.height,
+      destShard: r.destShard,
+      from: r.from.toLowerCase(),
+      to: r.to.toLowerCase(),
+      value: parseWeiOrUndefined(r.value, false),
+    });
   }
   for (const v of b.tpcPrepare) {
     pushTo(mapOf(index.votes, v.txHash.toLowerCase()), s, { height: b.height, yes: v.vote === Vote.VOTE_YES });
@@ -222,7 +247,19 @@ function indexSystemTx(index: ShardsIndex, shard: IndexedShard, height: number, 
     ...(kind === 'WRITE_SET' ? { writes: sys.writes.map((w) => ({ slot: w.slot.toLowerCase(), newValue: w.newValue.toLowerCase() })) } : {}),
   };
   pushTo(shard.effectsByKind, kind, occ);
+  if (RECEIPT_KINDS.has(kind)) {
+    const f = receiptFacts(index, txHash);
+    (kind === 'RECEIPT_DEBIT' ? f.debits : f.credits).push(occ);
+    return;
+  }
   pushTo(mapOf(mapOf(index.effects, txHash), s), kind, occ);
+}
+
+/** The receipt facts of `txHash`, created on first use. */
+function receiptFacts(index: ShardsIndex, txHash: string): CrossReceiptFacts {
+  let f = index.crossReceipts.get(txHash);
+  if (!f) index.crossReceipts.set(txHash, (f = { debits: [], credits: [], sent: [] }));
+  return f;
 }
 
 /** Reads a shard's accounts: each address once, balances and locked amounts parsed. */

@@ -40,7 +40,7 @@ describe('auditNetwork', () => {
     const [s0, s1] = r.shards;
     expect(s0).toMatchObject({ shardId: 0, userTxs: 4, genesisWei: 150n * ETHER, creditedWei: 2n * ETHER, debitedWei: 3n * ETHER, balanced: true });
     // LOCKs of a0→a1 (committed), a0→b1 and b0→a1 (aborted, unlocked); CREDITs: 2 genesis + b1→b0.
-    expect(s0!.systemTxs).toEqual({ LOCK: 3, DEBIT: 1, CREDIT: 3, WRITE_SET: 0, UNLOCK: 2, ABORT: 1, UNSPECIFIED: 0 });
+    expect(s0!.systemTxs).toEqual({ LOCK: 3, DEBIT: 1, CREDIT: 3, WRITE_SET: 0, UNLOCK: 2, ABORT: 1, RECEIPT_DEBIT: 0, RECEIPT_CREDIT: 0, UNSPECIFIED: 0 });
     expect(s1).toMatchObject({ shardId: 1, userTxs: 3, genesisWei: 100n * ETHER, creditedWei: 3n * ETHER, debitedWei: 2n * ETHER, balanced: true });
     expect(s1!.blocks).toBe(s1!.headHeight + 1);
   });

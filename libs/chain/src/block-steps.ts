@@ -4,11 +4,13 @@ import type { DecodedTx } from './tx';
 
 /**
  * A commit-protocol operation recorded as a system transaction (docs/ARCHITECTURE.md §2). Amounts in
- * wei. `credit`, `debit` and `write-set` change EVM state (balances; storage, code and nonce);
- * `lock`, `unlock` and `abort` are protocol records.
+ * wei. `credit`, `debit`, `receipt-debit`, `receipt-credit` and `write-set` change EVM state
+ * (balances; storage, code and nonce); `lock`, `unlock` and `abort` are protocol records. The
+ * receipt kinds are the shard-led protocol's: the source debits the value with an outgoing
+ * receipt, the destination credits the verified receipt (§3.5).
  */
 export interface SystemOp {
-  kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort' | 'write-set';
+  kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort' | 'write-set' | 'receipt-debit' | 'receipt-credit';
   /** The cross-shard transaction it serves. */
   txHash: string;
   address: string;
@@ -64,6 +66,11 @@ export interface AcceptStep {
   lockAmount?: bigint;
   logs?: { address: string; topics: string[]; data: Uint8Array }[];
   refuse?: Reason;
+  /**
+   * Shard-led transfer: once accepted, the value is debited at once (a `receipt-debit` system
+   * outcome follows) instead of locked; `lock` is then ignored.
+   */
+  debit?: boolean;
 }
 
 /** The outcome of one step of a block. */

@@ -3,11 +3,11 @@ import type { Common } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
-import { SystemTxKind, type BlockTransaction, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
+import { SystemTxKind, type BlockTransaction, type CrossShardReceipt, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
 import { nativeKeccak256 } from './crypto';
 import { NONCE_SLOT, type BlockExecution, type SystemOp } from './block-steps';
 import { toProtoTransaction } from './tx';
-import { orderedTrieRootBytes } from './ordered-trie';
+import { EMPTY_TRIE_ROOT_BYTES, orderedTrieRootBytes } from './ordered-trie';
 
 /** Parent hash of a genesis block: 32 zero bytes. */
 export const ZERO_HASH = '0x' + '00'.repeat(32);
@@ -38,6 +38,21 @@ export function encodeReceipt(r: Receipt): Uint8Array {
   ]);
 }
 
+/**
+ * Canonical RLP of a cross-shard receipt, the value of its leaf in the outgoing receipts trie:
+ * [txHash, sourceShard, destShard, from, to, value (wei)].
+ */
+export function encodeCrossShardReceipt(r: CrossShardReceipt): Uint8Array {
+  return RLP.encode([
+    hexToBytes(r.txHash as `0x${string}`),
+    intToBytes(r.sourceShard),
+    intToBytes(r.destShard),
+    hexToBytes(r.from as `0x${string}`),
+    hexToBytes(r.to as `0x${string}`),
+    bigIntToUnpaddedBytes(BigInt(r.value || '0')),
+  ]);
+}
+
 const SYSTEM_KIND: Record<SystemOp['kind'], SystemTxKind> = {
   lock: SystemTxKind.SYSTEM_TX_KIND_LOCK,
   unlock: SystemTxKind.SYSTEM_TX_KIND_UNLOCK,
@@ -45,6 +60,8 @@ const SYSTEM_KIND: Record<SystemOp['kind'], SystemTxKind> = {
   credit: SystemTxKind.SYSTEM_TX_KIND_CREDIT,
   abort: SystemTxKind.SYSTEM_TX_KIND_ABORT,
   'write-set': SystemTxKind.SYSTEM_TX_KIND_WRITE_SET,
+  'receipt-debit': SystemTxKind.SYSTEM_TX_KIND_RECEIPT_DEBIT,
+  'receipt-credit': SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT,
 };
 
 /** The wire form of a system operation. */
@@ -68,11 +85,12 @@ export function encodeSystemTx(t: SystemTransaction): Uint8Array {
 const NONCE_SLOT_BYTES = new TextEncoder().encode(NONCE_SLOT);
 
 /** The header fields of a state-shard block (what its hash covers). */
-export type BlockHeader = Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare'>;
+export type BlockHeader = Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare' | 'outgoingReceipts'>;
 
 /**
  * Block hash: keccak256 of RLP([shardId, height, parentHash, stateRoot, transactionsRoot,
- * receiptsRoot, timestampMs, gasUsed, baseFeePerGas, orchestratorHeight]).
+ * receiptsRoot, timestampMs, gasUsed, baseFeePerGas, orchestratorHeight, outgoingReceiptsRoot])
+ * (an empty `outgoingReceiptsRoot` is the empty trie's root).
  */
 export function blockHash(common: Common, b: BlockHeader): string {
   return toHex(
@@ -89,6 +107,7 @@ export function blockHash(common: Common, b: BlockHeader): string {
         intToBytes(b.gasUsed),
         bigIntToUnpaddedBytes(BigInt(b.baseFeePerGas || '0')),
         intToBytes(b.orchestratorHeight),
+        b.outgoingReceiptsRoot ? hexToBytes(b.outgoingReceiptsRoot as `0x${string}`) : EMPTY_TRIE_ROOT_BYTES,
       ]),
     ),
   );
@@ -107,6 +126,8 @@ export interface BlockInputs {
   orchestratorHeight?: number;
   /** Two-phase-commit votes cast in this block. */
   votes?: PrepareVote[];
+  /** Shard-led receipts of value debited in this block for other shards, in block order. */
+  outgoingReceipts?: CrossShardReceipt[];
 }
 
 /**
@@ -155,8 +176,9 @@ export async function buildBlock(common: Common, inp: BlockInputs): Promise<Stat
     gasUsed: Number(inp.execution.gasUsed),
     baseFeePerGas: (inp.baseFeePerGas ?? 0n).toString(),
     orchestratorHeight: inp.orchestratorHeight ?? 0,
+    outgoingReceiptsRoot: await orderedTrieRoot(common, (inp.outgoingReceipts ?? []).map(encodeCrossShardReceipt)),
   };
   const hash = blockHash(common, header);
   for (const r of receipts) r.blockHash = hash;
-  return { ...header, hash, transactions, receipts, tpcPrepare: inp.votes ?? [] };
+  return { ...header, hash, transactions, receipts, tpcPrepare: inp.votes ?? [], outgoingReceipts: inp.outgoingReceipts ?? [] };
 }

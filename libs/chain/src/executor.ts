@@ -205,9 +205,10 @@ export class BlockExecutor {
    * - An `accept` step is a cross-shard transaction accepted on its source shard: it consumes the
    *   sender's nonce and charges the intrinsic gas (base fee burned, tip to the coinbase); its
    *   value is not moved here: with `lock` it is locked (a `lock` system outcome follows), then
-   *   debited or released by the commit protocol (lock-only prepare).
-   * - A `system` step applies a commit-protocol operation: `credit` adds to a balance, `debit`
-   *   takes from one, `write-set` deploys code, sets the nonce and writes storage
+   *   debited or released by the commit protocol (lock-only prepare); with `debit` (shard-led) it
+   *   is debited at once and a `receipt-debit` system outcome follows.
+   * - A `system` step applies a commit-protocol operation: `credit` and `receipt-credit` add to a
+   *   balance, `debit` takes from one, `write-set` deploys code, sets the nonce and writes storage
    *   ({@link SystemOp.writes}); lock, unlock and abort change no EVM state (locks are protocol
    *   metadata).
    * - A local transaction that writes an account for which `isLocal` is false (placed on another
@@ -263,7 +264,11 @@ export class BlockExecutor {
           outcomes.push(o);
           if (o.kind === 'executed') {
             gasUsed = o.cumulativeGasUsed;
-            if (step.lock) {
+            if (step.debit) {
+              const op: SystemOp = { kind: 'receipt-debit', txHash: d.hash, address: d.from, amount };
+              await this.applySystem(op);
+              outcomes.push({ kind: 'system', op });
+            } else if (step.lock) {
               moveLock(d.from, amount);
               outcomes.push({ kind: 'system', op: { kind: 'lock', txHash: d.hash, address: d.from, amount } });
             }
@@ -445,10 +450,10 @@ export class BlockExecutor {
       }
       return;
     }
-    if (op.kind !== 'credit' && op.kind !== 'debit') return;
+    if (op.kind !== 'credit' && op.kind !== 'debit' && op.kind !== 'receipt-debit' && op.kind !== 'receipt-credit') return;
     const address = createAddressFromString(op.address);
     const acc = (await this.sm.getAccount(address)) ?? new Account(0n, 0n);
-    if (op.kind === 'debit') {
+    if (op.kind === 'debit' || op.kind === 'receipt-debit') {
       if (acc.balance < op.amount) throw new Error(`debit of ${op.amount} wei from ${op.address} exceeds its balance ${acc.balance} (tx ${op.txHash})`);
       acc.balance -= op.amount;
     } else {

@@ -1,4 +1,4 @@
-// Public entry of @shardlab/chain: re-exports crypto and Common, placement, transaction decoding, dev accounts, the executor, block steps and building, the signature pool
+// Public entry of @shardlab/chain: re-exports crypto and Common, placement, transaction decoding, dev accounts, the executor, block steps and building, the signature pool, cross-shard receipts
 export * from './crypto';
 export * from './placement';
 export * from './tx';
@@ -8,3 +8,4 @@ export * from './block-steps';
 export * from './block';
 export * from './signature-pool';
 export * from './lock-keys';
+export * from './cross-shard-receipts';

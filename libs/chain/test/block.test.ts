@@ -171,6 +171,7 @@ describe('blockHash', () => {
     gasUsed: 21_000,
     baseFeePerGas: '1000000000',
     orchestratorHeight: 7,
+    outgoingReceiptsRoot: '0x' + '05'.repeat(31) + '00',
   };
 
   it('is keccak256 of the RLP header and stable', () => {
@@ -193,6 +194,7 @@ describe('blockHash', () => {
     ['gasUsed zero', { gasUsed: 0 }],
     ['baseFeePerGas', { baseFeePerGas: '1000000001' }],
     ['orchestratorHeight', { orchestratorHeight: 8 }],
+    ['outgoingReceiptsRoot', { outgoingReceiptsRoot: '0x' + '06'.repeat(31) + '00' }],
   ])('changes when %s changes', (_field, change) => {
     expect(blockHash(common, { ...header, ...change })).not.toBe(blockHash(common, header));
   });

@@ -24,6 +24,8 @@ export interface DevnetOpts {
   orchestratorBlockIntervalMs?: number;
   /** JSON genesis file `{"alloc": {"0xaddress": "wei"}}` given to every shard, funding accounts besides the development accounts (e.g. a trace's senders). */
   genesisFile?: string;
+  /** Cross-shard commit protocol of every state shard [`block-2pc`]. */
+  protocol?: 'block-2pc' | 'shard-led';
   /** Most transactions in a state-shard block [the shard's default, 5,000]. */
   maxTxsPerBlock?: number;
   /** Called with a line of progress ("registry healthy", ...). */
@@ -106,6 +108,7 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
           '--shard-id', String(id), '--port', String(port), '--registry', registryAddress, '--data-dir', join(opts.dataDir, `shard-${id}`),
           ...(opts.genesisFile !== undefined ? ['--genesis', opts.genesisFile] : []),
           ...(opts.maxTxsPerBlock !== undefined ? ['--max-txs-per-block', String(opts.maxTxsPerBlock)] : []),
+          ...(opts.protocol !== undefined ? ['--protocol', opts.protocol] : []),
         ],
       });
     }

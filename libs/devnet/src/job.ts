@@ -27,6 +27,8 @@ import { auditWhenSettled } from './audit-settle';
 /** Options of the main job (the command-line flags). */
 export interface JobOpts {
   shards: number;
+  /** Cross-shard commit protocol of the network [`block-2pc`]. */
+  protocol?: 'block-2pc' | 'shard-led';
   blockIntervalMs: number;
   /** Trace file; undefined = the synthetic workload. */
   trace?: string;
@@ -183,6 +185,7 @@ function auditSummary(a: AuditReport): AuditSummary {
     conservation: { ok: c.ok, genesisWei: String(c.genesisWei), burnedWei: String(c.burnedWei), expectedWei: String(c.expectedWei), actualWei: String(c.actualWei) },
     atomicity: { ok: a.atomicity.ok, committed: a.atomicity.committed, aborted: a.atomicity.aborted, inFlight: a.atomicity.inFlight },
     locks: { ok: a.locks.ok, accountsWithLocks: a.locks.accountsWithLocks.length },
+    receipts: { ok: a.receipts.ok, sent: a.receipts.sent, credited: a.receipts.credited, inFlight: a.receipts.inFlight },
     problems: a.problems,
   };
 }
@@ -217,9 +220,9 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
   mkdirSync(dataDir, { recursive: true });
   const genesisFile = join(dataDir, 'genesis.json');
   writeFileSync(genesisFile, JSON.stringify({ alloc: Object.fromEntries([...planned.genesis].map(([a, w]) => [a, w.toString()])) }));
-  say(`starting the network: ${o.shards} state shards, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, data in ${dataDir}`);
+  say(`starting the network: ${o.shards} state shards running ${o.protocol ?? 'block-2pc'}, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, data in ${dataDir}`);
   const t0 = Date.now();
-  const devnet = await startDevnet({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, dataDir, genesisFile, onProgress: (l) => say(`  ${l}`) }).catch((err: Error) => {
+  const devnet = await startDevnet({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, dataDir, genesisFile, protocol: o.protocol ?? 'block-2pc', onProgress: (l) => say(`  ${l}`) }).catch((err: Error) => {
     throw new Error(`the network failed to start: ${err.message} (logs in ${join(dataDir, 'logs')})`);
   });
   track(devnet);
@@ -255,7 +258,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
     const config: RunConfig = {
       shards: o.shards,
       blockIntervalMs: o.blockIntervalMs,
-      protocol: 'block-2pc',
+      protocol: o.protocol ?? 'block-2pc',
       workload: planned.workload,
       seed: o.seed,
       commit: gitCommit(),

@@ -1,5 +1,5 @@
 // OutcomeTracker: terminal outcomes of an experiment's transactions from every shard's and the orchestrator's block streams, with no per-transaction request
-import { Decision, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
+import { Decision, SystemTxKind, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
 import { peerStream, type Peers } from '@shardlab/registry';
 import { followStream } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
@@ -14,7 +14,10 @@ export interface TrackedOutcome {
   cause?: Reason;
   /** When the runner saw the block or decision that ended it, epoch milliseconds. */
   atMs: number;
-  /** Height of the home-shard block (local) or orchestrator block (cross-shard) that ended it. */
+  /**
+   * Height of the home-shard block (local), the orchestrator block (cross-shard, block-2PC) or the
+   * destination shard's block that credited its receipt (cross-shard transfer, shard-led) that ended it.
+   */
   height: number;
 }
 
@@ -67,7 +70,8 @@ export interface OutcomeTrackerOpts {
  * per-transaction request to the network. A local transaction ends when a block of its home shard
  * includes it (its receipt says committed or reverted); a cross-shard one ends when an
  * orchestrator block carries its decision (the two-phase-commit commit point, docs/ARCHITECTURE.md
- * §3; shards apply it in their next block). Events of a transaction that arrive before the
+ * §3; shards apply it in their next block), or — shard-led transfers (§3.5) — when a destination
+ * shard's block credits its receipt. Events of a transaction that arrive before the
  * gateway's answer are kept until it is {@link OutcomeTracker.accepted}.
  */
 export class OutcomeTracker {
@@ -173,6 +177,14 @@ export class OutcomeTracker {
       const e = this.expected.get(r.txHash.toLowerCase());
       if (!e || e.inclusion) continue;
       e.inclusion = { shard: shardId, height: Number(b.height), success: r.success, error: r.error, atMs };
+      this.tryResolve(e);
+    }
+    // Shard-led: a cross-shard transfer ends when its destination credits the receipt (applied).
+    for (const t of b.transactions) {
+      if (t.kind?.$case !== 'system' || t.kind.value.kind !== SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT) continue;
+      const e = this.expected.get(t.kind.value.txHash.toLowerCase());
+      if (!e || e.decision) continue;
+      e.decision = { commit: true, reason: '', height: Number(b.height), atMs };
       this.tryResolve(e);
     }
   }

@@ -181,7 +181,7 @@ export class FakeShard {
       })),
       tpcPrepare: [],
       baseFeePerGas: '1000000000',
-      orchestratorHeight: 0,
+      orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '',
     };
   }
 
@@ -245,6 +245,9 @@ export class FakeShard {
         stateRoot: this.blocks[this.head]!.stateRoot,
         mempoolSize: this.pending.size,
       })),
+      subscribeReceipts: serverStream(log, 'SubscribeReceipts', async () => {
+        throw errors.unimplemented('the fake shard has no receipt stream');
+      }),
       subscribeBlocks: serverStream(log, 'SubscribeBlocks', async (req, send, ctx) => {
         this.subscribeFrom.push(req.fromHeight);
         this.liveStreams++;

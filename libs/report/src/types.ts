@@ -90,6 +90,8 @@ export interface AuditSummary {
   conservation: { ok: boolean; genesisWei: string; burnedWei: string; expectedWei: string; actualWei: string };
   atomicity: { ok: boolean; committed: number; aborted: number; inFlight: number };
   locks: { ok: boolean; accountsWithLocks: number };
+  /** Shard-led receipts (absent in reports written before there were any). */
+  receipts?: { ok: boolean; sent: number; credited: number; inFlight: number };
   problems: string[];
 }
 

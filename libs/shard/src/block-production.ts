@@ -75,7 +75,7 @@ export class BlockProducer {
           (a) => shardOfAddress(core, a) === core.shardId,
           pblock.locksHeld() ? (k) => pblock.holds(k) : undefined,
         );
-        const { orchestratorHeight, votes, meta } = await pblock.finish(execution);
+        const { orchestratorHeight, votes, meta, outgoingReceipts } = await pblock.finish(execution);
         block = await buildBlock(core.opts.common, {
           shardId: core.shardId,
           height,
@@ -85,6 +85,7 @@ export class BlockProducer {
           baseFeePerGas: core.executor.baseFeePerGas,
           orchestratorHeight,
           votes,
+          ...(outgoingReceipts ? { outgoingReceipts } : {}),
         });
         await store.commitBlock(block, execution.touched, meta);
         committed = true;

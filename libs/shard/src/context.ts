@@ -9,6 +9,11 @@ import type { Mempool } from './mempool';
 import type { Forwarder } from './tpc/forwarder';
 
 /** Options of {@link createShardNode}. Defaults in brackets. */
+/** The cross-shard protocols a state shard can run. */
+export const SHARD_PROTOCOLS = ['block-2pc', 'shard-led'] as const;
+/** One of {@link SHARD_PROTOCOLS}. */
+export type ShardProtocolName = (typeof SHARD_PROTOCOLS)[number];
+
 export interface ShardNodeOpts {
   shardId: number;
   placement: Placement;
@@ -33,6 +38,11 @@ export interface ShardNodeOpts {
   signaturePool?: SignaturePool;
   /** Where cross-shard transactions go [none: they are refused with UNIMPLEMENTED]. */
   forwarder?: Forwarder;
+  /**
+   * The cross-shard commit protocol [`block-2pc`]: `block-2pc` (docs/ARCHITECTURE.md §3) or
+   * `shard-led` (§3.5: receipts for value transfers, block-2PC for contract calls).
+   */
+  protocol?: ShardProtocolName;
   /** Lifetime of a simulation lock whose GetProof names no TTL, in ms [10,000]. */
   simulationLockDefaultTtlMs?: number;
   /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */

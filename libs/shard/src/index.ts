@@ -8,3 +8,5 @@ export * from './tpc/key-locks';
 export * from './protocol';
 export { BlockTwoPhaseCommit } from './tpc/protocol';
 export { DEFAULT_LOCK_WAIT_MS, MAX_LOCK_WAIT_MS, MAX_LOCK_KEYS } from './tpc/call-locks';
+export { ShardLedProtocol } from './shard-led/protocol';
+export { SHARD_PROTOCOLS, type ShardProtocolName } from './context';

@@ -12,6 +12,7 @@ import { StateViewCache } from './proofs';
 import type { CrossShardProtocol, FollowedStream, LocksGranted } from './protocol';
 import { ShardQueries } from './queries';
 import { BlockTwoPhaseCommit } from './tpc/protocol';
+import { ShardLedProtocol } from './shard-led/protocol';
 import type { SimulationLock } from './tpc/key-locks';
 
 export type { ShardNodeOpts } from './context';
@@ -122,12 +123,13 @@ export class ShardNode {
       closing: closing.signal,
     };
     const views = new StateViewCache(opts.store.trie as TrieDB, opts.common);
-    const protocol = await BlockTwoPhaseCommit.open(core, {
+    const tpc = await BlockTwoPhaseCommit.open(core, {
       views,
       ...(opts.forwarder ? { forwarder: opts.forwarder } : {}),
       ...(opts.simulationLockDefaultTtlMs !== undefined ? { simulationLockDefaultTtlMs: opts.simulationLockDefaultTtlMs } : {}),
       ...(opts.simulationLockMaxTtlMs !== undefined ? { simulationLockMaxTtlMs: opts.simulationLockMaxTtlMs } : {}),
     });
+    const protocol: CrossShardProtocol = opts.protocol === 'shard-led' ? await ShardLedProtocol.open(core, tpc) : tpc;
     const blocks = new EventEmitter();
     return new ShardNode(
       core,
@@ -162,6 +164,11 @@ export class ShardNode {
     this.timer = undefined;
     await this.producing;
     this.closing.abort();
+  }
+
+  /** Number of shards of the network (the placement's). */
+  get shardCount(): number {
+    return this.core.opts.placement.shardCount;
   }
 
   /** Durable head: height, hash and state root. */
@@ -254,8 +261,8 @@ export class ShardNode {
   }
 
   /** The orchestrator's block stream as this shard's protocol follows it. */
-  private orchestratorStream(): FollowedStream {
-    const s = this.protocol.follows.find((f) => f.service === 'orchestrator');
+  private orchestratorStream(): Extract<FollowedStream, { service: 'orchestrator' }> {
+    const s = this.protocol.follows.find((f): f is Extract<FollowedStream, { service: 'orchestrator' }> => f.service === 'orchestrator');
     if (!s) throw errors.failedPrecondition(`protocol ${this.protocol.name} does not follow the orchestrator`);
     return s;
   }

@@ -1,6 +1,6 @@
 // The cross-shard protocol seam: what a state shard asks of the protocol that commits its cross-shard transactions.
 import type { BlockExecution, BlockStep, DecodedTx } from '@shardlab/chain';
-import type { LockKey, OrchestratorBlock, PrepareVote, StateShardBlock } from '@shardlab/proto';
+import type { CrossShardReceipt, LockKey, OrchestratorBlock, PrepareVote, ReceiptBatch, StateShardBlock } from '@shardlab/proto';
 import type { MempoolEntry } from './mempool';
 import type { SimulationLock } from './tpc/key-locks';
 
@@ -19,8 +19,9 @@ export interface LocksGranted {
 /**
  * A cross-shard commit protocol as one state shard runs it (docs/ARCHITECTURE.md §9). Admission,
  * queries and block production call only these methods, so a protocol is added beside the
- * existing one without editing them. Block-based two-phase commit (`tpc/protocol.ts`) is the one
- * implementation today.
+ * existing one without editing them. Block-based two-phase commit (`tpc/protocol.ts`) and shard-led
+ * commit (`shard-led/protocol.ts`, which runs block-2PC beside itself for contract calls) are
+ * the implementations.
  */
 export interface CrossShardProtocol {
   /** Name recorded in reports and logs, e.g. `block-2pc`. */
@@ -59,18 +60,34 @@ export interface CrossShardProtocol {
   readLocks(): SimulationLock[];
 }
 
-/** A stream of blocks of another service that a shard's protocol consumes, in height order. */
-export interface FollowedStream {
-  /** The service whose block stream it is. */
-  readonly service: 'orchestrator';
-  /** Highest height received (queued or durably recorded); subscribe from cursor() + 1. */
-  cursor(): number;
-  /**
-   * Takes the next block of the stream. Heights at or below the cursor are ignored.
-   * @throws ShardLabError FAILED_PRECONDITION on a gap (resubscribe from cursor() + 1).
-   */
-  accept(block: OrchestratorBlock): void;
-}
+/**
+ * A stream of another service that a shard's protocol consumes, in height order: the
+ * orchestrator's blocks (block-2PC), or another state shard's receipt batches for this shard
+ * (shard-led, SubscribeReceipts).
+ */
+export type FollowedStream =
+  | {
+      readonly service: 'orchestrator';
+      /** Highest height received (queued or durably recorded); subscribe from cursor() + 1. */
+      cursor(): number;
+      /**
+       * Takes the next block of the stream. Heights at or below the cursor are ignored.
+       * @throws ShardLabError FAILED_PRECONDITION on a gap (resubscribe from cursor() + 1).
+       */
+      accept(block: OrchestratorBlock): void;
+    }
+  | {
+      readonly service: 'state-shard';
+      /** The source shard whose receipt stream it is. */
+      readonly shardId: number;
+      /** Highest height received (-1 before genesis); subscribe from cursor() + 1. */
+      cursor(): number;
+      /**
+       * Verifies and takes the next batch. Heights at or below the cursor are ignored.
+       * @throws ShardLabError INVALID_ARGUMENT when it fails verification (resubscribe from cursor() + 1).
+       */
+      accept(batch: ReceiptBatch): Promise<void>;
+    };
 
 /** What block production gives the protocol for one block. */
 export interface BlockInput {
@@ -78,6 +95,20 @@ export interface BlockInput {
   timestampMs: number;
   /** Mempool entries taken for the block, oldest first. */
   entries: MempoolEntry[];
+  /**
+   * Entries another protocol carries in this block (by hash), with the step that stands at their
+   * mempool position; block-2PC places them and otherwise leaves them alone.
+   */
+  external?: ReadonlyMap<string, BlockStep>;
+}
+
+/** What {@link ProtocolBlock.finish} gives the block: header fields and store writes. */
+export interface BlockFinish {
+  orchestratorHeight: number;
+  votes: PrepareVote[];
+  meta: Map<string, Uint8Array | null>;
+  /** Shard-led receipts of value the block debited for other shards, in block order. */
+  outgoingReceipts?: CrossShardReceipt[];
 }
 
 /** The protocol's part of one block in progress, from plan to durable (or rolled back). */
@@ -97,7 +128,7 @@ export interface ProtocolBlock {
   /** Whether any key is locked while the block executes (else local transactions' keys are not tracked at all). */
   locksHeld(): boolean;
   /** Header fields and store writes once the block has executed (votes, stream cursor, protocol records). */
-  finish(execution: BlockExecution): Promise<{ orchestratorHeight: number; votes: PrepareVote[]; meta: Map<string, Uint8Array | null> }>;
+  finish(execution: BlockExecution): Promise<BlockFinish>;
   /**
    * After the block is durable, under the admission mutex: applies the protocol's in-memory state.
    * `deferred` are the hashes the executor deferred to a later block. Returns hashes of mempool

@@ -4,13 +4,14 @@ import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, toProtoTransaction, type Placement } from '@shardlab/chain';
 import { errors, parseAddress, parseWei } from '@shardlab/common';
-import { StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type TxStatus } from '@shardlab/proto';
+import { StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type ReceiptBatch, type TxStatus } from '@shardlab/proto';
 import { createPeers, peerStream, startMembership, type Membership, type Peers, type RegistryDirectory } from '@shardlab/registry';
 import { followStream, MicroBatcher, retryWhileUnavailable, startServer, withSharedResponseEncoding, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
 import { LevelKV, ShardStore } from '@shardlab/storage';
 import { injectContext, type Logger } from '@shardlab/telemetry';
 import { createShardNode, type Forwarder, type ShardNode } from './node';
 import { stateShardService } from './service';
+import type { ShardProtocolName } from './context';
 
 /** Fully qualified name of the state-shard gRPC service (for health checks). */
 export const STATE_SHARD_SERVICE_NAME = 'shardlab.v1.StateShardService';
@@ -71,6 +72,8 @@ export interface StateShardOpts {
   genesisExtra?: ReadonlyMap<string, bigint>;
   /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */
   simulationLockMaxTtlMs?: number;
+  /** The cross-shard commit protocol [`block-2pc`]; every shard of a network must run the same one. */
+  protocol?: ShardProtocolName;
   logger: Logger;
 }
 
@@ -113,6 +116,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     ...(opts.simulationLockMaxTtlMs !== undefined ? { simulationLockMaxTtlMs: opts.simulationLockMaxTtlMs } : {}),
     signaturePool,
     forwarder: orchestratorForwarder(peers),
+    ...(opts.protocol ? { protocol: opts.protocol } : {}),
   });
   const server = await startServer({
     port: opts.port,
@@ -123,18 +127,25 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
   });
   node.start();
   const stop = new AbortController();
-  // The block streams the shard's cross-shard protocol follows (block-2PC: the orchestrator's),
-  // each resumed after the protocol's cursor.
+  // The streams the shard's cross-shard protocol follows (block-2PC: the orchestrator's blocks;
+  // shard-led besides: every other shard's receipt batches), each resumed after its cursor.
   const following = Promise.all(
     node.protocol.follows.map((f) =>
-      followStream<OrchestratorBlock>({
-        name: `${f.service} blocks`,
-        signal: stop.signal,
-        logger: log,
-        // Every followed stream is a service's SubscribeBlocks; `f.service` says whose (only the orchestrator's today).
-        open: (signal) => peerStream(() => peers[f.service](), (c, md, o) => c.subscribeBlocks({ fromHeight: f.cursor() + 1 }, md, o), signal),
-        handle: (b) => f.accept(b),
-      }),
+      f.service === 'orchestrator'
+        ? followStream<OrchestratorBlock>({
+            name: 'orchestrator blocks',
+            signal: stop.signal,
+            logger: log,
+            open: (signal) => peerStream(() => peers.orchestrator(), (c, md, o) => c.subscribeBlocks({ fromHeight: f.cursor() + 1 }, md, o), signal),
+            handle: (b) => f.accept(b),
+          })
+        : followStream<ReceiptBatch>({
+            name: `shard ${f.shardId} receipts`,
+            signal: stop.signal,
+            logger: log,
+            open: (signal) => peerStream(() => peers.shard(f.shardId), (c, md, o) => c.subscribeReceipts({ destShard: opts.shardId, fromHeight: f.cursor() + 1 }, md, o), signal),
+            handle: (b) => f.accept(b),
+          }),
     ),
   );
   const membership = startMembership({

@@ -1,4 +1,4 @@
-// The gRPC implementation of StateShardService over a ShardNode: submission (single and batched), reads, block stream, proofs, code, simulation lock release.
+// The gRPC implementation of StateShardService over a ShardNode: submission (single and batched), reads, block stream, receipt stream (shard-led), proofs, code, locks.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { errors } from '@shardlab/common';
 import type {
@@ -24,11 +24,14 @@ import type {
   SubmitTransactionsRequest,
   SubmitTransactionsResponse,
   SubscribeBlocksRequest,
+  SubscribeReceiptsRequest,
+  ReceiptBatch,
   TransactionStatus,
 } from '@shardlab/proto';
 import { context } from '@opentelemetry/api';
 import { logFailure, serverStream, settleItems, unary } from '@shardlab/rpc';
 import { extractContext, type Logger } from '@shardlab/telemetry';
+import { receiptBatchOf } from '@shardlab/chain';
 import type { ShardNode } from './node';
 
 /** One SubmitTransaction (alone or as an item of SubmitTransactions). */
@@ -65,6 +68,13 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     }),
     subscribeBlocks: serverStream<SubscribeBlocksRequest, StateShardBlock>(logger, 'SubscribeBlocks', async (req, send, ctx) => {
       for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(block);
+    }),
+    subscribeReceipts: serverStream<SubscribeReceiptsRequest, ReceiptBatch>(logger, 'SubscribeReceipts', async (req, send, ctx) => {
+      const shards = node.shardCount;
+      if (!Number.isInteger(req.destShard) || req.destShard < 0 || req.destShard >= shards || req.destShard === node.shardId) {
+        throw errors.invalidArgument(`dest_shard ${req.destShard} is not another shard of 0..${shards - 1} (this is shard ${node.shardId})`);
+      }
+      for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(await receiptBatchOf(block, req.destShard));
     }),
     getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', (req) =>
       node.getProof(req.address, req.slots, req.height),

@@ -42,6 +42,8 @@ function block(height: number, txHashes: string[] = []): StateShardBlock {
     tpcPrepare: [],
     baseFeePerGas: '1000000000',
     orchestratorHeight: 0,
+    outgoingReceipts: [],
+    outgoingReceiptsRoot: '',
   };
 }
 

@@ -5,7 +5,7 @@ import { Vote, reasons, withReason, type LockKey, type OrchestratorBlock, type P
 import { shardOfAddress, trimMap, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 import { EMPTY_CODE_HASH, StateViewCache } from '../proofs';
-import type { BlockInput, CrossShardProtocol, FollowedStream, LocksGranted, ProtocolBlock } from '../protocol';
+import type { BlockFinish, BlockInput, CrossShardProtocol, FollowedStream, LocksGranted, ProtocolBlock } from '../protocol';
 import { forwardAdmitted, type Forwarder } from './forwarding';
 import { CallLocks } from './call-locks';
 import type { KeyLocks, SimulationLock } from './key-locks';
@@ -203,6 +203,8 @@ class TpcBlock implements ProtocolBlock {
   private readonly reservationsDone = new Set<string>();
   private readonly mayLock = new Map<string, boolean>();
   private votes: PrepareVote[] = [];
+  /** Entries another protocol carries in this block (see BlockInput.external). */
+  private external: ReadonlyMap<string, BlockStep> = new Map();
   private writes = new Map<string, TpcRecord | null>();
   private readonly waitedFor = new Set<string>();
   private input!: BlockInput;
@@ -248,7 +250,9 @@ class TpcBlock implements ProtocolBlock {
     // acceptance: never when this shard has a record for it (locked, refused, or aborted
     // before acceptance) or a decision was already taken — a resubmission then only
     // consumes its nonce and fee, and can never lock value that no decision will release.
-    for (const h of [...plan.accepts.map((a) => a.hash), ...entries.filter((e) => e.crossShard).map((e) => e.tx.hash)]) {
+    const external = input.external ?? new Map<string, BlockStep>();
+    this.external = external;
+    for (const h of [...plan.accepts.map((a) => a.hash), ...entries.filter((e) => e.crossShard && !external.has(e.tx.hash)).map((e) => e.tx.hash)]) {
       const decidedEarlier = this.s.decided.has(h) || plan.decided.has(h) || (await this.s.tpcStore.hasDecision(h));
       this.mayLock.set(h, this.pendingRecord(h) === undefined && !decidedEarlier);
     }
@@ -258,7 +262,7 @@ class TpcBlock implements ProtocolBlock {
     return orderBlockSteps(
       finalize,
       acceptances,
-      entries.map((e) => ({ from: e.tx.from, step: e.crossShard ? { kind: 'accept', tx: e.tx, lock: this.mayLock.get(e.tx.hash) ?? false } : e.tx })),
+      entries.map((e) => ({ from: e.tx.from, step: external.get(e.tx.hash) ?? (e.crossShard ? { kind: 'accept', tx: e.tx, lock: this.mayLock.get(e.tx.hash) ?? false } : e.tx) })),
     );
   }
 
@@ -320,13 +324,13 @@ class TpcBlock implements ProtocolBlock {
     return locked;
   }
 
-  async finish(execution: BlockExecution): Promise<{ orchestratorHeight: number; votes: PrepareVote[]; meta: Map<string, Uint8Array | null> }> {
+  async finish(execution: BlockExecution): Promise<BlockFinish> {
     // Votes and records of cross-shard acceptances (source side).
     const accepted: Parameters<Participant['acceptanceWrites']>[0] = [];
     const outcomes = execution.outcomes;
     for (let i = 0; i < outcomes.length; i++) {
       const o = outcomes[i]!;
-      if (o.kind === 'system' || !o.crossShard) continue;
+      if (o.kind === 'system' || !o.crossShard || this.external.has(o.tx.hash)) continue;
       const wantedLock = this.mayLock.get(o.tx.hash) ?? false;
       if (!wantedLock) {
         // Accepted without a lock: clear an abort-before-acceptance marker; touch nothing else.

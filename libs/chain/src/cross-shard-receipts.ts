@@ -1,0 +1,92 @@
+// Cross-shard receipts of the shard-led protocol: Merkle proofs of inclusion in a block's outgoing receipts, and the destination's check of a source shard's receipt batch
+import type { Common } from '@ethereumjs/common';
+import { createMerkleProof, MerklePatriciaTrie, verifyMPTWithMerkleProof } from '@ethereumjs/mpt';
+import { RLP } from '@ethereumjs/rlp';
+import { equalsBytes, hexToBytes } from '@ethereumjs/util';
+import { errors } from '@shardlab/common';
+import type { CrossShardReceipt, ProvenReceipt, ReceiptBatch, StateShardBlock } from '@shardlab/proto';
+import { blockHash, encodeCrossShardReceipt, ZERO_HASH, type BlockHeader } from './block';
+import { EMPTY_TRIE_ROOT_BYTES } from './ordered-trie';
+
+/** A block's header as a receipt batch carries it: no transactions, receipts, votes or outgoing receipts. */
+export function headerOnly(b: StateShardBlock): StateShardBlock {
+  return { ...b, transactions: [], receipts: [], tpcPrepare: [], outgoingReceipts: [] };
+}
+
+/**
+ * The receipt batch of `block` for `destShard` (SubscribeReceipts): the header and every outgoing
+ * receipt for the destination with its Merkle Patricia proof against the block's
+ * `outgoingReceiptsRoot` (key rlp(index), as transactions and receipts tries). Builds the trie of
+ * the block's receipts once per call.
+ */
+export async function receiptBatchOf(block: StateShardBlock, destShard: number): Promise<ReceiptBatch> {
+  const mine = block.outgoingReceipts.map((r, index) => ({ r, index })).filter(({ r }) => r.destShard === destShard);
+  const receipts: ProvenReceipt[] = [];
+  if (mine.length > 0) {
+    const trie = new MerklePatriciaTrie({ useKeyHashing: false });
+    for (let i = 0; i < block.outgoingReceipts.length; i++) await trie.put(RLP.encode(i), encodeCrossShardReceipt(block.outgoingReceipts[i]!));
+    for (const { r, index } of mine) {
+      const proof = await createMerkleProof(trie, RLP.encode(index));
+      receipts.push({ receipt: r, index, proof: proof.map((p) => Buffer.from(p)) });
+    }
+  }
+  return { header: headerOnly(block), receipts };
+}
+
+/** The last block of a source shard a destination has verified: height and hash. */
+export interface SourceCursor {
+  height: number;
+  hash: string;
+}
+
+/**
+ * Verifies a receipt batch of shard `sourceShard` at destination `destShard`
+ * (docs/ARCHITECTURE.md §3.5) and returns its header's cursor and its receipts:
+ * - the header's hash is recomputed from its fields ({@link blockHash}) and must match;
+ * - it must extend the chain the destination holds: height `prev.height + 1` and parent hash
+ *   `prev.hash` (without `prev`: the genesis block, height 0 with a zero parent hash);
+ * - every receipt must name this source and destination, and its Merkle proof must lead from the
+ *   header's outgoing receipts root, at key rlp(index), to exactly the receipt's RLP.
+ * @throws ShardLabError INVALID_ARGUMENT naming the first check that fails (a forged receipt, a
+ *   wrong proof, a header that is not the next one of the source's chain).
+ */
+export async function verifyReceiptBatch(
+  common: Common,
+  batch: ReceiptBatch,
+  sourceShard: number,
+  destShard: number,
+  prev: SourceCursor | undefined,
+): Promise<{ cursor: SourceCursor; receipts: CrossShardReceipt[] }> {
+  const h = batch.header;
+  if (!h) throw errors.invalidArgument(`receipt batch of shard ${sourceShard} without a header`);
+  const where = `shard ${sourceShard} block ${h.height}`;
+  if (h.shardId !== sourceShard) throw errors.invalidArgument(`${where}: header of shard ${h.shardId}`);
+  const { hash, transactions: _t, receipts: _r, tpcPrepare: _v, outgoingReceipts: _o, ...fields } = h;
+  const header: BlockHeader = fields;
+  if (blockHash(common, header) !== hash) throw errors.invalidArgument(`${where}: header hash ${hash} does not match its fields`);
+  const wantHeight = prev ? prev.height + 1 : 0;
+  const wantParent = prev ? prev.hash : ZERO_HASH;
+  if (h.height !== wantHeight || h.parentHash !== wantParent) {
+    throw errors.invalidArgument(`${where}: does not extend the chain held (expected height ${wantHeight} with parent ${wantParent}, got parent ${h.parentHash})`);
+  }
+  const receipts: CrossShardReceipt[] = [];
+  const root = h.outgoingReceiptsRoot ? hexToBytes(h.outgoingReceiptsRoot as `0x${string}`) : EMPTY_TRIE_ROOT_BYTES;
+  for (const p of batch.receipts) {
+    const r = p.receipt;
+    if (!r) throw errors.invalidArgument(`${where}: proven receipt without a receipt`);
+    if (r.sourceShard !== sourceShard || r.destShard !== destShard) {
+      throw errors.invalidArgument(`${where}: receipt of tx ${r.txHash} is from shard ${r.sourceShard} to shard ${r.destShard}, not ${sourceShard} → ${destShard}`);
+    }
+    let leaf: Uint8Array | null;
+    try {
+      leaf = await verifyMPTWithMerkleProof(new MerklePatriciaTrie({ useKeyHashing: false }), root, RLP.encode(p.index), p.proof.map((x) => new Uint8Array(x)));
+    } catch (err) {
+      throw errors.invalidArgument(`${where}: receipt of tx ${r.txHash}: invalid proof (${(err as Error).message})`);
+    }
+    if (!leaf || !equalsBytes(leaf, encodeCrossShardReceipt(r))) {
+      throw errors.invalidArgument(`${where}: receipt of tx ${r.txHash} is not in the block's outgoing receipts at index ${p.index}`);
+    }
+    receipts.push(r);
+  }
+  return { cursor: { height: h.height, hash }, receipts };
+}
