@@ -1,7 +1,8 @@
 // Cross-shard receipts of the shard-led protocol: each sent receipt debited once at its source and credited exactly once, as sent, at its destination.
+import { ReceiptKind } from '@shardlab/proto';
 import { place, type Finding } from './findings';
 import type { ReceiptsReport } from './report';
-import type { CrossReceiptFacts, ShardsIndex } from './shard-index';
+import type { CrossReceiptFacts, ShardsIndex, SysOcc } from './shard-index';
 
 /** The result of {@link checkReceipts}. */
 export interface ReceiptsResult {
@@ -12,12 +13,15 @@ export interface ReceiptsResult {
 }
 
 /**
- * Checks the shard-led protocol's receipts (docs/ARCHITECTURE.md §5.4, pure), per transaction:
- * exactly one outgoing receipt, listed in the block of its source shard that holds exactly one
- * RECEIPT_DEBIT of the sender for the receipt's value; at most one RECEIPT_CREDIT, on the
- * receipt's destination shard, to its recipient, of its value. A credit without a sent receipt, a
- * second credit, a debit without a receipt or a mismatch is a violation; a receipt not credited
- * yet is in flight (its value in transit).
+ * Checks the shard-led protocol's receipts (docs/ARCHITECTURE.md §5.4, pure), per transaction
+ * and per receipt it sent (a transfer sends one TRANSFER; a call sends a CALL from the sender's
+ * shard and a CALL_RESULT back from the contract's shard):
+ * - each kind is sent at most once, listed in a block that holds exactly one RECEIPT_DEBIT of the
+ *   receipt's sender for its value;
+ * - each receipt is credited at most once, on its destination shard, for its value — to its
+ *   recipient (TRANSFER, CALL_RESULT) or to the sender (CALL: its prepaid amount, spent there);
+ * - no RECEIPT_DEBIT or RECEIPT_CREDIT is left unexplained by a sent receipt.
+ * A receipt not credited yet is in flight (its value in transit); anything else is a violation.
  */
 export function checkReceipts(index: Pick<ShardsIndex, 'crossReceipts'>): ReceiptsResult {
   const findings: Finding[] = [];
@@ -26,13 +30,13 @@ export function checkReceipts(index: Pick<ShardsIndex, 'crossReceipts'>): Receip
   let inFlight = 0;
   let inFlightWei = 0n;
   for (const [h, f] of index.crossReceipts) {
-    const problems = receiptProblems(h, f);
-    for (const text of problems) findings.push({ place: place.receipts, text });
-    if (f.sent.length > 0) sent += 1;
-    if (f.credits.length > 0) credited += 1;
-    if (problems.length === 0 && f.credits.length === 0) {
-      inFlight += 1;
-      inFlightWei += f.sent[0]!.value ?? 0n;
+    const r = receiptProblems(h, f);
+    for (const text of r.problems) findings.push({ place: place.receipts, text });
+    sent += f.sent.length;
+    credited += r.credited;
+    if (r.problems.length === 0) {
+      inFlight += r.inFlight.length;
+      for (const v of r.inFlight) inFlightWei += v;
     }
   }
   return {
@@ -42,28 +46,45 @@ export function checkReceipts(index: Pick<ShardsIndex, 'crossReceipts'>): Receip
   };
 }
 
-/** The problems of one transaction's receipt (empty when it is sound, credited or in flight). */
-function receiptProblems(h: string, f: CrossReceiptFacts): string[] {
+const KIND_NAMES = ['TRANSFER', 'CALL', 'CALL_RESULT'];
+
+/** The problems of one transaction's receipts, how many were credited, and the values of those in flight. */
+function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[]; credited: number; inFlight: bigint[] } {
   const out: string[] = [];
   const tx = `tx ${h}`;
-  if (f.sent.length === 0) {
-    if (f.debits.length > 0) out.push(`${tx}: RECEIPT_DEBIT on shard ${f.debits[0]!.shardId} without an outgoing receipt`);
-    if (f.credits.length > 0) out.push(`${tx}: RECEIPT_CREDIT on shard ${f.credits[0]!.shardId} for a receipt no shard sent`);
-    return out;
+  const inFlight: bigint[] = [];
+  let credited = 0;
+  const kinds = new Map<number, number>();
+  for (const r of f.sent) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
+  for (const [k, n] of kinds) if (n > 1) out.push(`${tx}: ${KIND_NAMES[k] ?? k} receipt sent ${n} times`);
+  const usedDebits = new Set<SysOcc>();
+  const usedCredits = new Set<SysOcc>();
+  for (const r of f.sent) {
+    const what = `${tx}: ${KIND_NAMES[r.kind] ?? r.kind} receipt of shard ${r.shardId} block ${r.height}`;
+    if (r.value === undefined) out.push(`${what} has a malformed value`);
+    const debits = f.debits.filter((d) => d.shardId === r.shardId && d.height === r.height && !usedDebits.has(d));
+    if (debits.length !== 1) out.push(`${what}: ${debits.length} RECEIPT_DEBITs in its block; exactly one expected`);
+    const d = debits[0];
+    if (d) {
+      usedDebits.add(d);
+      if (d.address !== r.from || d.amount !== r.value) out.push(`${what}: RECEIPT_DEBIT of ${d.amount} wei from ${d.address}, but the receipt says ${r.value} wei from ${r.from}`);
+    }
+    const credits = f.credits.filter((c) => c.shardId === r.destShard && !usedCredits.has(c));
+    for (const c of credits) usedCredits.add(c);
+    if (credits.length > 1) out.push(`${what}: credited ${credits.length} times on shard ${r.destShard}`);
+    const c = credits[0];
+    if (!c) {
+      inFlight.push(r.value ?? 0n);
+      continue;
+    }
+    credited += 1;
+    const to = r.kind === RECEIPT_KIND_CALL ? r.from : r.to;
+    if (c.address !== to || c.amount !== r.value) out.push(`${what}: credited ${c.amount} wei to ${c.address} on shard ${c.shardId}, but it says ${r.value} wei to ${to}`);
   }
-  if (f.sent.length > 1) out.push(`${tx}: receipt sent ${f.sent.length} times (shards ${f.sent.map((s) => `${s.shardId}@${s.height}`).join(', ')})`);
-  const r = f.sent[0]!;
-  if (r.value === undefined) out.push(`${tx}: receipt with a malformed value`);
-  const debits = f.debits.filter((d) => d.shardId === r.shardId && d.height === r.height);
-  if (f.debits.length !== 1 || debits.length !== 1) {
-    out.push(`${tx}: ${f.debits.length} RECEIPT_DEBITs, ${debits.length} of them in the sending block (shard ${r.shardId} block ${r.height}); exactly one expected`);
-  } else if (debits[0]!.address !== r.from || debits[0]!.amount !== r.value) {
-    out.push(`${tx}: RECEIPT_DEBIT of ${debits[0]!.amount} wei from ${debits[0]!.address}, but the receipt says ${r.value} wei from ${r.from}`);
-  }
-  if (f.credits.length > 1) out.push(`${tx}: receipt credited ${f.credits.length} times (shards ${f.credits.map((c) => `${c.shardId}@${c.height}`).join(', ')})`);
-  const c = f.credits[0];
-  if (c && (c.shardId !== r.destShard || c.address !== r.to || c.amount !== r.value)) {
-    out.push(`${tx}: credited ${c.amount} wei to ${c.address} on shard ${c.shardId}, but the receipt says ${r.value} wei to ${r.to} on shard ${r.destShard}`);
-  }
-  return out;
+  for (const d of f.debits) if (!usedDebits.has(d)) out.push(`${tx}: RECEIPT_DEBIT on shard ${d.shardId} block ${d.height} without an outgoing receipt`);
+  for (const c of f.credits) if (!usedCredits.has(c)) out.push(`${tx}: RECEIPT_CREDIT on shard ${c.shardId} block ${c.height} for a receipt no shard sent to it`);
+  return { problems: out, credited, inFlight };
 }
+
+/** `ReceiptKind.RECEIPT_KIND_CALL`. */
+const RECEIPT_KIND_CALL = ReceiptKind.RECEIPT_KIND_CALL;

@@ -1,5 +1,5 @@
 // Indexes the state shards' collected blocks and accounts for the checks, reporting what it cannot read.
-import { SystemTxKind, Vote, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
+import { ReceiptKind, SystemTxKind, Vote, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
 import { finder, place, type Finding, type Found } from './findings';
 import { GENESIS_TX_HASH, type ShardAuditInput, type SystemKindName } from './report';
 import { mapOf, parseWeiOrUndefined, pushTo } from './util';
@@ -61,7 +61,7 @@ export interface CrossReceiptFacts {
   debits: SysOcc[];
   credits: SysOcc[];
   /** The receipt as listed in source blocks' outgoing receipts (amount parsed; undefined when malformed). */
-  sent: { shardId: number; height: number; destShard: number; from: string; to: string; value: bigint | undefined }[];
+  sent: { shardId: number; height: number; kind: ReceiptKind; destShard: number; from: string; to: string; value: bigint | undefined }[];
 }
 
 /** What the checks read of one state shard (its first listing in the input). */
@@ -175,6 +175,7 @@ function indexBlock(index: ShardsIndex, shard: IndexedShard, b: StateShardBlock,
     receiptFacts(index, r.txHash.toLowerCase()).sent.push({
       shardId: s,
       height: b.height,
+      kind: r.kind ?? ReceiptKind.RECEIPT_KIND_TRANSFER,
       destShard: r.destShard,
       from: r.from.toLowerCase(),
       to: r.to.toLowerCase(),

@@ -49,7 +49,24 @@ export function nonceWrite(before: bigint, after: bigint): WriteSetEntry {
  * A step of a block: a local user transaction, a cross-shard acceptance on the source shard
  * (`lock`: also lock the value, unless the transaction was already aborted), or a system operation.
  */
-export type BlockStep = DecodedTx | AcceptStep | { kind: 'system'; op: SystemOp };
+export type BlockStep = DecodedTx | AcceptStep | ReceiptCallStep | { kind: 'system'; op: SystemOp };
+
+/**
+ * Shard-led: a contract call arriving as a call receipt on the contract's shard
+ * (docs/ARCHITECTURE.md §3.5). The executor credits `prepaid` (wei: value + gas limit × gas price,
+ * debited on the sender's shard) to the sender's account here, runs the transaction (nonce not
+ * checked: it was consumed on the sender's shard), takes back whatever the sender's account then
+ * holds beyond what it held before (unused gas, the value on a revert, ether sent to it) and
+ * restores that account; `result` is filled in. A call that reads or writes an account placed on
+ * another shard (the sender's aside) is undone entirely and everything prepaid goes back.
+ */
+export interface ReceiptCallStep {
+  kind: 'receipt-call';
+  tx: DecodedTx;
+  prepaid: bigint;
+  /** Set by the executor: the call's outcome and what returns to the sender (wei); `deferred` when it waits for a lock. */
+  result?: { success: boolean; gasUsed: bigint; error?: string; returned: bigint; deferred?: boolean };
+}
 
 /**
  * A cross-shard acceptance on the source shard. For a cross-shard contract call (accepted from

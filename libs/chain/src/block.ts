@@ -40,7 +40,8 @@ export function encodeReceipt(r: Receipt): Uint8Array {
 
 /**
  * Canonical RLP of a cross-shard receipt, the value of its leaf in the outgoing receipts trie:
- * [txHash, sourceShard, destShard, from, to, value (wei)].
+ * [txHash, sourceShard, destShard, from, to, value (wei), kind, rawTransaction, success, gasUsed,
+ * error (UTF-8)].
  */
 export function encodeCrossShardReceipt(r: CrossShardReceipt): Uint8Array {
   return RLP.encode([
@@ -50,6 +51,11 @@ export function encodeCrossShardReceipt(r: CrossShardReceipt): Uint8Array {
     hexToBytes(r.from as `0x${string}`),
     hexToBytes(r.to as `0x${string}`),
     bigIntToUnpaddedBytes(BigInt(r.value || '0')),
+    intToBytes(r.kind ?? 0),
+    r.rawTransaction ?? new Uint8Array(),
+    r.success ? 1 : 0,
+    intToBytes(r.gasUsed ?? 0),
+    new TextEncoder().encode(r.error ?? ''),
   ]);
 }
 

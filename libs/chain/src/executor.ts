@@ -10,6 +10,7 @@ import { reasons } from '@shardlab/proto';
 import { addressOfKeyId } from './lock-keys';
 import { NONCE_SLOT, rejected, type BlockExecution, type BlockStep, type StepOutcome, type SystemOp, type TxOutcome } from './block-steps';
 import { TrackingStateManager } from './tracking-state';
+import { executeReceiptCall } from './receipt-call';
 import type { DecodedTx } from './tx';
 import { MAX_GAS_LIMIT } from './tx';
 
@@ -207,6 +208,8 @@ export class BlockExecutor {
    *   value is not moved here: with `lock` it is locked (a `lock` system outcome follows), then
    *   debited or released by the commit protocol (lock-only prepare); with `debit` (shard-led) it
    *   is debited at once and a `receipt-debit` system outcome follows.
+   * - A `receipt-call` step (shard-led) runs a call arriving from the sender's shard: see
+   *   {@link executeReceiptCall}.
    * - A `system` step applies a commit-protocol operation: `credit` and `receipt-credit` add to a
    *   balance, `debit` takes from one, `write-set` deploys code, sets the nonce and writes storage
    *   ({@link SystemOp.writes}); lock, unlock and abort change no EVM state (locks are protocol
@@ -243,6 +246,13 @@ export class BlockExecutor {
     try {
       for (const step of steps) {
         if ('kind' in step) {
+          if (step.kind === 'receipt-call') {
+            const env = { vm: this.vm, sm: this.sm, block, blockGasUsed: gasUsed, isLocal, ...(isLockedKey ? { isLockedKey } : {}) };
+            const done = await executeReceiptCall(env, step);
+            outcomes.push(...done.outcomes);
+            gasUsed += done.gasUsed;
+            continue;
+          }
           if (step.kind === 'system') {
             await this.applySystem(step.op);
             if (step.op.kind === 'lock') moveLock(step.op.address, step.op.amount);
@@ -352,16 +362,17 @@ export class BlockExecutor {
    * Runs a transaction against the current state without keeping any effect, and returns every
    * account it read or wrote (docs/ARCHITECTURE.md §3: detection of a call that reaches other shards,
    * with a tracking state). The nonce is not checked (earlier transactions of the sender may still
-   * be queued). `refused` is set when `runTx` refuses the transaction (e.g. insufficient funds),
+   * be queued), nor the balance with `skipBalance` (the sender's account lives on another shard:
+   * shard-led DryRunCall). `refused` is set when `runTx` refuses the transaction (e.g. insufficient funds),
    * `error` when the EVM stops with an exception (e.g. a revert).
    */
-  async touchedBy(d: DecodedTx, height: number, timestampMs: number): Promise<{ touched: string[]; refused?: string; error?: string }> {
+  async touchedBy(d: DecodedTx, height: number, timestampMs: number, opts: { skipBalance?: boolean } = {}): Promise<{ touched: string[]; refused?: string; error?: string }> {
     const reads = new Set<string>();
     this.sm.txTouched.clear();
     this.sm.reads = reads;
     await this.sm.checkpoint();
     try {
-      const r = await runTx(this.vm, { tx: d.tx, block: this.blockEnv(height, timestampMs), skipHardForkValidation: true, skipNonce: true, skipBlockGasLimitValidation: true });
+      const r = await runTx(this.vm, { tx: d.tx, block: this.blockEnv(height, timestampMs), skipHardForkValidation: true, skipNonce: true, skipBlockGasLimitValidation: true, ...(opts.skipBalance ? { skipBalance: true } : {}) });
       const err = r.execResult.exceptionError;
       return { touched: [...new Set([...reads, ...this.sm.txTouched])], ...(err ? { error: err.error } : {}) };
     } catch (e) {

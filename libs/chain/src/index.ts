@@ -9,3 +9,4 @@ export * from './block';
 export * from './signature-pool';
 export * from './lock-keys';
 export * from './cross-shard-receipts';
+export * from './receipt-call';

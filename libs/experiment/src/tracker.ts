@@ -1,5 +1,5 @@
 // OutcomeTracker: terminal outcomes of an experiment's transactions from every shard's and the orchestrator's block streams, with no per-transaction request
-import { Decision, SystemTxKind, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
+import { Decision, ReceiptKind, SystemTxKind, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
 import { peerStream, type Peers } from '@shardlab/registry';
 import { followStream } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
@@ -30,9 +30,11 @@ interface Inclusion {
   atMs: number;
 }
 
-/** A decision on a cross-shard transaction in an orchestrator block. */
+/** A decision on a cross-shard transaction in an orchestrator block (or, shard-led, the credit that ends it). */
 interface DecisionSeen {
   commit: boolean;
+  /** Shard-led calls: the outcome of the call on the contract's shard. */
+  call?: { success: boolean; error: string };
   reason: string;
   cause?: Reason;
   height: number;
@@ -76,6 +78,8 @@ export interface OutcomeTrackerOpts {
  */
 export class OutcomeTracker {
   private readonly expected = new Map<string, Expected>();
+  /** Shard-led calls whose CALL_RESULT was seen, until their sender's shard credits it. */
+  private readonly callResults = new Map<string, { success: boolean; error: string }>();
   private readonly abort = new AbortController();
   private readonly follows: Promise<void>[] = [];
 
@@ -179,12 +183,25 @@ export class OutcomeTracker {
       e.inclusion = { shard: shardId, height: Number(b.height), success: r.success, error: r.error, atMs };
       this.tryResolve(e);
     }
-    // Shard-led: a cross-shard transfer ends when its destination credits the receipt (applied).
+    // Shard-led: a call's outcome leaves the contract's shard as a CALL_RESULT receipt (whose
+    // block also credits the call's prepaid amount there: not an end).
+    const results = new Set<string>();
+    for (const r of b.outgoingReceipts ?? []) {
+      if (r.kind !== ReceiptKind.RECEIPT_KIND_CALL_RESULT) continue;
+      const h = r.txHash.toLowerCase();
+      results.add(h);
+      this.callResults.set(h, { success: r.success, error: r.error });
+    }
+    // A transfer ends when its destination credits the receipt, a call when its sender's shard
+    // credits the result (applied everywhere).
     for (const t of b.transactions) {
       if (t.kind?.$case !== 'system' || t.kind.value.kind !== SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT) continue;
-      const e = this.expected.get(t.kind.value.txHash.toLowerCase());
-      if (!e || e.decision) continue;
-      e.decision = { commit: true, reason: '', height: Number(b.height), atMs };
+      const h = t.kind.value.txHash.toLowerCase();
+      const e = this.expected.get(h);
+      if (!e || e.decision || results.has(h)) continue;
+      const call = this.callResults.get(h);
+      this.callResults.delete(h);
+      e.decision = { commit: true, reason: '', height: Number(b.height), atMs, ...(call ? { call } : {}) };
       this.tryResolve(e);
     }
   }
@@ -203,7 +220,10 @@ export class OutcomeTracker {
     if (e.done) return;
     let o: TrackedOutcome | undefined;
     // A decision is only ever taken on a cross-shard transaction, even before the gateway answered.
-    if (e.decision) {
+    if (e.decision?.call) {
+      const c = e.decision.call;
+      o = { outcome: c.success ? 'committed' : 'reverted', atMs: e.decision.atMs, height: e.decision.height, ...(c.error ? { reason: c.error } : {}) };
+    } else if (e.decision) {
       o = { outcome: e.decision.commit ? 'committed' : 'aborted', atMs: e.decision.atMs, height: e.decision.height, ...(e.decision.reason ? { reason: e.decision.reason } : {}), ...(e.decision.cause ? { cause: e.decision.cause } : {}) };
     } else if (e.crossShard === false && e.inclusion) {
       const i = e.inclusion;

@@ -245,6 +245,9 @@ export class FakeShard {
         stateRoot: this.blocks[this.head]!.stateRoot,
         mempoolSize: this.pending.size,
       })),
+      dryRunCall: unary(log, 'DryRunCall', async () => {
+        throw errors.unimplemented('the fake shard runs no calls');
+      }),
       subscribeReceipts: serverStream(log, 'SubscribeReceipts', async () => {
         throw errors.unimplemented('the fake shard has no receipt stream');
       }),

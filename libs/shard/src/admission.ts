@@ -65,6 +65,9 @@ export class Admission {
       if (core.mempool.has(d.hash)) throw errors.alreadyExists(`transaction ${d.hash} was already submitted`, { txHash: d.hash });
       const target = d.to ?? toHex(createContractAddress(createAddressFromString(d.from), d.nonce).bytes);
       const targetShard = shardOfAddress(core, target);
+      // Shard-led: a call to a contract on another shard may travel as a call receipt, executed
+      // there (asked before the admission slot: it is a call to that shard).
+      const asReceipt = targetShard !== core.shardId && d.to !== undefined && d.tx.data.length > 0 && this.protocol.carriesCall ? await this.protocol.carriesCall(d, targetShard) : false;
       // Everything from here to the mempool runs in one admission slot, in arrival order, so a
       // sender's next transaction never slips in between (nonce order).
       const { entry, crossShard, involvedShards } = await core.admission.run(async () => {
@@ -74,7 +77,7 @@ export class Admission {
         const crossShard = targetShard !== core.shardId || reached.length > 0;
         // A cross-shard contract call or creation: its mempool entry only reserves the nonce (the
         // protocol decides when and how the call itself is accepted).
-        const isCall = crossShard && (!d.to || d.tx.data.length > 0);
+        const isCall = crossShard && (!d.to || d.tx.data.length > 0) && !asReceipt;
         const involvedShards = reached.length > 0 ? [core.shardId, ...reached] : [targetShard];
         if (crossShard && !this.protocol.carriesCrossShard) {
           const why = !d.to

@@ -40,9 +40,16 @@ export interface ShardNodeOpts {
   forwarder?: Forwarder;
   /**
    * The cross-shard commit protocol [`block-2pc`]: `block-2pc` (docs/ARCHITECTURE.md §3) or
-   * `shard-led` (§3.5: receipts for value transfers, block-2PC for contract calls).
+   * `shard-led` (§3.5: receipts for value transfers and for calls whose state lies on one other
+   * shard, block-2PC for the other contract calls).
    */
   protocol?: ShardProtocolName;
+  /**
+   * Shard-led: asks shard `shardId` which other shards a signed contract call reaches
+   * (DryRunCall) [none: every cross-shard call goes to block-2PC].
+   * @throws ShardLabError UNAVAILABLE when that shard cannot be reached.
+   */
+  dryRunCallOn?: (shardId: number, raw: Uint8Array) => Promise<number[]>;
   /** Lifetime of a simulation lock whose GetProof names no TTL, in ms [10,000]. */
   simulationLockDefaultTtlMs?: number;
   /** Longest simulation lock granted, in ms; longer requests are capped [60,000]. */

@@ -240,6 +240,11 @@ export class ShardNode {
     return this.queries.simulationLocks();
   }
 
+  /** Shard-led: the other shards a call to a contract here reaches; see {@link ShardQueries.dryRunCall}. */
+  dryRunCall(raw: Uint8Array): Promise<{ reachedShards: number[]; error: string }> {
+    return this.queries.dryRunCall(raw);
+  }
+
   /** Contract code at the durable head; see {@link ShardQueries.getCode}. */
   getCode(address: string): Promise<{ code: Buffer }> {
     return this.queries.getCode(address);

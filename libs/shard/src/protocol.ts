@@ -36,6 +36,12 @@ export interface CrossShardProtocol {
    * @throws ShardLabError when it was certainly not taken (the entry is then removed; safe to retry).
    */
   dispatch(tx: DecodedTx, entry: MempoolEntry, involvedShards: number[]): Promise<void>;
+  /**
+   * Shard-led: whether the protocol carries a contract call to a contract on `targetShard` itself
+   * (a call receipt executed on that shard) rather than as a nonce reservation whose call the
+   * orchestrator orders (block-2PC). Asked at admission, before the sender's checks. Absent: never.
+   */
+  carriesCall?(tx: DecodedTx, targetShard: number): Promise<boolean>;
   /** The block streams of other services this shard follows, with its cursor in each. */
   readonly follows: readonly FollowedStream[];
   /**

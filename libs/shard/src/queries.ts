@@ -1,4 +1,5 @@
 // Read-only queries of a state shard: accounts, code, proofs (with simulation read locks), transaction status, blocks.
+import { decodeTransaction } from '@shardlab/chain';
 import { errors, parseAddress, parseHash } from '@shardlab/common';
 import { TxStatus, type Account, type GetProofResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import { requireLocal, shardOfAddress, type ShardCore } from './context';
@@ -109,6 +110,26 @@ export class ShardQueries {
   /** Every simulation lock in the table (expired ones too, until swept), for tests and audits. */
   simulationLocks(): SimulationLock[] {
     return this.protocol.readLocks();
+  }
+
+  /**
+   * Shard-led DryRunCall: runs a signed call to a contract of this shard against the durable head
+   * without keeping any effect (nonce and balance unchecked: the sender lives on its own shard)
+   * and returns the other shards whose accounts it reads or writes (sorted; the sender excepted),
+   * and the EVM's error if it stopped with one.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed transaction or one without calldata or
+   *   recipient; FAILED_PRECONDITION when the contract is placed on another shard.
+   */
+  async dryRunCall(raw: Uint8Array): Promise<{ reachedShards: number[]; error: string }> {
+    const core = this.core;
+    const key = core.opts.signaturePool ? await core.opts.signaturePool.recover(raw) : undefined;
+    const d = decodeTransaction(raw, core.opts.common, key);
+    if (d.to === undefined || d.tx.data.length === 0) throw errors.invalidArgument(`transaction ${d.hash} is not a contract call (no recipient or no calldata)`, { txHash: d.hash });
+    requireLocal(core, d.to);
+    const run = await core.admission.run(() => core.dryRunner.touchedBy(d, core.opts.store.head()!.height + 1, Math.max(core.now(), 1), { skipBalance: true }));
+    const from = d.from.toLowerCase();
+    const shards = new Set(run.touched.filter((a) => a !== from).map((a) => shardOfAddress(core, a)).filter((s) => s !== core.shardId));
+    return { reachedShards: [...shards].sort((a, b) => a - b), error: run.error ?? run.refused ?? '' };
   }
 
   /**

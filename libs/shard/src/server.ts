@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { mkdirSync } from 'node:fs';
 import { createChainCommon, DEV_ACCOUNT_BALANCE, devAccounts, SignaturePool, toProtoTransaction, type Placement } from '@shardlab/chain';
 import { errors, parseAddress, parseWei } from '@shardlab/common';
-import { StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type OrchestratorBlock, type ReceiptBatch, type TxStatus } from '@shardlab/proto';
+import { StateShardServiceService, type ForwardTransactionRequest, type ForwardTransactionsResponse, type DryRunCallResponse, type OrchestratorBlock, type ReceiptBatch, type TxStatus } from '@shardlab/proto';
 import { createPeers, peerStream, startMembership, type Membership, type Peers, type RegistryDirectory } from '@shardlab/registry';
 import { followStream, MicroBatcher, retryWhileUnavailable, startServer, withSharedResponseEncoding, unpackOutcomes, type RunningServer } from '@shardlab/rpc';
 import { LevelKV, ShardStore } from '@shardlab/storage';
@@ -117,6 +117,11 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     signaturePool,
     forwarder: orchestratorForwarder(peers),
     ...(opts.protocol ? { protocol: opts.protocol } : {}),
+    dryRunCallOn: async (shardId, raw) => {
+      const shard = await peers.shard(shardId);
+      const res = await shard.call<DryRunCallResponse>((c, md, o, cb) => c.dryRunCall({ rawTransaction: Buffer.from(raw) }, md, o, cb));
+      return res.reachedShards;
+    },
   });
   const server = await startServer({
     port: opts.port,

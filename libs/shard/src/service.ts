@@ -25,6 +25,8 @@ import type {
   SubmitTransactionsResponse,
   SubscribeBlocksRequest,
   SubscribeReceiptsRequest,
+  DryRunCallRequest,
+  DryRunCallResponse,
   ReceiptBatch,
   TransactionStatus,
 } from '@shardlab/proto';
@@ -85,6 +87,10 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     acquireLocks: unary<AcquireLocksRequest, AcquireLocksResponse>(logger, 'AcquireLocks', async (req) => {
       const g = await node.acquireLocks(req.txHash, req.keys, req.lockTtlMs, req.waitMs);
       return { held: g.held, waitedMs: g.waitedMs, height: g.head.height, stateRoot: g.head.stateRoot, values: g.values };
+    }),
+    dryRunCall: unary<DryRunCallRequest, DryRunCallResponse>(logger, 'DryRunCall', (req) => {
+      if (!req.rawTransaction || req.rawTransaction.length === 0) throw errors.invalidArgument('raw_transaction is empty');
+      return node.dryRunCall(new Uint8Array(req.rawTransaction));
     }),
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),

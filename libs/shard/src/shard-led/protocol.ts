@@ -1,6 +1,6 @@
 // The shard-led (receipt-based) cross-shard protocol as a state shard runs it: transfers debited with an outgoing receipt at the source, credited once at the destination; contract calls fall back to block-2PC
-import type { BlockExecution, BlockStep, DecodedTx, SourceCursor } from '@shardlab/chain';
-import type { CrossShardReceipt, LockKey, ReceiptBatch, StateShardBlock } from '@shardlab/proto';
+import { decodeTransaction, type BlockExecution, type BlockStep, type DecodedTx, type ReceiptCallStep, type SourceCursor } from '@shardlab/chain';
+import { CrossShardReceipt, ReceiptKind, type LockKey, type ReceiptBatch, type StateShardBlock } from '@shardlab/proto';
 import { shardOfAddress, type ShardCore } from '../context';
 import type { MempoolEntry } from '../mempool';
 import type { BlockFinish, BlockInput, CrossShardProtocol, FollowedStream, LocksGranted, ProtocolBlock } from '../protocol';
@@ -12,18 +12,26 @@ import { ReceiptInbox, type InboxTake } from './inbox';
 const CURSOR_PREFIX = 'slc:';
 const CREDITED_PREFIX = 'slr:';
 const SENT_PREFIX = 'sls:';
+/** Call receipts taken from the inbox whose execution waits for a block-2PC lock (protobuf CrossShardReceipt). */
+const PENDING_PREFIX = 'slp:';
 
 /**
  * Shard-led cross-shard commit, receipt-based (docs/ARCHITECTURE.md §3.5; Monoxide's relay
- * transactions, Ethereum's receipt-based cross-shard proposals):
+ * transactions, Ethereum's receipt-based cross-shard proposals), with no orchestrator and no
+ * locks:
  * - a cross-shard value transfer is an ordinary entry of its source shard's block: the block
- *   consumes the nonce, charges the fee and debits the value (`receipt-debit`), and lists an
- *   outgoing receipt under its outgoing receipts root; no orchestrator, no locks;
+ *   consumes the nonce, charges the fee and debits the value (`receipt-debit`), and lists a
+ *   TRANSFER receipt under its outgoing receipts root;
+ * - a call to a contract on another shard whose state lies on that shard alone (its DryRunCall
+ *   reaches no third shard) is debited the same way for its value and gas limit × gas price (a
+ *   CALL receipt with the signed transaction); the contract's shard executes it in its own block
+ *   order as an ordinary transaction (msg.sender and tx.origin the sender) and sends back a
+ *   CALL_RESULT receipt with what returns to the sender (unused gas; the value on a revert);
  * - every shard follows every other shard's receipt stream, verifies each batch (header hash,
- *   parent link, Merkle proof per receipt) and credits each receipt in its next block
- *   (`receipt-credit`), exactly once: per-source cursors and credited transactions are written
- *   in the block's atomic batch;
- * - cross-shard contract calls and creations fall back to block-2PC (`fallback`), which this
+ *   parent link, Merkle proof per receipt) and applies each receipt in its next block exactly
+ *   once: per-source cursors, received receipts and calls waiting for a lock are written in the
+ *   block's atomic batch;
+ * - other cross-shard contract calls and creations fall back to block-2PC (`fallback`), which this
  *   protocol runs beside itself in the same blocks.
  */
 export class ShardLedProtocol implements CrossShardProtocol {
@@ -31,13 +39,19 @@ export class ShardLedProtocol implements CrossShardProtocol {
   readonly carriesCrossShard = true;
   readonly follows: readonly FollowedStream[];
   private readonly inbox: ReceiptInbox;
+  /** Admitted calls carried as call receipts (by hash), until their block takes them. */
+  private readonly calls = new Set<string>();
+  /** Call receipts waiting for a block-2PC lock on this shard, by transaction hash, in arrival order. */
+  private readonly pending: Map<string, CrossShardReceipt>;
 
   private constructor(
     private readonly core: ShardCore,
     private readonly fallback: BlockTwoPhaseCommit,
     cursors: Map<number, SourceCursor>,
+    pending: Map<string, CrossShardReceipt>,
   ) {
     const store = core.opts.store;
+    this.pending = pending;
     this.inbox = new ReceiptInbox(core.opts.common, core.shardId, cursors, async (h) => (await store.meta(CREDITED_PREFIX + h)) !== undefined);
     const others = Array.from({ length: core.opts.placement.shardCount }, (_, s) => s).filter((s) => s !== core.shardId);
     this.follows = [
@@ -46,18 +60,35 @@ export class ShardLedProtocol implements CrossShardProtocol {
     ];
   }
 
-  /** Opens the protocol on the shard's store: the per-source cursors recorded so far; `fallback` runs the contract calls. */
+  /** Opens the protocol on the shard's store (per-source cursors, calls waiting for a lock); `fallback` runs the other contract calls. */
   static async open(core: ShardCore, fallback: BlockTwoPhaseCommit): Promise<ShardLedProtocol> {
+    const store = core.opts.store;
     const cursors = new Map<number, SourceCursor>();
-    for (const [k, v] of await core.opts.store.metaEntries(CURSOR_PREFIX)) {
+    for (const [k, v] of await store.metaEntries(CURSOR_PREFIX)) {
       cursors.set(Number(k.slice(CURSOR_PREFIX.length)), JSON.parse(Buffer.from(v).toString('utf8')) as SourceCursor);
     }
-    return new ShardLedProtocol(core, fallback, cursors);
+    const pending = new Map<string, CrossShardReceipt>();
+    for (const [k, v] of await store.metaEntries(PENDING_PREFIX)) pending.set(k.slice(PENDING_PREFIX.length), CrossShardReceipt.decode(v));
+    return new ShardLedProtocol(core, fallback, cursors, pending);
   }
 
-  /** Whether the protocol carries `tx` itself (a value transfer), rather than its block-2PC fallback (a call or creation). */
+  /** Whether the protocol carries `tx` itself (a value transfer or an admitted call receipt), rather than its block-2PC fallback. */
   private carries(tx: DecodedTx): boolean {
-    return tx.to !== undefined && tx.tx.data.length === 0;
+    return (tx.to !== undefined && tx.tx.data.length === 0) || this.calls.has(tx.hash);
+  }
+
+  async carriesCall(tx: DecodedTx, targetShard: number): Promise<boolean> {
+    const ask = this.core.opts.dryRunCallOn;
+    if (!ask) return false;
+    try {
+      const reached = await ask(targetShard, tx.raw);
+      if (reached.length > 0) return false;
+    } catch (err) {
+      this.core.opts.logger.warn({ txHash: tx.hash, targetShard, err: (err as Error).message }, 'DryRunCall failed; the call goes to block-2PC');
+      return false;
+    }
+    this.calls.add(tx.hash);
+    return true;
   }
 
   lockedOf(address: string): bigint {
@@ -66,7 +97,7 @@ export class ShardLedProtocol implements CrossShardProtocol {
 
   async dispatch(tx: DecodedTx, entry: MempoolEntry, involvedShards: number[]): Promise<void> {
     if (!this.carries(tx)) return this.fallback.dispatch(tx, entry, involvedShards);
-    // Nothing to hand over: the transfer goes into this shard's next block.
+    // Nothing to hand over: the transfer or call goes into this shard's next block.
     entry.ready = true;
   }
 
@@ -89,35 +120,79 @@ export class ShardLedProtocol implements CrossShardProtocol {
   }
 
   beginBlock(): ProtocolBlock {
-    return new ShardLedBlock(this.core, this.inbox, this.fallback.beginBlock(), (tx) => this.carries(tx));
+    return new ShardLedBlock(this.core, this.inbox, this.fallback.beginBlock(), {
+      carries: (tx) => this.carries(tx),
+      isCall: (h) => this.calls.has(h),
+      pending: this.pending,
+      taken: (hashes) => {
+        for (const h of hashes) this.calls.delete(h);
+      },
+    });
   }
 }
 
-/** The shard-led part of one block (credits of incoming receipts, debits with outgoing receipts) around block-2PC's part. */
+/** What one {@link ShardLedBlock} reads and updates of its protocol. */
+interface ShardLedShared {
+  carries(tx: DecodedTx): boolean;
+  isCall(txHash: string): boolean;
+  pending: Map<string, CrossShardReceipt>;
+  /** The block with these carried entries is durable: forget them. */
+  taken(hashes: string[]): void;
+}
+
+/** The shard-led part of one block (incoming receipts applied, outgoing receipts listed) around block-2PC's part. */
 class ShardLedBlock implements ProtocolBlock {
   private take: InboxTake | undefined;
-  /** Transfers of this block carried by the shard-led protocol, by hash. */
-  private readonly transfers = new Map<string, DecodedTx>();
+  /** Entries of this block carried by the shard-led protocol (transfers and calls), by hash. */
+  private readonly sent = new Map<string, DecodedTx>();
+  /** Call receipts executed (or waiting) in this block, by hash, with their receipt. */
+  private readonly callSteps = new Map<string, { step: ReceiptCallStep; receipt: CrossShardReceipt }>();
+  /** Call receipts that could not be decoded: everything prepaid goes back. */
+  private readonly undecodable = new Map<string, CrossShardReceipt>();
   private outgoing: CrossShardReceipt[] = [];
+  private pendingWrites = new Map<string, CrossShardReceipt | null>();
 
   constructor(
     private readonly core: ShardCore,
     private readonly inbox: ReceiptInbox,
     private readonly inner: ProtocolBlock,
-    private readonly carries: (tx: DecodedTx) => boolean,
+    private readonly s: ShardLedShared,
   ) {}
 
   async plan(input: BlockInput): Promise<BlockStep[]> {
+    const core = this.core;
     const external = new Map<string, BlockStep>();
     for (const e of input.entries) {
-      if (!e.crossShard || !this.carries(e.tx)) continue;
-      this.transfers.set(e.tx.hash, e.tx);
-      external.set(e.tx.hash, { kind: 'accept', tx: e.tx, lock: false, debit: true });
+      if (!e.crossShard || !this.s.carries(e.tx)) continue;
+      this.sent.set(e.tx.hash, e.tx);
+      const prepaid = e.tx.value + e.tx.gasLimit * core.executor.effectiveGasPrice(e.tx);
+      // A call pays no gas here: its gas limit is prepaid with the value and used on the contract's shard.
+      external.set(e.tx.hash, this.s.isCall(e.tx.hash) ? { kind: 'accept', tx: e.tx, lock: false, debit: true, gasUsed: 0n, lockAmount: prepaid } : { kind: 'accept', tx: e.tx, lock: false, debit: true });
     }
     const take = (this.take = await this.inbox.take());
-    const credits: BlockStep[] = take.receipts.map((r) => ({ kind: 'system', op: { kind: 'receipt-credit', txHash: r.txHash.toLowerCase(), address: r.to.toLowerCase(), amount: BigInt(r.value) } }));
-    // Credits first: value received is spendable by the block's own transactions.
-    return [...credits, ...(await this.inner.plan({ ...input, external }))];
+    const credits: BlockStep[] = [];
+    const calls: BlockStep[] = [];
+    const addCall = (r: CrossShardReceipt) => {
+      const h = r.txHash.toLowerCase();
+      try {
+        const tx = decodeTransaction(new Uint8Array(r.rawTransaction), core.opts.common);
+        const step: ReceiptCallStep = { kind: 'receipt-call', tx, prepaid: BigInt(r.value) };
+        this.callSteps.set(h, { step, receipt: r });
+        calls.push(step);
+      } catch (err) {
+        core.opts.logger.error({ txHash: h, err: (err as Error).message }, 'call receipt cannot be decoded; everything prepaid goes back');
+        this.undecodable.set(h, r);
+        const op = { txHash: h, address: r.from.toLowerCase(), amount: BigInt(r.value) };
+        calls.push({ kind: 'system', op: { ...op, kind: 'receipt-credit' } }, { kind: 'system', op: { ...op, kind: 'receipt-debit' } });
+      }
+    };
+    for (const r of this.s.pending.values()) addCall(r);
+    for (const r of take.receipts) {
+      if (r.kind === ReceiptKind.RECEIPT_KIND_CALL) addCall(r);
+      else credits.push({ kind: 'system', op: { kind: 'receipt-credit', txHash: r.txHash.toLowerCase(), address: r.to.toLowerCase(), amount: BigInt(r.value) } });
+    }
+    // Credits first (value received is spendable in the block), then the calls that arrived.
+    return [...credits, ...calls, ...(await this.inner.plan({ ...input, external }))];
   }
 
   lockedOf(address: string): bigint {
@@ -133,29 +208,66 @@ class ShardLedBlock implements ProtocolBlock {
   }
 
   async finish(execution: BlockExecution): Promise<BlockFinish> {
-    const core = this.core;
     const outgoing: CrossShardReceipt[] = [];
     for (const o of execution.outcomes) {
       if (o.kind !== 'system' || o.op.kind !== 'receipt-debit') continue;
-      const tx = this.transfers.get(o.op.txHash);
-      if (!tx || tx.to === undefined) continue;
-      outgoing.push({ txHash: tx.hash, sourceShard: core.shardId, destShard: shardOfAddress(core, tx.to), from: tx.from, to: tx.to, value: o.op.amount.toString() });
+      const r = this.receiptOf(o.op.txHash, o.op.amount);
+      if (r) outgoing.push(r);
     }
     this.outgoing = outgoing;
     const inner = await this.inner.finish(execution);
     const meta = new Map(inner.meta);
-    for (const r of outgoing) meta.set(SENT_PREFIX + r.txHash, Buffer.from(String(r.destShard)));
+    for (const r of outgoing) if (r.kind !== ReceiptKind.RECEIPT_KIND_CALL_RESULT) meta.set(SENT_PREFIX + r.txHash, Buffer.from(String(r.destShard)));
     const take = this.take!;
     for (const r of take.receipts) meta.set(CREDITED_PREFIX + r.txHash.toLowerCase(), Buffer.from(String(r.sourceShard)));
     for (const [s, c] of take.cursors) meta.set(CURSOR_PREFIX + s, Buffer.from(JSON.stringify(c)));
+    // Calls that wait for a lock stay pending (durably); the others leave the pending set.
+    const writes = new Map<string, CrossShardReceipt | null>();
+    for (const [h, { step, receipt }] of this.callSteps) {
+      const waits = step.result?.deferred === true;
+      if (waits && !this.s.pending.has(h)) writes.set(h, receipt);
+      if (!waits && this.s.pending.has(h)) writes.set(h, null);
+    }
+    for (const h of this.undecodable.keys()) if (this.s.pending.has(h)) writes.set(h, null);
+    for (const [h, r] of writes) meta.set(PENDING_PREFIX + h, r ? CrossShardReceipt.encode(r).finish() : null);
+    this.pendingWrites = writes;
     return { ...inner, meta, outgoingReceipts: outgoing };
+  }
+
+  /** The outgoing receipt of a `receipt-debit` of `amount` wei for `txHash` in this block. */
+  private receiptOf(txHash: string, amount: bigint): CrossShardReceipt | undefined {
+    const core = this.core;
+    const base = { txHash, sourceShard: core.shardId, value: amount.toString(), rawTransaction: Buffer.alloc(0), success: false, gasUsed: 0, error: '' };
+    const tx = this.sent.get(txHash);
+    if (tx && tx.to !== undefined) {
+      const call = this.s.isCall(txHash);
+      return { ...base, destShard: shardOfAddress(core, tx.to), from: tx.from, to: tx.to, kind: call ? ReceiptKind.RECEIPT_KIND_CALL : ReceiptKind.RECEIPT_KIND_TRANSFER, ...(call ? { rawTransaction: Buffer.from(tx.raw) } : {}) };
+    }
+    const executed = this.callSteps.get(txHash);
+    const from = executed?.receipt.from ?? this.undecodable.get(txHash)?.from;
+    if (from === undefined) return undefined;
+    const res = executed?.step.result;
+    return {
+      ...base,
+      destShard: executed?.receipt.sourceShard ?? this.undecodable.get(txHash)!.sourceShard,
+      from,
+      to: from,
+      kind: ReceiptKind.RECEIPT_KIND_CALL_RESULT,
+      success: res?.success ?? false,
+      gasUsed: Number(res?.gasUsed ?? 0n),
+      error: res ? (res.error ?? '') : 'the call receipt could not be decoded',
+    };
   }
 
   applyDurable(deferred: ReadonlySet<string>): string[] {
     if (this.take) this.inbox.settle(this.take);
+    for (const [h, r] of this.pendingWrites) {
+      if (r) this.s.pending.set(h, r);
+      else this.s.pending.delete(h);
+    }
+    this.s.taken([...this.sent.keys()].filter((h) => !deferred.has(h)));
     return this.inner.applyDurable(deferred);
   }
-
   trace(block: StateShardBlock): void {
     this.inner.trace(block);
     const credited = this.take?.receipts.length ?? 0;
