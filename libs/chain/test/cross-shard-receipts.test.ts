@@ -264,6 +264,49 @@ describe('verifyReceiptBatch', () => {
       await expect(verifyReceiptBatch(common, b, 2, DEST, undefined)).resolves.toMatchObject({ cursor: cursorOf(otherShard[0]!) });
     });
 
+    it.each<[string, (r: CrossShardReceipt) => void, RegExp]>([
+      ['a non-decimal value', (r) => (r.value = 'abc'), /value must be a decimal amount in wei/],
+      ['a negative value', (r) => (r.value = '-5'), /value must be a decimal amount in wei/],
+      ['a recipient that is not hex', (r) => (r.to = '0x' + 'zz'.repeat(20)), /to must be a 0x-prefixed 20-byte hex address/],
+      ['a transaction hash of 31 bytes', (r) => (r.txHash = r.txHash.slice(0, -2)), /txHash must be a 0x-prefixed 32-byte hex hash/],
+    ])('a receipt with %s, as INVALID_ARGUMENT naming the field', async (_name, forge, message) => {
+      const wrong = copy(batch);
+      forge(wrong.receipts[1]!.receipt!);
+      const err = await refused(verify(wrong));
+      expect(err.message).toContain('shard 1 block 1: receipt of tx');
+      expect(err.message).toMatch(message);
+    });
+
+    it('a receipt whose recipient is spelled with its leading zero dropped (the same bytes, another string)', async () => {
+      // Leaf bytes do not tell 0x0f… from 0xf… (hex is padded to even length): the strings must be canonical.
+      const r = { ...receipt(1, 0), to: '0x0f' + 'ee'.repeat(19) };
+      const [g] = await chain([[r]]);
+      const good = await receiptBatchOf(g!, DEST);
+      await expect(verify(good, null)).resolves.toMatchObject({ receipts: [r] });
+      const respelled = copy(good);
+      respelled.receipts[0]!.receipt!.to = '0xf' + 'ee'.repeat(19);
+      expect((await refused(verify(respelled, null))).message).toMatch(/to must be a 0x-prefixed 20-byte hex address/);
+    });
+
+    it('a batch listing one receipt twice, or out of block order', async () => {
+      const twice = copy(batch);
+      twice.receipts.splice(2, 0, copy(batch).receipts[1]!);
+      expect((await refused(verify(twice))).message).toMatch(/shard 1 block 1: receipt of tx 0x[0-9a-f]{64} at index \d+ does not follow index \d+/);
+      const swapped = copy(batch);
+      [swapped.receipts[0], swapped.receipts[1]] = [swapped.receipts[1]!, swapped.receipts[0]!];
+      expect((await refused(verify(swapped))).message).toContain('does not follow index');
+    });
+
+    it.each<[string, Partial<StateShardBlock>]>([
+      ['state root', { stateRoot: '0xzz' }],
+      ['outgoing receipts root', { outgoingReceiptsRoot: 'nothex' }],
+      ['parent hash', { parentHash: '' }],
+    ])('a header with a malformed %s, as INVALID_ARGUMENT', async (_name, change) => {
+      const wrong = copy(batch);
+      wrong.header = { ...wrong.header!, ...change };
+      expect((await refused(verify(wrong))).message).toMatch(/shard 1 block 1: malformed header/);
+    });
+
     it('a batch without a header, or a proven receipt without a receipt', async () => {
       expect((await refused(verify({ header: undefined, receipts: batch.receipts }))).message).toContain('without a header');
       const empty = copy(batch);
