@@ -69,24 +69,30 @@ export class ReceiptInbox {
     this.queued.set(source, q);
   }
 
-  /** Takes every queued batch for the block in progress, leaving out receipts already credited. */
+  /**
+   * Takes every queued batch for the block in progress, leaving out receipts already credited.
+   * The batches move to the taken ones before the first store read, so that a batch delivered
+   * meanwhile (a reconnect, a duplicate) meets the cursor they hold.
+   */
   async take(): Promise<InboxTake> {
     const receipts: CrossShardReceipt[] = [];
     const cursors = new Map<number, SourceCursor>();
+    const batches: { cursor: SourceCursor; receipts: CrossShardReceipt[] }[] = [];
     for (const source of [...this.queued.keys()].sort((a, b) => a - b)) {
       const q = this.queued.get(source)!;
       this.queued.delete(source);
       if (q.length === 0) continue;
-      for (const b of q) {
-        for (const r of b.receipts) {
-          const h = r.txHash.toLowerCase();
-          if (this.credited.has(h) || this.inFlight.has(h) || (await this.wasCredited(h))) continue;
-          this.inFlight.add(h);
-          receipts.push(r);
-        }
-      }
       cursors.set(source, q.at(-1)!.cursor);
       this.taken.set(source, q);
+      batches.push(...q);
+    }
+    for (const b of batches) {
+      for (const r of b.receipts) {
+        const h = r.txHash.toLowerCase();
+        if (this.credited.has(h) || this.inFlight.has(h) || (await this.wasCredited(h))) continue;
+        this.inFlight.add(h);
+        receipts.push(r);
+      }
     }
     return { receipts, cursors };
   }
