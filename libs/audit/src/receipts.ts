@@ -32,7 +32,7 @@ export function checkReceipts(index: Pick<ShardsIndex, 'crossReceipts'>): Receip
   for (const [h, f] of index.crossReceipts) {
     const r = receiptProblems(h, f);
     for (const text of r.problems) findings.push({ place: place.receipts, text });
-    sent += f.sent.length;
+    sent += r.sent;
     credited += r.credited;
     if (r.problems.length === 0) {
       inFlight += r.inFlight.length;
@@ -48,42 +48,53 @@ export function checkReceipts(index: Pick<ShardsIndex, 'crossReceipts'>): Receip
 
 const KIND_NAMES = ['TRANSFER', 'CALL', 'CALL_RESULT'];
 
-/** The problems of one transaction's receipts, how many were credited, and the values of those in flight. */
-function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[]; credited: number; inFlight: bigint[] } {
+/** The problems of one transaction's receipts, how many distinct receipts (one per kind) it sent and how many were credited, and the values of those in flight. */
+function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[]; sent: number; credited: number; inFlight: bigint[] } {
   const out: string[] = [];
   const tx = `tx ${h}`;
   const inFlight: bigint[] = [];
   let credited = 0;
-  const kinds = new Map<number, number>();
-  for (const r of f.sent) kinds.set(r.kind, (kinds.get(r.kind) ?? 0) + 1);
-  for (const [k, n] of kinds) if (n > 1) out.push(`${tx}: ${KIND_NAMES[k] ?? k} receipt sent ${n} times`);
   const usedDebits = new Set<SysOcc>();
   const usedCredits = new Set<SysOcc>();
+  const at = (xs: readonly { shardId: number; height: number }[]) => xs.map((x) => `${x.shardId}@${x.height}`).join(', ');
+  const firstOfKind = new Map<number, (typeof f.sent)[number]>();
   for (const r of f.sent) {
-    const what = `${tx}: ${KIND_NAMES[r.kind] ?? r.kind} receipt of shard ${r.shardId} block ${r.height}`;
-    if (r.value === undefined) out.push(`${what} has a malformed value`);
-    const debits = f.debits.filter((d) => d.shardId === r.shardId && d.height === r.height && !usedDebits.has(d));
-    if (debits.length !== 1) out.push(`${what}: ${debits.length} RECEIPT_DEBITs in its block; exactly one expected`);
-    const d = debits[0];
-    if (d) {
-      usedDebits.add(d);
-      if (d.address !== r.from || d.amount !== r.value) out.push(`${what}: RECEIPT_DEBIT of ${d.amount} wei from ${d.address}, but the receipt says ${r.value} wei from ${r.from}`);
+    if (firstOfKind.has(r.kind)) continue;
+    firstOfKind.set(r.kind, r);
+    const all = f.sent.filter((x) => x.kind === r.kind);
+    if (all.length > 1) out.push(`${tx}: ${KIND_NAMES[r.kind] ?? r.kind} receipt sent ${all.length} times (shards ${at(all)})`);
+  }
+  const receipts = [...firstOfKind.values()];
+  for (const r of receipts) {
+    if (r.value === undefined) out.push(`${tx}: receipt of shard ${r.shardId} block ${r.height} has a malformed value`);
+    // Debits of the sending shard belong to its receipt; exactly one, in the sending block.
+    const onShard = f.debits.filter((d) => d.shardId === r.shardId && !usedDebits.has(d));
+    const inBlock = onShard.filter((d) => d.height === r.height);
+    for (const d of onShard) usedDebits.add(d);
+    if (onShard.length !== 1 || inBlock.length !== 1) {
+      out.push(`${tx}: ${onShard.length} RECEIPT_DEBITs, ${inBlock.length} of them in the sending block (shard ${r.shardId} block ${r.height}); exactly one expected`);
+    } else if (inBlock[0]!.address !== r.from || inBlock[0]!.amount !== r.value) {
+      out.push(`${tx}: RECEIPT_DEBIT of ${inBlock[0]!.amount} wei from ${inBlock[0]!.address}, but the receipt says ${r.value} wei from ${r.from}`);
     }
-    const credits = f.credits.filter((c) => c.shardId === r.destShard && !usedCredits.has(c));
+    let credits = f.credits.filter((c) => c.shardId === r.destShard && !usedCredits.has(c));
+    // A lone receipt explains any credit of its transaction, wherever it landed.
+    if (credits.length === 0 && receipts.length === 1) credits = f.credits.filter((c) => !usedCredits.has(c));
     for (const c of credits) usedCredits.add(c);
-    if (credits.length > 1) out.push(`${what}: credited ${credits.length} times on shard ${r.destShard}`);
     const c = credits[0];
     if (!c) {
       inFlight.push(r.value ?? 0n);
       continue;
     }
     credited += 1;
+    if (credits.length > 1) out.push(`${tx}: receipt credited ${credits.length} times (shards ${at(credits)})`);
     const to = r.kind === RECEIPT_KIND_CALL ? r.from : r.to;
-    if (c.address !== to || c.amount !== r.value) out.push(`${what}: credited ${c.amount} wei to ${c.address} on shard ${c.shardId}, but it says ${r.value} wei to ${to}`);
+    if (c.address !== to || c.amount !== r.value || c.shardId !== r.destShard) {
+      out.push(`${tx}: credited ${c.amount} wei to ${c.address} on shard ${c.shardId}, but the receipt says ${r.value} wei to ${to} on shard ${r.destShard}`);
+    }
   }
-  for (const d of f.debits) if (!usedDebits.has(d)) out.push(`${tx}: RECEIPT_DEBIT on shard ${d.shardId} block ${d.height} without an outgoing receipt`);
-  for (const c of f.credits) if (!usedCredits.has(c)) out.push(`${tx}: RECEIPT_CREDIT on shard ${c.shardId} block ${c.height} for a receipt no shard sent to it`);
-  return { problems: out, credited, inFlight };
+  for (const d of f.debits) if (!usedDebits.has(d)) out.push(`${tx}: RECEIPT_DEBIT on shard ${d.shardId} without an outgoing receipt (block ${d.height})`);
+  for (const c of f.credits) if (!usedCredits.has(c)) out.push(`${tx}: RECEIPT_CREDIT on shard ${c.shardId} for a receipt no shard sent (block ${c.height})`);
+  return { problems: out, sent: receipts.length, credited, inFlight };
 }
 
 /** `ReceiptKind.RECEIPT_KIND_CALL`. */

@@ -173,9 +173,9 @@ export interface ShardSummary {
 
 /** Cross-shard receipts of the shard-led protocol (docs/ARCHITECTURE.md §5.4). */
 export interface ReceiptsReport {
-  /** Receipts listed in source blocks (each with its RECEIPT_DEBIT). */
+  /** Receipts listed in source blocks, each (transaction, kind) once: a transfer sends one, a call two (CALL, CALL_RESULT). */
   sent: number;
-  /** Receipts credited by their destination (RECEIPT_CREDIT). */
+  /** Of those, the receipts credited by their destination (RECEIPT_CREDIT). */
   credited: number;
   /** Receipts sent and not credited yet: in flight. */
   inFlight: number;

@@ -1,5 +1,5 @@
 // Shard-led blocks appended to a synthetic audit input: a transfer's source block (user transaction, RECEIPT_DEBIT, outgoing receipt) and its destination's RECEIPT_CREDIT, balances moved as the shards move them.
-import { Account, StateShardBlock, SystemTxKind, Transaction, type BlockTransaction, type CrossShardReceipt, type Receipt } from '@shardlab/proto';
+import { ReceiptKind, Account, StateShardBlock, SystemTxKind, Transaction, type BlockTransaction, type CrossShardReceipt, type Receipt } from '@shardlab/proto';
 import type { AuditInput } from '../src';
 import { BASE_FEE, coinbaseOf, GAS, TIP } from '@shardlab/testing';
 
@@ -91,7 +91,7 @@ export function sendReceipt(input: AuditInput, t: ShardLedTransfer, opts: { debi
 
 /** The outgoing receipt of a shard-led transfer. */
 export function outgoingReceiptOf(t: ShardLedTransfer): CrossShardReceipt {
-  return { txHash: t.hash, sourceShard: t.source, destShard: t.dest, from: t.from, to: t.to, value: t.value.toString() };
+  return { txHash: t.hash, sourceShard: t.source, destShard: t.dest, from: t.from, to: t.to, value: t.value.toString(), kind: ReceiptKind.RECEIPT_KIND_TRANSFER, rawTransaction: Buffer.alloc(0), success: false, gasUsed: 0, error: '' };
 }
 
 /** A block of shard `s` crediting `amount` to `to` for `hash` (RECEIPT_CREDIT), the balance moved. */

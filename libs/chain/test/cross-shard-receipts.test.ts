@@ -1,6 +1,6 @@
 // Tests of the shard-led receipt batches: receiptBatchOf proves a block's outgoing receipts for one destination, verifyReceiptBatch accepts a source's chain and refuses forgeries, wrong proofs and broken links
 import { ErrorCode, ShardLabError } from '@shardlab/common';
-import type { CrossShardReceipt, ReceiptBatch, StateShardBlock } from '@shardlab/proto';
+import { ReceiptKind, type CrossShardReceipt, type ReceiptBatch, type StateShardBlock } from '@shardlab/proto';
 import fc from 'fast-check';
 import { ZERO_HASH, blockHash, buildBlock, createChainCommon, headerOnly, receiptBatchOf, verifyReceiptBatch, type BlockExecution, type SourceCursor } from '../src';
 
@@ -16,7 +16,7 @@ const addressOf = (n: number) => `0x${'cd'.repeat(16)}${hex(n, 4)}`;
 
 /** The receipt of transfer `n` of `SOURCE` to `dest`. */
 function receipt(n: number, dest: number, value = BigInt(n) * 1_000n + 1n): CrossShardReceipt {
-  return { txHash: txHashOf(n), sourceShard: SOURCE, destShard: dest, from: addressOf(n), to: addressOf(10_000 + n), value: value.toString() };
+  return { txHash: txHashOf(n), sourceShard: SOURCE, destShard: dest, from: addressOf(n), to: addressOf(10_000 + n), value: value.toString(), kind: ReceiptKind.RECEIPT_KIND_TRANSFER, rawTransaction: Buffer.alloc(0), success: false, gasUsed: 0, error: '' };
 }
 
 /** An execution holding one RECEIPT_DEBIT per receipt (what a source block records beside its outgoing receipts). */

@@ -1,7 +1,7 @@
 // Tests of the shard-led ReceiptInbox: verified batches queued per source, taken by blocks, settled or put back, and exactly-once crediting across duplicates, gaps, reconnects, failed blocks and restarts (property)
 import { ZERO_HASH, buildBlock, createChainCommon, receiptBatchOf, type SourceCursor } from '@shardlab/chain';
 import { ErrorCode, ShardLabError } from '@shardlab/common';
-import type { CrossShardReceipt, ReceiptBatch, StateShardBlock } from '@shardlab/proto';
+import { ReceiptKind, type CrossShardReceipt, type ReceiptBatch, type StateShardBlock } from '@shardlab/proto';
 import fc from 'fast-check';
 import { ReceiptInbox, type InboxTake } from '../src/shard-led/inbox';
 
@@ -17,7 +17,7 @@ const addressOf = (n: number) => `0x${'c3'.repeat(16)}${hex(n, 4)}`;
 
 /** Receipt `n` from `source` to `dest`. */
 function receipt(n: number, source: number, dest: number): CrossShardReceipt {
-  return { txHash: txHashOf(n), sourceShard: source, destShard: dest, from: addressOf(n), to: addressOf(50_000 + n), value: String(n * 997 + 1) };
+  return { txHash: txHashOf(n), sourceShard: source, destShard: dest, from: addressOf(n), to: addressOf(50_000 + n), value: String(n * 997 + 1), kind: ReceiptKind.RECEIPT_KIND_TRANSFER, rawTransaction: Buffer.alloc(0), success: false, gasUsed: 0, error: '' };
 }
 
 /** A source shard's chain from genesis (block i carries `receipts[i]`) and its batches for ME. */
