@@ -17,3 +17,4 @@ export * from './replay';
 export * from './synthetic';
 export * from './synthetic-txs';
 export * from './transfers';
+export * from './graph-placement';
