@@ -18,3 +18,4 @@ export * from './synthetic';
 export * from './synthetic-txs';
 export * from './transfers';
 export * from './graph-placement';
+export * from './interaction-graph';
