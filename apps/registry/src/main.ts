@@ -1,7 +1,7 @@
-// The registry process's command line: network options (shards, chain id, block and heartbeat intervals) and the RegistryState served over gRPC.
+// The registry process's command line: network options (shards, chain id, block and heartbeat intervals, initial placement file) and the RegistryState served over gRPC.
 import { Command, Option, intOption, runService } from '@shardlab/service';
 import { startServer } from '@shardlab/rpc';
-import { RegistryState, registryMountedService } from '@shardlab/registry';
+import { RegistryState, readPlacementFile, registryMountedService } from '@shardlab/registry';
 
 const program = new Command()
   .description('ShardLab beacon registry: shard count, placement, service endpoints, membership')
@@ -20,14 +20,22 @@ const program = new Command()
       .env('HEARTBEAT_INTERVAL_MS')
       .argParser(intOption)
       .default(1000),
+  )
+  .addOption(
+    new Option('--placement-file <file>', 'JSON {"overrides": {"0xaddr": shard}}: explicit placements overriding last-byte-mod from epoch 1')
+      .env('PLACEMENT_FILE'),
   );
 
 void runService('registry', program, async ({ logger, options }) => {
+  const shardCount = options['shards'] as number;
+  const placementFile = options['placementFile'] as string | undefined;
+  const overrides = placementFile !== undefined ? await readPlacementFile(placementFile, shardCount) : undefined;
   const state = new RegistryState({
-    shardCount: options['shards'] as number,
+    shardCount,
     chainId: options['chainId'] as number,
     blockIntervalMs: options['blockIntervalMs'] as number,
     heartbeatIntervalMs: options['heartbeatIntervalMs'] as number,
+    ...(overrides ? { overrides } : {}),
   });
   const server = await startServer({
     port: options['port'] as number,
@@ -35,6 +43,6 @@ void runService('registry', program, async ({ logger, options }) => {
     services: [registryMountedService(state, logger)],
     logger,
   });
-  logger.info({ address: server.address, ...state.config() }, 'registry listening');
+  logger.info({ address: server.address, ...state.config(), placementOverrides: state.placement.overrides.size }, 'registry listening');
   return { close: () => server.close() };
 });

@@ -1,5 +1,5 @@
 // Set-up of the synthetic workload's contracts on a running network: where Uniswap V2 goes, its deployment and liquidity.
-import type { DevAccount } from '@shardlab/chain';
+import { createPlacement, devAccounts, shardOf, type DevAccount } from '@shardlab/chain';
 import { calldata } from './abi';
 import type { NetClient } from './client';
 import { addLiquidityReq, deployUniswap, E18, MAX_UINT, strictStep, type UniswapActors, type UniswapDeployment, type UniswapLayout } from './uniswap';
@@ -18,15 +18,20 @@ export interface SyntheticContracts {
  * Picks where Uniswap's parts go on `shardCount` shards and four different development accounts
  * to deploy them: token A, token B, factory + pair, router + WETH on shards 1, 2, 3, 3 (mod the
  * shard count), each moved to the next shard when no unused development account is placed there.
+ * Development accounts are placed by the default rule (`last byte mod shardCount`, never
+ * overridden), so the layout is known before the network starts: the main job's graph placement
+ * pins the contracts there. Pure.
  * @throws Error when the development accounts cannot provide four deployers.
  */
-function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: UniswapActors } {
-  const n = net.shardCount;
+export function syntheticLayout(shardCount: number): { layout: UniswapLayout; actors: UniswapActors } {
+  const n = shardCount;
+  const placement = createPlacement(n);
+  const dev = devAccounts();
   const used = new Set<string>();
   const pick = (want: number): [number, DevAccount] => {
     for (let k = 0; k < n; k++) {
       const s = (want + k) % n;
-      const a = net.on(s).find((d) => !used.has(d.address));
+      const a = dev.find((d) => shardOf(placement, d.address) === s && !used.has(d.address));
       if (a) {
         used.add(a.address);
         return [s, a];
@@ -51,7 +56,7 @@ function syntheticLayout(net: NetClient): { layout: UniswapLayout; actors: Unisw
  */
 export async function deploySyntheticContracts(net: NetClient, say: (line: string) => void): Promise<SyntheticContracts> {
   const step = strictStep(net);
-  const { layout, actors } = syntheticLayout(net);
+  const { layout, actors } = syntheticLayout(net.shardCount);
   say(`deploying Uniswap V2: token A on shard ${layout.tokenA}, token B on shard ${layout.tokenB}, factory + pair on shard ${layout.factory}, router on shard ${layout.router}...`);
   const d = await deployUniswap(net, layout, step, actors);
   await step(d.holderB, { to: d.tokenB, data: calldata('transfer(address,uint256)', d.holderA.address, SYNTHETIC_LIQUIDITY) });

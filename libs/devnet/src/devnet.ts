@@ -26,6 +26,13 @@ export interface DevnetOpts {
   genesisFile?: string;
   /** Cross-shard commit protocol of every state shard [`block-2pc`]. */
   protocol?: 'block-2pc' | 'shard-led';
+  /**
+   * JSON placement file `{"overrides": {"0xaddress": shard}}` given to the registry
+   * (`--placement-file`): explicit placements from epoch 1, which every service reads at start
+   * (state shards fund only their own accounts from the genesis file). Default: none, the
+   * `last byte mod shards` rule for every account.
+   */
+  placementFile?: string;
   /** Most transactions in a state-shard block [the shard's default, 5,000]. */
   maxTxsPerBlock?: number;
   /** Called with a line of progress ("registry healthy", ...). */
@@ -87,7 +94,10 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
       'registry',
       'registry',
       registryAddress,
-      ['--port', String(regPort), '--shards', String(shards), '--block-interval-ms', String(blockIntervalMs), '--chain-id', String(opts.chainId ?? 1337)],
+      [
+        '--port', String(regPort), '--shards', String(shards), '--block-interval-ms', String(blockIntervalMs), '--chain-id', String(opts.chainId ?? 1337),
+        ...(opts.placementFile !== undefined ? ['--placement-file', opts.placementFile] : []),
+      ],
       logDir,
     );
     procs.set('registry', registry);

@@ -10,15 +10,31 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createChainCommon, createPlacement } from '@shardlab/chain';
+import { createChainCommon } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
 import { runAudit, type AuditReport } from '@shardlab/audit';
-import { deploySyntheticContracts, NetClient } from '@shardlab/contracts';
+import { deploySyntheticContracts, NetClient, syntheticLayout } from '@shardlab/contracts';
 import { isCrossShard, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
-import { buildReport, createProgress, formatReportTable, writeReportFiles, type AuditSummary, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
+import { buildReport, createProgress, describePlacement, formatReportTable, writeReportFiles, type AuditSummary, type PlacementConfig, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
+import { formatPlacementFile } from '@shardlab/registry';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { DEFAULT_ZIPF_EXPONENT, planReplay, planSynthetic, readTrace, signSynthetic, type MalformedPolicy, type SyntheticPlan } from '@shardlab/workload';
+import {
+  DEFAULT_ZIPF_EXPONENT,
+  placeReplay,
+  planPlacement,
+  planReplay,
+  planSynthetic,
+  readTrace,
+  replayGraph,
+  signSynthetic,
+  syntheticGraph,
+  type InteractionGraph,
+  type MalformedPolicy,
+  type PlacementPlan,
+  type PlacementPolicy,
+  type SyntheticPlan,
+} from '@shardlab/workload';
 import { startDevnet, type Devnet } from './devnet';
 import { REPO_ROOT } from './processes';
 import { runExperimentOn } from './target';
@@ -46,7 +62,14 @@ export interface JobOpts {
    * k ∝ 1/k^zipf; 0 = uniform); default {@link DEFAULT_ZIPF_EXPONENT} (1).
    */
   zipf?: number;
+  /** Seed of the synthetic workload and of the graph placement's visiting order. */
   seed: number;
+  /**
+   * How accounts are placed on shards: `hash` (last byte of the address mod shards) or `graph`
+   * (the workload's interaction graph partitioned before genesis, `planPlacement` of
+   * @shardlab/workload; the moved accounts become the registry's initial overrides). Default hash.
+   */
+  placement?: PlacementPolicy;
   /** Submissions per second; 0 = as fast as possible. */
   rate: number;
   concurrency: number;
@@ -64,6 +87,8 @@ interface PlannedWorkload {
   /** Trace: the signed transactions. Synthetic: signed after the contracts are deployed. */
   txs?: ExperimentTx[];
   synthetic?: SyntheticPlan;
+  /** Where the accounts go (the hash rule, or the graph placement's overrides). */
+  placement: PlacementPlan;
 }
 
 /** Where the job writes its progress and report table (standard output by default; tests capture it). */
@@ -125,11 +150,15 @@ async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
     if (trace.rows.length === 0) throw new Error(`the trace ${file} has no usable rows`);
     say(`mapping addresses to generated keys and signing ${trace.rows.length} transactions...`);
     const t1 = Date.now();
-    const plan = planReplay(trace.rows, { common, shardCount: o.shards, valueScale: parseScale(o.valueScale) });
+    const hashPlan = planReplay(trace.rows, { common, shardCount: o.shards, valueScale: parseScale(o.valueScale) });
+    say(`  ${hashPlan.stats.addresses} addresses, ${hashPlan.stats.senders} senders, cross-shard ratio ${hashPlan.stats.crossShardRatio.toFixed(3)} at ${o.shards} shards (hash placement), in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    const placement = placeAccounts(replayGraph(hashPlan.txs), o);
+    const plan = placement.policy === 'hash' ? hashPlan : placeReplay(hashPlan, placement.placement);
     const st = plan.stats;
-    say(`  ${st.addresses} addresses, ${st.senders} senders, cross-shard ratio ${st.crossShardRatio.toFixed(3)} at ${o.shards} shards, in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
     const notes = [
-      'every real address is mapped to a generated key pair placed on the same shard as the real address (last byte mod shards)',
+      placement.policy === 'hash'
+        ? 'every real address is mapped to a generated key pair placed on the same shard as the real address (last byte mod shards)'
+        : 'every real address is mapped to a generated key pair; accounts are placed by partitioning the sender → recipient graph (--placement graph), not on the real address\'s shard',
       'senders are funded at genesis with their outgoing value plus their maximum fees',
       `${st.calldataConverted} rows with calldata and ${st.creationsConverted} contract creations are replayed as plain value transfers (to the recipient, or to the address the creation made)`,
       'nonces are renumbered from 0 per sender in trace order (block number, transaction index); fees are EIP-1559 with a 2 gwei cap',
@@ -139,13 +168,44 @@ async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
     return {
       genesis: plan.genesis,
       txs,
+      placement,
       workload: { kind: 'trace', file, format: trace.format, rows: trace.rows.length, skippedRows: trace.issues.length, valueScale: o.valueScale, notes },
     };
   }
   const zipf = o.zipf ?? DEFAULT_ZIPF_EXPONENT;
   say(`planning the synthetic workload: ${o.txs} operations over ${o.accounts} accounts (seed ${o.seed}, Zipf exponent ${zipf})...`);
   const synthetic = planSynthetic({ seed: o.seed, txs: o.txs, accounts: o.accounts, mix: o.mix, zipf });
-  return { genesis: synthetic.genesis, synthetic, workload: syntheticWorkloadConfig(o) };
+  // Contracts are deployed after the network starts, on the shards syntheticLayout picks now.
+  const layout = o.mix.erc20 > 0 || o.mix.swap > 0 ? syntheticLayout(o.shards).layout : undefined;
+  const placement = placeAccounts(syntheticGraph(synthetic, layout), o);
+  return { genesis: synthetic.genesis, synthetic, placement, workload: syntheticWorkloadConfig(o) };
+}
+
+/** Plans the placement of the workload's accounts ({@link JobOpts.placement}) and says how it went. */
+function placeAccounts(graph: InteractionGraph, o: JobOpts): PlacementPlan {
+  const policy = o.placement ?? 'hash';
+  if (policy === 'graph') {
+    say(`placing accounts: partitioning the interaction graph (${graph.loads.size} vertices, ${graph.edges.length} edges) over ${o.shards} shards, seed ${o.seed}...`);
+  }
+  const t0 = Date.now();
+  const p = planPlacement(graph, { policy, shardCount: o.shards, seed: o.seed });
+  const how = p.partition
+    ? `; load cap ${Math.round(p.partition.loadCap)} txs, ${p.partition.rounds} rounds, ${p.partition.moves} moves, in ${((Date.now() - t0) / 1000).toFixed(1)} s`
+    : '';
+  say(`  ${describePlacement(placementConfig(p))}${how}`);
+  return p;
+}
+
+/** How the report records a placement plan. */
+function placementConfig(p: PlacementPlan): PlacementConfig {
+  return {
+    policy: p.policy,
+    seed: p.seed,
+    crossShardRatio: p.crossShardRatio,
+    perShardLoad: p.perShardLoad,
+    hashCrossShardRatio: p.hashCrossShardRatio,
+    overrides: p.overrides.size,
+  };
 }
 
 /** Git commit of the code (with `+dirty` when the tree has changes), or 'unknown'. */
@@ -220,9 +280,23 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
   mkdirSync(dataDir, { recursive: true });
   const genesisFile = join(dataDir, 'genesis.json');
   writeFileSync(genesisFile, JSON.stringify({ alloc: Object.fromEntries([...planned.genesis].map(([a, w]) => [a, w.toString()])) }));
-  say(`starting the network: ${o.shards} state shards running ${o.protocol ?? 'block-2pc'}, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, data in ${dataDir}`);
+  // Graph placement: the registry starts with the moved accounts as overrides (epoch 1).
+  const placementFile = planned.placement.policy === 'graph' ? join(dataDir, 'placement.json') : undefined;
+  if (placementFile) writeFileSync(placementFile, formatPlacementFile(planned.placement.overrides));
+  say(
+    `starting the network: ${o.shards} state shards running ${o.protocol ?? 'block-2pc'}, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, ` +
+      `${planned.placement.policy} placement${placementFile ? ` (${planned.placement.overrides.size} overrides in ${placementFile})` : ''}, data in ${dataDir}`,
+  );
   const t0 = Date.now();
-  const devnet = await startDevnet({ shards: o.shards, blockIntervalMs: o.blockIntervalMs, dataDir, genesisFile, protocol: o.protocol ?? 'block-2pc', onProgress: (l) => say(`  ${l}`) }).catch((err: Error) => {
+  const devnet = await startDevnet({
+    shards: o.shards,
+    blockIntervalMs: o.blockIntervalMs,
+    dataDir,
+    genesisFile,
+    protocol: o.protocol ?? 'block-2pc',
+    ...(placementFile ? { placementFile } : {}),
+    onProgress: (l) => say(`  ${l}`),
+  }).catch((err: Error) => {
     throw new Error(`the network failed to start: ${err.message} (logs in ${join(dataDir, 'logs')})`);
   });
   track(devnet);
@@ -237,7 +311,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
         const holders = [contracts.uniswap.holderA, contracts.uniswap.holderB];
         const nonces = new Map<string, bigint>();
         for (const h of holders) nonces.set(h.address, BigInt((await unaryCall<Account>('gateway', (md, op, cb) => gateway.getAccount({ address: h.address }, md, op, cb))).nonce));
-        const signed = signSynthetic(planned.synthetic, contracts, net.common, createPlacement(o.shards), nonces);
+        const signed = signSynthetic(planned.synthetic, contracts, net.common, planned.placement.placement, nonces);
         await setupBatch(devnet, gateway, signed.funding, o, 'funding token holders');
         await setupBatch(devnet, gateway, signed.approvals, o, 'router approvals');
         txs = signed.workload;
@@ -245,7 +319,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
         net.close();
       }
     } else if (planned.synthetic) {
-      txs = signSynthetic(planned.synthetic, undefined, createChainCommon(), createPlacement(o.shards), new Map()).workload;
+      txs = signSynthetic(planned.synthetic, undefined, createChainCommon(), planned.placement.placement, new Map()).workload;
     }
     const workload = txs!;
     const pids = [...devnet.processes.values()].map((p) => p.child.pid).filter((p): p is number => p !== undefined);
@@ -266,6 +340,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
       concurrency: o.concurrency,
       startedAt: startedAt.toISOString(),
       machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      placement: placementConfig(planned.placement),
     };
     const report = buildReport({
       config,

@@ -3,6 +3,7 @@ import {
   describeLoad,
   describeSetup,
   describeStart,
+  describePlacement,
   describeWorkload,
   fmtInt,
   fmtIntervals,
@@ -84,6 +85,7 @@ export function formatReportTable(report: Report): string {
   push(`ShardLab experiment report (${report.schema})`);
   push(...labelled('  set-up', describeSetup(report)));
   push(...labelled('  workload', describeWorkload(report.config.workload)));
+  if (report.config.placement) push(...labelled('  placement', describePlacement(report.config.placement)));
   push(...labelled('  load', describeLoad(report)));
   push(...labelled('  started', describeStart(report)));
   for (const note of report.config.workload.notes) push(...labelled('  note', note));

@@ -3,7 +3,7 @@
  * Number and text formatting shared by the terminal table and the HTML page. Pure.
  */
 import { formatEther } from '@shardlab/common';
-import type { Report, WorkloadConfig } from './types';
+import type { PlacementConfig, Report, WorkloadConfig } from './types';
 
 /** `1234567` → `1,234,567` (independent of the machine's locale). */
 export function fmtInt(n: number): string {
@@ -139,6 +139,16 @@ export function describeLoad(report: Report): string {
 export function describeSetup(report: Report): string {
   const c = report.config;
   return `${c.protocol}, ${c.shards} shard${c.shards === 1 ? '' : 's'}, block interval ${c.blockIntervalMs} ms, seed ${c.seed}, commit ${c.commit}`;
+}
+
+/**
+ * `graph placement (seed 1): planned cross-shard ratio 0.206 (hash 0.687), load per shard
+ * 4,744 / 4,987 / 5,096 / 5,172 txs, 1,234 accounts overridden`.
+ */
+export function describePlacement(p: PlacementConfig): string {
+  const hash = p.policy !== 'hash' && p.hashCrossShardRatio !== undefined ? ` (hash ${p.hashCrossShardRatio.toFixed(3)})` : '';
+  const overrides = p.overrides !== undefined && p.policy !== 'hash' ? `, ${fmtInt(p.overrides)} accounts overridden` : '';
+  return `${p.policy} placement (seed ${p.seed}): planned cross-shard ratio ${p.crossShardRatio.toFixed(3)}${hash}, load per shard ${p.perShardLoad.map((l) => fmtInt(l)).join(' / ')} txs${overrides}`;
 }
 
 /** `2025-01-01T00:00:00Z on 8 CPUs, 16 GiB, node v20.11.0` (machine when known). */

@@ -63,6 +63,25 @@ export type WorkloadConfig =
       notes: string[];
     };
 
+/**
+ * How accounts were placed on shards, planned before genesis from the workload's interaction
+ * graph (sender → recipient or contract): `hash` is the default rule (last byte of the address mod
+ * the shard count), `graph` a load-capped label propagation over that graph.
+ */
+export interface PlacementConfig {
+  policy: 'hash' | 'graph';
+  /** Seed of the partitioner (recorded under `hash` too, where it is unused). */
+  seed: number;
+  /** Planned share of the graph's edge weight (≈ transactions) whose ends are on different shards, in [0, 1]. */
+  crossShardRatio: number;
+  /** Planned transactions sent from each shard (index = shard). */
+  perShardLoad: number[];
+  /** The same ratio under the hash rule, for comparison. */
+  hashCrossShardRatio?: number;
+  /** Accounts placed off their hash shard (the registry's initial overrides). */
+  overrides?: number;
+}
+
 /** How the run was set up; copied into the report as given. */
 export interface RunConfig {
   /** Number of state shards (shards are numbered 0..shards-1). */
@@ -82,6 +101,8 @@ export interface RunConfig {
   /** ISO 8601 time the run started. */
   startedAt: string;
   machine?: { cpus: number; memoryGiB: number; node: string };
+  /** Account placement (absent in reports of runs before placement policies). */
+  placement?: PlacementConfig;
 }
 
 /** The audit's verdict, as the audit tool gives it (amounts in decimal wei strings). */

@@ -181,6 +181,29 @@ describe('renderReportHtml', () => {
   });
 });
 
+describe('the placement in the report', () => {
+  const placement = { policy: 'graph' as const, seed: 3, crossShardRatio: 0.2061, perShardLoad: [4744, 4987.5, 5096, 5172], hashCrossShardRatio: 0.6874, overrides: 2345 };
+
+  it('is shown in the terminal table and the HTML page when the config has one', () => {
+    const report = buildReport(input([local({ finalAtMs: T0 + 300 })], { config: config({ placement }) }));
+    const text = formatReportTable(report);
+    for (const line of text.split('\n')) expect(line.length).toBeLessThanOrEqual(TABLE_WIDTH);
+    expect(text.replace(/\s+/g, ' ')).toContain(
+      'placement graph placement (seed 3): planned cross-shard ratio 0.206 (hash 0.687), load per shard 4,744 / 4,988 / 5,096 / 5,172 txs, 2,345 accounts overridden',
+    );
+    expect(renderReportHtml(report)).toContain('<th>Placement</th>');
+    expect(report.config.placement).toEqual(placement);
+  });
+
+  it('is optional (reports of older runs have none) and says little under hash', () => {
+    const none = buildReport(input([local({ finalAtMs: T0 + 300 })]));
+    expect(formatReportTable(none)).not.toMatch(/placement/);
+    expect(renderReportHtml(none)).not.toContain('Placement');
+    const hash = buildReport(input([local({ finalAtMs: T0 + 300 })], { config: config({ placement: { ...placement, policy: 'hash', crossShardRatio: 0.6874 } }) }));
+    expect(formatReportTable(hash).replace(/\s+/g, ' ')).toContain('hash placement (seed 3): planned cross-shard ratio 0.687, load per shard 4,744 / 4,988 / 5,096 / 5,172 txs ');
+  });
+});
+
 describe('chart scales', () => {
   it('makes round linear and log ticks', () => {
     expect(linearScale(0, 97, 5)).toEqual({ min: 0, max: 100, ticks: [0, 20, 40, 60, 80, 100], log: false });

@@ -17,3 +17,5 @@ export * from './replay';
 export * from './synthetic';
 export * from './synthetic-txs';
 export * from './transfers';
+export * from './graph-placement';
+export * from './interaction-graph';

@@ -1,7 +1,7 @@
-// Trace replay planning: deterministic generated keys standing in for real addresses on the same shards, rows signed as plain transfers, genesis funding and replay statistics.
+// Trace replay planning: deterministic generated keys standing in for real addresses on the same shards, rows signed as plain transfers, genesis funding and replay statistics; the plan re-placed under another placement.
 import { createRequire } from 'node:module';
 import type { Common } from '@ethereumjs/common';
-import { createPlacement, nativeKeccak256, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
+import { createPlacement, nativeKeccak256, shardOf, signTransaction, type DevAccount, type Placement } from '@shardlab/chain';
 import { errors, fromHex, parseAddress, toHex } from '@shardlab/common';
 import type { TraceRow } from './trace';
 
@@ -232,4 +232,23 @@ export function planReplay(rows: readonly TraceRow[], opts: ReplayOpts): ReplayP
       crossShardRatio: txs.length === 0 ? 0 : crossShard / txs.length,
     },
   };
+}
+
+/**
+ * The replay plan with each transaction's home and recipient shards, and the cross-shard
+ * statistics, computed under `placement` instead of the default rule (e.g. a graph placement
+ * whose overrides the registry starts with). Signed transactions, genesis and the other figures
+ * are unchanged: a placement changes where accounts live, not what they sign. The placement
+ * should have the plan's shard count (the generated keys match the real addresses' shards under
+ * the default rule for that count only). Pure.
+ */
+export function placeReplay(plan: ReplayPlan, placement: Placement): ReplayPlan {
+  let crossShard = 0;
+  const txs = plan.txs.map((t) => {
+    const homeShard = shardOf(placement, t.from);
+    const toShard = shardOf(placement, t.to);
+    if (homeShard !== toShard) crossShard++;
+    return { ...t, homeShard, toShard, crossShard: homeShard !== toShard };
+  });
+  return { txs, genesis: plan.genesis, stats: { ...plan.stats, crossShard, crossShardRatio: txs.length === 0 ? 0 : crossShard / txs.length } };
 }

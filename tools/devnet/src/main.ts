@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parseZipf, runJob, type Devnet, type JobOpts } from '@shardlab/devnet';
 import { deadlineScale } from '@shardlab/rpc';
+import { PLACEMENT_POLICIES } from '@shardlab/workload';
 
 // Flag parsers throw commander's InvalidArgumentError: commander then prints
 // `error: option '--x <v>' argument 'y' is invalid. <why>` and exits 1 (any other error would crash with a stack).
@@ -42,7 +43,12 @@ const program = new Command()
   .addOption(new Option('--accounts <n>', 'synthetic workload: number of accounts').argParser(int(2)).default(2000))
   .addOption(new Option('--mix <t,e,s>', 'synthetic workload: weights of native transfers, ERC-20 transfers, Uniswap swaps').argParser(mix).default({ transfer: 0.6, erc20: 0.3, swap: 0.1 }, '0.6,0.3,0.1'))
   .addOption(new Option('--zipf <s>', 'synthetic workload: Zipf exponent of the popularity of accounts and tokens (0 = uniform)').argParser(zipf).default(1))
-  .addOption(new Option('--seed <n>', 'seed of the synthetic workload').argParser(int(0)).default(1))
+  .addOption(new Option('--seed <n>', 'seed of the synthetic workload and of the graph placement').argParser(int(0)).default(1))
+  .addOption(
+    new Option('--placement <policy>', 'account placement: hash (last byte of the address mod shards) or graph (the workload\'s interaction graph partitioned before genesis)')
+      .choices([...PLACEMENT_POLICIES])
+      .default('hash'),
+  )
   .addOption(new Option('--protocol <name>', 'cross-shard commit protocol: block-2pc, or shard-led (receipts for transfers, block-2pc for contract calls)').choices(['block-2pc', 'shard-led']).default('block-2pc'))
   .addOption(new Option('--shards <n>', 'number of state shards').argParser(int(1)).default(4))
   .addOption(new Option('--block-interval-ms <ms>', 'block interval of state shards and the orchestrator').argParser(int(10)).default(250))
