@@ -37,7 +37,7 @@ export * from './report';
  *   only moves); the abort rule is the same as for transfers (no DEBIT, CREDIT or WRITE_SET).
  *   A lone LOCK (home shards lock before the orchestrator orders) is in flight when the input
  *   has orchestrator blocks, a violation when it has none.
- * - **Receipts** (5.4, shard-led): every outgoing receipt is debited once in its sending block
+ * - **Receipts** (5.8, shard-led): every outgoing receipt is debited once in its sending block
  *   (RECEIPT_DEBIT of the sender for its value) and credited at most once, as sent, on its
  *   destination (RECEIPT_CREDIT); one not credited yet is in flight, its value in transit.
  * - **Locks** (5.3): every account's `locked`, and every LOCK with neither DEBIT nor UNLOCK,

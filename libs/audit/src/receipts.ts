@@ -13,7 +13,7 @@ export interface ReceiptsResult {
 }
 
 /**
- * Checks the shard-led protocol's receipts (docs/ARCHITECTURE.md §5.4, pure), per transaction
+ * Checks the shard-led protocol's receipts (docs/ARCHITECTURE.md §5.8, pure), per transaction
  * and per receipt it sent (a transfer sends one TRANSFER; a call sends a CALL from the sender's
  * shard and a CALL_RESULT back from the contract's shard):
  * - each kind is sent at most once, listed in a block that holds exactly one RECEIPT_DEBIT of the

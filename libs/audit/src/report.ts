@@ -171,7 +171,7 @@ export interface ShardSummary {
   balanced: boolean;
 }
 
-/** Cross-shard receipts of the shard-led protocol (docs/ARCHITECTURE.md §5.4). */
+/** Cross-shard receipts of the shard-led protocol (docs/ARCHITECTURE.md §5.8). */
 export interface ReceiptsReport {
   /** Receipts listed in source blocks, each (transaction, kind) once: a transfer sends one, a call two (CALL, CALL_RESULT). */
   sent: number;
@@ -220,7 +220,7 @@ export interface AuditReport {
   atomicity: AtomicityReport;
   /** Locks left on the shards (section 5.3). */
   locks: LocksReport;
-  /** Cross-shard receipts of the shard-led protocol (section 5.4). */
+  /** Cross-shard receipts of the shard-led protocol (section 5.8). */
   receipts: ReceiptsReport;
   /** Per-shard figures, by shard id. */
   shards: ShardSummary[];

@@ -7,7 +7,7 @@ import type { DecodedTx } from './tx';
  * wei. `credit`, `debit`, `receipt-debit`, `receipt-credit` and `write-set` change EVM state
  * (balances; storage, code and nonce); `lock`, `unlock` and `abort` are protocol records. The
  * receipt kinds are the shard-led protocol's: the source debits the value with an outgoing
- * receipt, the destination credits the verified receipt (§3.5).
+ * receipt, the destination credits the verified receipt (docs/ARCHITECTURE.md §3, shard-led commit).
  */
 export interface SystemOp {
   kind: 'lock' | 'unlock' | 'debit' | 'credit' | 'abort' | 'write-set' | 'receipt-debit' | 'receipt-credit';
@@ -53,7 +53,7 @@ export type BlockStep = DecodedTx | AcceptStep | ReceiptCallStep | { kind: 'syst
 
 /**
  * Shard-led: a contract call arriving as a call receipt on the contract's shard
- * (docs/ARCHITECTURE.md §3.5). The executor credits `prepaid` (wei: value + gas limit × gas price,
+ * (docs/ARCHITECTURE.md §3, shard-led commit). The executor credits `prepaid` (wei: value + gas limit × gas price,
  * debited on the sender's shard) to the sender's account here, runs the transaction (nonce not
  * checked: it was consumed on the sender's shard), takes back whatever the sender's account then
  * holds beyond what it held before (unused gas, the value on a revert, ether sent to it) and

@@ -58,7 +58,7 @@ function checkReceiptFields(r: CrossShardReceipt, where: string): void {
 
 /**
  * Verifies a receipt batch of shard `sourceShard` at destination `destShard`
- * (docs/ARCHITECTURE.md §3.5) and returns its header's cursor and its receipts:
+ * (docs/ARCHITECTURE.md §3, shard-led commit) and returns its header's cursor and its receipts:
  * - the header's hash is recomputed from its fields ({@link blockHash}) and must match;
  * - it must extend the chain the destination holds: height `prev.height + 1` and parent hash
  *   `prev.hash` (without `prev`: the genesis block, height 0 with a zero parent hash);

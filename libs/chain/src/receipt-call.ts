@@ -20,7 +20,7 @@ export interface ReceiptCallEnv {
 }
 
 /**
- * Executes a call receipt (see {@link ReceiptCallStep}, docs/ARCHITECTURE.md §3.5) inside the
+ * Executes a call receipt (see {@link ReceiptCallStep}, docs/ARCHITECTURE.md §3, shard-led commit) inside the
  * block's state and returns its outcomes — a `receipt-credit` of the prepaid amount to the sender,
  * the executed transaction (its receipt is this shard's), a `receipt-debit` of what returns to the
  * sender — and the gas it used; `step.result` is filled in. A call the EVM refuses, or one that

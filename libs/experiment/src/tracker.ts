@@ -72,7 +72,7 @@ export interface OutcomeTrackerOpts {
  * per-transaction request to the network. A local transaction ends when a block of its home shard
  * includes it (its receipt says committed or reverted); a cross-shard one ends when an
  * orchestrator block carries its decision (the two-phase-commit commit point, docs/ARCHITECTURE.md
- * §3; shards apply it in their next block), or — shard-led transfers (§3.5) — when a destination
+ * §3; shards apply it in their next block), or — shard-led transfers (docs/ARCHITECTURE.md §3, shard-led commit) — when a destination
  * shard's block credits its receipt. Events of a transaction that arrive before the
  * gateway's answer are kept until it is {@link OutcomeTracker.accepted}.
  */

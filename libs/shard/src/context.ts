@@ -40,7 +40,7 @@ export interface ShardNodeOpts {
   forwarder?: Forwarder;
   /**
    * The cross-shard commit protocol [`block-2pc`]: `block-2pc` (docs/ARCHITECTURE.md §3) or
-   * `shard-led` (§3.5: receipts for value transfers and for calls whose state lies on one other
+   * `shard-led` (docs/ARCHITECTURE.md §3, shard-led commit: receipts for value transfers and for calls whose state lies on one other
    * shard, block-2PC for the other contract calls).
    */
   protocol?: ShardProtocolName;

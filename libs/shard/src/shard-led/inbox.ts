@@ -13,7 +13,7 @@ export interface InboxTake {
 
 /**
  * Receipts arriving from other shards' receipt streams (SubscribeReceipts), per source shard
- * (docs/ARCHITECTURE.md §3.5). A batch is verified against the chain of the source held so far
+ * (docs/ARCHITECTURE.md §3, shard-led commit). A batch is verified against the chain of the source held so far
  * (header hash, parent link, Merkle proof of each receipt: `verifyReceiptBatch`) and queued; a
  * block takes everything queued, and once it is durable the taken cursors become durable and the
  * taken receipts count as credited. Exactly once: batches at or below a source's cursor are

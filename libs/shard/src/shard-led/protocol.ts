@@ -16,7 +16,7 @@ const SENT_PREFIX = 'sls:';
 const PENDING_PREFIX = 'slp:';
 
 /**
- * Shard-led cross-shard commit, receipt-based (docs/ARCHITECTURE.md §3.5; Monoxide's relay
+ * Shard-led cross-shard commit, receipt-based (docs/ARCHITECTURE.md §3, shard-led commit; Monoxide's relay
  * transactions, Ethereum's receipt-based cross-shard proposals), with no orchestrator and no
  * locks:
  * - a cross-shard value transfer is an ordinary entry of its source shard's block: the block
