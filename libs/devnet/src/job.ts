@@ -176,7 +176,8 @@ async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
   say(`planning the synthetic workload: ${o.txs} operations over ${o.accounts} accounts (seed ${o.seed}, Zipf exponent ${zipf})...`);
   const synthetic = planSynthetic({ seed: o.seed, txs: o.txs, accounts: o.accounts, mix: o.mix, zipf });
   // Contracts are deployed after the network starts, on the shards syntheticLayout picks now.
-  const layout = o.mix.erc20 > 0 || o.mix.swap > 0 ? syntheticLayout(o.shards).layout : undefined;
+  // Under graph placement the contracts that call each other go on one shard (colocated).
+  const layout = o.mix.erc20 > 0 || o.mix.swap > 0 ? syntheticLayout(o.shards, layoutOptsOf(o)).layout : undefined;
   const placement = placeAccounts(syntheticGraph(synthetic, layout), o);
   return { genesis: synthetic.genesis, synthetic, placement, workload: syntheticWorkloadConfig(o) };
 }
@@ -206,6 +207,11 @@ function placementConfig(p: PlacementPlan): PlacementConfig {
     hashCrossShardRatio: p.hashCrossShardRatio,
     overrides: p.overrides.size,
   };
+}
+
+/** Where the synthetic contracts go: colocated under graph placement, spread under hash placement. */
+function layoutOptsOf(o: JobOpts): { colocate: boolean } {
+  return { colocate: o.placement === 'graph' };
 }
 
 /** Git commit of the code (with `+dirty` when the tree has changes), or 'unknown'. */
@@ -307,7 +313,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
     if (planned.synthetic && (o.mix.erc20 > 0 || o.mix.swap > 0)) {
       const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, o.shards);
       try {
-        const contracts = await deploySyntheticContracts(net, say);
+        const contracts = await deploySyntheticContracts(net, say, layoutOptsOf(o));
         const holders = [contracts.uniswap.holderA, contracts.uniswap.holderB];
         const nonces = new Map<string, bigint>();
         for (const h of holders) nonces.set(h.address, BigInt((await unaryCall<Account>('gateway', (md, op, cb) => gateway.getAccount({ address: h.address }, md, op, cb))).nonce));
