@@ -53,7 +53,7 @@ export type BlockStep = DecodedTx | AcceptStep | ReceiptCallStep | { kind: 'syst
 
 /**
  * Shard-led: a contract call arriving as a call receipt on the contract's shard
- * (docs/ARCHITECTURE.md §3, shard-led commit). The executor credits `prepaid` (wei: value + gas limit × gas price,
+ * (docs/ARCHITECTURE.md §3, shard-led commit). The executor credits `prepaid` (wei: value + gas limit × fee cap,
  * debited on the sender's shard) to the sender's account here, runs the transaction (nonce not
  * checked: it was consumed on the sender's shard), takes back whatever the sender's account then
  * holds beyond what it held before (unused gas, the value on a revert, ether sent to it) and

@@ -247,8 +247,14 @@ export class BlockExecutor {
       for (const step of steps) {
         if ('kind' in step) {
           if (step.kind === 'receipt-call') {
+            // A sender's calls run in the order they arrived: behind one that waits, the later ones wait too.
+            if (deferred.has(step.tx.from)) {
+              step.result = { success: false, gasUsed: 0n, returned: 0n, deferred: true };
+              continue;
+            }
             const env = { vm: this.vm, sm: this.sm, block, blockGasUsed: gasUsed, isLocal, ...(isLockedKey ? { isLockedKey } : {}) };
             const done = await executeReceiptCall(env, step);
+            if (step.result?.deferred) deferred.add(step.tx.from);
             outcomes.push(...done.outcomes);
             gasUsed += done.gasUsed;
             continue;

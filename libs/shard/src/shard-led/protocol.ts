@@ -23,7 +23,7 @@ const PENDING_PREFIX = 'slp:';
  *   consumes the nonce, charges the fee and debits the value (`receipt-debit`), and lists a
  *   TRANSFER receipt under its outgoing receipts root;
  * - a call to a contract on another shard whose state lies on that shard alone (its DryRunCall
- *   reaches no third shard) is debited the same way for its value and gas limit × gas price (a
+ *   reaches no third shard) is debited the same way for its value and gas limit × fee cap (a
  *   CALL receipt with the signed transaction); the contract's shard executes it in its own block
  *   order as an ordinary transaction (msg.sender and tx.origin the sender) and sends back a
  *   CALL_RESULT receipt with what returns to the sender (unused gas; the value on a revert);
@@ -165,8 +165,9 @@ class ShardLedBlock implements ProtocolBlock {
     for (const e of input.entries) {
       if (!e.crossShard || !this.s.carries(e.tx)) continue;
       this.sent.set(e.tx.hash, e.tx);
-      const prepaid = e.tx.value + e.tx.gasLimit * core.executor.effectiveGasPrice(e.tx);
-      // A call pays no gas here: its gas limit is prepaid with the value and used on the contract's shard.
+      // A call pays no gas here: its value and gas limit × fee cap (the up-front cost Ethereum
+      // checks) are prepaid; the contract's shard charges the gas used and returns the rest.
+      const prepaid = e.tx.maxCost;
       external.set(e.tx.hash, this.s.isCall(e.tx.hash) ? { kind: 'accept', tx: e.tx, lock: false, debit: true, gasUsed: 0n, lockAmount: prepaid } : { kind: 'accept', tx: e.tx, lock: false, debit: true });
     }
     const take = (this.take = await this.inbox.take());
