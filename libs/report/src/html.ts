@@ -16,73 +16,11 @@ import {
   fmtSeconds,
   fmtWeiAsEther,
 } from './text';
-import { escapeHtml, groupedBarChart, horizontalBarChart, lineChart, PALETTE, type LineSeries } from './svg';
-import type { LatencyStats, OutcomeCounts, ReasonCount, Report, TimeBucket } from './types';
-
-/** Most points of the throughput chart; longer runs are averaged over wider buckets. */
-export const HTML_MAX_SERIES_POINTS = 300;
-
-/** The latency CDF uses a log x axis when max / min latency reaches this ratio. */
-export const LOG_X_RATIO = 10;
-
-/** Most reasons in the abort-reason chart. */
-export const HTML_CHART_REASONS = 10;
-
-/** Most reasons per table in the HTML page. */
-export const HTML_TABLE_REASONS = 50;
+import { escapeHtml, groupedBarChart, lineChart, PALETTE, type LineSeries } from './svg';
+import { HTML_CHART_REASONS, htmlKv, htmlTable, mergeFactor, reasonChart, reasonTable, REPORT_CSS, seriesPoints, useLogX } from './html-parts';
+import type { LatencyStats, OutcomeCounts, Report } from './types';
 
 const e = escapeHtml;
-
-const CSS = `
-:root { color-scheme: light; }
-* { box-sizing: border-box; }
-body { margin: 0 auto; max-width: 960px; padding: 24px 28px 48px; color: #1a1a1a; background: #fff;
-  font-family: -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Liberation Sans", sans-serif;
-  font-size: 15px; line-height: 1.45; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 32px 0 10px; padding-bottom: 4px; border-bottom: 1px solid #ccc; }
-h3 { font-size: 15px; margin: 18px 0 6px; }
-p.sub { margin: 0; color: #444; }
-.verdict { display: inline-block; margin: 12px 0 0; padding: 4px 10px; border: 2px solid; font-weight: 600; }
-.verdict.ok { border-color: #009E73; color: #00573f; }
-.verdict.bad { border-color: #D55E00; color: #8a3d00; }
-table { border-collapse: collapse; margin: 6px 0 10px; font-variant-numeric: tabular-nums; }
-th, td { padding: 3px 10px; border-bottom: 1px solid #e2e2e2; text-align: right; vertical-align: top; }
-th { border-bottom: 1.5px solid #555; font-weight: 600; }
-th:first-child, td:first-child, td.text, th.text { text-align: left; }
-tr.total td { font-weight: 600; border-top: 1.5px solid #555; }
-.kv th { text-align: left; font-weight: 600; padding-right: 18px; border-bottom: 1px solid #e2e2e2; }
-.kv td { text-align: left; }
-.note { color: #555; font-size: 13px; }
-.figs { display: block; }
-figure { margin: 18px 0 26px; page-break-inside: avoid; break-inside: avoid; }
-figure svg { display: block; max-width: 100%; height: auto; }
-figcaption { font-size: 13px; color: #333; margin-top: 4px; }
-code, pre { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace; font-size: 12.5px; }
-pre { overflow-x: auto; background: #f6f6f6; padding: 10px; }
-.bad-text { color: #a34400; font-weight: 600; }
-ul.problems li { color: #a34400; }
-footer { margin-top: 40px; color: #666; font-size: 12px; }
-@media print {
-  body { max-width: none; padding: 0; font-size: 11pt; }
-  h2 { page-break-after: avoid; break-after: avoid; }
-  details { display: none; }
-  table, figure { page-break-inside: avoid; break-inside: avoid; }
-}
-`;
-
-function table(head: readonly string[], rows: readonly (readonly string[])[], opts: { totalLast?: boolean; textCols?: number[] } = {}): string {
-  const textCols = new Set(opts.textCols ?? []);
-  const cell = (tag: 'th' | 'td', v: string, i: number) => `<${tag}${textCols.has(i) ? ' class="text"' : ''}>${v}</${tag}>`;
-  const body = rows
-    .map((r, ri) => `<tr${opts.totalLast && ri === rows.length - 1 ? ' class="total"' : ''}>${r.map((v, i) => cell('td', v, i)).join('')}</tr>`)
-    .join('\n');
-  return `<table>\n<thead><tr>${head.map((h, i) => cell('th', h, i)).join('')}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
-}
-
-function kv(rows: readonly [string, string][]): string {
-  return `<table class="kv">\n${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join('\n')}\n</table>`;
-}
 
 function countRow(name: string, c: OutcomeCounts): string[] {
   return [name, fmtInt(c.submitted), fmtInt(c.committed), fmtInt(c.reverted), fmtInt(c.aborted), fmtInt(c.rejected), fmtInt(c.unknown)];
@@ -102,29 +40,6 @@ function latencyRow(name: string, l: LatencyStats): string[] {
     fmtIntervals(l.blockIntervals?.p99),
     fmtIntervals(l.blockIntervals?.max),
   ];
-}
-
-/** Seconds merged into one point of the throughput chart: a round number keeping at most {@link HTML_MAX_SERIES_POINTS} points. */
-function mergeFactor(buckets: number): number {
-  const need = Math.ceil(buckets / HTML_MAX_SERIES_POINTS);
-  for (const k of [1, 2, 5, 10, 15, 20, 30, 60, 120, 300, 600, 900, 1800, 3600]) if (k >= need) return k;
-  return Math.ceil(need / 3600) * 3600;
-}
-
-/** Buckets merged `k` at a time, as mean tx/s; x (in `unitSeconds`) at the middle of each merged bucket. */
-function seriesPoints(
-  buckets: readonly TimeBucket[],
-  field: 'submitted' | 'committed' | 'aborted',
-  k: number,
-  unitSeconds: number,
-): { x: number; y: number }[] {
-  const out: { x: number; y: number }[] = [];
-  for (let i = 0; i < buckets.length; i += k) {
-    const slice = buckets.slice(i, i + k);
-    const sum = slice.reduce((s, b) => s + b[field], 0);
-    out.push({ x: (i + slice.length / 2) / unitSeconds, y: sum / slice.length });
-  }
-  return out;
 }
 
 function throughputChart(r: Report): { svg: string; averaged: number } {
@@ -155,9 +70,8 @@ function latencyCdfChart(r: Report): { svg: string; log: boolean } {
   const local = r.latencyCdf.local.map((p) => ({ x: p.ms, y: p.q }));
   const cross = r.latencyCdf.crossShard.map((p) => ({ x: p.ms, y: p.q }));
   const xsAll = [...local, ...cross].map((p) => p.x);
-  const minX = Math.min(...xsAll);
   const maxX = Math.max(...xsAll);
-  const log = xsAll.length > 0 && minX > 0 && maxX / minX >= LOG_X_RATIO;
+  const log = useLogX(xsAll);
   const svg = lineChart({
     title: 'Latency CDF, local vs cross-shard',
     xLabel: `latency, submission to final status (ms${log ? ', log scale' : ''})`,
@@ -188,44 +102,6 @@ function perShardChart(r: Report): string {
   });
 }
 
-function reasonChart(r: Report): string {
-  const bars = [
-    ...r.abortReasons.aborted.map((x) => ({ ...x, kind: 'aborted' as const })),
-    ...r.abortReasons.rejected.map((x) => ({ ...x, kind: 'rejected' as const })),
-  ]
-    .sort((a, b) => b.count - a.count || (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : 0))
-    .slice(0, HTML_CHART_REASONS)
-    .map((x) => ({
-      label: `${x.kind}: ${x.reason}`,
-      value: x.count,
-      color: x.kind === 'aborted' ? PALETTE.vermillion : PALETTE.sky,
-    }));
-  return horizontalBarChart({
-    title: 'Abort and rejection reasons',
-    xLabel: 'transactions',
-    bars,
-    legend: [
-      { name: 'aborted', color: PALETTE.vermillion, kind: 'box' },
-      { name: 'rejected', color: PALETTE.sky, kind: 'box' },
-    ],
-    emptyMessage: 'No aborted or rejected transactions.',
-  });
-}
-
-function reasonTable(title: string, total: number, reasons: readonly ReasonCount[]): string {
-  if (reasons.length === 0) return `<h3>${e(title)}</h3>\n<p class="note">None.</p>`;
-  const shown = reasons.slice(0, HTML_TABLE_REASONS);
-  const rows = shown.map((x) => [
-    fmtInt(x.count),
-    total > 0 ? fmtPct(x.count / total) : '-',
-    x.code ? `<code>${e(x.code)}</code>` : '-',
-    `<code>${e(x.reason)}</code>`,
-    `<code>${e(x.example)}</code>`,
-  ]);
-  const more = reasons.length > shown.length ? `\n<p class="note">… and ${reasons.length - shown.length} more reasons in report.json.</p>` : '';
-  return `<h3>${e(title)} (${fmtInt(total)})</h3>\n${table(['count', 'share', 'code', 'reason (normalised)', 'example'], rows, { textCols: [2, 3, 4] })}${more}`;
-}
-
 /**
  * Renders a report as ONE self-contained HTML document: inline CSS and inline SVG charts, no
  * scripts and no external resources (fonts, images, styles). Figures: (1) committed and submitted
@@ -247,7 +123,7 @@ export function renderReportHtml(report: Report): string {
     r.accountedFor ? `all ${fmtInt(c.submitted)} transactions reached a terminal status` : `${fmtInt(c.unknown)} transaction(s) without a terminal status`
   }`;
 
-  const headline = kv([
+  const headline = htmlKv([
     ['Committed throughput', `${e(fmtRate(t.committedPerSecond))} tx/s <span class="note">over ${e(fmtSeconds(t.durationSeconds))}, first submission to last final status</span>`],
     ['Offered load', `${e(fmtRate(t.submittedPerSecond))} tx/s <span class="note">over ${e(fmtSeconds(t.submitDurationSeconds))} of submission</span>`],
     [
@@ -266,19 +142,19 @@ export function renderReportHtml(report: Report): string {
     ],
   ]);
 
-  const counts = table(
+  const counts = htmlTable(
     ['class', 'submitted', 'committed', 'reverted', 'aborted', 'rejected', 'unknown'],
     [countRow('local', c.local), countRow('cross-shard', c.crossShard), countRow('all', c)],
     { totalLast: true },
   );
 
-  const latency = table(
+  const latency = htmlTable(
     ['class', 'n', 'p50 ms', 'p95 ms', 'p99 ms', 'mean ms', 'max ms', 'p50 blk', 'p95 blk', 'p99 blk', 'max blk'],
     [latencyRow('local', r.latency.local), latencyRow('cross-shard', r.latency.crossShard), latencyRow('all', r.latency.all)],
     { totalLast: true },
   );
 
-  const perShard = table(
+  const perShard = htmlTable(
     ['shard', 'home local', 'home cross-shard', 'involved local', 'involved cross-shard', 'committed (involved)'],
     r.perShard.map((s) => [
       String(s.shard),
@@ -295,7 +171,7 @@ export function renderReportHtml(report: Report): string {
 
   const ok = (b: boolean) => (b ? 'ok' : '<span class="bad-text">FAILED</span>');
   const cons = a.conservation;
-  const audit = kv([
+  const audit = htmlKv([
     ['Verdict', a.ok ? 'PASSED' : '<span class="bad-text">FAILED</span>'],
     [
       'Conservation',
@@ -327,7 +203,7 @@ export function renderReportHtml(report: Report): string {
           ['Rows', `${fmtInt(w.rows)} (${fmtInt(w.skippedRows)} skipped)`],
           ['Value scale', e(w.valueScale)],
         ];
-  const config = kv([
+  const config = htmlKv([
     ['Protocol', e(r.config.protocol)],
     ['Shards', fmtInt(r.config.shards)],
     ['Block interval', `${e(String(r.config.blockIntervalMs))} ms`],
@@ -353,7 +229,7 @@ export function renderReportHtml(report: Report): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${e(title)}</title>
-<style>${CSS}</style>
+<style>${REPORT_CSS}</style>
 </head>
 <body>
 <header>
@@ -391,7 +267,7 @@ ${perShardChart(r)}
 <figcaption>Figure 3. Transactions involving each shard (home shard or other involved shard), local and cross-shard; a cross-shard transaction counts on every shard it involves.</figcaption>
 </figure>
 <figure id="fig-reasons">
-${reasonChart(r)}
+${reasonChart(r.abortReasons)}
 <figcaption>Figure 4. The ${HTML_CHART_REASONS} most frequent abort (aborted) and rejection (rejected) reasons, hashes, addresses and numbers normalised.</figcaption>
 </figure>
 </div>

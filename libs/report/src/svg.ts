@@ -1,6 +1,6 @@
 // SVG chart builders of the HTML report: Okabe-Ito palette, linear and log scales, axes, legends, line/step charts, grouped and horizontal bar charts.
 /**
- * Small SVG chart builders for the HTML report: axes with ticks, line/step charts, grouped
+ * Small SVG chart builders for the HTML report and comparison: axes with ticks, line/step charts, grouped
  * vertical bars, labelled horizontal bars. Pure string building; every text goes through
  * {@link escapeHtml}. Sizes are SVG user units (px at 100 %).
  */
@@ -148,21 +148,58 @@ export interface LegendItem {
   kind: 'line' | 'box';
 }
 
-/** A horizontal legend at the top right of a chart. Text width is estimated (7 px per character). */
+/** Height of one legend row, px. */
+const LEGEND_ROW = 18;
+
+/** Estimated width of a legend entry (7 px per character). */
+function legendWidth(item: LegendItem): number {
+  return 28 + item.name.length * 7 + 16;
+}
+
+/** The legend entries split into rows that each fit between the plot's left and right margins (one row when they all fit). */
+function legendRows(items: readonly LegendItem[], f: Pick<Frame, 'width' | 'left' | 'right'>): LegendItem[][] {
+  const room = f.width - f.left - f.right;
+  const rows: LegendItem[][] = [[]];
+  let used = 0;
+  for (const item of items) {
+    const w = legendWidth(item);
+    const row = rows[rows.length - 1]!;
+    if (row.length > 0 && used + w > room) {
+      rows.push([item]);
+      used = w;
+    } else {
+      row.push(item);
+      used += w;
+    }
+  }
+  return rows;
+}
+
+/** Extra top margin a chart needs for its legend: one {@link LEGEND_ROW} per row after the first. */
+function legendExtra(items: readonly LegendItem[], f: Pick<Frame, 'width' | 'left' | 'right'>): number {
+  return (legendRows(items, f).length - 1) * LEGEND_ROW;
+}
+
+/**
+ * A legend at the top right of a chart, in as many rows as it needs (see {@link legendRows}), each
+ * row right-aligned. Text width is estimated (7 px per character).
+ */
 function legend(items: readonly LegendItem[], f: Frame): string {
-  const widths = items.map((i) => 28 + i.name.length * 7 + 16);
-  let x = f.width - f.right - widths.reduce((a, b) => a + b, 0);
-  x = Math.max(f.left, x);
-  const y = 14;
   const parts: string[] = [];
-  items.forEach((item, i) => {
-    if (item.kind === 'line')
-      parts.push(
-        `<line x1="${x}" y1="${y}" x2="${x + 22}" y2="${y}" stroke="${item.color}" stroke-width="2.5"${item.dash ? ` stroke-dasharray="${item.dash}"` : ''}/>`,
-      );
-    else parts.push(`<rect x="${x + 6}" y="${y - 6}" width="12" height="12" fill="${item.color}"/>`);
-    parts.push(`<text x="${x + 28}" y="${y}" dy="0.35em" fill="#222222">${escapeHtml(item.name)}</text>`);
-    x += widths[i] ?? 0;
+  legendRows(items, f).forEach((row, r) => {
+    const widths = row.map(legendWidth);
+    let x = f.width - f.right - widths.reduce((a, b) => a + b, 0);
+    x = Math.max(f.left, x);
+    const y = 14 + r * LEGEND_ROW;
+    row.forEach((item, i) => {
+      if (item.kind === 'line')
+        parts.push(
+          `<line x1="${x}" y1="${y}" x2="${x + 22}" y2="${y}" stroke="${item.color}" stroke-width="2.5"${item.dash ? ` stroke-dasharray="${item.dash}"` : ''}/>`,
+        );
+      else parts.push(`<rect x="${x + 6}" y="${y - 6}" width="12" height="12" fill="${item.color}"/>`);
+      parts.push(`<text x="${x + 28}" y="${y}" dy="0.35em" fill="#222222">${escapeHtml(item.name)}</text>`);
+      x += widths[i] ?? 0;
+    });
   });
   return parts.join('');
 }
@@ -211,10 +248,12 @@ export interface LineChartOpts {
 /** A line (or step) chart with axes, grid, ticks, axis titles and a legend. */
 export function lineChart(o: LineChartOpts): string {
   const width = o.width ?? 720;
-  const height = o.height ?? 340;
   const all = o.series.flatMap((s) => s.points);
   if (all.length === 0) return emptyChart(o.title, o.emptyMessage, width);
-  const f: Frame = { width, height, left: 72, right: 28, top: 32, bottom: 48 };
+  const items = o.series.map((s) => ({ name: s.name, color: s.color, dash: s.dash, kind: 'line' as const }));
+  const extra = legendExtra(items, { width, left: 72, right: 28 });
+  const height = (o.height ?? 340) + extra;
+  const f: Frame = { width, height, left: 72, right: 28, top: 32 + extra, bottom: 48 };
   const xsMax = o.xMax ?? Math.max(...all.map((p) => p.x));
   let xs: Scale;
   if (o.xLog) {
@@ -242,7 +281,7 @@ export function lineChart(o: LineChartOpts): string {
     if (s.markers)
       for (const p of s.points) parts.push(`<circle cx="${n2(X(p.x))}" cy="${n2(Y(p.y))}" r="2.5" fill="${s.color}"/>`);
   }
-  parts.push(legend(o.series.map((s) => ({ name: s.name, color: s.color, dash: s.dash, kind: 'line' as const })), f));
+  parts.push(legend(items, f));
   parts.push('</svg>');
   return parts.join('');
 }
@@ -262,9 +301,11 @@ export interface GroupedBarOpts {
 /** Vertical bars grouped by category (one bar per group in each), with value labels when they fit. */
 export function groupedBarChart(o: GroupedBarOpts): string {
   const width = o.width ?? 720;
-  const height = o.height ?? 340;
   if (o.categories.length === 0 || o.groups.length === 0) return emptyChart(o.title, o.emptyMessage, width);
-  const f: Frame = { width, height, left: 72, right: 28, top: 32, bottom: 48 };
+  const items = o.groups.map((g) => ({ name: g.name, color: g.color, kind: 'box' as const }));
+  const extra = legendExtra(items, { width, left: 72, right: 28 });
+  const height = (o.height ?? 340) + extra;
+  const f: Frame = { width, height, left: 72, right: 28, top: 32 + extra, bottom: 48 };
   const maxV = Math.max(0, ...o.groups.flatMap((g) => g.values));
   const ys = linearScale(0, maxV > 0 ? maxV : 1, 5);
   const Y = (v: number) => project(ys, v, height - f.bottom, f.top);
@@ -294,7 +335,7 @@ export function groupedBarChart(o: GroupedBarOpts): string {
       parts.push(`<text x="${cx}" y="${height - f.bottom + 18}" text-anchor="middle" fill="#222222">${escapeHtml(cat)}</text>`);
     }
   });
-  parts.push(legend(o.groups.map((g) => ({ name: g.name, color: g.color, kind: 'box' as const })), f));
+  parts.push(legend(items, f));
   parts.push('</svg>');
   return parts.join('');
 }
@@ -321,7 +362,7 @@ export function horizontalBarChart(o: HBarOpts): string {
   const width = o.width ?? 720;
   if (o.bars.length === 0) return emptyChart(o.title, o.emptyMessage, width);
   const rowH = 36;
-  const f: Frame = { width, height: 0, left: 16, right: 60, top: 32, bottom: 44 };
+  const f: Frame = { width, height: 0, left: 16, right: 60, top: 32 + legendExtra(o.legend, { width, left: 16, right: 60 }), bottom: 44 };
   f.height = f.top + o.bars.length * rowH + f.bottom;
   const xs = linearScale(0, Math.max(1, ...o.bars.map((b) => b.value)), 6);
   const X = (v: number) => project(xs, v, f.left, width - f.right);

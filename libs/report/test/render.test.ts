@@ -6,6 +6,7 @@ import {
   escapeHtml,
   formatReportTable,
   linearScale,
+  lineChart,
   logScale,
   renderReportHtml,
   reportToJson,
@@ -212,6 +213,35 @@ describe('chart scales', () => {
     expect(log.min).toBe(100);
     expect(log.max).toBe(10000);
     expect(log.ticks).toEqual([100, 200, 500, 1000, 2000, 5000, 10000]);
+  });
+});
+
+describe('chart legends', () => {
+  const series = (names: string[]) => names.map((name, i) => ({ name, color: '#000000', points: [{ x: i, y: i + 1 }] }));
+  const legendYs = (svg: string) => [...svg.matchAll(/<text x="[\d.]+" y="([\d.]+)" dy="0.35em"/g)].map((m) => Number(m[1]));
+  const opts = { title: 't', xLabel: 'x', yLabel: 'y', emptyMessage: 'none' };
+
+  it('keep one row at the top when the entries fit', () => {
+    const svg = lineChart({ ...opts, series: series(['a', 'b']) });
+    expect(new Set(legendYs(svg))).toEqual(new Set([14]));
+    expect(svg).toContain('viewBox="0 0 720 340"');
+  });
+
+  it('wrap into rows inside the frame when they do not, and the chart grows by the extra rows', () => {
+    const names = Array.from({ length: 6 }, (_, i) => `run ${i}: shard-led, graph placement`);
+    const svg = lineChart({ ...opts, series: series(names) });
+    const ys = legendYs(svg);
+    expect(ys).toHaveLength(6);
+    const rows = [...new Set(ys)].sort((a, b) => a - b);
+    expect(rows.length).toBeGreaterThan(1);
+    expect(rows).toEqual(rows.map((_, i) => 14 + 18 * i));
+    expect(svg).toContain(`viewBox="0 0 720 ${340 + 18 * (rows.length - 1)}"`);
+    // Every entry starts inside the plot's margins and its estimated width ends before the right one.
+    for (const m of svg.matchAll(/<line x1="([\d.]+)" y1="[\d.]+" x2="[\d.]+" y2="[\d.]+" stroke="#000000" stroke-width="2.5"/g)) {
+      const x = Number(m[1]);
+      expect(x).toBeGreaterThanOrEqual(72);
+      expect(x + 28 + names[0]!.length * 7 + 16).toBeLessThanOrEqual(720 - 28);
+    }
   });
 });
 
