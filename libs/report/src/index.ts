@@ -1,4 +1,4 @@
-// Entry point of @shardlab/report: re-exports the report's types, builder, terminal table, HTML page, SVG charts, file writing and progress line.
+// Entry point of @shardlab/report: re-exports the report's types, builder, terminal table, HTML page, SVG charts, file writing, progress line, and the comparison of several runs.
 /**
  * The experiment report of a ShardLab run (the main job, `npm start`): from the transactions'
  * outcomes to the figures a paper needs.
@@ -11,6 +11,9 @@
  * - `renderReportHtml(report)` (pure): one self-contained HTML page with four inline SVG charts.
  * - `reportToJson(report)` (pure) / `writeReportFiles(dir, report)` (IO): `report.json` and `report.html`.
  * - `createProgress(opts)`: a progress line for the run (TTY redraw or throttled log lines), clock injected.
+ * - `buildComparison(input)` (pure): several runs of one workload (protocol × placement) side by
+ *   side, with ratios against the first; `formatComparisonTable`, `renderComparisonHtml` (pure) and
+ *   `writeComparisonFiles(dir, comparison)` (IO): `comparison.json` and `comparison.html`.
  *
  * Lower-level pieces (percentiles, reason normalisation, SVG chart builders) are exported for
  * tools and tests.
@@ -40,7 +43,34 @@ export {
   type HBar,
   type HBarOpts,
 } from './svg';
-export { reportToJson, writeReportFiles, type ReportFiles } from './files';
+export { reportToJson, writeReportFiles, type ReportFiles, comparisonToJson, writeComparisonFiles, type ComparisonFiles } from './files';
+export {
+  buildComparison,
+  comparisonLabel,
+  runFigures,
+  runRatios,
+  COMPARISON_METHODS,
+  COMPARISON_SCHEMA,
+  RATIO_FIGURES,
+  type Comparison,
+  type ComparisonInput,
+  type ComparisonRun,
+  type ComparisonRunInput,
+  type RatioFigure,
+  type RunFigures,
+  type RunRatios,
+} from './compare';
+export {
+  comparisonRows,
+  comparisonSections,
+  formatComparisonTable,
+  fmtRatio,
+  runVerdict,
+  RATIO_ROWS,
+  type ComparisonFigureRow,
+  type ComparisonSection,
+} from './compare-table';
+export { renderComparisonHtml, RUN_COLORS } from './compare-html';
 export {
   createProgress,
   createRateMeter,
