@@ -7,6 +7,7 @@
  * report.html).
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -16,9 +17,10 @@ import { runAudit, type AuditReport } from '@shardlab/audit';
 import { deploySyntheticContracts, NetClient, syntheticLayout } from '@shardlab/contracts';
 import { isCrossShard, totalCpuSeconds, type ExperimentOutcome, type ExperimentRun, type ExperimentTx } from '@shardlab/experiment';
 import { GatewayServiceClient, type Account } from '@shardlab/proto';
-import { buildReport, createProgress, describePlacement, formatReportTable, writeReportFiles, type AuditSummary, type PlacementConfig, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
+import { buildReport, createProgress, describePlacement, formatReportTable, writeReportFiles, type AuditSummary, type PlacementConfig, type Report, type ReportFiles, type RunConfig, type TxOutcome, type WorkloadConfig } from '@shardlab/report';
 import { formatPlacementFile } from '@shardlab/registry';
 import { createClient, unaryCall } from '@shardlab/rpc';
+import type { ShardProtocolName } from '@shardlab/shard';
 import {
   DEFAULT_ZIPF_EXPONENT,
   placeReplay,
@@ -33,6 +35,7 @@ import {
   type MalformedPolicy,
   type PlacementPlan,
   type PlacementPolicy,
+  type ReplayPlan,
   type SyntheticPlan,
 } from '@shardlab/workload';
 import { startDevnet, type Devnet } from './devnet';
@@ -43,8 +46,8 @@ import { auditWhenSettled } from './audit-settle';
 /** Options of the main job (the command-line flags). */
 export interface JobOpts {
   shards: number;
-  /** Cross-shard commit protocol of the network [`block-2pc`]. */
-  protocol?: 'block-2pc' | 'shard-led';
+  /** Cross-shard commit protocol of the network, one of `SHARD_PROTOCOLS` of @shardlab/shard [`block-2pc`]. */
+  protocol?: ShardProtocolName;
   blockIntervalMs: number;
   /** Trace file; undefined = the synthetic workload. */
   trace?: string;
@@ -80,17 +83,6 @@ export interface JobOpts {
   keepData: boolean;
 }
 
-/** A planned workload: its transactions, genesis funding, and how the report describes it. */
-interface PlannedWorkload {
-  genesis: Map<string, bigint>;
-  workload: WorkloadConfig;
-  /** Trace: the signed transactions. Synthetic: signed after the contracts are deployed. */
-  txs?: ExperimentTx[];
-  synthetic?: SyntheticPlan;
-  /** Where the accounts go (the hash rule, or the graph placement's overrides). */
-  placement: PlacementPlan;
-}
-
 /** Where the job writes its progress and report table (standard output by default; tests capture it). */
 export interface JobOutput {
   write(chunk: string): unknown;
@@ -98,8 +90,16 @@ export interface JobOutput {
   columns?: number;
 }
 
-let out: JobOutput = process.stdout;
-const say = (line: string) => out.write(`${line}\n`);
+/** A job's output and its line writer (`say` adds the newline). */
+export interface JobLog {
+  out: JobOutput;
+  say(line: string): void;
+}
+
+/** The {@link JobLog} writing to `out`. */
+export function jobLog(out: JobOutput): JobLog {
+  return { out, say: (line) => void out.write(`${line}\n`) };
+}
 
 /**
  * Parses the `--zipf` flag: the popularity exponent of the synthetic workload, a finite number
@@ -137,8 +137,36 @@ export function parseScale(v: string): { num: bigint; den: bigint } {
   return { num: BigInt(m[1]! + frac), den: 10n ** BigInt(frac.length) };
 }
 
-async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
-  const common = createChainCommon();
+/**
+ * The workload read and planned once, before accounts are placed: a trace's rows mapped to
+ * generated keys and signed (the hash placement's plan) with its interaction graph, or the
+ * synthetic plan (its graph depends on where the placement puts the contracts). Every run of a
+ * comparison starts from the same one.
+ */
+export type JobWorkload =
+  | { kind: 'trace'; file: string; format: string; rows: number; skippedRows: number; hashPlan: ReplayPlan; graph: InteractionGraph }
+  | { kind: 'synthetic'; synthetic: SyntheticPlan };
+
+/** A placed workload: its genesis funding, its transactions or plan, its placement, and how the report describes it. */
+export interface PlannedWorkload {
+  genesis: Map<string, bigint>;
+  workload: WorkloadConfig;
+  /** Trace: the signed transactions (shards under {@link placement}). Synthetic: signed after the contracts are deployed. */
+  txs?: ExperimentTx[];
+  synthetic?: SyntheticPlan;
+  /** Where the accounts go (the hash rule, or the graph placement's overrides). */
+  placement: PlacementPlan;
+}
+
+/**
+ * Reads and plans the workload of `o` (a trace with `o.trace`, else the synthetic workload),
+ * saying how it went on `log`.
+ * @throws Error when the trace cannot be read, has no usable row, or a malformed row stops it
+ *   (`--on-malformed stop`); ShardLabError INVALID_ARGUMENT for a bad `--value-scale`-like option
+ *   refused by the planners.
+ */
+export async function readJobWorkload(o: JobOpts, log: JobLog): Promise<JobWorkload> {
+  const say = log.say;
   if (o.trace) {
     const file = resolve(o.trace);
     say(`reading the trace ${file}...`);
@@ -150,50 +178,67 @@ async function planWorkload(o: JobOpts): Promise<PlannedWorkload> {
     if (trace.rows.length === 0) throw new Error(`the trace ${file} has no usable rows`);
     say(`mapping addresses to generated keys and signing ${trace.rows.length} transactions...`);
     const t1 = Date.now();
-    const hashPlan = planReplay(trace.rows, { common, shardCount: o.shards, valueScale: parseScale(o.valueScale) });
+    const hashPlan = planReplay(trace.rows, { common: createChainCommon(), shardCount: o.shards, valueScale: parseScale(o.valueScale) });
     say(`  ${hashPlan.stats.addresses} addresses, ${hashPlan.stats.senders} senders, cross-shard ratio ${hashPlan.stats.crossShardRatio.toFixed(3)} at ${o.shards} shards (hash placement), in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
-    const placement = placeAccounts(replayGraph(hashPlan.txs), o);
-    const plan = placement.policy === 'hash' ? hashPlan : placeReplay(hashPlan, placement.placement);
-    const st = plan.stats;
-    const notes = [
-      placement.policy === 'hash'
-        ? 'every real address is mapped to a generated key pair placed on the same shard as the real address (last byte mod shards)'
-        : 'every real address is mapped to a generated key pair; accounts are placed by partitioning the sender → recipient graph (--placement graph), not on the real address\'s shard',
-      'senders are funded at genesis with their outgoing value plus their maximum fees',
-      `${st.calldataConverted} rows with calldata and ${st.creationsConverted} contract creations are replayed as plain value transfers (to the recipient, or to the address the creation made)`,
-      'nonces are renumbered from 0 per sender in trace order (block number, transaction index); fees are EIP-1559 with a 2 gwei cap',
-      ...(st.failedAsZeroValue > 0 ? [`${st.failedAsZeroValue} rows that failed on mainnet (isError) are replayed as zero-value transfers (nonce and fee kept, no value moved)`] : []),
-    ];
-    const txs: ExperimentTx[] = plan.txs.map((t) => ({ hash: t.hash, from: t.from, raw: t.raw, kind: 'transfer', shards: t.crossShard ? [t.homeShard, t.toShard] : [t.homeShard] }));
-    return {
-      genesis: plan.genesis,
-      txs,
-      placement,
-      workload: { kind: 'trace', file, format: trace.format, rows: trace.rows.length, skippedRows: trace.issues.length, valueScale: o.valueScale, notes },
-    };
+    return { kind: 'trace', file, format: trace.format, rows: trace.rows.length, skippedRows: trace.issues.length, hashPlan, graph: replayGraph(hashPlan.txs) };
   }
   const zipf = o.zipf ?? DEFAULT_ZIPF_EXPONENT;
   say(`planning the synthetic workload: ${o.txs} operations over ${o.accounts} accounts (seed ${o.seed}, Zipf exponent ${zipf})...`);
   const synthetic = planSynthetic({ seed: o.seed, txs: o.txs, accounts: o.accounts, mix: o.mix, zipf });
-  // Contracts are deployed after the network starts, on the shards syntheticLayout picks now.
-  // Under graph placement the contracts that call each other go on one shard (colocated).
-  const layout = o.mix.erc20 > 0 || o.mix.swap > 0 ? syntheticLayout(o.shards, layoutOptsOf(o)).layout : undefined;
-  const placement = placeAccounts(syntheticGraph(synthetic, layout), o);
-  return { genesis: synthetic.genesis, synthetic, placement, workload: syntheticWorkloadConfig(o) };
+  return { kind: 'synthetic', synthetic };
 }
 
-/** Plans the placement of the workload's accounts ({@link JobOpts.placement}) and says how it went. */
-function placeAccounts(graph: InteractionGraph, o: JobOpts): PlacementPlan {
-  const policy = o.placement ?? 'hash';
+/** Whether the synthetic workload of `o` calls contracts (ERC-20 transfers or swaps), so they are deployed first. */
+function needsContracts(o: Pick<JobOpts, 'mix'>): boolean {
+  return o.mix.erc20 > 0 || o.mix.swap > 0;
+}
+
+/**
+ * Places the accounts of a read workload under `policy` (`hash`, or `graph`: the interaction
+ * graph partitioned, seeded by `o.seed`) and plans what the network needs: genesis, the trace's
+ * transactions with their shards under that placement (synthetic: the contracts' layout for that
+ * placement), and the report's workload description. Says how the placement went on `log`.
+ */
+export function placeJobWorkload(w: JobWorkload, o: JobOpts, policy: PlacementPolicy, log: JobLog): PlannedWorkload {
+  if (w.kind === 'synthetic') {
+    // Contracts are deployed after the network starts, on the shards syntheticLayout picks now;
+    // under graph placement the contracts that call each other go on one shard (colocated).
+    const layout = needsContracts(o) ? syntheticLayout(o.shards, layoutOptsOf(policy)).layout : undefined;
+    const placement = placeAccounts(syntheticGraph(w.synthetic, layout), o, policy, log);
+    return { genesis: w.synthetic.genesis, synthetic: w.synthetic, placement, workload: syntheticWorkloadConfig(o) };
+  }
+  const placement = placeAccounts(w.graph, o, policy, log);
+  const plan = placement.policy === 'hash' ? w.hashPlan : placeReplay(w.hashPlan, placement.placement);
+  const st = plan.stats;
+  const notes = [
+    placement.policy === 'hash'
+      ? 'every real address is mapped to a generated key pair placed on the same shard as the real address (last byte mod shards)'
+      : 'every real address is mapped to a generated key pair; accounts are placed by partitioning the sender → recipient graph (--placement graph), not on the real address\'s shard',
+    'senders are funded at genesis with their outgoing value plus their maximum fees',
+    `${st.calldataConverted} rows with calldata and ${st.creationsConverted} contract creations are replayed as plain value transfers (to the recipient, or to the address the creation made)`,
+    'nonces are renumbered from 0 per sender in trace order (block number, transaction index); fees are EIP-1559 with a 2 gwei cap',
+    ...(st.failedAsZeroValue > 0 ? [`${st.failedAsZeroValue} rows that failed on mainnet (isError) are replayed as zero-value transfers (nonce and fee kept, no value moved)`] : []),
+  ];
+  const txs: ExperimentTx[] = plan.txs.map((t) => ({ hash: t.hash, from: t.from, raw: t.raw, kind: 'transfer', shards: t.crossShard ? [t.homeShard, t.toShard] : [t.homeShard] }));
+  return {
+    genesis: plan.genesis,
+    txs,
+    placement,
+    workload: { kind: 'trace', file: w.file, format: w.format, rows: w.rows, skippedRows: w.skippedRows, valueScale: o.valueScale, notes },
+  };
+}
+
+/** Plans the placement of the workload's accounts under `policy` and says how it went. */
+function placeAccounts(graph: InteractionGraph, o: JobOpts, policy: PlacementPolicy, log: JobLog): PlacementPlan {
   if (policy === 'graph') {
-    say(`placing accounts: partitioning the interaction graph (${graph.loads.size} vertices, ${graph.edges.length} edges) over ${o.shards} shards, seed ${o.seed}...`);
+    log.say(`placing accounts: partitioning the interaction graph (${graph.loads.size} vertices, ${graph.edges.length} edges) over ${o.shards} shards, seed ${o.seed}...`);
   }
   const t0 = Date.now();
   const p = planPlacement(graph, { policy, shardCount: o.shards, seed: o.seed });
   const how = p.partition
     ? `; load cap ${Math.round(p.partition.loadCap)} txs, ${p.partition.rounds} rounds, ${p.partition.moves} moves, in ${((Date.now() - t0) / 1000).toFixed(1)} s`
     : '';
-  say(`  ${describePlacement(placementConfig(p))}${how}`);
+  log.say(`  ${describePlacement(placementConfig(p))}${how}`);
   return p;
 }
 
@@ -210,8 +255,8 @@ function placementConfig(p: PlacementPlan): PlacementConfig {
 }
 
 /** Where the synthetic contracts go: colocated under graph placement, spread under hash placement. */
-function layoutOptsOf(o: JobOpts): { colocate: boolean } {
-  return { colocate: o.placement === 'graph' };
+function layoutOptsOf(policy: PlacementPolicy): { colocate: boolean } {
+  return { colocate: policy === 'graph' };
 }
 
 /** Git commit of the code (with `+dirty` when the tree has changes), or 'unknown'. */
@@ -226,8 +271,8 @@ function gitCommit(): string {
 }
 
 /** Runs a batch to its end with a progress line; returns its run. */
-async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string, rate?: number): Promise<ExperimentRun> {
-  const progress = createProgress({ total: txs.length, out, label });
+async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, log: JobLog, label: string, rate?: number): Promise<ExperimentRun> {
+  const progress = createProgress({ total: txs.length, out: log.out, label });
   try {
     return await runExperimentOn(devnet, gateway, txs, { concurrency: o.concurrency, ...(rate ? { rate } : {}), onProgress: (p) => progress.update(p) });
   } finally {
@@ -236,13 +281,12 @@ async function runBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: Expe
 }
 
 /** Runs set-up transactions (every one must commit). @throws Error with the first failure. */
-async function setupBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, label: string): Promise<void> {
+async function setupBatch(devnet: Devnet, gateway: GatewayServiceClient, txs: ExperimentTx[], o: JobOpts, log: JobLog, label: string): Promise<void> {
   if (txs.length === 0) return;
-  const run = await runBatch(devnet, gateway, txs, o, label);
+  const run = await runBatch(devnet, gateway, txs, o, log, label);
   const bad = run.outcomes.filter((x) => x.outcome !== 'committed');
   if (bad.length > 0) throw new Error(`${bad.length} of ${txs.length} set-up transactions (${label}) did not commit; first: ${bad[0]!.outcome} ${bad[0]!.reason ?? ''}`);
 }
-
 
 function auditSummary(a: AuditReport): AuditSummary {
   const c = a.conservation;
@@ -271,18 +315,53 @@ function toOutcome(x: ExperimentOutcome): TxOutcome {
   };
 }
 
+/** One run of a placed workload on a fresh network: its protocol and where its files go. */
+export interface JobRun {
+  protocol: ShardProtocolName;
+  /** Where report.json and report.html go. */
+  out: string;
+  /** The network's data directory (kept); undefined = a new directory under .data/, removed after a successful run unless `--keep-data`. */
+  dataDir?: string;
+  /** Print the report's terminal table (the single job does; a comparison prints its own). */
+  printTable: boolean;
+  /** When the experiment started (the report's `config.startedAt`). */
+  startedAt: Date;
+}
+
+/** What one run produced. */
+export interface JobRunResult {
+  report: Report;
+  files: ReportFiles;
+  /** Every transaction reached a terminal outcome and the audit passed. */
+  ok: boolean;
+  /** The signed transactions submitted: how many, and {@link signedDigest} of them. */
+  signedWorkload: { txs: number; digest: string };
+}
+
 /**
- * Runs the main job and returns the process exit code: 0 when every transaction reached a
- * terminal outcome and the audit passed, 1 otherwise. `track` is told the running network (to stop
- * it on Ctrl-C); lines go to `output`.
- * @throws Error when the trace cannot be read (or a malformed row stops it), the network does not
- *   start, or a set-up transaction of the synthetic workload does not commit.
+ * First 16 hex digits of the SHA-256 of the transactions' hashes, in order, one per line: equal
+ * digests mean byte-identical signed transactions in the same order.
  */
-export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void, output: JobOutput = process.stdout): Promise<number> {
-  out = output;
-  const startedAt = new Date();
-  const planned = await planWorkload(o);
-  const dataDir = o.dataDir ?? (mkdirSync(join(REPO_ROOT, '.data'), { recursive: true }), mkdtempSync(join(REPO_ROOT, '.data', 'devnet-')));
+export function signedDigest(txs: readonly Pick<ExperimentTx, 'hash'>[]): string {
+  const h = createHash('sha256');
+  for (const t of txs) h.update(`${t.hash}\n`);
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Runs a placed workload on a fresh network running `run.protocol`: writes genesis (and the graph
+ * placement's overrides) into the data directory, starts the network, deploys the synthetic
+ * contracts and runs their set-up when the mix needs them, signs and submits the workload with a
+ * progress line, audits, builds the report and writes report.json and report.html to `run.out`.
+ * The network is stopped after the report unless `o.keepRunning` (then this never returns).
+ * `track` is told the running network (to stop it on Ctrl-C) and undefined once it is stopped.
+ * @throws Error when the network does not start (naming its logs), a set-up transaction does not
+ *   commit, or the report cannot be written; the network is then left running for the caller
+ *   to stop (it was passed to `track`).
+ */
+export async function runPlannedWorkload(o: JobOpts, planned: PlannedWorkload, run: JobRun, track: (d: Devnet | undefined) => void, log: JobLog): Promise<JobRunResult> {
+  const say = log.say;
+  const dataDir = run.dataDir ?? (mkdirSync(join(REPO_ROOT, '.data'), { recursive: true }), mkdtempSync(join(REPO_ROOT, '.data', 'devnet-')));
   mkdirSync(dataDir, { recursive: true });
   const genesisFile = join(dataDir, 'genesis.json');
   writeFileSync(genesisFile, JSON.stringify({ alloc: Object.fromEntries([...planned.genesis].map(([a, w]) => [a, w.toString()])) }));
@@ -290,7 +369,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
   const placementFile = planned.placement.policy === 'graph' ? join(dataDir, 'placement.json') : undefined;
   if (placementFile) writeFileSync(placementFile, formatPlacementFile(planned.placement.overrides));
   say(
-    `starting the network: ${o.shards} state shards running ${o.protocol ?? 'block-2pc'}, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, ` +
+    `starting the network: ${o.shards} state shards running ${run.protocol}, block interval ${o.blockIntervalMs} ms, ${planned.genesis.size} accounts funded at genesis, ` +
       `${planned.placement.policy} placement${placementFile ? ` (${planned.placement.overrides.size} overrides in ${placementFile})` : ''}, data in ${dataDir}`,
   );
   const t0 = Date.now();
@@ -299,7 +378,7 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
     blockIntervalMs: o.blockIntervalMs,
     dataDir,
     genesisFile,
-    protocol: o.protocol ?? 'block-2pc',
+    protocol: run.protocol,
     ...(placementFile ? { placementFile } : {}),
     onProgress: (l) => say(`  ${l}`),
   }).catch((err: Error) => {
@@ -310,72 +389,98 @@ export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void,
   const gateway = createClient(GatewayServiceClient, devnet.gatewayAddress);
   try {
     let txs = planned.txs;
-    if (planned.synthetic && (o.mix.erc20 > 0 || o.mix.swap > 0)) {
+    // Every network's generated accounts start at nonce 0: signing starts from a fresh nonce map
+    // (signSynthetic counts a transfers-only workload's nonces in the plan it is given).
+    const synthetic = planned.synthetic ? { ...planned.synthetic, nextNonce: new Map<string, bigint>() } : undefined;
+    if (synthetic && needsContracts(o)) {
       const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, o.shards);
       try {
-        const contracts = await deploySyntheticContracts(net, say, layoutOptsOf(o));
+        const contracts = await deploySyntheticContracts(net, say, layoutOptsOf(planned.placement.policy));
         const holders = [contracts.uniswap.holderA, contracts.uniswap.holderB];
         const nonces = new Map<string, bigint>();
         for (const h of holders) nonces.set(h.address, BigInt((await unaryCall<Account>('gateway', (md, op, cb) => gateway.getAccount({ address: h.address }, md, op, cb))).nonce));
-        const signed = signSynthetic(planned.synthetic, contracts, net.common, planned.placement.placement, nonces);
-        await setupBatch(devnet, gateway, signed.funding, o, 'funding token holders');
-        await setupBatch(devnet, gateway, signed.approvals, o, 'router approvals');
+        const signed = signSynthetic(synthetic, contracts, net.common, planned.placement.placement, nonces);
+        await setupBatch(devnet, gateway, signed.funding, o, log, 'funding token holders');
+        await setupBatch(devnet, gateway, signed.approvals, o, log, 'router approvals');
         txs = signed.workload;
       } finally {
         net.close();
       }
-    } else if (planned.synthetic) {
-      txs = signSynthetic(planned.synthetic, undefined, createChainCommon(), planned.placement.placement, new Map()).workload;
+    } else if (synthetic) {
+      txs = signSynthetic(synthetic, undefined, createChainCommon(), planned.placement.placement, new Map()).workload;
     }
     const workload = txs!;
     const pids = [...devnet.processes.values()].map((p) => p.child.pid).filter((p): p is number => p !== undefined);
     say(`submitting ${workload.length} signed transactions through the gateway (${o.rate > 0 ? `${o.rate} tx/s` : 'as fast as possible'}, at most ${o.concurrency} awaiting an answer)...`);
     const cpu0 = totalCpuSeconds(pids);
-    const run = await runBatch(devnet, gateway, workload, o, 'workload', o.rate);
+    const result = await runBatch(devnet, gateway, workload, o, log, 'workload', o.rate);
     const cpu1 = totalCpuSeconds(pids);
     say('auditing the network (conservation, atomicity, locks)...');
     const audit = await auditWhenSettled(() => runAudit({ registryAddress: devnet.registryAddress }), { timeoutMs: 15_000 });
     const config: RunConfig = {
       shards: o.shards,
       blockIntervalMs: o.blockIntervalMs,
-      protocol: o.protocol ?? 'block-2pc',
+      protocol: run.protocol,
       workload: planned.workload,
       seed: o.seed,
       commit: gitCommit(),
       rate: o.rate > 0 ? o.rate : null,
       concurrency: o.concurrency,
-      startedAt: startedAt.toISOString(),
+      startedAt: run.startedAt.toISOString(),
       machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
       placement: placementConfig(planned.placement),
     };
     const report = buildReport({
       config,
-      outcomes: run.outcomes.map(toOutcome),
-      runStartedAtMs: run.startedAtMs,
-      submitEndedAtMs: run.submitEndedAtMs,
-      runEndedAtMs: run.endedAtMs,
+      outcomes: result.outcomes.map(toOutcome),
+      runStartedAtMs: result.startedAtMs,
+      submitEndedAtMs: result.submitEndedAtMs,
+      runEndedAtMs: result.endedAtMs,
       ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuSeconds: cpu1 - cpu0 } : {}),
       audit: auditSummary(audit),
     });
-    say('');
-    say(formatReportTable(report));
+    if (run.printTable) {
+      say('');
+      say(formatReportTable(report));
+    }
     for (const p of audit.problems.slice(0, 5)) say(`audit problem: ${p}`);
-    const files = await writeReportFiles(o.out, report);
+    const files = await writeReportFiles(run.out, report);
     say(`report: ${files.jsonPath} and ${files.htmlPath}`);
     const ok = report.accountedFor && audit.ok;
-    const removeData = ok && !o.keepData && !o.dataDir && !o.keepRunning;
+    const removeData = ok && !o.keepData && !run.dataDir && !o.keepRunning;
     say(removeData ? 'logs and data: removed after this successful run (--keep-data keeps them)' : `logs: ${devnet.logDir}`);
     if (o.keepRunning) {
       say(`\nnetwork still running; gateway at ${devnet.gatewayAddress}. Ctrl-C to stop.`);
-      return await new Promise<number>(() => {});
+      return await new Promise<JobRunResult>(() => {});
     }
     gateway.close();
     await devnet.stop();
     track(undefined);
     if (removeData) rmSync(dataDir, { recursive: true, force: true });
-    return ok ? 0 : 1;
+    return { report, files, ok, signedWorkload: { txs: workload.length, digest: signedDigest(workload) } };
   } catch (err) {
     gateway.close();
     throw err;
   }
+}
+
+/**
+ * Runs the main job — one experiment: `o.protocol` on `o.placement` — and returns the process
+ * exit code: 0 when every transaction reached a terminal outcome and the audit passed, 1
+ * otherwise. `track` is told the running network (to stop it on Ctrl-C); lines go to `output`.
+ * @throws Error when the trace cannot be read (or a malformed row stops it), the network does not
+ *   start, or a set-up transaction of the synthetic workload does not commit.
+ */
+export async function runJob(o: JobOpts, track: (d: Devnet | undefined) => void, output: JobOutput = process.stdout): Promise<number> {
+  const log = jobLog(output);
+  const startedAt = new Date();
+  const planned = placeJobWorkload(await readJobWorkload(o, log), o, o.placement ?? 'hash', log);
+  const result = await runPlannedWorkload(
+    o,
+    planned,
+    { protocol: o.protocol ?? 'block-2pc', out: o.out, ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}), printTable: true, startedAt },
+    track,
+    log,
+  );
+  return result.ok ? 0 : 1;
 }
