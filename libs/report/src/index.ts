@@ -23,7 +23,7 @@ export { buildReport, CDF_POINTS, MAX_BUCKETS, REPORT_METHODS } from './build';
 export { nearestRank, mean, sortedAscending } from './stats';
 export { normaliseReason, groupReasons, NO_REASON, type ReasonItem } from './reasons';
 export { formatReportTable, TABLE_WIDTH, TABLE_TOP_REASONS } from './table';
-export { describePlacement } from './text';
+export { describePlacement, fmtRate } from './text';
 export { renderReportHtml } from './html';
 export { HTML_CHART_REASONS, HTML_MAX_SERIES_POINTS, HTML_TABLE_REASONS, LOG_X_RATIO } from './html-parts';
 export {
