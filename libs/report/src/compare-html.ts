@@ -103,17 +103,23 @@ function ratioTable(c: Comparison): string {
   return `${htmlTable(head, rows)}\n<p class="note">Each figure divided by run #${c.baseline + 1}'s (${e(base.label)}); above 1 is more — better for throughput, worse for latency, aborts and CPU. "-" when a figure is missing or the baseline's is 0.</p>`;
 }
 
+/** A run's verdict in words: ok, why it has no report, or what failed (accounting, the audit and its first problems). */
+function verdictCell(r: ComparisonRun): string {
+  if (r.error !== null) return `<span class="bad-text">no report</span>: ${e(r.error)}`;
+  if (r.ok || !r.report) return 'ok';
+  const why: string[] = [];
+  if (!r.report.accountedFor) why.push(`${fmtInt(r.report.counts.unknown)} transaction(s) without a terminal status`);
+  if (!r.report.audit.ok) why.push(`audit failed${r.report.audit.problems.length > 0 ? `: ${r.report.audit.problems.slice(0, 3).join('; ')}` : ''}`);
+  return `<span class="bad-text">FAILED</span>: ${e(why.join('; '))}`;
+}
+
 function runsTable(c: Comparison): string {
   const rows = c.runs.map((r, i) => [
     `#${i + 1}`,
     e(r.label),
     r.report ? `<code>${e(r.dir)}/report.html</code>` : '-',
     r.signedWorkload ? `${fmtInt(r.signedWorkload.txs)} · <code>${e(r.signedWorkload.digest)}</code>` : '-',
-    r.error !== null
-      ? `<span class="bad-text">no report</span>: ${e(r.error)}`
-      : r.ok
-        ? 'ok'
-        : `<span class="bad-text">FAILED</span>: ${r.report?.accountedFor ? '' : 'not every transaction accounted for; '}${r.report?.audit.ok ? '' : `audit failed (${e(r.report?.audit.problems.slice(0, 3).join('; ') ?? '')})`}`,
+    verdictCell(r),
   ]);
   return htmlTable(['run', 'protocol / placement', 'its report', 'signed txs · digest', 'verdict'], rows, { textCols: [1, 2, 3, 4] });
 }

@@ -258,6 +258,7 @@ describe('renderComparisonHtml', () => {
     expect(html).toContain('<code>shard-led-hash/report.html</code>');
     expect(html).toContain('class="verdict bad"');
     expect(renderComparisonHtml(compare([runA(), runB()]))).toContain('class="verdict ok"');
+    expect(renderComparisonHtml(compare([runA(), runB({ auditOk: false })]))).toContain('FAILED</span>: audit failed: receipt 0xab credited twice');
   });
 });
 
