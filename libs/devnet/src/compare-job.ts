@@ -38,6 +38,8 @@ export function comparisonNotes(w: ComparisonWorkload, placements: readonly stri
       notes.push(
         'the contracts (Uniswap V2 and its tokens) are deployed, the token holders fund the senders and the swappers approve the router on each network before its run (set-up, not measured); the workload is signed against that network\'s contracts',
       );
+    if (w.contracts && placements.includes('graph') && placements.includes('hash'))
+      notes.push('the contracts are laid out by placement: each on its own shard under hash placement, all on one shard under graph placement (they call each other)');
     if (placements.length > 1 && w.swaps)
       notes.push(
         'a swap is sent from a generated account placed on its input token\'s shard, so under another placement a swap may come from another account (its sender remapped): the signed transactions differ between placements',

@@ -89,8 +89,10 @@ describe('comparisonNotes', () => {
     expect(notes[0]).toContain('the same synthetic plan (seed 4: 300 operations over 50 accounts)');
     expect(notes.some((n) => n.includes('deployed') && n.includes('on each network'))).toBe(true);
     expect(notes.some((n) => n.includes('signed transactions differ between placements'))).toBe(true);
+    expect(notes.some((n) => n.includes('all on one shard under graph placement'))).toBe(true);
+    expect(comparisonNotes(w, ['graph']).some((n) => n.includes('laid out by placement'))).toBe(false);
     const transfers = comparisonNotes({ ...w, contracts: false, swaps: false }, ['hash', 'graph']);
-    expect(transfers.some((n) => n.includes('deployed'))).toBe(false);
+    expect(transfers.some((n) => n.includes('deployed') || n.includes('laid out'))).toBe(false);
     expect(transfers.some((n) => n.includes('differ between placements'))).toBe(false);
     expect(comparisonNotes(w, ['hash']).some((n) => n.includes('differ between placements'))).toBe(false);
   });
