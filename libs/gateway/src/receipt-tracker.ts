@@ -290,7 +290,6 @@ export class ReceiptTracker {
     // Read after the destination's subscription was positioned: a transaction its home holds
     // outside a durable block (mempool, block in progress) cannot have been credited before it.
     const view = await homeStatus();
-    if (view.status === TxStatus.TX_STATUS_COMMITTED) rec.homeCommitted = true;
     if (!view.receipt) return true;
     const debitAtMs = rec.ev.home?.timestampMs ?? (await this.block(home, view.receipt.blockHeight, signal)).timestampMs;
     const floor = debitAtMs - this.clockSkewMs;
