@@ -167,7 +167,7 @@ test('a call to a contract on another shard ends COMMITTED with the contract sha
     const train = await deployOn(net, 1, Train, [1n], []); // one seat, on shard 1
     const caller = senders[0]!;
     const first = BigInt((await account(caller.address)).nonce);
-    // A legacy gas price: the contract shard refuses EIP-1559 calls whose fee cap exceeds the prepaid gas price.
+    // A legacy gas price: the gas price prepaid and the one the contract shard's runTx checks are one.
     const book = (nonce: bigint) =>
       signTransaction(common, caller, { to: train, nonce, data: Buffer.from(Train.selectors['book(address)']! + word(caller.address), 'hex'), gasLimit: 200_000n, legacyGasPrice: 2_000_000_000n });
     const shardStatus = async (shardId: number, txHash: string) =>
