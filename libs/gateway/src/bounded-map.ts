@@ -21,6 +21,11 @@ export class BoundedMap<K, V> {
     return this.map.get(key);
   }
 
+  /** Forgets `key`; whether it was held. */
+  delete(key: K): boolean {
+    return this.map.delete(key);
+  }
+
   /** Writes an entry (making it the most recent), evicting the oldest ones beyond capacity. */
   set(key: K, value: V): void {
     this.map.delete(key);

@@ -8,8 +8,10 @@ import { StatusWaiter, type WatchEvent } from './watch';
 
 /** One waiter on one cross-shard transaction, fed by the orchestrator's status stream. */
 export interface CrossShardWatch {
-  /** The next status from the orchestrator, or `timeout` after `timeoutMs`, `aborted` or `closed`. */
+  /** The next status from the orchestrator (or delivered), or `timeout` after `timeoutMs`, `aborted` or `closed`. */
   next(signal: AbortSignal, timeoutMs: number): Promise<WatchEvent>;
+  /** Queues a status from another source (the shard-led evidence of the shards' blocks); ignored once closed. */
+  deliver(status: TransactionStatus): void;
   /** Stops watching (idempotent). */
   close(): void;
 }

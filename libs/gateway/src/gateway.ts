@@ -19,6 +19,7 @@ import type { BackoffOpts } from '@shardlab/rpc';
 import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
 import { CrossShardWatchHub } from './cross-shard-watch';
 import { OrchestratorClient } from './orchestrator';
+import { ReceiptTracker } from './receipt-tracker';
 import { ShardRouter } from './shards';
 import { TxLocator, raceAbort, type Located } from './tx-locator';
 import { BlockWatchHub, advancesStatus } from './watch';
@@ -59,8 +60,10 @@ export interface GatewayOpts {
   reconnect?: BackoffOpts;
   /**
    * How long the gateway waits, in milliseconds, for the home shard's receipt of a cross-shard
-   * transaction when its terminal status (COMMITTED or ABORTED) is known; without an answer by
-   * then the status is answered (or streamed) without the receipt. Default 2000.
+   * transaction when its terminal status (COMMITTED or ABORTED) is known, and for the shard-led
+   * evidence of one the orchestrator does not know (see {@link ReceiptTracker.settle}); without an
+   * answer by then the status is answered (or streamed) without the receipt, or as not final yet.
+   * Default 2000.
    */
   receiptTimeoutMs?: number;
 }
@@ -71,9 +74,11 @@ const tr = tracer('gateway');
  * The gateway's logic (docs/ARCHITECTURE.md §1 and §3): the only public entry. It decodes and
  * verifies signed transactions, forwards them to the sender's home shard, routes reads, and
  * tracks transaction status. A local transaction's status comes from its home shard
- * (WatchTransaction is driven by the shards' block streams); a cross-shard transaction's comes
- * from the orchestrator (WatchTransaction is driven by its status stream): its home shard's block
- * only charges its fee and does not make it final.
+ * (WatchTransaction is driven by the shards' block streams). A cross-shard transaction's home
+ * block does not make it final; it ends with whichever evidence comes first, without the gateway
+ * knowing the network's protocol: the orchestrator's decision (block-2PC; its status stream), or
+ * the shard-led credits in shard blocks (a transfer's credit on its destination, a call's result
+ * credited on its home; the home and destination block streams, see {@link ReceiptTracker}).
  * Every method throws ShardLabErrors that the gRPC edge turns into statuses.
  */
 export class Gateway {
@@ -84,6 +89,8 @@ export class Gateway {
   private readonly hub: BlockWatchHub;
   private readonly orchestrator: OrchestratorClient;
   private readonly crossHub: CrossShardWatchHub;
+  /** Shard-led evidence of cross-shard transactions, from the block streams of `hub`. */
+  private readonly receipts: ReceiptTracker;
   /** The transaction index, status look-ups and home-shard receipts of cross-shard transactions. */
   private readonly locator: TxLocator;
   private readonly maxWatches: number;
@@ -99,6 +106,14 @@ export class Gateway {
     this.peers = createPeers({ directory: opts.directory, logger: opts.logger, calls, ...reconnect });
     this.router = new ShardRouter({ peers: this.peers, logger: opts.logger });
     this.orchestrator = new OrchestratorClient({ peers: this.peers, logger: opts.logger });
+    this.receipts = new ReceiptTracker({
+      follow: (shardId) => this.hub.follow(shardId),
+      position: (shardId) => this.hub.nextHeight(shardId),
+      router: this.router,
+      placement: () => opts.directory.placement(),
+      logger: opts.logger,
+      capacity: opts.txIndexCapacity,
+    });
     this.locator = new TxLocator({
       directory: opts.directory,
       router: this.router,
@@ -106,11 +121,13 @@ export class Gateway {
       logger: this.log,
       txIndexCapacity: opts.txIndexCapacity,
       receiptTimeoutMs: opts.receiptTimeoutMs,
+      receipts: this.receipts,
     });
     this.hub = new BlockWatchHub({
       router: this.router,
       logger: opts.logger,
       isCrossShard: (h) => this.locator.isCrossShard(h),
+      onBlock: (shardId, block) => this.receipts.onBlock(shardId, block),
       ...reconnect,
     });
     this.crossHub = new CrossShardWatchHub({ orchestrator: this.orchestrator, logger: opts.logger, ...reconnect });
@@ -152,7 +169,9 @@ export class Gateway {
   /**
    * SendRawTransaction: decodes and verifies `raw` with the network's chain id, forwards it to
    * the sender's home shard (SubmitTransaction), and remembers its home shard and whether the
-   * shard found it cross-shard (it then forwarded it to the orchestrator, which decides it).
+   * shard found it cross-shard (the orchestrator or shard-led receipts then decide it). A
+   * transaction to an account placed on another shard is tracked before it is submitted, and the
+   * gateway follows its home and destination block streams (see {@link ReceiptTracker}).
    * @returns the transaction hash, home shard and whether the shard found it cross-shard.
    * @throws ShardLabError INVALID_ARGUMENT (empty or oversized input, malformed RLP, unsupported
    *   type, wrong chain id, bad signature, gas limit out of bounds); the home shard's error
@@ -165,15 +184,22 @@ export class Gateway {
       throw errors.invalidArgument(`raw transaction is ${raw.length} bytes, more than the ${MAX_RAW_TX_BYTES} accepted`);
     }
     const tx = decodeTransaction(raw, await this.chainCommon());
-    const homeShard = shardOf(await this.directory.placement(), tx.from);
+    const placement = await this.directory.placement();
+    const homeShard = shardOf(placement, tx.from);
+    const destShard = tx.to !== undefined ? shardOf(placement, tx.to) : homeShard;
     return withSpan(tr, 'gateway.send_raw_transaction', { 'tx.hash': tx.hash, 'tx.from': tx.from, 'shard.home': homeShard }, async (span) => {
+      // Tracked before the shard can put it in a block: its receipt's credit cannot be missed.
+      const tracking = destShard !== homeShard && this.receipts.track(tx.hash, homeShard, destShard, { beforeSubmit: true });
       let res: SubmitTransactionResponse;
       try {
         res = await this.router.submit(homeShard, raw);
       } catch (err) {
+        if (tracking) this.receipts.untrack(tx.hash);
         this.log.debug({ txHash: tx.hash, homeShard, err: (err as Error).message }, 'transaction refused');
         throw err;
       }
+      if (tracking && !res.crossShard) this.receipts.untrack(tx.hash);
+      else if (tracking) this.receipts.track(tx.hash, homeShard, destShard);
       const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
       this.locator.remember(txHash, { shardId: homeShard, crossShard: res.crossShard });
       span.setAttribute('tx.cross_shard', res.crossShard);
@@ -194,16 +220,23 @@ export class Gateway {
 
   /**
    * GetTransaction: asks the transaction's known home shard, or else every shard in parallel,
-   * and answers the status of the shard that knows it. For a cross-shard transaction (known as
-   * such, or one its home shard reports with `crossShard`), or one no shard knows, it asks the
-   * orchestrator (GetCrossShardStatus) and answers its status (PENDING, PREPARED, COMMITTED or
-   * ABORTED); a COMMITTED or ABORTED one carries its home shard's receipt (fee, gas used, logs)
-   * once the home shard has included it (see {@link TxLocator.withHomeReceipt}). A cross-shard transaction the orchestrator does not know (yet) gets its home shard's
-   * view, which stays PENDING (the fee receipt attached) until the orchestrator decides.
+   * and answers the status of the shard that knows it (its home's answer preferred). For a
+   * cross-shard transaction (known as such, or one its home shard reports with `crossShard`), or
+   * one no shard knows, the status is COMMITTED when the shard-led evidence of the gateway's block
+   * streams shows its end (a transfer credited on its destination, a call's result credited on its
+   * home; a reverted call is COMMITTED with `receipt.success` false and its error); else the
+   * orchestrator's (GetCrossShardStatus: PENDING, PREPARED, COMMITTED or ABORTED); else, when the
+   * orchestrator does not know it (a shard-led transaction), the shard-led evidence completed from
+   * the home shard and the destination's recent blocks (see {@link ReceiptTracker.settle}), or
+   * the home shard's view, PENDING (the fee receipt attached) until some evidence ends it. A
+   * COMMITTED or ABORTED one carries a receipt once known: a shard-led call's outcome on its
+   * contract's shard (gas used, logs, error), otherwise its home shard's (fee, gas used, logs; see
+   * {@link TxLocator.withHomeReceipt}).
    * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when neither the shards
    *   nor the orchestrator know the transaction (or no shard knows it and the orchestrator cannot
    *   be asked); UNAVAILABLE when no shard knows it but some could not be asked, or when it is
-   *   cross-shard and the orchestrator is not registered or cannot be reached.
+   *   cross-shard, no shard-led evidence ends it and the orchestrator is not registered or cannot
+   *   be reached.
    */
   async getTransaction(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
     return (await this.locator.locate(parseHash(txHash, 'tx hash'), signal)).status;
@@ -216,10 +249,13 @@ export class Gateway {
    * home shard's block stream; after subscribing, the status is read again so that a transaction
    * that became final in between is not missed. For a cross-shard transaction the changes
    * (PENDING → PREPARED → COMMITTED | ABORTED) come from the orchestrator's status stream, shared
-   * by every watch (see {@link CrossShardWatchHub}); its home shard's block does not end the
-   * watch. The terminal COMMITTED or ABORTED carries the home shard's receipt, read once from
-   * the home shard when the decision arrives (without it when the shard has not included the
-   * transaction, e.g. one aborted before its acceptance). Returns early when `signal` aborts (the client cancelled).
+   * by every watch (see {@link CrossShardWatchHub}), and its end may also come from the shard-led
+   * evidence of the home and destination block streams (COMMITTED once the destination credited a
+   * transfer, or the home credited a call's result; {@link ReceiptTracker}); its home shard's
+   * block does not end the watch. The terminal COMMITTED or ABORTED carries its receipt (see
+   * {@link getTransaction}), read once when the end arrives (without it when the shard has not
+   * included the transaction, e.g. one aborted before its acceptance). Returns early when
+   * `signal` aborts (the client cancelled).
    * @throws ShardLabError as {@link getTransaction} for the first status; RESOURCE_EXHAUSTED when
    *   too many watches are open; UNAVAILABLE when the gateway shuts down during the watch.
    */
@@ -311,14 +347,15 @@ export class Gateway {
    * clients. The directory is the caller's to close.
    */
   async close(): Promise<void> {
+    this.receipts.close();
     await Promise.all([this.hub.close(), this.crossHub.close()]);
     this.orchestrator.close();
     this.peers.close();
   }
 
   /**
-   * The cross-shard part of WatchTransaction: `first` (from the orchestrator, or the home shard's
-   * view), then the orchestrator's changes until COMMITTED or ABORTED.
+   * The cross-shard part of WatchTransaction: `first` (as {@link getTransaction}), then the
+   * orchestrator's changes and the shard-led end, whichever comes, until COMMITTED or ABORTED.
    */
   private async watchCrossShard(
     hash: string,
@@ -331,6 +368,14 @@ export class Gateway {
     if (TERMINAL_STATUSES.has(last.status) || signal.aborted) return;
     const log = this.log.child({ txHash: hash, homeShard: first.shardId, crossShard: true });
     const watch = this.crossHub.watch(hash);
+    // The shard-led end, from the block streams (tracked since its submission, or since `first`).
+    this.receipts.track(hash, first.shardId);
+    const ended = () => {
+      const s = this.receipts.statusOf(hash);
+      if (s) watch.deliver(s);
+    };
+    const unlisten = this.receipts.listen(hash, ended);
+    ended();
     try {
       while (!signal.aborted) {
         const ev = await watch.next(signal, this.watchRecheckMs);
@@ -339,15 +384,18 @@ export class Gateway {
         let s: TransactionStatus | undefined;
         if (ev.kind === 'status') s = ev.status;
         else {
-          // Safety net: the stream and the re-reads on (re)connection should have told us.
-          s = await this.orchestrator.getCrossShardStatus(hash, signal).catch((err: Error) => {
-            if (!signal.aborted) log.debug({ err: err.message }, 'could not re-read the cross-shard status');
-            return undefined;
-          });
+          // Safety net: the streams and the re-reads on (re)connection should have told us.
+          s = await this.locator.locate(hash, signal).then(
+            (l) => l.status,
+            (err: Error) => {
+              if (!signal.aborted) log.debug({ err: err.message }, 'could not re-read the cross-shard status');
+              return undefined;
+            },
+          );
         }
         if (s && advancesStatus(last.status, s.status)) {
           last = { ...s, txHash: hash, crossShard: true };
-          if (TERMINAL_STATUSES.has(last.status)) last = await this.locator.withHomeReceipt(last, first.shardId, signal);
+          if (TERMINAL_STATUSES.has(last.status)) last = await this.locator.withReceipt(last, first.shardId, signal);
           await send(last);
           if (TERMINAL_STATUSES.has(last.status)) {
             log.debug({ status: TxStatus[last.status], reason: last.reason }, 'cross-shard transaction decided');
@@ -356,6 +404,7 @@ export class Gateway {
         }
       }
     } finally {
+      unlisten();
       watch.close();
     }
   }

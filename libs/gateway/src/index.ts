@@ -3,9 +3,10 @@
  * The gateway (docs/ARCHITECTURE.md §1): the only public entry of a ShardLab network. `Gateway` holds
  * the logic (decode, route, track status from shard block streams and, for cross-shard
  * transactions, from the orchestrator's status stream); `gatewayService` is its gRPC edge;
- * `ShardRouter` and `BlockWatchHub` are its shard-facing parts, `OrchestratorClient` and
- * `CrossShardWatchHub` its orchestrator-facing parts; `startGateway` starts it (server and
- * registration) over a registry directory.
+ * `ShardRouter` and `BlockWatchHub` are its shard-facing parts (with `ReceiptTracker`, the
+ * shard-led evidence of cross-shard transactions in shard blocks, and its pure rules in
+ * `receipt-evidence`), `OrchestratorClient` and `CrossShardWatchHub` its orchestrator-facing
+ * parts; `startGateway` starts it (server and registration) over a registry directory.
  */
 export * from './gateway';
 export * from './service';
@@ -15,3 +16,5 @@ export * from './watch';
 export * from './orchestrator';
 export * from './cross-shard-watch';
 export * from './bounded-map';
+export * from './receipt-evidence';
+export * from './receipt-tracker';

@@ -5,13 +5,14 @@ import type { RegistryDirectory } from '@shardlab/registry';
 import type { Logger } from '@shardlab/telemetry';
 import { BoundedMap } from './bounded-map';
 import type { OrchestratorClient } from './orchestrator';
+import type { ReceiptTracker } from './receipt-tracker';
 import type { ShardRouter } from './shards';
 
 /** What the gateway remembers of a transaction it has seen. */
 export interface TxRecord {
   /** The home shard. */
   shardId: number;
-  /** Whether its outcome is decided by the orchestrator. */
+  /** Whether it is cross-shard: its outcome comes from the orchestrator or from shard-led receipts, not from its home block. */
   crossShard: boolean;
 }
 
@@ -30,14 +31,21 @@ export interface TxLocatorOpts {
   logger: Logger;
   /** How many transaction → (home shard, cross-shard) entries, and receipts, to remember; default 100 000. */
   txIndexCapacity?: number;
-  /** How long a home shard's receipt of a decided cross-shard transaction is waited for, in milliseconds; default 2000. */
+  /**
+   * How long a home shard's receipt of a decided cross-shard transaction, or the shard-led evidence
+   * of one the orchestrator does not know, is waited for, in milliseconds; default 2000.
+   */
   receiptTimeoutMs?: number;
+  /** The shard-led evidence of the block streams; without it only the orchestrator ends cross-shard transactions. */
+  receipts?: ReceiptTracker;
 }
 
 /**
  * The gateway's knowledge of where transactions are: the home shard (and whether it is
  * cross-shard) of each transaction seen, bounded; the look-up of a transaction's status at its
- * home shard, at every shard, or at the orchestrator; and the home shard's receipts of decided
+ * home shard, at every shard, at the orchestrator, or in the shard-led evidence of the block
+ * streams (a cross-shard transaction ends with whichever evidence comes: the orchestrator's
+ * decision, or its receipt's credits in shard blocks); and the home shard's receipts of decided
  * cross-shard transactions, read once and remembered. Throws ShardLabErrors.
  */
 export class TxLocator {
@@ -51,6 +59,7 @@ export class TxLocator {
   private readonly crossReceipts: BoundedMap<string, Receipt>;
   /** Receipt look-ups in flight, shared by every watcher and reader of the same transaction. */
   private readonly receiptLookups = new Map<string, Promise<Receipt | undefined>>();
+  private readonly receipts: ReceiptTracker | undefined;
 
   /** @throws RangeError when `txIndexCapacity` is not a positive integer. */
   constructor(opts: TxLocatorOpts) {
@@ -61,6 +70,7 @@ export class TxLocator {
     this.txIndex = new BoundedMap(opts.txIndexCapacity ?? 100_000);
     this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 2000;
     this.crossReceipts = new BoundedMap(opts.txIndexCapacity ?? 100_000);
+    this.receipts = opts.receipts;
   }
 
   /** Remembers the home shard of `txHash` (lowercase) and whether it is cross-shard. */
@@ -102,8 +112,29 @@ export class TxLocator {
   }
 
   /**
-   * Finds `txHash` (lowercase): at its remembered home shard, else at every shard, else at the
-   * orchestrator; a cross-shard transaction's status comes from the orchestrator.
+   * A terminal status of the cross-shard `status.txHash` (from the orchestrator, or the shard-led
+   * evidence) with its receipt: the one it carries; for a shard-led end the evidence's (a call's
+   * outcome on its contract's shard, waited for or read back from that shard's blocks within
+   * `receiptTimeoutMs`); otherwise the home shard's ({@link withHomeReceipt}) — except for a call
+   * whose home credited its result and whose outcome was not found in time: no receipt then,
+   * rather than the home's receipt of its prepayment, which does not say how the call went.
+   */
+  async withReceipt(status: TransactionStatus, homeShard: number, signal?: AbortSignal): Promise<TransactionStatus> {
+    if (status.receipt) return status;
+    if (this.receipts?.statusOf(status.txHash)) {
+      const s = await this.receipts.settle(status.txHash, undefined, this.bounded(signal));
+      if (s?.receipt) return { ...status, receipt: s.receipt };
+      if (this.receipts.creditedAtHome(status.txHash)) return status;
+    }
+    return this.withHomeReceipt(status, homeShard, signal);
+  }
+
+  /**
+   * Finds `txHash` (lowercase): at its remembered home shard, else at every shard (the home's own
+   * answer preferred: a shard-led call's contract shard knows it too), else at the orchestrator. A
+   * cross-shard transaction's status comes from the shard-led evidence when it shows an end, else
+   * from the orchestrator, else (unknown to the orchestrator) from the shard-led evidence completed
+   * by reading the home shard and the destination's recent blocks, else from the home shard's view.
    * @throws ShardLabError as `Gateway.getTransaction` describes.
    */
   async locate(txHash: string, signal?: AbortSignal): Promise<Located> {
@@ -119,13 +150,17 @@ export class TxLocator {
     const failures: Array<{ shardId: number; err: Error }> = [];
     const found = await new Promise<{ shardId: number; status: TransactionStatus } | undefined>((resolve) => {
       let pending = shardCount;
+      let other: { shardId: number; status: TransactionStatus } | undefined;
       const settle = () => {
-        if (--pending === 0) resolve(undefined);
+        if (--pending === 0) resolve(other);
       };
       for (let shardId = 0; shardId < shardCount; shardId++) {
         this.shardStatus(shardId, txHash, signal).then(
           (status) => {
-            if (isKnown(status)) resolve({ shardId, status });
+            // The home's own answer wins; another shard's (the contract shard of a shard-led call)
+            // names the home and stands in when the home cannot answer.
+            if (isKnown(status) && (!status.crossShard || status.homeShard === shardId)) resolve({ shardId, status });
+            else if (isKnown(status)) other ??= { shardId, status };
             settle();
           },
           (err: Error) => {
@@ -136,7 +171,10 @@ export class TxLocator {
       }
     });
     if (found) {
-      if (found.status.crossShard) return this.locateCrossShard(txHash, found.shardId, found.status, signal);
+      if (found.status.crossShard) {
+        const home = found.status.homeShard;
+        return this.locateCrossShard(txHash, home, home === found.shardId ? found.status : undefined, signal);
+      }
       this.txIndex.set(txHash, { shardId: found.shardId, crossShard: false });
       return { ...found, crossShard: false };
     }
@@ -180,16 +218,25 @@ export class TxLocator {
   }
 
   /**
-   * The status of the cross-shard transaction `txHash` of home shard `shardId`: the
-   * orchestrator's, or when it does not know it (yet) the home shard's view (`shardView`, or read
-   * now), which cannot be final before the orchestrator decides.
-   * @throws ShardLabError UNAVAILABLE when the orchestrator cannot be asked; NOT_FOUND when neither
-   *   it nor the home shard knows the transaction.
+   * The status of the cross-shard transaction `txHash` of home shard `shardId`: COMMITTED when
+   * the shard-led evidence seen on the block streams shows its end; else the orchestrator's; else,
+   * when the orchestrator does not know it (a shard-led transaction, or a forward not recorded yet)
+   * or cannot be asked, the shard-led evidence completed within `receiptTimeoutMs` (see
+   * `ReceiptTracker.settle`) if it shows an end, else the home shard's view (`shardView`, the
+   * home's own answer, or read now), which is not final.
+   * @throws ShardLabError UNAVAILABLE when the orchestrator cannot be asked and the shard-led
+   *   evidence shows no end; NOT_FOUND when neither the orchestrator nor the home shard knows it.
    */
   private async locateCrossShard(txHash: string, shardId: number, shardView: TransactionStatus | undefined, signal?: AbortSignal): Promise<Located> {
     this.txIndex.set(txHash, { shardId, crossShard: true });
-    const s = await this.orchestrator.getCrossShardStatus(txHash, signal);
-    if (isKnown(s)) {
+    const seen = this.receipts?.statusOf(txHash);
+    if (seen?.receipt) return { shardId, crossShard: true, status: seen };
+    let unreachable: unknown;
+    const s = await this.orchestrator.getCrossShardStatus(txHash, signal).catch((err: unknown) => {
+      unreachable = err;
+      return undefined;
+    });
+    if (s && isKnown(s)) {
       let status: TransactionStatus = { ...s, txHash, crossShard: true };
       if (TERMINAL_STATUSES.has(status.status)) {
         // The home shard's answer, when it was read, already holds the receipt once included.
@@ -198,11 +245,43 @@ export class TxLocator {
       }
       return { shardId, crossShard: true, status };
     }
-    const view = shardView ?? (await this.shardStatus(shardId, txHash, signal));
+    let view = shardView;
+    if (!view) {
+      try {
+        view = await this.shardStatus(shardId, txHash, signal);
+      } catch (err) {
+        throw unreachable ?? err;
+      }
+    }
+    if (isKnown(view)) {
+      const ended = await this.shardLedOutcome(txHash, shardId, view, signal);
+      if (ended) return { shardId, crossShard: true, status: ended };
+    }
+    if (unreachable !== undefined) throw unreachable;
     if (!isKnown(view)) {
       throw errors.notFound(`cross-shard transaction ${txHash} is unknown to the orchestrator and to its home shard ${shardId}`, { txHash });
     }
     return { shardId, crossShard: true, status: homeShardViewOfCrossShard(view) };
+  }
+
+  /**
+   * The shard-led end of `txHash` of home shard `homeShard` (tracked from now on), its evidence
+   * completed within `receiptTimeoutMs`, with its receipt; undefined when it shows none. `view` is
+   * the home shard's answer just read.
+   */
+  private async shardLedOutcome(txHash: string, homeShard: number, view: TransactionStatus, signal?: AbortSignal): Promise<TransactionStatus | undefined> {
+    if (!this.receipts) return undefined;
+    this.receipts.track(txHash, homeShard);
+    if (view.receipt && view.receipt.txHash.toLowerCase() === txHash) this.crossReceipts.set(txHash, view.receipt);
+    const s = await this.receipts.settle(txHash, view, this.bounded(signal));
+    if (!s || s.receipt) return s;
+    return this.receipts.creditedAtHome(txHash) ? s : this.withHomeReceipt(s, homeShard, signal);
+  }
+
+  /** `signal` (if any) bounded by `receiptTimeoutMs`. */
+  private bounded(signal: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.receiptTimeoutMs);
+    return signal ? AbortSignal.any([signal, timeout]) : timeout;
   }
 }
 

@@ -40,6 +40,22 @@ export interface BlockWatchHubOpts {
    * outcome comes from the orchestrator. Such transactions are skipped. Default: none is.
    */
   isCrossShard?: (txHash: string) => boolean;
+  /**
+   * Called with every block received on any shard's stream, in height order per shard, before
+   * watchers are served (the gateway's shard-led evidence, see `ReceiptTracker`). Must not throw.
+   */
+  onBlock?: (shardId: number, block: StateShardBlock) => void;
+}
+
+/** Where a shard's block subscription stands (see {@link BlockWatchHub.follow}). */
+export interface FeedPosition {
+  /**
+   * The next height the subscription waits for (last height received + 1): every block at or above
+   * it will be delivered; undefined until the shard's head was first read.
+   */
+  readonly next: number | undefined;
+  /** Resolves with the first height delivered once the head was read; pending while the shard cannot be reached. */
+  readonly ready: Promise<number>;
 }
 
 /**
@@ -224,7 +240,8 @@ class ShardFeed {
  * shard (from its head height + 1, found with GetHead) and kept, reconnecting with back-off from
  * the last height seen + 1 when it breaks. For each user transaction of a block that a watcher
  * waits for, a FINAL status built from the block's receipt is delivered (blocks on the stream are
- * durable), unless the transaction is known to be cross-shard.
+ * durable), unless the transaction is known to be cross-shard. Every block also reaches the
+ * `onBlock` observer; {@link follow} keeps a shard's subscription without a watcher.
  */
 export class BlockWatchHub {
   private readonly router: ShardRouter;
@@ -232,7 +249,9 @@ export class BlockWatchHub {
   private readonly reconnect: BackoffOpts | undefined;
   private readonly now: () => number;
   private readonly isCrossShard: (txHash: string) => boolean;
+  private readonly observer: ((shardId: number, block: StateShardBlock) => void) | undefined;
   private readonly feeds = new Map<number, ShardFeed>();
+  private closed = false;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private watchCount = 0;
 
@@ -242,6 +261,7 @@ export class BlockWatchHub {
     this.reconnect = opts.reconnect;
     this.now = opts.now ?? Date.now;
     this.isCrossShard = opts.isCrossShard ?? (() => false);
+    this.observer = opts.onBlock;
   }
 
   /** Number of open watches. */
@@ -262,6 +282,16 @@ export class BlockWatchHub {
     return this.feeds.get(shardId)?.next;
   }
 
+  /**
+   * Follows shard `shardId`'s blocks without a watcher (starting its subscription if none runs; it
+   * is kept): its blocks reach the `onBlock` observer. Returns where the subscription stands, or
+   * undefined once the hub is closed.
+   */
+  follow(shardId: number): FeedPosition | undefined {
+    if (this.closed) return undefined;
+    return this.feedFor(shardId);
+  }
+
   /** Starts watching `txHash` (lowercase 0x hex) on its home shard `shardId`; close the watch when done. */
   watch(txHash: string, shardId: number): TxWatch {
     const feed = this.feedFor(shardId);
@@ -276,6 +306,7 @@ export class BlockWatchHub {
 
   /** Stops every subscription and closes every watch. */
   async close(): Promise<void> {
+    this.closed = true;
     for (const set of [...this.waiters.values()]) for (const w of [...set]) w.close();
     const feeds = [...this.feeds.values()];
     this.feeds.clear();
@@ -300,6 +331,7 @@ export class BlockWatchHub {
   }
 
   private onBlock(shardId: number, block: StateShardBlock): void {
+    this.observer?.(shardId, block);
     if (this.waiters.size === 0) return;
     for (const t of block.transactions) {
       if (t.kind?.$case !== 'user') continue;

@@ -1,17 +1,39 @@
+// A fake state shard for gateway tests (a real gRPC StateShardService over an in-memory mempool), with blocks that can carry shard-led evidence
 import { errors } from '@shardlab/common';
 import { createChainCommon, decodeTransaction, shardOf, toProtoTransaction, type Placement } from '@shardlab/chain';
 import {
+  type CrossShardReceipt,
+  type Receipt,
   type SubmitTransactionResponse,
   StateShardServiceService,
+  SystemTxKind,
   TxStatus,
   type StateShardBlock,
   type StateShardServiceServer,
+  type SystemTransaction,
   type TransactionStatus,
 } from '@shardlab/proto';
 import { serverStream, settleItems, startServer, unary, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
 
 const hex32 = (n: number) => '0x' + n.toString(16).padStart(64, '0');
+
+/**
+ * What a fake block carries besides the queued transactions it includes (shard-led evidence):
+ * system transactions before them (e.g. RECEIPT_CREDIT), transactions of senders placed on other
+ * shards executed here (a shard-led call on its contract's shard, with receipt fields), and
+ * outgoing receipts (e.g. a CALL_RESULT).
+ */
+export interface FakeBlockExtras {
+  system?: SystemTransaction[];
+  executed?: Array<{ raw: Uint8Array; receipt?: Partial<Receipt> }>;
+  outgoingReceipts?: CrossShardReceipt[];
+}
+
+/** A RECEIPT_CREDIT system transaction of `txHash`: `amount` wei to `address`. */
+export function receiptCredit(txHash: string, address: string, amount = '1'): SystemTransaction {
+  return { kind: SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT, txHash, address, amount, writes: [] };
+}
 
 /**
  * A state shard for gateway tests: a real gRPC server implementing StateShardService over an
@@ -21,7 +43,7 @@ const hex32 = (n: number) => '0x' + n.toString(16).padStart(64, '0');
  * accepted (nonce consumed), handed to `onCrossShard` (the orchestrator's ForwardTransaction) and
  * answered `crossShard: true, PENDING`; it goes into the next block like a local one (its fee is
  * charged there), and GetTransaction reports it with `crossShard: true`. Blocks are produced only
- * when the test calls `produceBlock`.
+ * when the test calls `produceBlock`, which can add shard-led evidence ({@link FakeBlockExtras}).
  */
 export class FakeShard {
   server: RunningServer | undefined;
@@ -33,6 +55,8 @@ export class FakeShard {
   submitTransactionCalls = 0;
   readonly subscribeFrom: number[] = [];
   readonly getTransactionCalls = new Map<string, number>();
+  /** Heights asked with GetBlock, in order. */
+  readonly getBlockCalls: number[] = [];
   /** Called after the n-th (1-based) GetTransaction of a hash computed its answer. */
   onGetTransaction: ((txHash: string, n: number) => void) | undefined;
   /** Accepts cross-shard transactions and forwards them here (the orchestrator), when set. */
@@ -120,22 +144,35 @@ export class FakeShard {
     return status;
   }
 
-  /** Produces a durable block holding the given queued transactions; they become FINAL. */
-  produceBlock(txHashes: string[]): StateShardBlock {
+  /**
+   * Produces a durable block holding the given queued transactions, and `extras`. Queued
+   * transactions become FINAL (cross-shard ones keep `crossShard`); one executed for another
+   * shard's sender is answered as a shard-led contract shard does (PENDING, cross-shard, its
+   * sender's home shard, this receipt); a cross-shard transaction of this shard whose receipt the
+   * block credits becomes COMMITTED, as a shard-led home crediting a call's result.
+   */
+  produceBlock(txHashes: string[], extras: FakeBlockExtras = {}): StateShardBlock {
     const height = this.blocks.length;
-    const block = this.block(height, txHashes);
+    const block = this.block(height, txHashes, extras);
     this.blocks.push(block);
     for (const r of block.receipts) {
+      const entry = block.transactions[r.txIndex]?.kind;
+      const from = entry?.$case === 'user' ? entry.value.from : '';
+      const home = from ? shardOf(this.placement, from) : this.shardId;
       this.txs.set(r.txHash, {
         txHash: r.txHash,
-        status: TxStatus.TX_STATUS_FINAL,
-        homeShard: this.shardId,
-        crossShard: this.crossShard.has(r.txHash),
+        status: home === this.shardId ? TxStatus.TX_STATUS_FINAL : TxStatus.TX_STATUS_PENDING,
+        homeShard: home,
+        crossShard: home !== this.shardId || this.crossShard.has(r.txHash),
         blockHeight: height,
         receipt: r,
         reason: '',
         updatedAtMs: block.timestampMs,
       });
+    }
+    for (const t of extras.system ?? []) {
+      const st = this.txs.get(t.txHash);
+      if (t.kind === SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT && st && this.crossShard.has(t.txHash)) this.txs.set(t.txHash, { ...st, status: TxStatus.TX_STATUS_COMMITTED });
     }
     for (const l of [...this.listeners]) l();
     return block;
@@ -147,13 +184,16 @@ export class FakeShard {
     for (const l of [...this.listeners]) l();
   }
 
-  private block(height: number, txHashes: string[]): StateShardBlock {
+  private block(height: number, txHashes: string[], extras: FakeBlockExtras = {}): StateShardBlock {
     const txs = txHashes.map((h) => {
       const d = this.pending.get(h);
       if (!d) throw new Error(`unknown queued transaction ${h}`);
       this.pending.delete(h);
       return d;
     });
+    const system = extras.system ?? [];
+    const executed = (extras.executed ?? []).map((e) => ({ d: decodeTransaction(e.raw, this.common), receipt: e.receipt ?? {} }));
+    const users = [...executed, ...txs.map((d) => ({ d, receipt: {} as Partial<Receipt> }))];
     return {
       shardId: this.shardId,
       height,
@@ -163,14 +203,17 @@ export class FakeShard {
       transactionsRoot: hex32(0),
       receiptsRoot: hex32(0),
       timestampMs: 1_700_000_000_000 + height,
-      gasUsed: 21_000 * txs.length,
-      transactions: txs.map((d) => ({ kind: { $case: 'user' as const, value: toProtoTransaction(d) } })),
-      receipts: txs.map((d, i) => ({
+      gasUsed: 21_000 * users.length,
+      transactions: [
+        ...system.map((value) => ({ kind: { $case: 'system' as const, value } })),
+        ...users.map(({ d }) => ({ kind: { $case: 'user' as const, value: toProtoTransaction(d) } })),
+      ],
+      receipts: users.map(({ d, receipt }, i) => ({
         txHash: d.hash,
         shardId: this.shardId,
         blockHeight: height,
         blockHash: hex32(1000 * this.shardId + height),
-        txIndex: i,
+        txIndex: system.length + i,
         success: true,
         gasUsed: 21_000,
         cumulativeGasUsed: 21_000 * (i + 1),
@@ -178,10 +221,13 @@ export class FakeShard {
         contractAddress: '',
         logs: [],
         error: '',
+        ...receipt,
       })),
       tpcPrepare: [],
       baseFeePerGas: '1000000000',
-      orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '',
+      orchestratorHeight: 0,
+      outgoingReceipts: extras.outgoingReceipts ?? [],
+      outgoingReceiptsRoot: '',
     };
   }
 
@@ -234,6 +280,7 @@ export class FakeShard {
         return status;
       }),
       getBlock: unary(log, 'GetBlock', async (req) => {
+        if (req.height !== undefined) this.getBlockCalls.push(req.height);
         const block = this.blocks[req.height ?? this.head];
         if (!block) throw errors.notFound(`block ${req.height} not found on shard ${this.shardId}`);
         return block;

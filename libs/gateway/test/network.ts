@@ -113,6 +113,13 @@ export class Network {
     return signTransaction(c, from, { to: to.address, value: extra.value ?? 1n, nonce });
   }
 
+  /** Signs a contract call from `from` to `to` with `data`, with its next nonce (and counts it). */
+  signCall(from: DevAccount, to: string, data: Uint8Array, gasLimit = 100_000n): Uint8Array {
+    const nonce = this.nonces.get(from.address) ?? 0n;
+    this.nonces.set(from.address, nonce + 1n);
+    return signTransaction(common, from, { to, nonce, data, gasLimit });
+  }
+
   send(raw: Uint8Array): Promise<SendRawTransactionResponse> {
     return rawCall((cb) => this.client.sendRawTransaction({ rawTransaction: Buffer.from(raw) }, cb));
   }

@@ -169,8 +169,23 @@ export class ShardQueries {
   }
 
   /**
-   * Status of a transaction submitted to this shard: QUEUED (in the mempool), INCLUDED (in a
-   * block being persisted), FINAL (with its receipt), DROPPED (with the reason), or UNKNOWN.
+   * Status of a transaction as this shard knows it: QUEUED (in the mempool), INCLUDED (in a block
+   * being persisted), FINAL (with its receipt), DROPPED (with the reason), or UNKNOWN.
+   *
+   * A cross-shard transaction admitted here (this is its home) is PENDING while in the mempool;
+   * once in a block it carries this shard's receipt (the fee; for a shard-led call the acceptance
+   * of its prepayment, gas used 0) and the decision its protocol applied here
+   * (`CrossShardProtocol.decisionOf`): block-2PC's COMMITTED or ABORTED once the orchestrator's
+   * decision is applied. Shard-led (docs/ARCHITECTURE.md §3): a call is COMMITTED once this shard
+   * credited its CALL_RESULT receipt (its outcome — success, gas used, logs, error — is the contract
+   * shard's receipt, not this one); a transfer stays PENDING: it is decided once debited (it never
+   * aborts), but its end, the destination's credit, is not visible here — the gateway combines this
+   * answer with the destination's blocks.
+   *
+   * A shard-led call executed here for a sender placed on another shard (this is the contract's
+   * shard) is answered with this shard's receipt of the execution, cross_shard true, home_shard the
+   * sender's shard, and PENDING: its end, the home's credit of the result, is not visible here.
+   * A transfer credited here (its destination) is not a transaction of this shard: UNKNOWN.
    * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
    */
   async getTransaction(hash: string): Promise<TransactionStatus> {
@@ -187,7 +202,13 @@ export class ShardQueries {
       const receipt = block?.receipts[loc.receiptIndex];
       if (block && receipt) {
         const entry = block.transactions[receipt.txIndex]?.kind;
-        const to = entry?.$case === 'user' ? entry.value.to : '';
+        const user = entry?.$case === 'user' ? entry.value : undefined;
+        const to = user?.to ?? '';
+        const senderShard = user?.from ? shardOfAddress(this.core, user.from) : this.core.shardId;
+        if (senderShard !== this.core.shardId) {
+          // A shard-led call executed on its contract's shard: this shard's part is done, the end is its home's.
+          return { ...base, homeShard: senderShard, crossShard: true, status: TxStatus.TX_STATUS_PENDING, blockHeight: block.height, receipt };
+        }
         if (to && shardOfAddress(this.core, to) !== this.core.shardId) {
           // A cross-shard transaction: its receipt is the fee; the outcome is the commit decision.
           const d = await this.protocol.decisionOf(h);

@@ -3,15 +3,29 @@
  * transfers are debited with an outgoing receipt on the source shard and credited exactly once on
  * the destination, in both directions; a destination killed with SIGKILL between the source's
  * block and the credit credits every receipt exactly once after its restart; the audit passes
- * with every receipt credited.
+ * with every receipt credited. WatchTransaction of a transfer ends COMMITTED only once its
+ * destination credited it (the recipient's balance shows the value at once), while its home shard
+ * answers PENDING (it cannot see the credit); a call to a contract on another shard ends COMMITTED
+ * once its home credited the result, with the contract shard's receipt, a reverted one with
+ * `success: false`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAudit } from '@shardlab/audit';
 import { createChainCommon, createPlacement, devAccounts, shardOf, signTransaction, type DevAccount } from '@shardlab/chain';
-import { GatewayServiceClient, type Account, type SendRawTransactionResponse } from '@shardlab/proto';
-import { createClient, unaryCall } from '@shardlab/rpc';
+import {
+  GatewayServiceClient,
+  StateShardServiceClient,
+  TERMINAL_STATUSES,
+  TxStatus,
+  type Account,
+  type ListShardsResponse,
+  type SendRawTransactionResponse,
+  type TransactionStatus,
+} from '@shardlab/proto';
+import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
+import { compileBooking, deployOn, NetClient, slotKey, word } from '@shardlab/contracts';
 import { startDevnet, type Devnet } from '@shardlab/devnet';
 
 const SHARDS = 2;
@@ -60,6 +74,18 @@ async function sendTransfers(from: DevAccount, toShard: number, count: number, v
 
 const VALUE = 10n ** 15n;
 
+/** Follows `txHash` with WatchTransaction to its terminal status; every status streamed. */
+async function watchToEnd(txHash: string): Promise<TransactionStatus[]> {
+  const statuses: TransactionStatus[] = [];
+  for await (const s of streamCall<TransactionStatus>('gateway', (md, o) => gateway.watchTransaction({ txHash }, md, o), AbortSignal.timeout(30_000))) {
+    statuses.push(s);
+    if (TERMINAL_STATUSES.has(s.status)) break;
+  }
+  return statuses;
+}
+
+const sendRaw = (raw: Uint8Array) => unaryCall<SendRawTransactionResponse>('gateway', (md, o, cb) => gateway.sendRawTransaction({ rawTransaction: Buffer.from(raw) }, md, o, cb));
+
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'shardlab-shard-led-'));
   devnet = await startDevnet({ shards: SHARDS, blockIntervalMs: 100, protocol: 'shard-led', dataDir });
@@ -88,6 +114,30 @@ test('transfers in both directions are credited exactly once, with no orchestrat
   expect(report.shards.every((s) => s.systemTxs.LOCK === 0)).toBe(true);
 }, 60_000);
 
+test('WatchTransaction of a transfer ends COMMITTED only once its destination credited it: a GetAccount right after sees the value', async () => {
+  const from = senders[0]!;
+  const to = recipient(1);
+  const nonce = BigInt((await account(from.address)).nonce);
+  const sent = await sendRaw(signTransaction(common, from, { to, value: VALUE, nonce }));
+  expect(sent).toMatchObject({ homeShard: 0, crossShard: true });
+  const statuses = await watchToEnd(sent.txHash);
+  const balance = BigInt((await account(to)).balance);
+  expect(statuses.at(-1)).toMatchObject({ txHash: sent.txHash, status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0, crossShard: true, receipt: { txHash: sent.txHash, shardId: 0, success: true } });
+  expect(statuses.slice(0, -1).every((s) => s.status === TxStatus.TX_STATUS_PENDING)).toBe(true);
+  expect(balance).toBe(VALUE);
+  const got = await unaryCall<TransactionStatus>('gateway', (md, o, cb) => gateway.getTransaction({ txHash: sent.txHash }, md, o, cb));
+  expect(got).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: { txHash: sent.txHash } });
+  // Its home shard debited it and cannot see the credit: PENDING, with its receipt (the fee).
+  const shards = await unaryCall<ListShardsResponse>('gateway', (md, o, cb) => gateway.listShards({}, md, o, cb));
+  const homeShard = createClient(StateShardServiceClient, shards.shards.find((s) => Number(s.shardId) === 0)!.replicas[0]!.address);
+  try {
+    const own = await unaryCall<TransactionStatus>('state-shard', (md, o, cb) => homeShard.getTransaction({ txHash: sent.txHash }, md, o, cb));
+    expect(own).toMatchObject({ status: TxStatus.TX_STATUS_PENDING, crossShard: true, homeShard: 0, receipt: { txHash: sent.txHash, success: true } });
+  } finally {
+    homeShard.close();
+  }
+}, 60_000);
+
 test('a destination killed with SIGKILL between the source block and the credit credits every receipt exactly once after its restart', async () => {
   const before = BigInt((await account(senders[0]!.address)).balance);
   await devnet.killShard(1);
@@ -106,6 +156,38 @@ test('a destination killed with SIGKILL between the source block and the credit 
   await until('an audit that passes', async () => (await runAudit({ registryAddress: devnet.registryAddress })).ok);
   const report = await runAudit({ registryAddress: devnet.registryAddress });
   expect(report.problems).toEqual([]);
-  expect(report.receipts).toMatchObject({ sent: 14, credited: 14, inFlight: 0 });
+  expect(report.receipts).toMatchObject({ sent: 15, credited: 15, inFlight: 0 });
   for (const a of to) expect(BigInt((await account(a)).balance)).toBe(VALUE);
+}, 120_000);
+
+test('a call to a contract on another shard ends COMMITTED with the contract shard receipt once its result is credited home; a reverted one with success false', async () => {
+  const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, SHARDS);
+  try {
+    const { Train } = compileBooking();
+    const train = await deployOn(net, 1, Train, [1n], []); // one seat, on shard 1
+    const caller = senders[0]!;
+    const first = BigInt((await account(caller.address)).nonce);
+    // A legacy gas price: the gas price prepaid and the one the contract shard's runTx checks are one.
+    const book = (nonce: bigint) =>
+      signTransaction(common, caller, { to: train, nonce, data: Buffer.from(Train.selectors['book(address)']! + word(caller.address), 'hex'), gasLimit: 200_000n, legacyGasPrice: 2_000_000_000n });
+    const shardStatus = async (shardId: number, txHash: string) =>
+      (await net.peers.shard(shardId)).call<TransactionStatus>((c, md, o, cb) => c.getTransaction({ txHash }, md, o, cb));
+
+    const ok = await sendRaw(book(first));
+    expect(ok).toMatchObject({ homeShard: 0, crossShard: true });
+    const okEnd = (await watchToEnd(ok.txHash)).at(-1)!;
+    expect(okEnd).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0, crossShard: true, receipt: { txHash: ok.txHash, shardId: 1, success: true, error: '' } });
+    expect(okEnd.receipt!.gasUsed).toBeGreaterThan(21_000);
+    // Its effect is on the contract's shard, its end on the home shard, which says so itself.
+    expect(await net.storage(train, [slotKey(0n)])).toEqual([0n]);
+    expect(await shardStatus(0, ok.txHash)).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, crossShard: true, homeShard: 0, receipt: { shardId: 0 } });
+    expect(await shardStatus(1, ok.txHash)).toMatchObject({ status: TxStatus.TX_STATUS_PENDING, crossShard: true, homeShard: 0, receipt: { shardId: 1, success: true } });
+
+    const soldOut = await sendRaw(book(first + 1n));
+    const end = (await watchToEnd(soldOut.txHash)).at(-1)!;
+    expect(end).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0, crossShard: true, reason: '', receipt: { txHash: soldOut.txHash, shardId: 1, success: false } });
+    expect(end.receipt!.error).toMatch(/revert/);
+  } finally {
+    net.close();
+  }
 }, 120_000);

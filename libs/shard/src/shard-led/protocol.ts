@@ -101,9 +101,21 @@ export class ShardLedProtocol implements CrossShardProtocol {
     entry.ready = true;
   }
 
+  /**
+   * What this shard can tell of a shard-led transaction (nothing of it aborts once debited): 'commit'
+   * once it credited the transaction's receipt here — the destination of a transfer, the sender's
+   * shard crediting a call's result (the end of the call), or the contract's shard having taken a
+   * call receipt (it is not waiting for a lock); undefined while a receipt it sent is in flight (a
+   * transfer debited here ends with its destination's credit, which this shard cannot see; a call
+   * debited here ends when its result is credited here) or a call receipt waits for a lock here.
+   * Other transactions: block-2PC's decision.
+   */
   async decisionOf(txHash: string): Promise<'commit' | 'abort' | undefined> {
     const store = this.core.opts.store;
-    if (this.inbox.creditedHere(txHash) || (await store.meta(SENT_PREFIX + txHash)) !== undefined || (await store.meta(CREDITED_PREFIX + txHash)) !== undefined) return 'commit';
+    const h = txHash.toLowerCase();
+    if (this.pending.has(h)) return undefined;
+    if (this.inbox.creditedHere(h) || (await store.meta(CREDITED_PREFIX + h)) !== undefined) return 'commit';
+    if ((await store.meta(SENT_PREFIX + h)) !== undefined) return undefined;
     return this.fallback.decisionOf(txHash);
   }
 
