@@ -163,7 +163,10 @@ export function strictStep(net: NetClient, counter: { n: number; ms: number } = 
     const o = await net.send(from, req);
     counter.n++;
     counter.ms += o.latencyMs;
-    const ok = o.sent.crossShard ? o.final.status === TxStatus.TX_STATUS_COMMITTED : o.final.status === TxStatus.TX_STATUS_FINAL && o.final.receipt?.success === true;
+    // A cross-shard COMMITTED may carry a failed receipt (a shard-led call that reverted).
+    const ok = o.sent.crossShard
+      ? o.final.status === TxStatus.TX_STATUS_COMMITTED && o.final.receipt?.success !== false
+      : o.final.status === TxStatus.TX_STATUS_FINAL && o.final.receipt?.success === true;
     if (!ok || (crossShard !== undefined && o.sent.crossShard !== crossShard)) {
       throw new Error(`set-up transaction from ${from.address} to ${req.to ?? '(create)'}: ${statusText(o.final)}, crossShard=${o.sent.crossShard}`);
     }

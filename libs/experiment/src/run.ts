@@ -179,7 +179,8 @@ export async function runExperiment<T extends ExperimentTx>(txs: readonly T[], o
 function statusOutcome(s: TransactionStatus): Pick<TrackedOutcome, 'outcome' | 'reason' | 'cause'> | undefined {
   switch (s.status) {
     case TxStatus.TX_STATUS_COMMITTED:
-      return { outcome: 'committed' };
+      // A shard-led call that reverted on the contract's shard is COMMITTED with a failed receipt.
+      return s.receipt && !s.receipt.success ? { outcome: 'reverted', reason: s.receipt.error || 'reverted' } : { outcome: 'committed' };
     case TxStatus.TX_STATUS_FINAL:
       return s.receipt?.success ? { outcome: 'committed' } : { outcome: 'reverted', reason: s.receipt?.error ?? 'reverted' };
     case TxStatus.TX_STATUS_ABORTED:
