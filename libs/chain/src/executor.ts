@@ -11,6 +11,7 @@ import { addressOfKeyId } from './lock-keys';
 import { NONCE_SLOT, rejected, type BlockExecution, type BlockStep, type StepOutcome, type SystemOp, type TxOutcome } from './block-steps';
 import { TrackingStateManager } from './tracking-state';
 import { executeReceiptCall } from './receipt-call';
+import { executedOutcome } from './run-outcome';
 import type { DecodedTx } from './tx';
 import { MAX_GAS_LIMIT } from './tx';
 
@@ -336,22 +337,7 @@ export class BlockExecutor {
           }
           await this.sm.commit();
           gasUsed += r.totalGasSpent;
-          const err = r.execResult.exceptionError;
-          outcomes.push({
-            kind: 'executed',
-            tx: d,
-            success: err === undefined,
-            gasUsed: r.totalGasSpent,
-            cumulativeGasUsed: gasUsed,
-            effectiveGasPrice: r.totalGasSpent === 0n ? 0n : r.amountSpent / r.totalGasSpent,
-            ...(r.createdAddress ? { contractAddress: r.createdAddress.toString() } : {}),
-            logs: r.receipt.logs.map(([address, topics, data]) => ({
-              address: toHex(address),
-              topics: topics.map(toHex),
-              data,
-            })),
-            ...(err ? { error: err.error } : {}),
-          });
+          outcomes.push(executedOutcome(d, r, gasUsed));
         } catch (e) {
           outcomes.push(rejected(d, reasons.other((e as Error).message)));
         }

@@ -2,9 +2,9 @@
 import { runTx, type VM } from '@ethereumjs/vm';
 import { Account, createAddressFromString } from '@ethereumjs/util';
 import type { Block } from '@ethereumjs/block';
-import { toHex } from '@shardlab/common';
 import type { ReceiptCallStep, StepOutcome, SystemOp } from './block-steps';
 import type { TrackingStateManager } from './tracking-state';
+import { executedOutcome } from './run-outcome';
 
 /** What {@link executeReceiptCall} needs of the block being executed. */
 export interface ReceiptCallEnv {
@@ -81,16 +81,7 @@ export async function executeReceiptCall(env: ReceiptCallEnv, step: ReceiptCallS
   return {
     outcomes: [
       { kind: 'system', op: credit },
-      {
-        kind: 'executed',
-        tx: d,
-        success: err === undefined,
-        gasUsed: r.totalGasSpent,
-        cumulativeGasUsed: gasUsed,
-        effectiveGasPrice: r.totalGasSpent === 0n ? 0n : r.amountSpent / r.totalGasSpent,
-        logs: r.receipt.logs.map(([address, topics, data]) => ({ address: toHex(address), topics: topics.map(toHex), data })),
-        ...(err ? { error: err.error } : {}),
-      },
+      executedOutcome(d, r, gasUsed),
       { kind: 'system', op: { kind: 'receipt-debit', txHash: d.hash, address: d.from, amount: returned } },
     ],
     gasUsed: r.totalGasSpent,

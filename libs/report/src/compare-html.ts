@@ -1,7 +1,7 @@
 // renderComparisonHtml: the self-contained HTML comparison page (side-by-side figures and ratios, throughput of every run on one chart, latency CDFs overlaid, abort reasons per run).
 import type { Comparison, ComparisonRun } from './compare';
 import { comparisonSections, fmtRatio, formatComparisonTable, RATIO_ROWS, runVerdict } from './compare-table';
-import { htmlKv, htmlTable, mergeFactor, reasonChart, REPORT_CSS, seriesPoints, useLogX } from './html-parts';
+import { htmlKv, htmlTable, mergeFactor, reasonChart, REPORT_CSS, seriesPoints, useLogX, htmlPageStart } from './html-parts';
 import { escapeHtml, lineChart, PALETTE, type LineSeries } from './svg';
 import { describeLoad, describeWorkload, fmtInt } from './text';
 import type { CdfPoint, Report } from './types';
@@ -162,15 +162,7 @@ export function renderComparisonHtml(c: Comparison): string {
     .map(([k, v]) => `<li><b>${e(k)}</b>: ${e(v)}</li>`)
     .join('')}</ul>`;
 
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${e(title)}</title>
-<style>${REPORT_CSS}</style>
-</head>
-<body>
+  return `${htmlPageStart(e(title))}
 <header>
 <h1>ShardLab comparison</h1>
 <p class="sub">${e(c.runs.map((r, i) => runName(r, i)).join(' · '))}</p>

@@ -12,7 +12,7 @@
  * cannot be computed is `null`.
  */
 import { errors } from '@shardlab/common';
-import type { LatencyStats, Report } from './types';
+import type { LatencyStats, OutcomeCounts, Report } from './types';
 
 /** Version tag of {@link Comparison}; changes when a field changes meaning or goes away. */
 export const COMPARISON_SCHEMA = 'shardlab.comparison/v1' as const;
@@ -52,17 +52,11 @@ export interface ComparisonInput {
  * intervals), CPU per committed transaction, shard-led receipts (null when the audit has none)
  * and the verdicts.
  */
-export interface RunFigures {
+export interface RunFigures extends OutcomeCounts {
   committedPerSecond: number | null;
   submittedPerSecond: number | null;
   /** First submission to last final status, seconds (the throughput window). */
   durationSeconds: number;
-  submitted: number;
-  committed: number;
-  reverted: number;
-  aborted: number;
-  rejected: number;
-  unknown: number;
   /** aborted / submitted; null without transactions. */
   abortedShare: number | null;
   /** Submitted cross-shard / submitted; null without transactions. */

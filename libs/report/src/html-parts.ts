@@ -161,3 +161,19 @@ export function reasonTable(title: string, total: number, reasons: readonly Reas
   const more = reasons.length > shown.length ? `\n<p class="note">… and ${reasons.length - shown.length} more reasons in report.json.</p>` : '';
   return `<h3>${e(title)} (${fmtInt(total)})</h3>\n${htmlTable(['count', 'share', 'code', 'reason (normalised)', 'example'], rows, { textCols: [2, 3, 4] })}${more}`;
 }
+
+/**
+ * The start of a self-contained report page up to and including `<body>`: doctype, UTF-8,
+ * viewport, `title` (already HTML-escaped) and the shared stylesheet {@link REPORT_CSS}.
+ */
+export function htmlPageStart(escapedTitle: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapedTitle}</title>
+<style>${REPORT_CSS}</style>
+</head>
+<body>`;
+}

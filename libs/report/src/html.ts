@@ -17,7 +17,7 @@ import {
   fmtWeiAsEther,
 } from './text';
 import { escapeHtml, groupedBarChart, lineChart, PALETTE, type LineSeries } from './svg';
-import { HTML_CHART_REASONS, htmlKv, htmlTable, mergeFactor, reasonChart, reasonTable, REPORT_CSS, seriesPoints, useLogX } from './html-parts';
+import { HTML_CHART_REASONS, htmlKv, htmlTable, mergeFactor, reasonChart, reasonTable, REPORT_CSS, seriesPoints, useLogX, htmlPageStart } from './html-parts';
 import type { LatencyStats, OutcomeCounts, Report } from './types';
 
 const e = escapeHtml;
@@ -223,15 +223,7 @@ export function renderReportHtml(report: Report): string {
   const warnings =
     r.warnings.length === 0 ? '' : `\n<h2>Warnings</h2>\n<ul class="problems">${r.warnings.map((x) => `<li>${e(x)}</li>`).join('')}</ul>`;
 
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${e(title)}</title>
-<style>${REPORT_CSS}</style>
-</head>
-<body>
+  return `${htmlPageStart(e(title))}
 <header>
 <h1>ShardLab experiment report</h1>
 <p class="sub">${e(describeSetup(r))}</p>

@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { ServiceError } from '@grpc/grpc-js';
+import { shardOf, type Placement } from '@shardlab/chain';
 
 /** Promisifies a raw generated-client unary call; rejects with the raw gRPC ServiceError. */
 export function rawCall<Res>(invoke: (cb: (err: ServiceError | null, res: Res) => void) => unknown): Promise<Res> {
@@ -21,6 +22,20 @@ export async function grpcError(p: Promise<unknown>): Promise<{ code: number; de
     return { code: e.code, details: e.details };
   }
   throw new Error('expected the call to fail');
+}
+
+/**
+ * The `n`-th made-up address placed on `shard` under `placement` (n ≥ 1; fresh recipients for
+ * tests): 19 bytes from `n`, then the first last byte that lands on the shard.
+ * @throws Error when no last byte does (a placement whose overrides cover all 256).
+ */
+export function addressOnShard(placement: Placement, shard: number, n: number): string {
+  const body = n.toString(16).padStart(38, '0');
+  for (let last = 0; last < 256; last++) {
+    const a = `0x${body}${last.toString(16).padStart(2, '0')}`;
+    if (shardOf(placement, a) === shard) return a;
+  }
+  throw new Error(`no address 0x${body}.. is placed on shard ${shard}`);
 }
 
 /**

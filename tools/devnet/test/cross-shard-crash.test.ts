@@ -13,6 +13,8 @@ import { createChainCommon, createPlacement, devAccounts, shardOf, signTransacti
 import { GatewayServiceClient, TxStatus, type Account, type SendRawTransactionResponse, type TransactionStatus } from '@shardlab/proto';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
 import { startDevnet, type Devnet } from '@shardlab/devnet';
+import { addressOnShard } from '@shardlab/testing';
+import { until as untilWithin } from '@shardlab/contracts';
 
 const SHARDS = 2;
 const placement = createPlacement(SHARDS);
@@ -26,25 +28,9 @@ let recipientSeq = 0;
 const account = (address: string) => unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address }, md, o, cb), { waitForReady: true });
 
 /** A fresh recipient address placed on shard 1. */
-function recipient(): string {
-  recipientSeq += 1;
-  const body = recipientSeq.toString(16).padStart(38, '0');
-  for (let last = 0; last < 256; last++) {
-    const a = `0x${body}${last.toString(16).padStart(2, '0')}`;
-    if (shardOf(placement, a) === 1) return a;
-  }
-  throw new Error('unreachable');
-}
-
-/** Polls `probe` until it returns true, every 100 ms, up to `timeoutMs`. */
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const recipient = (): string => addressOnShard(placement, 1, ++recipientSeq);
+/** Polls `probe` until it holds, up to 30 s. */
+const until = (what: string, probe: () => Promise<boolean>) => untilWithin(what, probe, 30_000);
 
 /** Sends a cross-shard transfer and resolves the watch stream's statuses; calls `onStatus` on each. */
 async function transfer(to: string, value: bigint, onStatus: (s: TransactionStatus) => Promise<void> = async () => {}): Promise<TxStatus[]> {

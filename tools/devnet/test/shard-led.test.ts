@@ -25,8 +25,9 @@ import {
   type TransactionStatus,
 } from '@shardlab/proto';
 import { createClient, streamCall, unaryCall } from '@shardlab/rpc';
-import { compileBooking, deployOn, NetClient, slotKey, word } from '@shardlab/contracts';
+import { compileBooking, deployOn, NetClient, slotKey, word, until as untilWithin } from '@shardlab/contracts';
 import { startDevnet, type Devnet } from '@shardlab/devnet';
+import { addressOnShard } from '@shardlab/testing';
 
 const SHARDS = 2;
 const placement = createPlacement(SHARDS);
@@ -40,25 +41,9 @@ let recipientSeq = 0;
 const account = (address: string) => unaryCall<Account>('gateway', (md, o, cb) => gateway.getAccount({ address }, md, o, cb), { waitForReady: true });
 
 /** A fresh recipient address placed on `shard`. */
-function recipient(shard: number): string {
-  recipientSeq += 1;
-  const body = recipientSeq.toString(16).padStart(38, '0');
-  for (let last = 0; last < 256; last++) {
-    const a = `0x${body}${last.toString(16).padStart(2, '0')}`;
-    if (shardOf(placement, a) === shard) return a;
-  }
-  throw new Error('unreachable');
-}
-
-/** Polls `probe` until it returns true, every 100 ms, up to `timeoutMs`. */
-async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+const recipient = (shard: number): string => addressOnShard(placement, shard, ++recipientSeq);
+/** Polls `probe` until it holds, up to 30 s. */
+const until = (what: string, probe: () => Promise<boolean>) => untilWithin(what, probe, 30_000);
 
 /** Sends `count` transfers of `value` from `from` to fresh recipients on `toShard`; returns the recipients. */
 async function sendTransfers(from: DevAccount, toShard: number, count: number, value: bigint): Promise<string[]> {
