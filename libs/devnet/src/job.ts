@@ -312,6 +312,7 @@ function toOutcome(x: ExperimentOutcome): TxOutcome {
     outcome: x.outcome,
     ...(x.reason ? { reason: x.reason } : {}),
     ...(x.reasonCode ? { reasonCode: x.reasonCode } : {}),
+    ...(x.path ? { path: x.path } : {}),
   };
 }
 

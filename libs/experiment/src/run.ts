@@ -28,6 +28,8 @@ export interface ExperimentOutcome<T extends ExperimentTx = ExperimentTx> {
    * (`shard-voted-no/read-set-changed`, see `reasonKey`), the gRPC code for a rejection.
    */
   reasonCode?: string;
+  /** Cross-shard: committed or aborted by block-2PC or by shard-led receipts (see TrackedOutcome.path). */
+  path?: 'block-2pc' | 'shard-led';
 }
 
 /** Counts shown while an experiment runs. */
@@ -98,6 +100,7 @@ export async function runExperiment<T extends ExperimentTx>(txs: readonly T[], o
     o.finalAtMs = t.atMs;
     if (t.reason) o.reason = t.reason;
     if (t.cause) o.reasonCode = reasonKey(t.cause);
+    if (t.path) o.path = t.path;
     p.inFlight -= 1;
     p[t.outcome] += 1;
     lastOutcomeAtMs = Date.now();

@@ -19,6 +19,11 @@ export interface TrackedOutcome {
    * destination shard's block that credited its receipt (cross-shard transfer, shard-led) that ended it.
    */
   height: number;
+  /**
+   * Cross-shard only: how it was committed or aborted — by block-2PC (a decision in an orchestrator
+   * block; under shard-led a `fallback`) or by shard-led receipts.
+   */
+  path?: 'block-2pc' | 'shard-led';
 }
 
 /** An inclusion of a user transaction in a state-shard block, as seen on the block stream. */
@@ -35,6 +40,8 @@ interface DecisionSeen {
   commit: boolean;
   /** Shard-led calls: the outcome of the call on the contract's shard. */
   call?: { success: boolean; error: string };
+  /** Ended by a shard-led receipt credit (not an orchestrator decision). */
+  receipt?: boolean;
   reason: string;
   cause?: Reason;
   height: number;
@@ -201,7 +208,7 @@ export class OutcomeTracker {
       if (!e || e.decision || results.has(h)) continue;
       const call = this.callResults.get(h);
       this.callResults.delete(h);
-      e.decision = { commit: true, reason: '', height: Number(b.height), atMs, ...(call ? { call } : {}) };
+      e.decision = { commit: true, reason: '', height: Number(b.height), atMs, receipt: true, ...(call ? { call } : {}) };
       this.tryResolve(e);
     }
   }
@@ -222,9 +229,16 @@ export class OutcomeTracker {
     // A decision is only ever taken on a cross-shard transaction, even before the gateway answered.
     if (e.decision?.call) {
       const c = e.decision.call;
-      o = { outcome: c.success ? 'committed' : 'reverted', atMs: e.decision.atMs, height: e.decision.height, ...(c.error ? { reason: c.error } : {}) };
+      o = { outcome: c.success ? 'committed' : 'reverted', atMs: e.decision.atMs, height: e.decision.height, path: 'shard-led', ...(c.error ? { reason: c.error } : {}) };
     } else if (e.decision) {
-      o = { outcome: e.decision.commit ? 'committed' : 'aborted', atMs: e.decision.atMs, height: e.decision.height, ...(e.decision.reason ? { reason: e.decision.reason } : {}), ...(e.decision.cause ? { cause: e.decision.cause } : {}) };
+      o = {
+        outcome: e.decision.commit ? 'committed' : 'aborted',
+        atMs: e.decision.atMs,
+        height: e.decision.height,
+        path: e.decision.receipt ? 'shard-led' : 'block-2pc',
+        ...(e.decision.reason ? { reason: e.decision.reason } : {}),
+        ...(e.decision.cause ? { cause: e.decision.cause } : {}),
+      };
     } else if (e.crossShard === false && e.inclusion) {
       const i = e.inclusion;
       o = { outcome: i.success ? 'committed' : 'reverted', atMs: i.atMs, height: i.height, ...(i.error ? { reason: i.error } : {}) };

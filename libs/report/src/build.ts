@@ -15,6 +15,7 @@ import {
   type ShardLoad,
   type TimeBucket,
   type TxClass,
+  type TxOutcome,
   type TxOutcomeKind,
 } from './types';
 
@@ -36,6 +37,8 @@ export const REPORT_METHODS: Readonly<Record<string, string>> = {
   throughput:
     'committedPerSecond = committed / (last terminal time of any transaction - first submission); submittedPerSecond = submitted / (the later of submitEndedAtMs and the last submission - first submission).',
   crossShardRatio: 'Submitted cross-shard transactions / submitted transactions (rejected ones included).',
+  crossShardPaths:
+    'Cross-shard transactions that ended, by how: credited through shard-led receipts, or decided by block-2PC (under shard-led, the fallback for calls that reach several shards).',
   perShard:
     'home: transactions whose sender is on the shard; involved: transactions for which the shard is the home shard or listed among the involved shards.',
   abortReasons:
@@ -272,6 +275,7 @@ export function buildReport(input: ReportInput): Report {
     },
     latencyCdf: { local: cdf(sortedLocal), crossShard: cdf(sortedCross), all: cdf(sortedAll) },
     crossShardRatio: all.submitted > 0 ? byClass['cross-shard'].submitted / all.submitted : null,
+    ...crossShardPathsOf(outcomes),
     perShard,
     abortReasons: {
       aborted: groupReasons(outcomes.filter((o) => o.outcome === 'aborted').map((o) => ({ reason: o.reason, code: o.reasonCode }))),
@@ -283,4 +287,11 @@ export function buildReport(input: ReportInput): Report {
     methods: { ...REPORT_METHODS },
     warnings,
   };
+}
+
+/** How the cross-shard transactions ended (shard-led receipts or block-2PC), when outcomes say. */
+function crossShardPathsOf(outcomes: readonly TxOutcome[]): { crossShardPaths?: { shardLed: number; blockTwoPc: number } } {
+  const withPath = outcomes.filter((o) => o.path !== undefined);
+  if (withPath.length === 0) return {};
+  return { crossShardPaths: { shardLed: withPath.filter((o) => o.path === 'shard-led').length, blockTwoPc: withPath.filter((o) => o.path === 'block-2pc').length } };
 }

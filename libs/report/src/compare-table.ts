@@ -69,6 +69,8 @@ export function comparisonSections(c: Comparison): ComparisonSection[] {
         { name: 'sent', cell: (f) => nullable(f.receiptsSent) },
         { name: 'credited', cell: (f) => nullable(f.receiptsCredited) },
         { name: 'in flight', cell: (f) => nullable(f.receiptsInFlight) },
+        { name: 'cross-shard by receipts', cell: (f) => nullable(f.viaReceipts) },
+        { name: 'cross-shard by block-2PC', cell: (f) => nullable(f.viaBlockTwoPc) },
       ],
     });
   sections.push({

@@ -79,6 +79,9 @@ export interface RunFigures extends OutcomeCounts {
   receiptsSent: number | null;
   receiptsCredited: number | null;
   receiptsInFlight: number | null;
+  /** Cross-shard transactions ended by shard-led receipts / by block-2PC (the fallback under shard-led); null when the report has no paths. */
+  viaReceipts: number | null;
+  viaBlockTwoPc: number | null;
   /** Every transaction reached a terminal status. */
   accountedFor: boolean;
   /** The audit passed. */
@@ -195,6 +198,8 @@ export function runFigures(r: Report): RunFigures {
     receiptsSent: receipts?.sent ?? null,
     receiptsCredited: receipts?.credited ?? null,
     receiptsInFlight: receipts?.inFlight ?? null,
+    viaReceipts: r.crossShardPaths?.shardLed ?? null,
+    viaBlockTwoPc: r.crossShardPaths?.blockTwoPc ?? null,
     accountedFor: r.accountedFor,
     auditOk: r.audit.ok,
   };

@@ -123,6 +123,10 @@ export function formatReportTable(report: Report): string {
       `${fmtPct(report.crossShardRatio)} (${fmtInt(c.crossShard.submitted)} of ${fmtInt(c.submitted)} submitted)`,
     ),
   );
+  const paths = report.crossShardPaths;
+  if (paths && report.config.protocol === 'shard-led') {
+    push(...labelled('Cross-shard paths', `${fmtInt(paths.shardLed)} by shard-led receipts, ${fmtInt(paths.blockTwoPc)} by block-2PC (fallback: calls reaching several shards)`));
+  }
   blank();
 
   const l = report.latency;

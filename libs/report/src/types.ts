@@ -48,6 +48,8 @@ export interface TxOutcome {
    * (`shard-voted-no/read-set-changed`), the gRPC code for a rejection (`failed-precondition`).
    */
   reasonCode?: string;
+  /** Cross-shard: how it ended — by block-2PC (under shard-led: a fallback) or by shard-led receipts. */
+  path?: 'block-2pc' | 'shard-led';
 }
 
 /** Workload of a run: the replay of a real trace, or a synthetic mix. */
@@ -283,6 +285,11 @@ export interface Report {
   latencyCdf: { local: CdfPoint[]; crossShard: CdfPoint[]; all: CdfPoint[] };
   /** Submitted cross-shard / submitted; null without transactions. */
   crossShardRatio: number | null;
+  /**
+   * Cross-shard transactions that ended, by how: shard-led receipts, or block-2PC (under
+   * `shard-led`: the calls that reach several shards, its fallback). Absent in reports without paths.
+   */
+  crossShardPaths?: { shardLed: number; blockTwoPc: number };
   /** One entry per shard 0..shards-1. */
   perShard: ShardLoad[];
   /** Reasons grouped after normalisation, most frequent first. */

@@ -112,6 +112,13 @@ describe('buildReport', () => {
     });
   });
 
+  it('counts how cross-shard transactions ended (shard-led receipts or block-2PC) only when outcomes say', () => {
+    expect(report.crossShardPaths).toBeUndefined();
+    const withPaths = outcomes.map((o, i) => (o.class === 'cross-shard' && o.outcome !== 'rejected' ? { ...o, path: i % 2 === 0 ? ('shard-led' as const) : ('block-2pc' as const) } : o));
+    // Cross-shard outcomes at indexes 3, 4, 5, 6 (7 was rejected): two each way.
+    expect(buildReport(input(withPaths)).crossShardPaths).toEqual({ shardLed: 2, blockTwoPc: 2 });
+  });
+
   it('is not accounted for when one transaction has no terminal status', () => {
     expect(report.accountedFor).toBe(false);
     const good = buildReport(input(outcomes.filter((o) => o.outcome !== 'unknown')));
