@@ -7,7 +7,8 @@
  * destination credited it (the recipient's balance shows the value at once), while its home shard
  * answers PENDING (it cannot see the credit); a call to a contract on another shard ends COMMITTED
  * once its home credited the result, with the contract shard's receipt, a reverted one with
- * `success: false`.
+ * `success: false`; a contract shard stopped before it runs a call receipt, then killed with
+ * SIGKILL and restarted, runs the call exactly once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -172,6 +173,46 @@ test('a call to a contract on another shard ends COMMITTED with the contract sha
     const end = (await watchToEnd(soldOut.txHash)).at(-1)!;
     expect(end).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0, crossShard: true, reason: '', receipt: { txHash: soldOut.txHash, shardId: 1, success: false } });
     expect(end.receipt!.error).toMatch(/revert/);
+  } finally {
+    net.close();
+  }
+}, 120_000);
+
+test('a contract shard stopped before it runs a call receipt and then killed with SIGKILL runs the call exactly once after its restart', async () => {
+  const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, SHARDS);
+  try {
+    const { Train } = compileBooking();
+    const train = await deployOn(net, 1, Train, [5n], []); // five seats, on shard 1
+    const caller = senders[0]!;
+    const nonce = BigInt((await account(caller.address)).nonce);
+    const raw = signTransaction(common, caller, { to: train, nonce, data: Buffer.from(Train.selectors['book(address)']! + word(caller.address), 'hex'), gasLimit: 200_000n, legacyGasPrice: 2_000_000_000n });
+    const before = BigInt((await account(caller.address)).balance);
+    const sent = await sendRaw(raw);
+    expect(sent).toMatchObject({ homeShard: 0, crossShard: true });
+    // Admission asked the contract's shard (DryRunCall); freeze it before its next block.
+    devnet.signal('state-shard-1', 'SIGSTOP');
+    try {
+      // The home shard debits the prepaid value and gas with the CALL receipt meanwhile.
+      await until('the prepaid debit on the home shard', async () => BigInt((await account(caller.address)).balance) < before);
+      const home = await (await net.peers.shard(0)).call<TransactionStatus>((c, md, o, cb) => c.getTransaction({ txHash: sent.txHash }, md, o, cb));
+      expect(home.status).toBe(TxStatus.TX_STATUS_PENDING); // no result credited: the call has not run
+      await devnet.killShard(1);
+    } finally {
+      devnet.signal('state-shard-1', 'SIGCONT');
+    }
+    await devnet.restartShard(1);
+    const end = (await watchToEnd(sent.txHash)).at(-1)!;
+    expect(end).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: { shardId: 1, success: true } });
+    // Four seats left: booked once. Kill and restart again: the receipt stream replays from the
+    // recorded cursor and the call does not run a second time.
+    expect(await net.storage(train, [slotKey(0n)])).toEqual([4n]);
+    await devnet.killShard(1);
+    await devnet.restartShard(1);
+    await until('an audit that passes', async () => (await runAudit({ registryAddress: devnet.registryAddress })).ok);
+    expect(await net.storage(train, [slotKey(0n)])).toEqual([4n]);
+    const report = await runAudit({ registryAddress: devnet.registryAddress });
+    expect(report.problems).toEqual([]);
+    expect(report.receipts.inFlight).toBe(0);
   } finally {
     net.close();
   }
