@@ -248,8 +248,10 @@ export class BlockExecutor {
       for (const step of steps) {
         if ('kind' in step) {
           if (step.kind === 'receipt-call') {
-            // A sender's calls run in the order they arrived: behind one that waits, the later ones wait too.
-            if (deferred.has(step.tx.from)) {
+            // A sender's calls run in the order they arrived: behind one that waits, the later ones
+            // wait too; so does one that does not fit in the block's gas.
+            if (deferred.has(step.tx.from) || gasUsed + step.tx.gasLimit > this.blockGasLimit) {
+              deferred.add(step.tx.from);
               step.result = { success: false, gasUsed: 0n, returned: 0n, deferred: true };
               continue;
             }
@@ -269,7 +271,8 @@ export class BlockExecutor {
           }
           const d = step.tx;
           if (gasUsed + d.gasLimit > this.blockGasLimit) {
-            outcomes.push(rejected(d, reasons.gasLimit(), { crossShard: true }));
+            // It waits for a later block (as a local transaction that does not fit does).
+            outcomes.push(rejected(d, reasons.gasLimit(), { crossShard: true, deferred: true }));
             continue;
           }
           if (step.refuse !== undefined) {

@@ -103,6 +103,25 @@ describe('ReceiptInbox', () => {
     expect(t.cursors.get(1)).toEqual(cursorOf(chain1.blocks[2]!));
   });
 
+  it('a take whose store read fails puts everything back, and the next take has the same receipts', async () => {
+    let failNext = true;
+    const inbox = new ReceiptInbox(common, ME, new Map(), async () => {
+      if (failNext) {
+        failNext = false;
+        throw new Error('store read failed');
+      }
+      return false;
+    });
+    await inbox.accept(1, chain1.batches[0]!);
+    await inbox.accept(1, chain1.batches[1]!);
+    await inbox.accept(1, chain1.batches[2]!);
+    await expect(inbox.take()).rejects.toThrow('store read failed');
+    expect(inbox.cursor(1)).toBe(2);
+    const t = await inbox.take();
+    expect(hashes(t)).toEqual([1, 3, 4].map(txHashOf));
+    expect(t.cursors.get(1)).toEqual(cursorOf(chain1.blocks[2]!));
+  });
+
   it('after a restart, resumes after the durable cursor and skips receipts the store credited', async () => {
     const store = creditStore();
     const before = new ReceiptInbox(common, ME, new Map(), store.wasCredited);

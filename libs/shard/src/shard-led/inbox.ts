@@ -86,13 +86,19 @@ export class ReceiptInbox {
       this.taken.set(source, q);
       batches.push(...q);
     }
-    for (const b of batches) {
-      for (const r of b.receipts) {
-        const h = r.txHash.toLowerCase();
-        if (this.credited.has(h) || this.inFlight.has(h) || (await this.wasCredited(h))) continue;
-        this.inFlight.add(h);
-        receipts.push(r);
+    try {
+      for (const b of batches) {
+        for (const r of b.receipts) {
+          const h = r.txHash.toLowerCase();
+          if (this.credited.has(h) || this.inFlight.has(h) || (await this.wasCredited(h))) continue;
+          this.inFlight.add(h);
+          receipts.push(r);
+        }
       }
+    } catch (err) {
+      // A store read failed: everything taken goes back, and the block fails.
+      this.putBack({ receipts, cursors });
+      throw err;
     }
     return { receipts, cursors };
   }

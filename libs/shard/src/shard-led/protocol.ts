@@ -12,8 +12,21 @@ import { ReceiptInbox, type InboxTake } from './inbox';
 const CURSOR_PREFIX = 'slc:';
 const CREDITED_PREFIX = 'slr:';
 const SENT_PREFIX = 'sls:';
-/** Call receipts taken from the inbox whose execution waits for a block-2PC lock (protobuf CrossShardReceipt). */
+/**
+ * Call receipts taken from the inbox whose execution waits for a block-2PC lock, under
+ * `slp:<arrival sequence, 16 digits>:<hash>` (protobuf CrossShardReceipt): read back in key order,
+ * which is their arrival order (a sender's calls run in that order).
+ */
 const PENDING_PREFIX = 'slp:';
+
+/** A call receipt waiting for a lock, with its arrival sequence (its store key). */
+interface PendingCall {
+  receipt: CrossShardReceipt;
+  seq: number;
+}
+
+/** The store key of a waiting call receipt. */
+const pendingKey = (p: PendingCall, hash: string) => `${PENDING_PREFIX}${String(p.seq).padStart(16, '0')}:${hash}`;
 
 /**
  * Shard-led cross-shard commit, receipt-based (docs/ARCHITECTURE.md §3, shard-led commit; Monoxide's relay
@@ -42,13 +55,13 @@ export class ShardLedProtocol implements CrossShardProtocol {
   /** Admitted calls carried as call receipts (by hash), until their block takes them. */
   private readonly calls = new Set<string>();
   /** Call receipts waiting for a block-2PC lock on this shard, by transaction hash, in arrival order. */
-  private readonly pending: Map<string, CrossShardReceipt>;
+  private readonly pending: Map<string, PendingCall>;
 
   private constructor(
     private readonly core: ShardCore,
     private readonly fallback: BlockTwoPhaseCommit,
     cursors: Map<number, SourceCursor>,
-    pending: Map<string, CrossShardReceipt>,
+    pending: Map<string, PendingCall>,
   ) {
     const store = core.opts.store;
     this.pending = pending;
@@ -67,8 +80,12 @@ export class ShardLedProtocol implements CrossShardProtocol {
     for (const [k, v] of await store.metaEntries(CURSOR_PREFIX)) {
       cursors.set(Number(k.slice(CURSOR_PREFIX.length)), JSON.parse(Buffer.from(v).toString('utf8')) as SourceCursor);
     }
-    const pending = new Map<string, CrossShardReceipt>();
-    for (const [k, v] of await store.metaEntries(PENDING_PREFIX)) pending.set(k.slice(PENDING_PREFIX.length), CrossShardReceipt.decode(v));
+    // Key order is arrival order (see PENDING_PREFIX).
+    const pending = new Map<string, PendingCall>();
+    for (const [k, v] of await store.metaEntries(PENDING_PREFIX)) {
+      const [seq, hash] = k.slice(PENDING_PREFIX.length).split(':');
+      pending.set(hash!, { receipt: CrossShardReceipt.decode(v), seq: Number(seq) });
+    }
     return new ShardLedProtocol(core, fallback, cursors, pending);
   }
 
@@ -147,7 +164,7 @@ export class ShardLedProtocol implements CrossShardProtocol {
 interface ShardLedShared {
   carries(tx: DecodedTx): boolean;
   isCall(txHash: string): boolean;
-  pending: Map<string, CrossShardReceipt>;
+  pending: Map<string, PendingCall>;
   /** The block with these carried entries is durable: forget them. */
   taken(hashes: string[]): void;
 }
@@ -162,7 +179,7 @@ class ShardLedBlock implements ProtocolBlock {
   /** Call receipts that could not be decoded: everything prepaid goes back. */
   private readonly undecodable = new Map<string, CrossShardReceipt>();
   private outgoing: CrossShardReceipt[] = [];
-  private pendingWrites = new Map<string, CrossShardReceipt | null>();
+  private pendingWrites = new Map<string, PendingCall | null>();
 
   constructor(
     private readonly core: ShardCore,
@@ -199,7 +216,7 @@ class ShardLedBlock implements ProtocolBlock {
         calls.push({ kind: 'system', op: { ...op, kind: 'receipt-credit' } }, { kind: 'system', op: { ...op, kind: 'receipt-debit' } });
       }
     };
-    for (const r of this.s.pending.values()) addCall(r);
+    for (const p of this.s.pending.values()) addCall(p.receipt);
     for (const r of take.receipts) {
       if (r.kind === ReceiptKind.RECEIPT_KIND_CALL) addCall(r);
       else credits.push({ kind: 'system', op: { kind: 'receipt-credit', txHash: r.txHash.toLowerCase(), address: r.to.toLowerCase(), amount: BigInt(r.value) } });
@@ -235,14 +252,18 @@ class ShardLedBlock implements ProtocolBlock {
     for (const r of take.receipts) meta.set(CREDITED_PREFIX + r.txHash.toLowerCase(), Buffer.from(String(r.sourceShard)));
     for (const [s, c] of take.cursors) meta.set(CURSOR_PREFIX + s, Buffer.from(JSON.stringify(c)));
     // Calls that wait for a lock stay pending (durably); the others leave the pending set.
-    const writes = new Map<string, CrossShardReceipt | null>();
+    const writes = new Map<string, PendingCall | null>();
+    let seq = Math.max(0, ...[...this.s.pending.values()].map((p) => p.seq)) + 1;
     for (const [h, { step, receipt }] of this.callSteps) {
       const waits = step.result?.deferred === true;
-      if (waits && !this.s.pending.has(h)) writes.set(h, receipt);
+      if (waits && !this.s.pending.has(h)) writes.set(h, { receipt, seq: seq++ });
       if (!waits && this.s.pending.has(h)) writes.set(h, null);
     }
     for (const h of this.undecodable.keys()) if (this.s.pending.has(h)) writes.set(h, null);
-    for (const [h, r] of writes) meta.set(PENDING_PREFIX + h, r ? CrossShardReceipt.encode(r).finish() : null);
+    for (const [h, p] of writes) {
+      if (p) meta.set(pendingKey(p, h), CrossShardReceipt.encode(p.receipt).finish());
+      else meta.set(pendingKey(this.s.pending.get(h)!, h), null);
+    }
     this.pendingWrites = writes;
     return { ...inner, meta, outgoingReceipts: outgoing };
   }
