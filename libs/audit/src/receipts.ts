@@ -46,7 +46,8 @@ export function checkReceipts(index: Pick<ShardsIndex, 'crossReceipts'>): Receip
   };
 }
 
-const KIND_NAMES = ['TRANSFER', 'CALL', 'CALL_RESULT'];
+/** A receipt kind's name as reported (`CALL_RESULT` for `RECEIPT_KIND_CALL_RESULT`). */
+const kindName = (k: ReceiptKind): string => (ReceiptKind[k] ?? String(k)).replace(/^RECEIPT_KIND_/, '');
 
 /** The problems of one transaction's receipts, how many distinct receipts (one per kind) it sent and how many were credited, and the values of those in flight. */
 function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[]; sent: number; credited: number; inFlight: bigint[] } {
@@ -62,7 +63,7 @@ function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[];
     if (firstOfKind.has(r.kind)) continue;
     firstOfKind.set(r.kind, r);
     const all = f.sent.filter((x) => x.kind === r.kind);
-    if (all.length > 1) out.push(`${tx}: ${KIND_NAMES[r.kind] ?? r.kind} receipt sent ${all.length} times (shards ${at(all)})`);
+    if (all.length > 1) out.push(`${tx}: ${kindName(r.kind)} receipt sent ${all.length} times (shards ${at(all)})`);
   }
   const receipts = [...firstOfKind.values()];
   for (const r of receipts) {
@@ -87,7 +88,7 @@ function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[];
     }
     credited += 1;
     if (credits.length > 1) out.push(`${tx}: receipt credited ${credits.length} times (shards ${at(credits)})`);
-    const to = r.kind === RECEIPT_KIND_CALL ? r.from : r.to;
+    const to = r.kind === ReceiptKind.RECEIPT_KIND_CALL ? r.from : r.to;
     if (c.address !== to || c.amount !== r.value || c.shardId !== r.destShard) {
       out.push(`${tx}: credited ${c.amount} wei to ${c.address} on shard ${c.shardId}, but the receipt says ${r.value} wei to ${to} on shard ${r.destShard}`);
     }
@@ -96,6 +97,3 @@ function receiptProblems(h: string, f: CrossReceiptFacts): { problems: string[];
   for (const c of f.credits) if (!usedCredits.has(c)) out.push(`${tx}: RECEIPT_CREDIT on shard ${c.shardId} for a receipt no shard sent (block ${c.height})`);
   return { problems: out, sent: receipts.length, credited, inFlight };
 }
-
-/** `ReceiptKind.RECEIPT_KIND_CALL`. */
-const RECEIPT_KIND_CALL = ReceiptKind.RECEIPT_KIND_CALL;

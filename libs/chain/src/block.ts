@@ -9,6 +9,8 @@ import { NONCE_SLOT, type BlockExecution, type SystemOp } from './block-steps';
 import { toProtoTransaction } from './tx';
 import { EMPTY_TRIE_ROOT_BYTES, orderedTrieRootBytes } from './ordered-trie';
 
+const UTF8 = new TextEncoder();
+
 /** Parent hash of a genesis block: 32 zero bytes. */
 export const ZERO_HASH = '0x' + '00'.repeat(32);
 
@@ -55,7 +57,7 @@ export function encodeCrossShardReceipt(r: CrossShardReceipt): Uint8Array {
     r.rawTransaction ?? new Uint8Array(),
     r.success ? 1 : 0,
     intToBytes(r.gasUsed ?? 0),
-    new TextEncoder().encode(r.error ?? ''),
+    UTF8.encode(r.error ?? ''),
   ]);
 }
 

@@ -14,17 +14,31 @@ export function headerOnly(b: StateShardBlock): StateShardBlock {
 }
 
 /**
+ * The Merkle Patricia trie of a block's outgoing receipts (key rlp(index), value the receipt's
+ * RLP); its root is the block's `outgoingReceiptsRoot`.
+ */
+export async function outgoingReceiptsTrie(block: StateShardBlock): Promise<MerklePatriciaTrie> {
+  const trie = new MerklePatriciaTrie({ useKeyHashing: false });
+  for (let i = 0; i < block.outgoingReceipts.length; i++) await trie.put(RLP.encode(i), encodeCrossShardReceipt(block.outgoingReceipts[i]!));
+  return trie;
+}
+
+/**
  * The receipt batch of `block` for `destShard` (SubscribeReceipts): the header and every outgoing
  * receipt for the destination with its Merkle Patricia proof against the block's
- * `outgoingReceiptsRoot` (key rlp(index), as transactions and receipts tries). Builds the trie of
- * the block's receipts once per call.
+ * `outgoingReceiptsRoot` (key rlp(index), as transactions and receipts tries). `trieOf` gives the
+ * block's receipts trie [built by {@link outgoingReceiptsTrie}; a server with several destination
+ * streams shares one per block]; it is asked only when the block has receipts for `destShard`.
  */
-export async function receiptBatchOf(block: StateShardBlock, destShard: number): Promise<ReceiptBatch> {
+export async function receiptBatchOf(
+  block: StateShardBlock,
+  destShard: number,
+  trieOf: (block: StateShardBlock) => Promise<MerklePatriciaTrie> = outgoingReceiptsTrie,
+): Promise<ReceiptBatch> {
   const mine = block.outgoingReceipts.map((r, index) => ({ r, index })).filter(({ r }) => r.destShard === destShard);
   const receipts: ProvenReceipt[] = [];
   if (mine.length > 0) {
-    const trie = new MerklePatriciaTrie({ useKeyHashing: false });
-    for (let i = 0; i < block.outgoingReceipts.length; i++) await trie.put(RLP.encode(i), encodeCrossShardReceipt(block.outgoingReceipts[i]!));
+    const trie = await trieOf(block);
     for (const { r, index } of mine) {
       const proof = await createMerkleProof(trie, RLP.encode(index));
       receipts.push({ receipt: r, index, proof: proof.map((p) => Buffer.from(p)) });
@@ -100,6 +114,7 @@ export async function verifyReceiptBatch(
   const receipts: CrossShardReceipt[] = [];
   const root = h.outgoingReceiptsRoot ? hexToBytes(h.outgoingReceiptsRoot as `0x${string}`) : EMPTY_TRIE_ROOT_BYTES;
   let lastIndex = -1;
+  const verifier = new MerklePatriciaTrie({ useKeyHashing: false });
   for (const p of batch.receipts) {
     const r = p.receipt;
     if (!r) throw errors.invalidArgument(`${where}: proven receipt without a receipt`);
@@ -113,7 +128,7 @@ export async function verifyReceiptBatch(
     checkReceiptFields(r, where);
     let leaf: Uint8Array | null;
     try {
-      leaf = await verifyMPTWithMerkleProof(new MerklePatriciaTrie({ useKeyHashing: false }), root, RLP.encode(p.index), p.proof.map((x) => new Uint8Array(x)));
+      leaf = await verifyMPTWithMerkleProof(verifier, root, RLP.encode(p.index), p.proof.map((x) => new Uint8Array(x)));
     } catch (err) {
       throw errors.invalidArgument(`${where}: receipt of tx ${r.txHash}: invalid proof (${(err as Error).message})`);
     }

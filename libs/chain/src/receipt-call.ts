@@ -13,7 +13,7 @@ export interface ReceiptCallEnv {
   block: Block;
   /** Gas used by the block's earlier steps. */
   blockGasUsed: bigint;
-  /** Whether an address is placed on this shard. */
+  /** Whether an address (lowercase 0x hex) is placed on this shard. */
   isLocal: (address: string) => boolean;
   /** Whether a lock key (lock-keys.ts) is held by a cross-shard contract call of block-2PC [none]. */
   isLockedKey?: (key: string) => boolean;
@@ -30,7 +30,8 @@ export interface ReceiptCallEnv {
  * block.
  */
 export async function executeReceiptCall(env: ReceiptCallEnv, step: ReceiptCallStep): Promise<{ outcomes: StepOutcome[]; gasUsed: bigint }> {
-  const { sm, tx: d } = { sm: env.sm, tx: step.tx };
+  const sm = env.sm;
+  const d = step.tx;
   const sender = createAddressFromString(d.from);
   const credit: SystemOp = { kind: 'receipt-credit', txHash: d.hash, address: d.from, amount: step.prepaid };
   const giveBack = (error: string) => {

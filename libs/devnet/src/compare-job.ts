@@ -5,7 +5,7 @@ import type { ShardProtocolName } from '@shardlab/shard';
 import type { PlacementPolicy } from '@shardlab/workload';
 import type { Devnet } from './devnet';
 import { comparisonRuns } from './job-flags';
-import { jobLog, placeJobWorkload, readJobWorkload, runPlannedWorkload, type JobOpts, type JobOutput, type JobWorkload, type PlannedWorkload } from './job';
+import { jobLog, needsContracts, placeJobWorkload, readJobWorkload, runPlannedWorkload, type JobOpts, type JobOutput, type JobWorkload, type PlannedWorkload } from './job';
 
 /**
  * What the comparison's notes need to know about the workload: a trace's file and planned rows,
@@ -52,7 +52,7 @@ export function comparisonNotes(w: ComparisonWorkload, placements: readonly stri
 
 function workloadOf(w: JobWorkload, o: JobOpts): ComparisonWorkload {
   if (w.kind === 'trace') return { kind: 'trace', file: w.file, rows: w.rows };
-  return { kind: 'synthetic', txs: o.txs, accounts: o.accounts, seed: o.seed, contracts: o.mix.erc20 > 0 || o.mix.swap > 0, swaps: o.mix.swap > 0 };
+  return { kind: 'synthetic', txs: o.txs, accounts: o.accounts, seed: o.seed, contracts: needsContracts(o), swaps: o.mix.swap > 0 };
 }
 
 /**

@@ -1,6 +1,7 @@
 // startDevnet: a local network of separate processes (registry, shards, orchestrator, simulator, gateway) on free ports, waited healthy, with kill and restart of shards and orchestrator
 import { join } from 'node:path';
 import { scaleDeadlineMs } from '@shardlab/rpc';
+import type { ShardProtocolName } from '@shardlab/shard';
 import { freePort, spawnService, stopProcess, waitHealthy, type ServiceProcess } from './processes';
 
 /** Options of {@link startDevnet}. */
@@ -25,7 +26,7 @@ export interface DevnetOpts {
   /** JSON genesis file `{"alloc": {"0xaddress": "wei"}}` given to every shard, funding accounts besides the development accounts (e.g. a trace's senders). */
   genesisFile?: string;
   /** Cross-shard commit protocol of every state shard [`block-2pc`]. */
-  protocol?: 'block-2pc' | 'shard-led';
+  protocol?: ShardProtocolName;
   /**
    * JSON placement file `{"overrides": {"0xaddress": shard}}` given to the registry
    * (`--placement-file`): explicit placements from epoch 1, which every service reads at start

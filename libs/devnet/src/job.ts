@@ -189,7 +189,7 @@ export async function readJobWorkload(o: JobOpts, log: JobLog): Promise<JobWorkl
 }
 
 /** Whether the synthetic workload of `o` calls contracts (ERC-20 transfers or swaps), so they are deployed first. */
-function needsContracts(o: Pick<JobOpts, 'mix'>): boolean {
+export function needsContracts(o: Pick<JobOpts, 'mix'>): boolean {
   return o.mix.erc20 > 0 || o.mix.swap > 0;
 }
 

@@ -197,7 +197,7 @@ export class OutcomeTracker {
       if (r.kind !== ReceiptKind.RECEIPT_KIND_CALL_RESULT) continue;
       const h = r.txHash.toLowerCase();
       results.add(h);
-      this.callResults.set(h, { success: r.success, error: r.error });
+      if (this.expected.has(h)) this.callResults.set(h, { success: r.success, error: r.error });
     }
     // A transfer ends when its destination credits the receipt, a call when its sender's shard
     // credits the result (applied everywhere).

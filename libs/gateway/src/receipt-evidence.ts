@@ -156,7 +156,7 @@ export function shardLedEnd(ev: ReceiptEvidence, homeShard: number, homeCommitte
  * debited on its home and credited on its destination; a call debited on its home, executed (or
  * refused) on its contract's shard and its result credited on its home — a call that reverted is
  * COMMITTED too, its receipt saying `success: false` and the error. The receipt is the home's for a
- * transfer (`homeReceipt`, else the one its home block showed; the fee) and the contract shard's
+ * transfer (the one its home block showed; the fee) and the contract shard's
  * outcome for a call ({@link callOutcomeReceipt}); absent while not known (a call's result not
  * seen, a home receipt not read). `block_height` is the home block that included it (0 when not
  * known), `updated_at_ms` the ending block's timestamp (`nowMs` when the end is the home's answer).
@@ -165,11 +165,11 @@ export function shardLedStatus(
   txHash: string,
   homeShard: number,
   ev: ReceiptEvidence,
-  opts: { homeCommitted?: boolean; homeReceipt?: Receipt; nowMs: number },
+  opts: { homeCommitted?: boolean; nowMs: number },
 ): TransactionStatus | undefined {
   const end = shardLedEnd(ev, homeShard, opts.homeCommitted);
   if (!end) return undefined;
-  const homeReceipt = opts.homeReceipt ?? ev.home?.receipt;
+  const homeReceipt = ev.home?.receipt;
   const receipt = end.kind === 'call' ? (ev.callResult ? callOutcomeReceipt(txHash, ev.callResult) : undefined) : homeReceipt;
   return {
     txHash,

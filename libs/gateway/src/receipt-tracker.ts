@@ -90,11 +90,6 @@ export class ReceiptTracker {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Whether `txHash` (lowercase) is tracked. */
-  isTracked(txHash: string): boolean {
-    return this.tracked.get(txHash) !== undefined;
-  }
-
   /**
    * Tracks the cross-shard transaction `txHash` (lowercase 0x hex) of home shard `homeShard`, with
    * its destination `destShard` when known, and follows both shards' blocks. `beforeSubmit`: the

@@ -260,10 +260,10 @@ export function buildComparison(input: ComparisonInput): Comparison {
       dir: run.dir,
       ok: r !== null && r.accountedFor && r.audit.ok,
       error: run.error ?? null,
-      signedWorkload: run.signedWorkload ? { ...run.signedWorkload } : null,
+      signedWorkload: run.signedWorkload ?? null,
       figures: f,
       ratios: f && base ? runRatios(f, base) : null,
-      report: r ? structuredClone(r) : null,
+      report: r ?? null,
     };
   });
   return {

@@ -33,7 +33,7 @@ import type {
 import { context } from '@opentelemetry/api';
 import { logFailure, serverStream, settleItems, unary } from '@shardlab/rpc';
 import { extractContext, type Logger } from '@shardlab/telemetry';
-import { receiptBatchOf } from '@shardlab/chain';
+import { outgoingReceiptsTrie, receiptBatchOf } from '@shardlab/chain';
 import type { ShardNode } from './node';
 
 /** One SubmitTransaction (alone or as an item of SubmitTransactions). */
@@ -49,6 +49,18 @@ function submitOne(node: ShardNode, req: SubmitTransactionRequest): Promise<Subm
  * proofs.ts; locks of cross-shard contract calls, see tpc/key-locks.ts).
  */
 export function stateShardService(node: ShardNode, logger: Logger): UntypedServiceImplementation {
+  // Every destination's receipt stream proves receipts of the same recent blocks: build each
+  // block's receipts trie once (the last few blocks kept, by hash).
+  const tries = new Map<string, ReturnType<typeof outgoingReceiptsTrie>>();
+  const receiptTrie = (block: StateShardBlock) => {
+    let t = tries.get(block.hash);
+    if (!t) {
+      t = outgoingReceiptsTrie(block);
+      tries.set(block.hash, t);
+      if (tries.size > 16) tries.delete(tries.keys().next().value!);
+    }
+    return t;
+  };
   return {
     submitTransaction: unary<SubmitTransactionRequest, SubmitTransactionResponse>(logger, 'SubmitTransaction', async (req) => submitOne(node, req)),
     submitTransactions: unary<SubmitTransactionsRequest, SubmitTransactionsResponse>(logger, 'SubmitTransactions', async (req) => ({
@@ -76,7 +88,7 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
       if (!Number.isInteger(req.destShard) || req.destShard < 0 || req.destShard >= shards || req.destShard === node.shardId) {
         throw errors.invalidArgument(`dest_shard ${req.destShard} is not another shard of 0..${shards - 1} (this is shard ${node.shardId})`);
       }
-      for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(await receiptBatchOf(block, req.destShard));
+      for await (const block of node.subscribe(req.fromHeight, ctx.signal)) await send(await receiptBatchOf(block, req.destShard, receiptTrie));
     }),
     getProof: unary<GetProofRequest, GetProofResponse>(logger, 'GetProof', (req) =>
       node.getProof(req.address, req.slots, req.height),

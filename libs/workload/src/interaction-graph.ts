@@ -2,7 +2,7 @@
 import { createPlacement, devAccounts, shardOf, type Placement } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
 import type { UniswapLayout } from '@shardlab/contracts';
-import { partitionGraph, placementStats, type InteractionEdge } from './graph-placement';
+import { partitionGraph, placementStats, vertexLoads, type InteractionEdge } from './graph-placement';
 import type { SyntheticPlan } from './synthetic-txs';
 
 /** A workload's interaction graph: what {@link partitionGraph} and {@link placementStats} take. */
@@ -21,14 +21,8 @@ export interface InteractionGraph {
  * number of transactions it sends. Nothing is pinned. Pure.
  */
 export function replayGraph(txs: readonly { readonly from: string; readonly to: string }[]): InteractionGraph {
-  const edges: InteractionEdge[] = [];
-  const loads = new Map<string, number>();
-  for (const t of txs) {
-    edges.push({ from: t.from, to: t.to, weight: 1 });
-    loads.set(t.from, (loads.get(t.from) ?? 0) + 1);
-    if (!loads.has(t.to)) loads.set(t.to, 0);
-  }
-  return { edges, loads, pinned: new Map() };
+  const edges: InteractionEdge[] = txs.map((t) => ({ from: t.from, to: t.to, weight: 1 }));
+  return { edges, loads: vertexLoads(edges), pinned: new Map() };
 }
 
 /**
@@ -61,8 +55,6 @@ export const SYNTHETIC_VERTICES = {
 export function syntheticGraph(plan: SyntheticPlan, layout?: Pick<UniswapLayout, 'tokenA' | 'tokenB' | 'factory' | 'router'>): InteractionGraph {
   const V = SYNTHETIC_VERTICES;
   const edges: InteractionEdge[] = [];
-  const loads = new Map<string, number>();
-  const send = (from: string, amount: number) => loads.set(from, (loads.get(from) ?? 0) + amount);
   const pinned = new Map<string, number>();
   if (layout) {
     for (const [v, s] of [
@@ -80,7 +72,6 @@ export function syntheticGraph(plan: SyntheticPlan, layout?: Pick<UniswapLayout,
     if (op.kind !== 'transfer' && !layout) throw errors.invalidArgument(`the synthetic plan has ${op.kind} operations: the contracts' layout is needed to place them`);
     if (op.kind === 'swap') {
       for (const swapper of [V.swapsFromA, V.swapsFromB]) {
-        send(swapper, 0.5);
         for (const c of [V.router, V.pair, V.tokenA, V.tokenB]) edges.push({ from: swapper, to: c, weight: 0.125 });
       }
       continue;
@@ -88,10 +79,8 @@ export function syntheticGraph(plan: SyntheticPlan, layout?: Pick<UniswapLayout,
     const from = plan.accounts[op.from]!.address;
     const to = op.kind === 'transfer' ? plan.accounts[op.to]!.address : op.token % 2 === 0 ? V.tokenA : V.tokenB;
     edges.push({ from, to, weight: 1 });
-    send(from, 1);
-    if (!loads.has(to)) loads.set(to, 0);
   }
-  return { edges, loads, pinned };
+  return { edges, loads: vertexLoads(edges), pinned };
 }
 
 /** How the main job places accounts: `hash` (last byte mod shards) or `graph` ({@link partitionGraph}). */

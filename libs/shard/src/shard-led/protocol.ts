@@ -52,8 +52,6 @@ export class ShardLedProtocol implements CrossShardProtocol {
   readonly carriesCrossShard = true;
   readonly follows: readonly FollowedStream[];
   private readonly inbox: ReceiptInbox;
-  /** Admitted calls carried as call receipts (by hash), until their block takes them. */
-  private readonly calls = new Set<string>();
   /** Call receipts waiting for a block-2PC lock on this shard, by transaction hash, in arrival order. */
   private readonly pending: Map<string, PendingCall>;
 
@@ -89,9 +87,13 @@ export class ShardLedProtocol implements CrossShardProtocol {
     return new ShardLedProtocol(core, fallback, cursors, pending);
   }
 
-  /** Whether the protocol carries `tx` itself (a value transfer or an admitted call receipt), rather than its block-2PC fallback. */
-  private carries(tx: DecodedTx): boolean {
-    return (tx.to !== undefined && tx.tx.data.length === 0) || this.calls.has(tx.hash);
+  /**
+   * Whether the protocol carries a cross-shard mempool entry itself (a value transfer, or a call
+   * admitted as a call receipt: neither reserves a nonce for the orchestrator's ordered copy),
+   * rather than its block-2PC fallback (a nonce reservation).
+   */
+  private static carries(entry: MempoolEntry): boolean {
+    return entry.crossShard && !entry.reservation && entry.tx.to !== undefined;
   }
 
   async carriesCall(tx: DecodedTx, targetShard: number): Promise<boolean> {
@@ -104,7 +106,6 @@ export class ShardLedProtocol implements CrossShardProtocol {
       this.core.opts.logger.warn({ txHash: tx.hash, targetShard, err: (err as Error).message }, 'DryRunCall failed; the call goes to block-2PC');
       return false;
     }
-    this.calls.add(tx.hash);
     return true;
   }
 
@@ -113,7 +114,7 @@ export class ShardLedProtocol implements CrossShardProtocol {
   }
 
   async dispatch(tx: DecodedTx, entry: MempoolEntry, involvedShards: number[]): Promise<void> {
-    if (!this.carries(tx)) return this.fallback.dispatch(tx, entry, involvedShards);
+    if (!ShardLedProtocol.carries(entry)) return this.fallback.dispatch(tx, entry, involvedShards);
     // Nothing to hand over: the transfer or call goes into this shard's next block.
     entry.ready = true;
   }
@@ -149,24 +150,17 @@ export class ShardLedProtocol implements CrossShardProtocol {
   }
 
   beginBlock(): ProtocolBlock {
-    return new ShardLedBlock(this.core, this.inbox, this.fallback.beginBlock(), {
-      carries: (tx) => this.carries(tx),
-      isCall: (h) => this.calls.has(h),
-      pending: this.pending,
-      taken: (hashes) => {
-        for (const h of hashes) this.calls.delete(h);
-      },
-    });
+    return new ShardLedBlock(this.core, this.inbox, this.fallback.beginBlock(), { carries: (e) => ShardLedProtocol.carries(e), pending: this.pending });
   }
 }
 
+/** Whether a carried transaction is a call (calldata): a CALL receipt, not a TRANSFER. */
+const isCallTx = (tx: DecodedTx): boolean => tx.tx.data.length > 0;
+
 /** What one {@link ShardLedBlock} reads and updates of its protocol. */
 interface ShardLedShared {
-  carries(tx: DecodedTx): boolean;
-  isCall(txHash: string): boolean;
+  carries(entry: MempoolEntry): boolean;
   pending: Map<string, PendingCall>;
-  /** The block with these carried entries is durable: forget them. */
-  taken(hashes: string[]): void;
 }
 
 /** The shard-led part of one block (incoming receipts applied, outgoing receipts listed) around block-2PC's part. */
@@ -192,12 +186,12 @@ class ShardLedBlock implements ProtocolBlock {
     const core = this.core;
     const external = new Map<string, BlockStep>();
     for (const e of input.entries) {
-      if (!e.crossShard || !this.s.carries(e.tx)) continue;
+      if (!this.s.carries(e)) continue;
       this.sent.set(e.tx.hash, e.tx);
       // A call pays no gas here: its value and gas limit × fee cap (the up-front cost Ethereum
       // checks) are prepaid; the contract's shard charges the gas used and returns the rest.
       const prepaid = e.tx.maxCost;
-      external.set(e.tx.hash, this.s.isCall(e.tx.hash) ? { kind: 'accept', tx: e.tx, lock: false, debit: true, gasUsed: 0n, lockAmount: prepaid } : { kind: 'accept', tx: e.tx, lock: false, debit: true });
+      external.set(e.tx.hash, isCallTx(e.tx) ? { kind: 'accept', tx: e.tx, lock: false, debit: true, gasUsed: 0n, lockAmount: prepaid } : { kind: 'accept', tx: e.tx, lock: false, debit: true });
     }
     const take = (this.take = await this.inbox.take());
     const credits: BlockStep[] = [];
@@ -274,7 +268,7 @@ class ShardLedBlock implements ProtocolBlock {
     const base = { txHash, sourceShard: core.shardId, value: amount.toString(), rawTransaction: Buffer.alloc(0), success: false, gasUsed: 0, error: '' };
     const tx = this.sent.get(txHash);
     if (tx && tx.to !== undefined) {
-      const call = this.s.isCall(txHash);
+      const call = isCallTx(tx);
       return { ...base, destShard: shardOfAddress(core, tx.to), from: tx.from, to: tx.to, kind: call ? ReceiptKind.RECEIPT_KIND_CALL : ReceiptKind.RECEIPT_KIND_TRANSFER, ...(call ? { rawTransaction: Buffer.from(tx.raw) } : {}) };
     }
     const executed = this.callSteps.get(txHash);
@@ -299,7 +293,6 @@ class ShardLedBlock implements ProtocolBlock {
       if (r) this.s.pending.set(h, r);
       else this.s.pending.delete(h);
     }
-    this.s.taken([...this.sent.keys()].filter((h) => !deferred.has(h)));
     return this.inner.applyDurable(deferred);
   }
   trace(block: StateShardBlock): void {
