@@ -72,7 +72,8 @@ describe('SimulatorService over gRPC, with fake state shards and a real registry
       port: 0,
       host: '127.0.0.1',
       directory,
-      shardDeadlineMs: 500,
+      // Room for a loaded machine (the whole suite runs on two workers): no test here waits on it.
+      shardDeadlineMs: 5_000,
       lockTtlMs: 7_000,
       lockWaitMs: 4_000,
       logger: silentLogger(),
