@@ -3,7 +3,7 @@ import type { Common } from '@ethereumjs/common';
 import { RLP } from '@ethereumjs/rlp';
 import { bigIntToUnpaddedBytes, hexToBytes, intToBytes } from '@ethereumjs/util';
 import { toHex } from '@shardlab/common';
-import { SystemTxKind, type BlockTransaction, type CrossShardReceipt, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
+import { SystemTxKind, type BlockTransaction, type CrossShardReceipt, type PrepareVote, type Receipt, type StateShardBlock, type SystemTransaction, type TpcResult } from '@shardlab/proto';
 import { nativeKeccak256 } from './crypto';
 import { NONCE_SLOT, type BlockExecution, type SystemOp } from './block-steps';
 import { toProtoTransaction } from './tx';
@@ -93,7 +93,7 @@ export function encodeSystemTx(t: SystemTransaction): Uint8Array {
 const NONCE_SLOT_BYTES = new TextEncoder().encode(NONCE_SLOT);
 
 /** The header fields of a state-shard block (what its hash covers). */
-export type BlockHeader = Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare' | 'outgoingReceipts'>;
+export type BlockHeader = Omit<StateShardBlock, 'hash' | 'transactions' | 'receipts' | 'tpcPrepare' | 'outgoingReceipts' | 'decisions'>;
 
 /**
  * Block hash: keccak256 of RLP([shardId, height, parentHash, stateRoot, transactionsRoot,
@@ -136,6 +136,8 @@ export interface BlockInputs {
   votes?: PrepareVote[];
   /** Shard-led receipts of value debited in this block for other shards, in block order. */
   outgoingReceipts?: CrossShardReceipt[];
+  /** Client-led decisions the block applied (not covered by the hash, as votes). */
+  decisions?: TpcResult[];
 }
 
 /**
@@ -188,5 +190,5 @@ export async function buildBlock(common: Common, inp: BlockInputs): Promise<Stat
   };
   const hash = blockHash(common, header);
   for (const r of receipts) r.blockHash = hash;
-  return { ...header, hash, transactions, receipts, tpcPrepare: inp.votes ?? [], outgoingReceipts: inp.outgoingReceipts ?? [] };
+  return { ...header, hash, transactions, receipts, tpcPrepare: inp.votes ?? [], outgoingReceipts: inp.outgoingReceipts ?? [], decisions: inp.decisions ?? [] };
 }

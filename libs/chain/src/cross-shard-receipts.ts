@@ -10,7 +10,7 @@ import { EMPTY_TRIE_ROOT_BYTES } from './ordered-trie';
 
 /** A block's header as a receipt batch carries it: no transactions, receipts, votes or outgoing receipts. */
 export function headerOnly(b: StateShardBlock): StateShardBlock {
-  return { ...b, transactions: [], receipts: [], tpcPrepare: [], outgoingReceipts: [] };
+  return { ...b, transactions: [], receipts: [], tpcPrepare: [], outgoingReceipts: [], decisions: [] };
 }
 
 /**

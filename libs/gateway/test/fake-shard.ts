@@ -228,14 +228,15 @@ export class FakeShard {
       orchestratorHeight: 0,
       outgoingReceipts: extras.outgoingReceipts ?? [],
       outgoingReceiptsRoot: '',
+      decisions: [],
     };
   }
 
   private submitOne(raw: Uint8Array): SubmitTransactionResponse {
     const s = this.submit(raw);
     return s.crossShard
-      ? { txHash: s.txHash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING }
-      : { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status };
+      ? { txHash: s.txHash, shardId: this.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING, clientCoordinated: false }
+      : { txHash: s.txHash, shardId: this.shardId, crossShard: false, status: s.status, clientCoordinated: false };
   }
 
   private implementation(): StateShardServiceServer {
@@ -341,6 +342,12 @@ export class FakeShard {
         throw errors.unimplemented('not in the fake');
       }),
       listAccounts: unary(log, 'ListAccounts', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
+      prepare: unary(log, 'Prepare', async () => {
+        throw errors.unimplemented('not in the fake');
+      }),
+      decide: unary(log, 'Decide', async () => {
         throw errors.unimplemented('not in the fake');
       }),
     };

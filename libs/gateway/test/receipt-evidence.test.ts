@@ -66,6 +66,7 @@ function block(shardId: number, height: number, parts: Partial<StateShardBlock>)
     orchestratorHeight: 0,
     outgoingReceipts: [],
     outgoingReceiptsRoot: '',
+    decisions: [],
     ...parts,
   };
 }

@@ -25,7 +25,7 @@ function shardBlock(shardId: number, votes: PrepareVote[], txs: Transaction[] = 
     timestampMs: 1,
     gasUsed: 0,
     baseFeePerGas: '0',
-    orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '',
+    orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '', decisions: [],
     transactions: txs.map((t) => ({ kind: { $case: 'user' as const, value: t } })),
     receipts: [],
     tpcPrepare: votes,

@@ -27,7 +27,7 @@ export function shardBlock(shardId: number, height: number, votes: PrepareVote[]
     timestampMs: height,
     gasUsed: 0,
     baseFeePerGas: '0',
-    orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '',
+    orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '', decisions: [],
     transactions: [],
     receipts: [],
     tpcPrepare: votes,

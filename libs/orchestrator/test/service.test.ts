@@ -196,7 +196,7 @@ describe('OrchestratorService contract', () => {
         timestampMs: 1,
         gasUsed: 0,
         baseFeePerGas: '0',
-        orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '',
+        orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '', decisions: [],
         transactions: [],
         receipts: [],
         tpcPrepare: [{ txHash: hashOf(4), vote: Vote.VOTE_NO, reason: 'recipient is a contract' }],

@@ -57,6 +57,10 @@ export const reasons = {
   /** The orchestrator could not take a forward. */
   forwardFailed: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_FORWARD_FAILED, detail }),
   /** Anything without a code of its own (`detail`: the message). */
+  /** Client-led: no decision reached the shard within `blocks` blocks of the prepare recorded at `preparedAt`. */
+  lockTimeout: (blocks: number, preparedAt: number) => makeReason({ code: ReasonCode.REASON_CODE_LOCK_TIMEOUT, amount: String(blocks), detail: String(preparedAt) }),
+  /** Client-led: the coordinator aborted for a reason other than a vote (`detail`: why). */
+  coordinatorAborted: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_COORDINATOR_ABORTED, detail }),
   other: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_OTHER, detail }),
 };
 
@@ -95,6 +99,10 @@ export function reasonMessage(r: Reason): string {
       return `invalid proof for ${r.address}${r.detail ? `: ${r.detail}` : ''}`;
     case ReasonCode.REASON_CODE_NOT_LOCKED:
       return 'not locked';
+    case ReasonCode.REASON_CODE_LOCK_TIMEOUT:
+      return `lock timeout: no decision from the coordinator within ${r.amount} blocks of the prepare (block ${r.detail})`;
+    case ReasonCode.REASON_CODE_COORDINATOR_ABORTED:
+      return `aborted by the coordinator: ${r.detail}`;
     default:
       return r.detail;
   }

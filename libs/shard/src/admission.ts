@@ -17,6 +17,8 @@ export interface SubmitResult {
   shardId: number;
   crossShard: boolean;
   status: TxStatus;
+  /** Client-led: the cross-shard transaction waits for its client to coordinate it (Prepare, Decide). */
+  clientCoordinated: boolean;
 }
 
 /**
@@ -104,10 +106,10 @@ export class Admission {
       });
       if (crossShard) {
         await this.protocol.dispatch(d, entry, involvedShards);
-        return { txHash: d.hash, shardId: core.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING };
+        return { txHash: d.hash, shardId: core.shardId, crossShard: true, status: TxStatus.TX_STATUS_PENDING, clientCoordinated: this.protocol.clientCoordinated === true };
       }
       core.opts.logger.debug({ txHash: d.hash, from: d.from, nonce: Number(d.nonce) }, 'transaction queued');
-      return { txHash: d.hash, shardId: core.shardId, crossShard: false, status: TxStatus.TX_STATUS_QUEUED };
+      return { txHash: d.hash, shardId: core.shardId, crossShard: false, status: TxStatus.TX_STATUS_QUEUED, clientCoordinated: false };
     });
   }
 

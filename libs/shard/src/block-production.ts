@@ -75,7 +75,7 @@ export class BlockProducer {
           (a) => shardOfAddress(core, a) === core.shardId,
           pblock.locksHeld() ? (k) => pblock.holds(k) : undefined,
         );
-        const { orchestratorHeight, votes, meta, outgoingReceipts } = await pblock.finish(execution);
+        const { orchestratorHeight, votes, meta, outgoingReceipts, decisions } = await pblock.finish(execution);
         block = await buildBlock(core.opts.common, {
           shardId: core.shardId,
           height,
@@ -86,6 +86,7 @@ export class BlockProducer {
           orchestratorHeight,
           votes,
           ...(outgoingReceipts ? { outgoingReceipts } : {}),
+          ...(decisions ? { decisions } : {}),
         });
         await store.commitBlock(block, execution.touched, meta);
         committed = true;

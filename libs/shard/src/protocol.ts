@@ -1,6 +1,6 @@
 // The cross-shard protocol seam: what a state shard asks of the protocol that commits its cross-shard transactions.
 import type { BlockExecution, BlockStep, DecodedTx } from '@shardlab/chain';
-import type { CrossShardReceipt, LockKey, OrchestratorBlock, PrepareVote, ReceiptBatch, StateShardBlock } from '@shardlab/proto';
+import type { CrossShardReceipt, LockKey, OrchestratorBlock, PrepareVote, ReceiptBatch, StateShardBlock, TpcResult } from '@shardlab/proto';
 import type { MempoolEntry } from './mempool';
 import type { SimulationLock } from './tpc/key-locks';
 
@@ -28,6 +28,11 @@ export interface CrossShardProtocol {
   readonly name: string;
   /** Whether cross-shard transactions can be admitted at all (else they are refused UNIMPLEMENTED). */
   readonly carriesCrossShard: boolean;
+  /**
+   * Client-led: admitted cross-shard transactions wait for their client to coordinate them
+   * (Prepare and Decide on every involved shard); submissions say so. Absent: false.
+   */
+  readonly clientCoordinated?: boolean;
   /** Value of `address` held by cross-shard transactions in flight here, in wei (admission subtracts it). */
   lockedOf(address: string): bigint;
   /**
@@ -115,6 +120,8 @@ export interface BlockFinish {
   meta: Map<string, Uint8Array | null>;
   /** Shard-led receipts of value the block debited for other shards, in block order. */
   outgoingReceipts?: CrossShardReceipt[];
+  /** Client-led decisions the block applied, each with its involved shards. */
+  decisions?: TpcResult[];
 }
 
 /** The protocol's part of one block in progress, from plan to durable (or rolled back). */

@@ -285,7 +285,7 @@ describe('StateShardService edge behaviour (fake node)', () => {
     timestampMs: 0,
     gasUsed: 0,
     baseFeePerGas: '0',
-    orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '',
+    orchestratorHeight: 0, outgoingReceipts: [], outgoingReceiptsRoot: '', decisions: [],
     transactions: [],
     receipts: [],
     tpcPrepare: [],

@@ -44,6 +44,7 @@ function block(height: number, txHashes: string[] = []): StateShardBlock {
     orchestratorHeight: 0,
     outgoingReceipts: [],
     outgoingReceiptsRoot: '',
+    decisions: [],
   };
 }
 
