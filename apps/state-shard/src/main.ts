@@ -15,6 +15,7 @@ const program = new Command()
   .addOption(new Option('--max-txs-per-block <n>', 'most transactions in a block').env('MAX_TXS_PER_BLOCK').argParser(intOption).default(5000))
   .addOption(new Option('--simulation-lock-max-ttl-ms <ms>', 'longest simulation lock granted to the simulator (longer requests are capped)').env('SIMULATION_LOCK_MAX_TTL_MS').argParser(intOption).default(60_000))
   .addOption(new Option('--protocol <name>', 'cross-shard commit protocol; every shard of a network runs the same one').env('PROTOCOL').choices(SHARD_PROTOCOLS).default('block-2pc'))
+  .addOption(new Option('--lock-timeout-blocks <n>', 'client-led: blocks after a vote without a decision before the shard aborts by itself').env('LOCK_TIMEOUT_BLOCKS').argParser(intOption).default(40))
   .addOption(new Option('--genesis <file>', 'JSON genesis file {"alloc": {"0xaddr": "wei"}} added to the development accounts').env('GENESIS_FILE'));
 
 void runService('state-shard', program, async ({ logger, options }) => {
@@ -33,6 +34,7 @@ void runService('state-shard', program, async ({ logger, options }) => {
       maxTxsPerBlock: options['maxTxsPerBlock'] as number,
       simulationLockMaxTtlMs: options['simulationLockMaxTtlMs'] as number,
       protocol: options['protocol'] as ShardProtocolName,
+      lockTimeoutBlocks: options['lockTimeoutBlocks'] as number,
       ...(genesisExtra ? { genesisExtra } : {}),
       logger,
     }),

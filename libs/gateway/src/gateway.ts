@@ -11,12 +11,17 @@ import {
   type ListShardsResponse,
   type SendRawTransactionResponse,
   type StateShardBlock,
+  type DecideResponse,
+  type PrepareResponse,
+  type SimulateResponse,
   type SubmitTransactionResponse,
   type TransactionStatus,
 } from '@shardlab/proto';
 import { createPeers, type RegistryDirectory, type Peers } from '@shardlab/registry';
 import type { BackoffOpts } from '@shardlab/rpc';
-import { tracer, withSpan, type Logger } from '@shardlab/telemetry';
+import { injectContext, tracer, withSpan, type Logger } from '@shardlab/telemetry';
+import { ClientLedCoordinator } from './client-led-coordinator';
+import { ClientLedSessions } from './client-led-sessions';
 import { CrossShardWatchHub } from './cross-shard-watch';
 import { OrchestratorClient } from './orchestrator';
 import { ReceiptTracker } from './receipt-tracker';
@@ -78,8 +83,9 @@ const tr = tracer('gateway');
  * block does not make it final; it ends with whichever evidence comes first, without the gateway
  * knowing the network's protocol: the orchestrator's decision (block-2PC; its status stream), or
  * the shard-led credits in shard blocks (a transfer's credit on its destination, a call's result
- * credited on its home; the home and destination block streams, see {@link ReceiptTracker}).
- * Every method throws ShardLabErrors that the gRPC edge turns into statuses.
+ * credited on its home; the home and destination block streams, see {@link ReceiptTracker}), or,
+ * when the home shard answers that the transaction is `client_coordinated` (client-led), the
+ * gateway's own coordination of it ({@link ClientLedSessions}). Every method throws ShardLabErrors that the gRPC edge turns into statuses.
  */
 export class Gateway {
   private readonly directory: GatewayDirectory;
@@ -96,6 +102,8 @@ export class Gateway {
   private readonly maxWatches: number;
   private readonly watchRecheckMs: number;
   private common: { chainId: number; common: Common } | undefined;
+  /** Client-led coordinations run for clients (created with the first client-coordinated transaction). */
+  private sessions: ClientLedSessions | undefined;
 
   constructor(opts: GatewayOpts) {
     this.directory = opts.directory;
@@ -200,6 +208,8 @@ export class Gateway {
       }
       if (tracking && !res.crossShard) this.receipts.untrack(tx.hash);
       else if (tracking) this.receipts.track(tx.hash, homeShard, destShard);
+      // Client-led: the home shard reserved the nonce; the gateway coordinates for its client.
+      if (res.crossShard && res.clientCoordinated) (await this.clientLed()).start(tx, homeShard, injectContext());
       const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
       this.locator.remember(txHash, { shardId: homeShard, crossShard: res.crossShard });
       span.setAttribute('tx.cross_shard', res.crossShard);
@@ -239,7 +249,10 @@ export class Gateway {
    *   be reached.
    */
   async getTransaction(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
-    return (await this.locator.locate(parseHash(txHash, 'tx hash'), signal)).status;
+    const hash = parseHash(txHash, 'tx hash');
+    const coordinated = this.sessions?.statusOf(hash);
+    if (coordinated) return this.locator.withReceipt(coordinated, coordinated.homeShard, signal);
+    return (await this.locator.locate(hash, signal)).status;
   }
 
   /**
@@ -375,7 +388,14 @@ export class Gateway {
       if (s) watch.deliver(s);
     };
     const unlisten = this.receipts.listen(hash, ended);
+    // Client-led: the end of the gateway's own coordination.
+    const coordinated = () => {
+      const s = this.sessions?.statusOf(hash);
+      if (s) watch.deliver(s);
+    };
+    const unlistenSession = this.sessions?.listen(hash, coordinated) ?? (() => {});
     ended();
+    coordinated();
     try {
       while (!signal.aborted) {
         const ev = await watch.next(signal, this.watchRecheckMs);
@@ -405,8 +425,30 @@ export class Gateway {
       }
     } finally {
       unlisten();
+      unlistenSession();
       watch.close();
     }
+  }
+
+  /** The gateway's client-led coordinator (see {@link ClientLedSessions}), created on first use. */
+  private async clientLed(): Promise<ClientLedSessions> {
+    if (this.sessions) return this.sessions;
+    const { blockIntervalMs } = await this.directory.config();
+    const placement = await this.directory.placement();
+    // A Prepare or Decide answers once its block is durable (up to 30 s on the shard).
+    const blockWait = { deadlineMs: 35_000 };
+    const coordinator = new ClientLedCoordinator({
+      transport: {
+        prepare: async (s, x) => (await this.peers.shard(s)).call<PrepareResponse>((c, md, o, cb) => c.prepare({ transaction: x }, md, o, cb), blockWait),
+        decide: async (s, r) => (await this.peers.shard(s)).call<DecideResponse>((c, md, o, cb) => c.decide({ result: r }, md, o, cb), blockWait),
+        simulate: async (tx) => (await this.peers.simulator()).call<SimulateResponse>((c, md, o, cb) => c.simulate({ tx }, md, o, cb)),
+      },
+      shardOf: (a) => shardOf(placement, a),
+      blockIntervalMs,
+      logger: this.log.child({ module: 'client-led' }),
+    });
+    this.sessions ??= new ClientLedSessions(coordinator, this.log);
+    return this.sessions;
   }
 
   private async chainCommon(): Promise<Common> {

@@ -18,3 +18,5 @@ export * from './cross-shard-watch';
 export * from './bounded-map';
 export * from './receipt-evidence';
 export * from './receipt-tracker';
+export * from './client-led-coordinator';
+export * from './client-led-sessions';

@@ -10,7 +10,7 @@ import type { Forwarder } from './tpc/forwarder';
 
 /** Options of {@link createShardNode}. Defaults in brackets. */
 /** The cross-shard protocols a state shard can run. */
-export const SHARD_PROTOCOLS = ['block-2pc', 'shard-led'] as const;
+export const SHARD_PROTOCOLS = ['block-2pc', 'shard-led', 'client-led'] as const;
 /** One of {@link SHARD_PROTOCOLS}. */
 export type ShardProtocolName = (typeof SHARD_PROTOCOLS)[number];
 
@@ -41,9 +41,15 @@ export interface ShardNodeOpts {
   /**
    * The cross-shard commit protocol [`block-2pc`]: `block-2pc` (docs/ARCHITECTURE.md §3) or
    * `shard-led` (docs/ARCHITECTURE.md §3, shard-led commit: receipts for value transfers and for calls whose state lies on one other
-   * shard, block-2PC for the other contract calls).
+   * shard, block-2PC for the other contract calls) or `client-led` (docs/ARCHITECTURE.md §3,
+   * client-led commit: the client's coordinator calls Prepare and Decide on each involved shard).
    */
   protocol?: ShardProtocolName;
+  /**
+   * Client-led: blocks after a vote (or a call's nonce reservation) without a decision before the
+   * shard aborts the transaction by itself [40].
+   */
+  lockTimeoutBlocks?: number;
   /**
    * Shard-led: asks shard `shardId` which other shards a signed contract call reaches
    * (DryRunCall) [none: every cross-shard call goes to block-2PC].

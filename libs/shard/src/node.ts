@@ -3,7 +3,7 @@ import { EventEmitter, on } from 'node:events';
 import { hexToBytes } from '@ethereumjs/util';
 import { BlockExecutor, ZERO_HASH, buildBlock, shardOf, type TrieDB } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
-import type { Account, GetProofResponse, LockKey, OrchestratorBlock, StateShardBlock, TransactionStatus } from '@shardlab/proto';
+import type { Account, CrossShardTx, DecideResponse, GetProofResponse, LockKey, OrchestratorBlock, PrepareResponse, StateShardBlock, TpcResult, TransactionStatus } from '@shardlab/proto';
 import { Admission, type SubmitResult } from './admission';
 import { BlockProducer } from './block-production';
 import { Mutex, type DropRecord, type ShardCore, type ShardNodeOpts } from './context';
@@ -13,6 +13,7 @@ import type { CrossShardProtocol, FollowedStream, LocksGranted } from './protoco
 import { ShardQueries } from './queries';
 import { BlockTwoPhaseCommit } from './tpc/protocol';
 import { ShardLedProtocol } from './shard-led/protocol';
+import { ClientLedProtocol } from './client-led/protocol';
 import type { SimulationLock } from './tpc/key-locks';
 
 export type { ShardNodeOpts } from './context';
@@ -125,11 +126,17 @@ export class ShardNode {
     const views = new StateViewCache(opts.store.trie as TrieDB, opts.common);
     const tpc = await BlockTwoPhaseCommit.open(core, {
       views,
-      ...(opts.forwarder ? { forwarder: opts.forwarder } : {}),
+      // Client-led forwards nothing: the client's coordinator prepares and decides.
+      ...(opts.forwarder && opts.protocol !== 'client-led' ? { forwarder: opts.forwarder } : {}),
       ...(opts.simulationLockDefaultTtlMs !== undefined ? { simulationLockDefaultTtlMs: opts.simulationLockDefaultTtlMs } : {}),
       ...(opts.simulationLockMaxTtlMs !== undefined ? { simulationLockMaxTtlMs: opts.simulationLockMaxTtlMs } : {}),
     });
-    const protocol: CrossShardProtocol = opts.protocol === 'shard-led' ? await ShardLedProtocol.open(core, tpc) : tpc;
+    const protocol: CrossShardProtocol =
+      opts.protocol === 'shard-led'
+        ? await ShardLedProtocol.open(core, tpc)
+        : opts.protocol === 'client-led'
+          ? await ClientLedProtocol.open(core, tpc, opts.lockTimeoutBlocks !== undefined ? { lockTimeoutBlocks: opts.lockTimeoutBlocks } : {})
+          : tpc;
     const blocks = new EventEmitter();
     return new ShardNode(
       core,
@@ -238,6 +245,29 @@ export class ShardNode {
   /** Every simulation lock in the table (expired ones too, until swept), for tests and audits. */
   simulationLocks(): SimulationLock[] {
     return this.queries.simulationLocks();
+  }
+
+  /**
+   * Client-led: this shard's vote on a cross-shard transaction once recorded; see {@link ClientLedProtocol.prepare}.
+   * @throws ShardLabError FAILED_PRECONDITION when the shard does not run client-led; else as ClientLedProtocol.prepare.
+   */
+  prepare(x: CrossShardTx | undefined): Promise<PrepareResponse> {
+    return this.clientLed('Prepare').prepare(x);
+  }
+
+  /**
+   * Client-led: applies a coordinator's decision; see {@link ClientLedProtocol.decide}.
+   * @throws ShardLabError FAILED_PRECONDITION when the shard does not run client-led; else as ClientLedProtocol.decide.
+   */
+  decide(r: TpcResult | undefined): Promise<DecideResponse> {
+    return this.clientLed('Decide').decide(r);
+  }
+
+  private clientLed(call: string): ClientLedProtocol {
+    if (!(this.protocol instanceof ClientLedProtocol)) {
+      throw errors.failedPrecondition(`${call}: shard ${this.shardId} runs ${this.protocol.name}, not client-led two-phase commit`);
+    }
+    return this.protocol;
   }
 
   /** Shard-led: the other shards a call to a contract here reaches; see {@link ShardQueries.dryRunCall}. */

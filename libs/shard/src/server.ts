@@ -74,6 +74,8 @@ export interface StateShardOpts {
   simulationLockMaxTtlMs?: number;
   /** The cross-shard commit protocol [`block-2pc`]; every shard of a network must run the same one. */
   protocol?: ShardProtocolName;
+  /** Client-led: blocks after a vote without a decision before the shard aborts by itself [40]. */
+  lockTimeoutBlocks?: number;
   logger: Logger;
 }
 
@@ -117,6 +119,7 @@ export async function startStateShard(opts: StateShardOpts): Promise<RunningStat
     signaturePool,
     forwarder: orchestratorForwarder(peers),
     ...(opts.protocol ? { protocol: opts.protocol } : {}),
+    ...(opts.lockTimeoutBlocks !== undefined ? { lockTimeoutBlocks: opts.lockTimeoutBlocks } : {}),
     dryRunCallOn: async (shardId, raw) => {
       const shard = await peers.shard(shardId);
       const res = await shard.call<DryRunCallResponse>((c, md, o, cb) => c.dryRunCall({ rawTransaction: Buffer.from(raw) }, md, o, cb));

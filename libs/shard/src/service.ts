@@ -26,6 +26,10 @@ import type {
   SubscribeBlocksRequest,
   SubscribeReceiptsRequest,
   DryRunCallRequest,
+  DecideRequest,
+  DecideResponse,
+  PrepareRequest,
+  PrepareResponse,
   DryRunCallResponse,
   ReceiptBatch,
   TransactionStatus,
@@ -106,5 +110,7 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     }),
     getCode: unary<GetCodeRequest, GetCodeResponse>(logger, 'GetCode', (req) => node.getCode(req.address)),
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),
+    prepare: unary<PrepareRequest, PrepareResponse>(logger, 'Prepare', (req) => node.prepare(req.transaction)),
+    decide: unary<DecideRequest, DecideResponse>(logger, 'Decide', (req) => node.decide(req.result)),
   };
 }
