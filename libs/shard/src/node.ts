@@ -251,7 +251,7 @@ export class ShardNode {
    * Client-led: this shard's vote on a cross-shard transaction once recorded; see {@link ClientLedProtocol.prepare}.
    * @throws ShardLabError FAILED_PRECONDITION when the shard does not run client-led; else as ClientLedProtocol.prepare.
    */
-  prepare(x: CrossShardTx | undefined): Promise<PrepareResponse> {
+  async prepare(x: CrossShardTx | undefined): Promise<PrepareResponse> {
     return this.clientLed('Prepare').prepare(x);
   }
 
@@ -259,7 +259,7 @@ export class ShardNode {
    * Client-led: applies a coordinator's decision; see {@link ClientLedProtocol.decide}.
    * @throws ShardLabError FAILED_PRECONDITION when the shard does not run client-led; else as ClientLedProtocol.decide.
    */
-  decide(r: TpcResult | undefined): Promise<DecideResponse> {
+  async decide(r: TpcResult | undefined): Promise<DecideResponse> {
     return this.clientLed('Decide').decide(r);
   }
 

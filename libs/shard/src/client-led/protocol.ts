@@ -293,7 +293,7 @@ class ClientLedBlock implements ProtocolBlock {
     for (const v of this.votes) meta.set(VOTE_PREFIX + v.vote.txHash, encodeRecordedVote(v));
     for (const h of decidedHere) meta.set(VOTE_PREFIX + h, null);
     // No orchestrator: the header's orchestrator height stays 0.
-    return { ...f, orchestratorHeight: 0, decisions: this.decided };
+    return { ...f, meta, orchestratorHeight: 0, decisions: this.decided };
   }
 
   applyDurable(deferred: ReadonlySet<string>): string[] {
