@@ -15,7 +15,8 @@ const program = new Command()
   .addOption(new Option('--registry <host:port>', 'registry address').env('REGISTRY_ADDRESS').default('127.0.0.1:50051'))
   .addOption(new Option('--data-dir <dir>', 'LevelDB directory').env('DATA_DIR').default('.data/orchestrator'))
   .addOption(new Option('--block-interval-ms <ms>', "orchestrator block interval (default: the registry's)").env('BLOCK_INTERVAL_MS').argParser(intOption))
-  .addOption(new Option('--vote-timeout-blocks <n>', 'orchestrator blocks to wait for votes before aborting').env('VOTE_TIMEOUT_BLOCKS').argParser(intOption).default(20));
+  .addOption(new Option('--vote-timeout-blocks <n>', 'orchestrator blocks to wait for votes before aborting').env('VOTE_TIMEOUT_BLOCKS').argParser(intOption).default(20))
+  .addOption(new Option('--no-follow-shards', "do not follow the state shards' blocks (their clients coordinate: client-led)"));
 
 void runService('orchestrator', program, async ({ logger, options }) => {
   return startOnDirectory(options['registry'] as string, logger, (directory) =>
@@ -27,6 +28,7 @@ void runService('orchestrator', program, async ({ logger, options }) => {
       directory,
       ...(options['blockIntervalMs'] !== undefined ? { blockIntervalMs: options['blockIntervalMs'] as number } : {}),
       voteTimeoutBlocks: options['voteTimeoutBlocks'] as number,
+      followShards: options['followShards'] !== false,
       logger,
     }),
   );

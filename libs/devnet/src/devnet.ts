@@ -27,6 +27,8 @@ export interface DevnetOpts {
   genesisFile?: string;
   /** Cross-shard commit protocol of every state shard [`block-2pc`]. */
   protocol?: ShardProtocolName;
+  /** Client-led: blocks after a vote without a decision before a shard aborts by itself [the shards' default, 40]. */
+  lockTimeoutBlocks?: number;
   /**
    * JSON placement file `{"overrides": {"0xaddress": shard}}` given to the registry
    * (`--placement-file`): explicit placements from epoch 1, which every service reads at start
@@ -120,6 +122,7 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
           ...(opts.genesisFile !== undefined ? ['--genesis', opts.genesisFile] : []),
           ...(opts.maxTxsPerBlock !== undefined ? ['--max-txs-per-block', String(opts.maxTxsPerBlock)] : []),
           ...(opts.protocol !== undefined ? ['--protocol', opts.protocol] : []),
+          ...(opts.lockTimeoutBlocks !== undefined ? ['--lock-timeout-blocks', String(opts.lockTimeoutBlocks)] : []),
         ],
       });
     }
@@ -129,6 +132,8 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
       '--port', String(orchPort), '--registry', registryAddress, '--data-dir', join(opts.dataDir, 'orchestrator'),
       '--vote-timeout-blocks', String(opts.voteTimeoutBlocks ?? 20),
       ...(opts.orchestratorBlockIntervalMs !== undefined ? ['--block-interval-ms', String(opts.orchestratorBlockIntervalMs)] : []),
+      // Client-led: the clients coordinate; the orchestrator only produces (empty) blocks.
+      ...(opts.protocol === 'client-led' ? ['--no-follow-shards'] : []),
     ];
     const startOrchestrator = () => {
       const p = spawnService('orchestrator', 'orchestrator', orchestratorAddress, orchArgs, logDir);

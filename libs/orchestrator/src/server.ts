@@ -28,6 +28,12 @@ export interface OrchestratorOpts {
   blockIntervalMs?: number;
   /** Orchestrator blocks to wait for votes before aborting [20]. */
   voteTimeoutBlocks?: number;
+  /**
+   * Whether it follows the state shards' block streams (their votes) [true]. Off when the shards
+   * run client-led two-phase commit: their clients coordinate, and a vote in a shard block is not
+   * the orchestrator's to tally (it would learn the transaction from it and time it out).
+   */
+  followShards?: boolean;
   logger: Logger;
 }
 
@@ -72,7 +78,7 @@ export async function startOrchestrator(opts: OrchestratorOpts): Promise<Running
   node.start();
 
   const stop = new AbortController();
-  const follows = Array.from({ length: config.shardCount }, (_, shardId) =>
+  const follows = Array.from({ length: opts.followShards === false ? 0 : config.shardCount }, (_, shardId) =>
     followStream<StateShardBlock>({
       name: `shard ${shardId} blocks`,
       signal: stop.signal,

@@ -60,7 +60,7 @@ const program = new Command()
   .addOption(
     new Option(
       '--protocol <name>',
-      `cross-shard commit protocol, one of ${SHARD_PROTOCOLS.join(', ')} or a comma-separated list of them (compared): block-2pc, or shard-led (receipts for transfers, block-2pc for contract calls)`,
+      `cross-shard commit protocol, one of ${SHARD_PROTOCOLS.join(', ')} or a comma-separated list of them (compared): block-2pc (the orchestrator coordinates), shard-led (receipts for transfers and single-shard calls, block-2pc for the other calls) or client-led (the gateway coordinates two-phase commit for its clients)`,
     )
       .argParser(flag(parseProtocols))
       .default(['block-2pc'], 'block-2pc'),
