@@ -15,6 +15,12 @@ const VOTE_PREFIX = 'clv:';
 export const DEFAULT_LOCK_TIMEOUT_BLOCKS = 40;
 /** Longest a Prepare or Decide call waits for its block, in ms, before answering UNAVAILABLE (ask again). */
 const WAIT_MS = 30_000;
+/**
+ * Longest a contract call's nonce reservation waits for its prepare, in ms: its coordinator first
+ * has the call simulated, and a simulation may wait for locks (the simulator's deadline is 90 s).
+ * A reservation holds no lock, only the sender's nonce.
+ */
+const RESERVATION_TIMEOUT_MS = 90_000;
 
 /** Options of {@link ClientLedProtocol.open}. */
 export interface ClientLedOpts {
@@ -33,7 +39,8 @@ type Answer = { kind: 'vote'; v: RecordedVote } | { kind: 'decided'; decision: '
  * orchestrator block. Each vote is recorded in the block that casts it (`tpc_prepare`, and
  * `clv:<hash>` in the store) and answered once that block is durable; each decision is applied in
  * the next block, recorded in its `decisions`, and answered once durable. Without a decision
- * `lockTimeoutBlocks` blocks after its vote (or after a call's nonce reservation), the shard
+ * `lockTimeoutBlocks` blocks after its vote (or 90 s of blocks after a call's nonce reservation
+ * that no prepare followed: its simulation may wait that long), the shard
  * aborts the transaction by itself and records that abort (`lock timeout`); after a restart the
  * count starts again from the restart, so a coordinator gets a whole timeout to reach a shard
  * that was down. A shard-local commit can then meet a late commit elsewhere: that is the
@@ -45,6 +52,8 @@ export class ClientLedProtocol implements CrossShardProtocol {
   readonly clientCoordinated = true;
   readonly follows: readonly FollowedStream[] = [];
   readonly lockTimeoutBlocks: number;
+  /** Blocks a call's nonce reservation waits for its prepare before the shard aborts it (see RESERVATION_TIMEOUT_MS). */
+  readonly reservationTimeoutBlocks: number;
   /** Prepares received since the last block began, by hash. */
   private prepares = new Map<string, CrossShardTx>();
   /** Decisions received since the last block began, by hash. */
@@ -69,6 +78,7 @@ export class ClientLedProtocol implements CrossShardProtocol {
   ) {
     this.votes = votes;
     this.lockTimeoutBlocks = opts.lockTimeoutBlocks ?? DEFAULT_LOCK_TIMEOUT_BLOCKS;
+    this.reservationTimeoutBlocks = Math.max(this.lockTimeoutBlocks, Math.ceil(RESERVATION_TIMEOUT_MS / (core.opts.blockIntervalMs ?? 250)));
     const head = core.opts.store.head()?.height ?? 0;
     for (const [h, v] of votes) this.timeoutFrom.set(h, Math.max(v.height, head));
   }
@@ -206,16 +216,16 @@ export class ClientLedProtocol implements CrossShardProtocol {
 
   /** Aborts by lock timeout every vote and reservation left undecided for `lockTimeoutBlocks` blocks. */
   private addTimeouts(height: number): void {
-    const timeout = (h: string, from: number) => {
+    const timeout = (h: string, from: number, blocks: number) => {
       if (this.deciding.has(h) || this.decisions.has(h)) return;
-      const r = reasons.lockTimeout(this.lockTimeoutBlocks, from);
+      const r = reasons.lockTimeout(blocks, from);
       this.decisions.set(h, { txHash: h, decision: Decision.DECISION_ABORT, ...withReason(r), involvedShards: [this.core.shardId], traceContext: {} });
       this.prepares.delete(h);
     };
-    for (const [h, from] of this.timeoutFrom) if (height - from >= this.lockTimeoutBlocks) timeout(h, this.votes.get(h)?.height ?? from);
+    for (const [h, from] of this.timeoutFrom) if (height - from >= this.lockTimeoutBlocks) timeout(h, this.votes.get(h)?.height ?? from, this.lockTimeoutBlocks);
     for (const [h, at] of this.reservedAt) {
       if (!this.core.mempool.get(h)) this.reservedAt.delete(h);
-      else if (!this.votes.has(h) && height - at >= this.lockTimeoutBlocks) timeout(h, at);
+      else if (!this.votes.has(h) && height - at >= this.reservationTimeoutBlocks) timeout(h, at, this.reservationTimeoutBlocks);
     }
   }
 
