@@ -1,4 +1,4 @@
-// startDevnet: a local network of separate processes (registry, shards, orchestrator, simulator, gateway) on free ports, waited healthy, with kill and restart of shards and orchestrator
+// startDevnet: a local network of separate processes (registry, shards, orchestrator, simulator, gateway) on free ports, waited healthy, with kill and restart of shards, orchestrator and gateway
 import { join } from 'node:path';
 import { scaleDeadlineMs } from '@shardlab/rpc';
 import type { ShardProtocolName } from '@shardlab/shard';
@@ -61,6 +61,10 @@ export interface Devnet {
   killOrchestrator(): Promise<void>;
   /** Starts a stopped orchestrator again on the same port and data directory. */
   restartOrchestrator(): Promise<void>;
+  /** Kills the gateway abruptly (SIGKILL) and waits for it to exit (client-led: the coordinator it runs dies with it). */
+  killGateway(): Promise<void>;
+  /** Starts a stopped gateway again on the same port. */
+  restartGateway(): Promise<void>;
   /** Sends a signal to a process by name (e.g. SIGSTOP / SIGCONT to freeze a shard). */
   signal(name: string, sig: NodeJS.Signals): void;
   readonly orchestratorAddress: string;
@@ -147,8 +151,12 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
     const gwPort = await freePort();
     const gatewayAddress = `127.0.0.1:${gwPort}`;
     const shardProcs = [...shardArgs.keys()].map(startShard);
-    const gateway = spawnService('gateway', 'gateway', gatewayAddress, ['--port', String(gwPort), '--registry', registryAddress], logDir);
-    procs.set('gateway', gateway);
+    const startGateway = () => {
+      const p = spawnService('gateway', 'gateway', gatewayAddress, ['--port', String(gwPort), '--registry', registryAddress], logDir);
+      procs.set('gateway', p);
+      return p;
+    };
+    const gateway = startGateway();
     await Promise.all(
       shardProcs.map(async (p) => {
         await waitHealthy(p, timeout);
@@ -195,6 +203,16 @@ export async function startDevnet(opts: DevnetOpts): Promise<Devnet> {
         const old = procs.get('orchestrator');
         if (old && old.child.exitCode === null && old.child.signalCode === null) throw new Error('the orchestrator is still running');
         await waitHealthy(startOrchestrator(), timeout);
+      },
+      killGateway: async () => {
+        const p = procs.get('gateway')!;
+        p.child.kill('SIGKILL');
+        await p.exited;
+      },
+      restartGateway: async () => {
+        const old = procs.get('gateway');
+        if (old && old.child.exitCode === null && old.child.signalCode === null) throw new Error('the gateway is still running');
+        await waitHealthy(startGateway(), timeout);
       },
       signal: (name, sig) => {
         const p = procs.get(name);
