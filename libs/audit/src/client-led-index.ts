@@ -36,7 +36,7 @@ export interface ClientLedIndex {
   txs: Map<string, ClientLedTx>;
   /**
    * The lock timeout in blocks: `AuditInput.lockTimeoutBlocks`, else the largest timeout recorded
-   * by a lock-timeout abort in the blocks; undefined when neither says.
+   * by a lock-timeout abort of a YES vote in the blocks; undefined when neither says.
    */
   lockTimeoutBlocks: number | undefined;
   summary: ClientLedSummary;
@@ -68,12 +68,14 @@ export function indexClientLed(shards: ShardsIndex, orchestrator: OrchestratorIn
   let recordedTimeout: number | undefined;
   let decisions = 0;
   let lockTimeouts = 0;
-  for (const ds of recorded.values()) {
+  for (const [h, ds] of recorded) {
     for (const d of ds) {
       decisions++;
       if (!d.lockTimeout) continue;
       lockTimeouts++;
-      if (d.lockTimeout.blocks !== undefined) recordedTimeout = Math.max(recordedTimeout ?? 0, d.lockTimeout.blocks);
+      // Only the timeout of a YES vote (a nonce reservation that waited for its prepare has a timeout of its own).
+      const votedYes = shards.votes.get(h)?.get(d.shardId)?.some((v) => v.yes) ?? false;
+      if (votedYes && d.lockTimeout.blocks !== undefined) recordedTimeout = Math.max(recordedTimeout ?? 0, d.lockTimeout.blocks);
     }
   }
   const lockTimeoutBlocks = input.lockTimeoutBlocks ?? recordedTimeout;

@@ -29,6 +29,10 @@ export interface CollectOpts {
   pageSize?: number;
   /** Cancels the collection (every call in flight). */
   signal?: AbortSignal;
+  /** The shards' cross-shard protocol, when known; passed on as {@link AuditInput.protocol}. */
+  protocol?: string;
+  /** Client-led: the shards' lock timeout in blocks, when known; passed on as {@link AuditInput.lockTimeoutBlocks}. */
+  lockTimeoutBlocks?: number;
 }
 
 /**
@@ -257,7 +261,13 @@ export async function collectAuditInput(opts: CollectOpts): Promise<AuditInput> 
         progress(`orchestrator (${found.orchestrator.address}): ${blocks.length} blocks`);
       }
     }
-    return { shards, orchestratorBlocks, notes };
+    return {
+      shards,
+      orchestratorBlocks,
+      notes,
+      ...(opts.protocol !== undefined ? { protocol: opts.protocol } : {}),
+      ...(opts.lockTimeoutBlocks !== undefined ? { lockTimeoutBlocks: opts.lockTimeoutBlocks } : {}),
+    };
   } catch (err) {
     if (opts.signal?.aborted) throw errors.unavailable('the audit was cancelled');
     throw err;

@@ -34,10 +34,12 @@ export interface AuditInput {
    */
   protocol?: string;
   /**
-   * Client-led: the shards' lock timeout, in blocks after the prepare. With it, a shard that voted
+   * Client-led: the shards' lock timeout, in blocks after the YES vote. With it, a shard that voted
    * YES and recorded no decision more than this many blocks later is a violation (its lock timeout
-   * should have aborted the transaction); without it, the largest timeout recorded by a lock-timeout
-   * abort in the blocks is used, and when there is none such a vote is in flight.
+   * should have aborted the transaction); without it, the largest timeout recorded by a
+   * lock-timeout abort of a YES vote in the blocks is used, and when there is none such a vote is
+   * in flight. A shard restarted since the vote counts its timeout again from the restart, which
+   * no block shows: audit a network that has been idle for a whole timeout since its last restart.
    */
   lockTimeoutBlocks?: number;
 }

@@ -2,7 +2,7 @@
 import { SystemTxKind } from '@shardlab/proto';
 import { accountOf, ETHER, findSystemTx, NetBuilder } from '@shardlab/testing';
 import { auditNetwork, formatReport, type AuditInput } from '../src';
-import { clientLedHash, decide, idle, LOCK_TIMEOUT, prepare, type ClientLedTx } from './client-led';
+import { clientLedHash, decide, idle, LOCK_TIMEOUT, prepare, reserve, type ClientLedTx } from './client-led';
 import { a0, a1, b0, b1, FEE_BURN, GENESIS, problemsWith } from './two-shards';
 
 /** Genesis of two shards (and one empty orchestrator block), nothing else. */
@@ -135,6 +135,20 @@ describe('auditNetwork: client-led two-phase commit', () => {
 
     // Told nothing and with no decision recorded anywhere, the audit cannot know the network is client-led: block-2PC's rules apply.
     expect(problemsWith(auditNetwork(input), t.hash, 'never ordered')).not.toHaveLength(0);
+  });
+
+  it('settles a nonce reservation its coordinator never prepared, aborted by the timeout of its shard, and learns no vote lock timeout from it', () => {
+    const input = network();
+    const t = tx(5, { call: true });
+    reserve(input, t);
+    idle(input, 0, 2);
+    decide(input, t, 0, false, { lockTimeout: true, timeoutBlocks: 360 });
+    const r = auditNetwork(input);
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(audited(r, t.hash)).toMatchObject({ decision: 'abort', state: 'settled', sourceShard: 0, involvedShards: [0] });
+    expect(r.clientLed).toEqual({ transactions: 1, decisions: 1, lockTimeouts: 1, lockTimeoutBlocks: null });
+    expect(r.conservation).toMatchObject({ ok: true, burnedWei: FEE_BURN });
   });
 
   it('audits a client-led call without its RwSet: passes one that only moves value, flags one that creates value', () => {

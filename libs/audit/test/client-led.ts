@@ -48,11 +48,7 @@ export function prepare(input: AuditInput, t: ClientLedTx, votes: { sourceYes?: 
   t.sourceYes = votes.sourceYes ?? true;
   t.destYes = votes.destYes ?? true;
   t.preparedAt = new Map();
-  const tx = Transaction.fromPartial({ hash: t.hash, type: 2, from: t.from, to: t.to, value: t.call ? '0' : t.value.toString(), gasLimit: GAS, chainId: 1337, data: t.call ? Buffer.from('a9059cbb', 'hex') : Buffer.alloc(0) });
-  const receipt: Receipt = { txHash: t.hash, shardId: t.source, blockHeight: 0, blockHash: '', txIndex: 0, success: true, gasUsed: GAS, cumulativeGasUsed: GAS, effectiveGasPrice: (BASE_FEE + TIP).toString(), contractAddress: '', logs: [], error: '' };
-  moveBalance(input, t.source, t.from, -BigInt(GAS) * (BASE_FEE + TIP));
-  moveBalance(input, t.source, coinbaseOf(t.source), BigInt(GAS) * TIP);
-  const transactions: BlockTransaction[] = [{ kind: { $case: 'user', value: tx } }];
+  const { transactions, receipt } = acceptance(input, t);
   if (t.sourceYes) {
     transactions.push(receiptSystemTx(SystemTxKind.SYSTEM_TX_KIND_LOCK, t.hash, t.from, t.value));
     moveLocked(input, t.source, t.from, t.value);
@@ -62,10 +58,32 @@ export function prepare(input: AuditInput, t: ClientLedTx, votes: { sourceYes?: 
   t.preparedAt.set(t.dest, appendBlock(input, t.dest, { tpcPrepare: vote(t.destYes) }));
 }
 
+/**
+ * The source admits `t` and reserves its nonce, but no prepare comes (its coordinator never
+ * called): a block with the user transaction (its fee paid), no LOCK, no vote. Returns its height.
+ */
+export function reserve(input: AuditInput, t: ClientLedTx): number {
+  t.sourceYes = false;
+  t.destYes = false;
+  const { transactions, receipt } = acceptance(input, t);
+  return appendBlock(input, t.source, { transactions, receipts: [receipt] });
+}
+
+/** The source's user transaction and receipt of `t`, its fee paid (burn and tip). */
+function acceptance(input: AuditInput, t: ClientLedTx): { transactions: BlockTransaction[]; receipt: Receipt } {
+  const tx = Transaction.fromPartial({ hash: t.hash, type: 2, from: t.from, to: t.to, value: t.call ? '0' : t.value.toString(), gasLimit: GAS, chainId: 1337, data: t.call ? Buffer.from('a9059cbb', 'hex') : Buffer.alloc(0) });
+  const receipt: Receipt = { txHash: t.hash, shardId: t.source, blockHeight: 0, blockHash: '', txIndex: 0, success: true, gasUsed: GAS, cumulativeGasUsed: GAS, effectiveGasPrice: (BASE_FEE + TIP).toString(), contractAddress: '', logs: [], error: '' };
+  moveBalance(input, t.source, t.from, -BigInt(GAS) * (BASE_FEE + TIP));
+  moveBalance(input, t.source, coinbaseOf(t.source), BigInt(GAS) * TIP);
+  return { transactions: [{ kind: { $case: 'user', value: tx } }], receipt };
+}
+
 /** How a shard applies a decision in {@link decide}. */
 export interface DecideOpts {
   /** The abort is the shard's lock timeout (its cause; involved shards: that shard only). */
   lockTimeout?: boolean;
+  /** The timeout the lock-timeout abort records, in blocks; default {@link LOCK_TIMEOUT}. */
+  timeoutBlocks?: number;
   /** The coordinator's abort reason; default a coordinator abort. */
   cause?: Reason;
 }
@@ -94,7 +112,7 @@ export function decide(input: AuditInput, t: ClientLedTx, s: number, commit: boo
   } else if (t.destYes) {
     transactions.push(receiptSystemTx(SystemTxKind.SYSTEM_TX_KIND_ABORT, t.hash, t.to, 0n));
   }
-  const cause = opts.lockTimeout ? reasons.lockTimeout(LOCK_TIMEOUT, t.preparedAt?.get(s) ?? 0) : (opts.cause ?? reasons.coordinatorAborted('a shard voted NO'));
+  const cause = opts.lockTimeout ? reasons.lockTimeout(opts.timeoutBlocks ?? LOCK_TIMEOUT, t.preparedAt?.get(s) ?? 0) : (opts.cause ?? reasons.coordinatorAborted('a shard voted NO'));
   const record: TpcResult = {
     txHash: t.hash,
     decision: commit ? Decision.DECISION_COMMIT : Decision.DECISION_ABORT,
