@@ -1,6 +1,6 @@
 // Atomicity of a cross-shard contract call: the fee it paid, and a commit that applies exactly its RwSet on every involved shard.
 import { heightsOf, type TxBook, type TxParties } from './atomicity-context';
-import type { CallSet } from './orchestrator-index';
+import type { CallSet, Decided } from './orchestrator-index';
 import type { StorageWrite, SysOcc } from './shard-index';
 
 /** What a contract call paid at acceptance and locked, in wei. */
@@ -94,6 +94,46 @@ export function auditCallCommit(book: TxBook, p: TxParties, call: CallSet, fees:
     checkCallShard(cc, s, here, wantHere);
   }
   return checkValueOnlyMoves(book, call, fees.fee, applied, anyPending);
+}
+
+/**
+ * The commit of a client-led contract call, whose RwSet no block carries (only its coordinator
+ * had it), so what each address gets cannot be checked against it. What can: the sender's one
+ * DEBIT on the source releases exactly its LOCK; no address is debited or credited twice on a
+ * shard; and once every involved shard applied the decision, Σ credits − Σ debits over all shards
+ * = 0 (an RwSet's deltas sum to minus the fee, paid at acceptance: value only moves). An involved
+ * shard that has not applied the decision is pending. Returns the in-transit value (what pending
+ * shards have yet to apply).
+ */
+export function auditOpaqueCallCommit(book: TxBook, p: TxParties, locks: readonly SysOcc[], d: Decided): bigint {
+  let anyPending = false;
+  for (const s of p.involved) {
+    if (book.processed(s, d.height)) continue;
+    anyPending = true;
+    book.pending.push(`commit effects on shard ${s}`);
+  }
+  let applied = 0n;
+  for (const s of [...book.facts.effects.keys()].sort((a, b) => a - b)) {
+    for (const kind of ['DEBIT', 'CREDIT'] as const) {
+      const byAddress = new Map<string, SysOcc[]>();
+      for (const x of book.on(s, kind)) {
+        byAddress.set(x.address, [...(byAddress.get(x.address) ?? []), x]);
+        applied += kind === 'CREDIT' ? (x.amount ?? 0n) : -(x.amount ?? 0n);
+      }
+      for (const [a, xs] of byAddress) if (xs.length > 1) book.problem(`duplicate ${kind} of ${a} on shard ${s}: ${xs.length} times (blocks ${heightsOf(xs)})`);
+    }
+  }
+  if (p.source !== undefined && p.sender !== undefined && book.processed(p.source, d.height)) {
+    const ds = book.on(p.source, 'DEBIT').filter((x) => x.address === p.sender);
+    const locked = locks[0]?.amount;
+    if (ds.length === 0) book.problem(`committed ${book.at(d)}, but its source shard ${p.source} recorded no DEBIT of the sender's lock ${book.upTo(p.source)}`);
+    else if (ds.length === 1 && locked !== undefined && ds[0]!.amount !== undefined && ds[0]!.amount !== locked) {
+      book.problem(`DEBIT of the sender on shard ${p.source} (block ${ds[0]!.height}) moves ${ds[0]!.amount} wei, but ${locked} wei were locked`);
+    }
+  }
+  if (anyPending) return -applied;
+  if (applied !== 0n) book.problem(`its commit credits − debits total ${applied} wei over all shards, but a call only moves value (0 expected)`);
+  return 0n;
 }
 
 /** Shard → address → what the commit must do there, from the RwSet (the sender's delta includes the fee). */

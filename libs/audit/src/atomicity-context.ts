@@ -1,13 +1,17 @@
 // What the atomicity steps share while auditing one cross-shard transaction: its facts, its parties, its findings.
+import type { ClientLedFacts } from './client-led-index';
 import type { CallSet, Decided, Ordered } from './orchestrator-index';
 import type { SystemKindName, TxAudit, TxState } from './report';
 import type { ReceiptSeen, SysOcc, TxEffects, VoteSeen } from './shard-index';
 
-/** Everything the audit read about one cross-shard transaction. */
+/**
+ * Everything the audit read about one cross-shard transaction. For a client-led one (`clientLed`
+ * set) the order is its source shard's acceptance and the decisions are the shards' records.
+ */
 export interface TxFacts {
-  /** Its `ct_to_order` entry; undefined when the orchestrator never ordered it. */
+  /** Its `ct_to_order` entry (client-led: its acceptance); undefined when the orchestrator never ordered it. */
   ordered: Ordered | undefined;
-  /** Its decisions, in orchestrator order (the first one counts). */
+  /** Its decisions, in orchestrator order (the first one counts); client-led: every shard's record, the coordinator's first. */
   decisions: Decided[];
   /** Its system transactions, shard → kind → occurrences. */
   effects: TxEffects;
@@ -19,6 +23,8 @@ export interface TxFacts {
   orchHeightOf: ReadonlyMap<number, number>;
   /** Whether the input has orchestrator blocks at all. */
   haveOrchestrator: boolean;
+  /** Set for a client-led transaction: decided in shard blocks, with no orchestrator round. */
+  clientLed?: ClientLedFacts;
 }
 
 /** Who takes part in a decided or ordered transaction. */
@@ -37,6 +43,8 @@ export interface TxParties {
   recipient: string | undefined;
   /** The RwSet of a contract call; undefined for a transfer. */
   call: CallSet | undefined;
+  /** A client-led contract call, whose RwSet no block carries. */
+  opaqueCall: boolean;
 }
 
 /** Heights of occurrences, for messages: `3, 5`. */
@@ -84,14 +92,30 @@ export class TxBook {
     return [...this.facts.effects.keys()].flatMap((s) => this.on(s, kind));
   }
 
-  /** Whether shard `s` has processed the orchestrator block at `orchHeight`. */
+  /**
+   * Whether shard `s` has processed the orchestrator block at `orchHeight`; client-led, whether
+   * it recorded a decision on the transaction (it applies a decision in the block that records it).
+   */
   processed(s: number, orchHeight: number): boolean {
+    const cl = this.facts.clientLed;
+    if (cl) return cl.recordedAt.has(s);
     return (this.facts.orchHeightOf.get(s) ?? -1) >= orchHeight;
   }
 
-  /** `(it processed orchestrator blocks up to N)` for shard `s`. */
+  /** `(it processed orchestrator blocks up to N)` for shard `s`; client-led, where it recorded the decision, if it did. */
   upTo(s: number): string {
+    const cl = this.facts.clientLed;
+    if (cl) {
+      const at = cl.recordedAt.get(s);
+      return at === undefined ? '(it recorded no decision)' : `(it recorded the decision at block ${at})`;
+    }
     return `(it processed orchestrator blocks up to ${this.facts.orchHeightOf.get(s) ?? -1})`;
+  }
+
+  /** Who took decision `d`, for messages: `at orchestrator block N`; client-led `by its coordinator` or `by the lock timeout of shard S (block N)`. */
+  at(d: Decided): string {
+    if (!this.facts.clientLed) return `at orchestrator block ${d.height}`;
+    return d.lockTimeout ? `by the lock timeout of shard ${d.shardId} (block ${d.height})` : 'by its coordinator';
   }
 
   /** The audit of the transaction in `state`; `extra` overrides its (unknown) source and involved shards. */
@@ -103,8 +127,9 @@ export class TxBook {
       decision: d ? (d.commit ? 'commit' : 'abort') : 'none',
       sourceShard: undefined,
       involvedShards: [],
+      ...(this.facts.clientLed ? { clientLed: true } : {}),
       valueWei: o?.value,
-      orderedAt: o?.height,
+      orderedAt: this.facts.clientLed ? undefined : o?.height,
       decidedAt: d?.height,
       state,
       pending: this.pending,

@@ -1,5 +1,6 @@
-// Atomicity of one cross-shard transaction: what the orchestrator ordered and decided against what the shards recorded.
-import { auditCallCommit, callFee, type CallFees } from './atomicity-call';
+// Atomicity of one cross-shard transaction: what the orchestrator ordered and decided (client-led: what the source accepted and the shards recorded as decided) against what the shards applied.
+import { auditCallCommit, auditOpaqueCallCommit, callFee, type CallFees } from './atomicity-call';
+import { checkClientLedDecisions } from './atomicity-client-led';
 import { heightsOf, TxBook, type TxFacts, type TxParties } from './atomicity-context';
 import type { Decided } from './orchestrator-index';
 import type { SystemKindName, TxAudit, TxState } from './report';
@@ -7,21 +8,24 @@ import type { SysOcc } from './shard-index';
 
 /**
  * Audits one cross-shard transaction `h` (lower-case hash) from its facts (pure); see
- * `auditNetwork` for the rules. Returns its audit (problems prefixed `tx <h>: `) and its
- * contribution to the in-transit value in wei (value debited but not yet credited, minus value
- * credited but not yet debited).
+ * `auditNetwork` for the rules. A client-led one (`f.clientLed`) is audited by the same rules
+ * against its shards' decision records (`atomicity-client-led.ts` checks that they agree and that
+ * every shard that must record the decision did). Returns its audit (problems prefixed
+ * `tx <h>: `) and its contribution to the in-transit value in wei (value debited but not yet
+ * credited, minus value credited but not yet debited).
  */
 export function auditTx(h: string, f: TxFacts): { audit: TxAudit; inTransitWei: bigint } {
   const book = new TxBook(h, f);
   const d = book.decision;
-  if (!book.ordered && !d) return auditUnordered(book);
-  checkOrderAndDecisions(book);
+  if (!book.ordered && !d && !f.clientLed) return auditUnordered(book);
+  if (!f.clientLed) checkOrderAndDecisions(book);
   const p = partiesOf(book);
   checkInvolvedShards(book, p);
   checkPlacement(book, p);
+  if (f.clientLed) checkClientLedDecisions(book, p, f.clientLed);
   const locks = book.on(p.source, 'LOCK');
   const fees = p.call ? callFee(book, p, p.call, locks) : undefined;
-  for (const l of locks) checkEffect(book, l, 'LOCK', fees ? fees.lockWei : p.value, p.sender, 'sender');
+  for (const l of locks) checkEffect(book, l, 'LOCK', fees ? fees.lockWei : p.opaqueCall ? undefined : p.value, p.sender, 'sender');
 
   let inTransitWei = 0n;
   if (!d) awaitDecision(book, p, locks);
@@ -67,10 +71,13 @@ function checkOrderAndDecisions(book: TxBook): void {
   }
 }
 
-/** Who takes part: from the order (else the decision); the source, when not ordered, from the one shard that locked, debited or unlocked. */
+/**
+ * Who takes part: from the order (client-led: the acceptance, else who took part), else the
+ * decision; the source, when not ordered, from the one shard that locked, debited or unlocked.
+ */
 function partiesOf(book: TxBook): TxParties {
   const o = book.ordered;
-  const involved = o?.involvedShards ?? book.decision?.involvedShards ?? [];
+  const involved = o?.involvedShards ?? book.facts.clientLed?.involved ?? book.decision?.involvedShards ?? [];
   let source = o?.sourceShard;
   if (source === undefined) {
     const sourceLike = [...book.facts.effects.keys()].filter((s) => book.on(s, 'LOCK').length + book.on(s, 'DEBIT').length + book.on(s, 'UNLOCK').length > 0);
@@ -84,6 +91,7 @@ function partiesOf(book: TxBook): TxParties {
     sender: o?.from,
     recipient: o?.to || undefined,
     call: o?.call,
+    opaqueCall: o?.opaqueCall === true,
   };
 }
 
@@ -104,7 +112,8 @@ function checkInvolvedShards(book: TxBook, p: TxParties): void {
  * contract call may debit, credit and write any account of its RwSet on any involved shard:
  * those are checked per account by the call commit.
  */
-function checkPlacement(book: TxBook, { source, involved, destinations, call }: TxParties): void {
+function checkPlacement(book: TxBook, { source, involved, destinations, call: rwSet, opaqueCall }: TxParties): void {
+  const call = rwSet !== undefined || opaqueCall;
   for (const [s, byKind] of book.facts.effects) {
     for (const [kind, occs] of byKind) {
       if ((kind === 'LOCK' || kind === 'UNLOCK' || (kind === 'DEBIT' && !call)) && source !== undefined && s !== source) {
@@ -133,13 +142,19 @@ function checkEffect(book: TxBook, occ: SysOcc, kind: SystemKindName, wantAmount
   }
 }
 
-/** Ordered, undecided: nothing but a LOCK may be applied yet; the decision is pending. */
+/**
+ * Ordered (client-led: prepared), undecided: nothing but a LOCK may be applied yet; the decision
+ * is pending (client-led: per shard, see `checkClientLedDecisions`).
+ */
 function awaitDecision(book: TxBook, p: TxParties, locks: readonly SysOcc[]): void {
+  const clientLed = book.facts.clientLed !== undefined;
   for (const kind of ['DEBIT', 'CREDIT', 'UNLOCK', 'ABORT', 'WRITE_SET'] as const) {
+    const commit = kind === 'DEBIT' || kind === 'CREDIT' || kind === 'WRITE_SET' ? 'commit ' : '';
     for (const occ of book.everywhere(kind)) {
-      book.problem(`${kind} on shard ${occ.shardId} (block ${occ.height}), but the orchestrator has not decided it (no ${kind === 'DEBIT' || kind === 'CREDIT' || kind === 'WRITE_SET' ? 'commit ' : ''}decision)`);
+      book.problem(`${kind} on shard ${occ.shardId} (block ${occ.height}), but ${clientLed ? `no shard recorded a ${commit}decision on it` : `the orchestrator has not decided it (no ${commit}decision)`}`);
     }
   }
+  if (clientLed) return;
   book.pending.push(
     `decision of the orchestrator (ordered at orchestrator block ${book.ordered!.height}` +
       (locks.length > 0 ? `, ${locks[0]!.amount ?? 0n} wei locked on shard ${p.source})` : ')'),
@@ -161,6 +176,7 @@ function auditCommit(book: TxBook, p: TxParties, locks: SysOcc[], d: Decided, fe
     else if (!vs.some((v) => v.yes)) book.problem(`committed without a YES vote from shard ${s}`);
   }
   if (p.call && fees) return auditCallCommit(book, p, p.call, fees, locks, d.height);
+  if (p.opaqueCall) return auditOpaqueCallCommit(book, p, locks, d);
   return auditTransferCommit(book, p, d);
 }
 
@@ -178,7 +194,7 @@ function auditTransferCommit(book: TxBook, p: TxParties, d: Decided): bigint {
   let debitPending = false;
   if (debits.length === 0 && p.source !== undefined) {
     if (book.processed(p.source, d.height)) {
-      book.problem(`committed at orchestrator block ${d.height}, but its source shard ${p.source} recorded no DEBIT (it processed orchestrator blocks up to ${book.facts.orchHeightOf.get(p.source)})`);
+      book.problem(`committed ${book.at(d)}, but its source shard ${p.source} recorded no DEBIT ${book.upTo(p.source)}`);
     } else {
       debitPending = true;
       book.pending.push(`DEBIT on source shard ${p.source}`);
@@ -189,7 +205,7 @@ function auditTransferCommit(book: TxBook, p: TxParties, d: Decided): bigint {
     const late = p.destinations.filter((s) => !book.processed(s, d.height));
     if (p.destinations.length === 0) book.problem('committed, but it has no destination shard to credit');
     else if (late.length === 0) {
-      book.problem(`committed at orchestrator block ${d.height}, but no CREDIT on its destination shard${p.destinations.length > 1 ? 's' : ''} ${p.destinations.join(', ')}`);
+      book.problem(`committed ${book.at(d)}, but no CREDIT on its destination shard${p.destinations.length > 1 ? 's' : ''} ${p.destinations.join(', ')}`);
     } else {
       creditPending = true;
       book.pending.push(`CREDIT on shard ${late.join(' or ')}`);
@@ -219,7 +235,7 @@ function auditAbort(book: TxBook, p: TxParties, locks: readonly SysOcc[], d: Dec
     for (const u of unlocks) book.problem(`UNLOCK on shard ${u.shardId} (block ${u.height}) without a LOCK`);
   } else if (unlocks.length === 0) {
     if (book.processed(p.source!, d.height)) {
-      book.problem(`aborted at orchestrator block ${d.height}, but the ${locks[0]!.amount ?? 0n} wei locked on source shard ${p.source} for ${locks[0]!.address} was never unlocked (no UNLOCK)`);
+      book.problem(`aborted ${book.at(d)}, but the ${locks[0]!.amount ?? 0n} wei locked on source shard ${p.source} for ${locks[0]!.address} was never unlocked (no UNLOCK)`);
     } else {
       book.pending.push(`UNLOCK on source shard ${p.source}`);
     }
@@ -229,7 +245,7 @@ function auditAbort(book: TxBook, p: TxParties, locks: readonly SysOcc[], d: Dec
   for (const s of p.destinations) {
     if (!(book.facts.votes.get(s) ?? []).some((v) => v.yes)) continue;
     if (book.on(s, 'ABORT').length > 0) continue;
-    if (book.processed(s, d.height)) book.problem(`aborted at orchestrator block ${d.height}, but shard ${s}, which voted YES, recorded no ABORT`);
+    if (book.processed(s, d.height)) book.problem(`aborted ${book.at(d)}, but shard ${s}, which voted YES, recorded no ABORT`);
     else book.pending.push(`ABORT on shard ${s}`);
   }
 }

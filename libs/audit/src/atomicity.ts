@@ -17,7 +17,8 @@ export interface AtomicityResult {
 
 /**
  * Audits every cross-shard transaction of the index in `index.txHashes` order (docs/ARCHITECTURE.md
- * §5.2, pure; see `auditNetwork` for the rules), given each shard's orchestrator cursor.
+ * §5.2, pure; see `auditNetwork` for the rules), given each shard's orchestrator cursor; a
+ * client-led one against its shards' decision records instead of orchestrator blocks.
  */
 export function checkAtomicity(index: NetworkIndex, orchHeightOf: ReadonlyMap<number, number>): AtomicityResult {
   let inTransitWei = 0n;
@@ -42,16 +43,18 @@ export function checkAtomicity(index: NetworkIndex, orchHeightOf: ReadonlyMap<nu
   return { report, inTransitWei, findings };
 }
 
-/** What the index knows of transaction `h`. */
+/** What the index knows of transaction `h`: a client-led one's order and decisions come from its shards' blocks. */
 function txFacts(index: NetworkIndex, h: string, orchHeightOf: ReadonlyMap<number, number>): TxFacts {
+  const cl = index.clientLed.txs.get(h);
   return {
-    ordered: index.orchestrator.ordered.get(h),
-    decisions: index.orchestrator.decisions.get(h) ?? [],
+    ordered: cl ? cl.ordered : index.orchestrator.ordered.get(h),
+    decisions: cl ? cl.decisions : (index.orchestrator.decisions.get(h) ?? []),
     effects: index.effects.get(h) ?? new Map(),
     votes: index.votes.get(h) ?? new Map(),
     receipts: index.receipts.get(h) ?? [],
     orchHeightOf,
     haveOrchestrator: index.haveOrchestrator,
+    ...(cl ? { clientLed: cl.facts } : {}),
   };
 }
 
@@ -59,5 +62,5 @@ function txFacts(index: NetworkIndex, h: string, orchHeightOf: ReadonlyMap<numbe
 function stageOf(t: TxAudit): InFlightTx['stage'] {
   if (t.decision === 'commit') return 'committing';
   if (t.decision === 'abort') return 'aborting';
-  return t.orderedAt === undefined ? 'awaiting-order' : 'awaiting-decision';
+  return t.orderedAt === undefined && !t.clientLed ? 'awaiting-order' : 'awaiting-decision';
 }

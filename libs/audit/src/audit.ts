@@ -37,6 +37,16 @@ export * from './report';
  *   only moves); the abort rule is the same as for transfers (no DEBIT, CREDIT or WRITE_SET).
  *   A lone LOCK (home shards lock before the orchestrator orders) is in flight when the input
  *   has orchestrator blocks, a violation when it has none.
+ *   Client-led two-phase commit (no orchestrator round; `client-led-index.ts`,
+ *   `atomicity-client-led.ts`): the decisions are the ones each shard recorded in its blocks
+ *   (`StateShardBlock.decisions`) and the order is the source shard's acceptance. Every shard
+ *   records a decision at most once and all record the same (a commit on one shard and an abort
+ *   on another, e.g. by a lock timeout, is a violation naming both); every involved shard of the
+ *   coordinator's commit and every shard that voted YES records it — pending until then, a
+ *   violation once its head is more than the lock timeout past its YES vote (no lock left). The
+ *   effects are then checked by the rules above, a shard having processed the decision once it
+ *   recorded it; a client-led call's RwSet is in no block, so its commit is checked for the
+ *   sender's DEBIT of its LOCK, no address debited or credited twice, and Σ credits = Σ debits.
  * - **Receipts** (5.8, shard-led): every outgoing receipt is debited once in its sending block
  *   (RECEIPT_DEBIT of the sender for its value) and credited at most once, as sent, on its
  *   destination (RECEIPT_CREDIT); one not credited yet is in flight, its value in transit.
@@ -70,6 +80,7 @@ export function auditNetwork(input: AuditInput): AuditReport {
     receipts: receipts.report,
     shards: index.shards.map((sh) => shardSummary(sh, chain.cursors.get(sh.shardId) ?? 0, conservation.ledgers.get(sh.shardId)!, locks.lockedWeiOf.get(sh.shardId) ?? 0n)),
     orchestrator: index.orchestrator.summary,
+    clientLed: index.clientLed.summary,
     toJSON: () => jsonify(report) as Jsonified<AuditReport>,
   };
   return report;

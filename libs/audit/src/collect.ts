@@ -29,6 +29,10 @@ export interface CollectOpts {
   pageSize?: number;
   /** Cancels the collection (every call in flight). */
   signal?: AbortSignal;
+  /** The shards' cross-shard protocol, when known; passed on as {@link AuditInput.protocol}. */
+  protocol?: string;
+  /** Client-led: the shards' lock timeout in blocks, when known; passed on as {@link AuditInput.lockTimeoutBlocks}. */
+  lockTimeoutBlocks?: number;
 }
 
 /**
@@ -204,7 +208,8 @@ async function discover(
  * it is read again (up to 3 times).
  *
  * Without a registered orchestrator (or one answering UNIMPLEMENTED), no orchestrator blocks are
- * used and a note says so: every cross-shard system transaction is then reported unexplained.
+ * used and a note says so: every cross-shard system transaction is then reported unexplained,
+ * except those of client-led transactions (decided in the shards' own blocks).
  * @throws ShardLabError UNAVAILABLE when the registry cannot be reached (naming its address), a
  *   shard has no live replica, or a service stops answering; FAILED_PRECONDITION when a service's
  *   answers are inconsistent (wrong shard id, gaps in a block stream).
@@ -245,7 +250,7 @@ export async function collectAuditInput(opts: CollectOpts): Promise<AuditInput> 
     const notes: string[] = [];
     let orchestratorBlocks: OrchestratorBlock[] = [];
     if (!found.orchestrator) {
-      notes.push('no orchestrator is registered: audited without orchestrator blocks, so every cross-shard system transaction is unexplained');
+      notes.push('no orchestrator is registered: audited without orchestrator blocks, so every cross-shard system transaction the shards did not decide themselves (client-led) is unexplained');
     } else {
       const blocks = await collectOrchestrator(peers, { deadlineMs, signal: ctl.signal });
       if (blocks === undefined) {
@@ -256,7 +261,13 @@ export async function collectAuditInput(opts: CollectOpts): Promise<AuditInput> 
         progress(`orchestrator (${found.orchestrator.address}): ${blocks.length} blocks`);
       }
     }
-    return { shards, orchestratorBlocks, notes };
+    return {
+      shards,
+      orchestratorBlocks,
+      notes,
+      ...(opts.protocol !== undefined ? { protocol: opts.protocol } : {}),
+      ...(opts.lockTimeoutBlocks !== undefined ? { lockTimeoutBlocks: opts.lockTimeoutBlocks } : {}),
+    };
   } catch (err) {
     if (opts.signal?.aborted) throw errors.unavailable('the audit was cancelled');
     throw err;

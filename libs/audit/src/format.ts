@@ -17,7 +17,8 @@ export function formatWei(wei: bigint): string {
 
 /**
  * Renders an {@link AuditReport} for people: verdict, conservation figures in ether and wei,
- * atomicity counts (committed, aborted, in flight), locks, per-shard counts, then notes, the
+ * atomicity counts (committed, aborted, in flight), locks, the orchestrator's and (when any)
+ * client-led decision counts, per-shard counts, then notes, the
  * transactions in flight and the problems. Pure; returns the text (lines end with `\n`).
  */
 export function formatReport(report: AuditReport, opts: FormatReportOpts = {}): string {
@@ -58,6 +59,13 @@ export function formatReport(report: AuditReport, opts: FormatReportOpts = {}): 
 
   const o = report.orchestrator;
   say(`  orchestrator    ${o.blocks} blocks${o.blocks > 0 ? ` (head ${o.headHeight})` : ''}: ${o.ordered} ordered, ${o.decided} decided`);
+  const cl = report.clientLed;
+  if (cl.transactions > 0) {
+    say(
+      `  client-led      ${cl.transactions} transactions, ${cl.decisions} decisions recorded by shards, ${cl.lockTimeouts} by lock timeout` +
+        ` (lock timeout ${cl.lockTimeoutBlocks === null ? 'unknown' : `${cl.lockTimeoutBlocks} blocks`})`,
+    );
+  }
   say(`  shards          ${report.shards.length}`);
   for (const s of report.shards) {
     const sys = SYSTEM_KIND_NAMES.filter((k) => s.systemTxs[k] > 0)

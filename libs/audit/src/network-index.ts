@@ -1,4 +1,5 @@
 // Indexes everything collected of a network (shards and orchestrator) and the order cross-shard transactions are audited in.
+import { indexClientLed, type ClientLedIndex } from './client-led-index';
 import type { Finding } from './findings';
 import { indexOrchestrator, type OrchestratorIndex } from './orchestrator-index';
 import type { AuditInput } from './report';
@@ -10,12 +11,15 @@ export interface NetworkIndex extends Omit<ShardsIndex, 'findings'> {
   orchestrator: OrchestratorIndex;
   /** Whether the input has orchestrator blocks at all. */
   haveOrchestrator: boolean;
+  /** Client-led two-phase commit: the transactions the shards decided themselves. */
+  clientLed: ClientLedIndex;
   /**
-   * Every cross-shard transaction seen in orchestrator or shard blocks (ordered, decided, with a
-   * system transaction or a vote): the ordered ones in orchestrator order, then the others by hash.
+   * Every cross-shard transaction seen in orchestrator or shard blocks (ordered, decided — by the
+   * orchestrator or, client-led, in a shard block — with a system transaction or a vote): the
+   * ordered ones in orchestrator order, then the others by hash.
    */
   txHashes: string[];
-  /** What the indexing could not read, shards' then orchestrator's. */
+  /** What the indexing could not read, shards' then orchestrator's, then client-led records'. */
   findings: Finding[];
 }
 
@@ -23,7 +27,14 @@ export interface NetworkIndex extends Omit<ShardsIndex, 'findings'> {
 export function indexNetwork(input: AuditInput): NetworkIndex {
   const shards = indexShards(input.shards);
   const orchestrator = indexOrchestrator(input.orchestratorBlocks);
-  const all = new Set<string>([...orchestrator.ordered.keys(), ...orchestrator.decisions.keys(), ...shards.effects.keys(), ...shards.votes.keys()]);
+  const clientLed = indexClientLed(shards, orchestrator, input);
+  const all = new Set<string>([
+    ...orchestrator.ordered.keys(),
+    ...orchestrator.decisions.keys(),
+    ...shards.effects.keys(),
+    ...shards.votes.keys(),
+    ...shards.shardDecisions.keys(),
+  ]);
   const position = orchestrator.orderPosition;
   const txHashes = [...all].sort((a, b) => {
     const pa = position.get(a);
@@ -37,7 +48,8 @@ export function indexNetwork(input: AuditInput): NetworkIndex {
     ...shards,
     orchestrator,
     haveOrchestrator: input.orchestratorBlocks.length > 0,
+    clientLed,
     txHashes,
-    findings: [...shards.findings, ...orchestrator.findings],
+    findings: [...shards.findings, ...orchestrator.findings, ...clientLed.findings],
   };
 }

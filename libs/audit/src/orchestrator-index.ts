@@ -21,9 +21,12 @@ export interface CallSet {
   gasUsed: bigint;
 }
 
-/** A cross-shard transaction as the orchestrator ordered it (`ct_to_order`). Addresses lower-case. */
+/**
+ * A cross-shard transaction as the orchestrator ordered it (`ct_to_order`), or, client-led, as its
+ * source shard accepted it (the user transaction in its block). Addresses lower-case.
+ */
 export interface Ordered {
-  /** Orchestrator height of the entry. */
+  /** Orchestrator height of the entry; client-led: height of the source shard's block that accepted it. */
   height: number;
   from: string;
   to: string;
@@ -33,14 +36,26 @@ export interface Ordered {
   involvedShards: number[];
   /** Set for a cross-shard contract call (the ordered copy carries an RwSet). */
   call?: CallSet;
+  /**
+   * Client-led: a contract call (a creation, or a transaction with data) whose RwSet no block
+   * carries (only its coordinator had it), so its effects are checked without it.
+   */
+  opaqueCall?: boolean;
 }
 
-/** A decision of the orchestrator (`tpc_result`). */
+/**
+ * A decision of the orchestrator (`tpc_result`), or, client-led, one a shard recorded in its block
+ * (`StateShardBlock.decisions`; then `shardId` is set).
+ */
 export interface Decided {
-  /** Orchestrator height of the entry. */
+  /** Orchestrator height of the entry; client-led: height of the block of `shardId` that recorded it. */
   height: number;
   commit: boolean;
   involvedShards: number[];
+  /** Client-led: the shard that recorded it. */
+  shardId?: number;
+  /** Client-led: an abort by that shard's lock timeout, not a decision of the coordinator. */
+  lockTimeout?: boolean;
 }
 
 /** The orchestrator's blocks, indexed by lower-case transaction hash. */

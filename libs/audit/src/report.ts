@@ -25,6 +25,23 @@ export interface AuditInput {
   orchestratorBlocks: OrchestratorBlock[];
   /** Remarks of whoever collected the input (e.g. "no orchestrator is registered"), passed to the report. */
   notes?: string[];
+  /**
+   * The shards' cross-shard protocol, when whoever collected the input knows it (`block-2pc`,
+   * `shard-led`, `client-led`). Under `client-led`, every cross-shard transaction the orchestrator
+   * neither ordered nor decided is audited as client-led, even before a shard recorded a decision.
+   * When absent, the network is taken as client-led as soon as a shard block records a decision
+   * (`StateShardBlock.decisions`).
+   */
+  protocol?: string;
+  /**
+   * Client-led: the shards' lock timeout, in blocks after the YES vote. With it, a shard that voted
+   * YES and recorded no decision more than this many blocks later is a violation (its lock timeout
+   * should have aborted the transaction); without it, the largest timeout recorded by a
+   * lock-timeout abort of a YES vote in the blocks is used, and when there is none such a vote is
+   * in flight. A shard restarted since the vote counts its timeout again from the restart, which
+   * no block shows: audit a network that has been idle for a whole timeout since its last restart.
+   */
+  lockTimeoutBlocks?: number;
 }
 
 /** Names of system transaction kinds, as reported (the `SYSTEM_TX_KIND_` prefix dropped). */
@@ -62,8 +79,16 @@ export type TxState = 'settled' | 'in-flight' | 'violated';
 export interface TxAudit {
   /** The transaction's Ethereum hash. */
   txHash: string;
-  /** The orchestrator's decision; `none` while undecided (or when the orchestrator never saw it). */
+  /**
+   * The orchestrator's decision (client-led: the coordinator's as the shards recorded it, else a
+   * shard's lock-timeout abort); `none` while undecided (or when the orchestrator never saw it).
+   */
   decision: 'commit' | 'abort' | 'none';
+  /**
+   * Set for a client-led transaction (decided in shard blocks, `StateShardBlock.decisions`, with no
+   * orchestrator round): `orderedAt` is then undefined and `decidedAt` a shard block height.
+   */
+  clientLed?: boolean;
   /** Sender's (home) shard, which locks and debits; undefined when it cannot be told. */
   sourceShard: number | undefined;
   /** Every shard that had to vote. */
@@ -72,7 +97,7 @@ export interface TxAudit {
   valueWei: bigint | undefined;
   /** Orchestrator height of its `ct_to_order` entry. */
   orderedAt: number | undefined;
-  /** Orchestrator height of its (first) `tpc_result` entry. */
+  /** Orchestrator height of its (first) `tpc_result` entry; client-led: height of the block of the first shard that recorded the decision. */
   decidedAt: number | undefined;
   /** `violated` when any problem was found, else `in-flight` while something is pending, else `settled`. */
   state: TxState;
@@ -88,7 +113,8 @@ export interface InFlightTx {
   txHash: string;
   /**
    * `awaiting-order` (locked by its home shard, not yet in an orchestrator block), `awaiting-decision`
-   * (ordered, undecided), `committing` or `aborting` (decided, not applied on every shard yet).
+   * (ordered, undecided; client-led: prepared, no shard recorded a decision yet), `committing` or
+   * `aborting` (decided, not applied — client-led: not recorded — on every shard yet).
    */
   stage: 'awaiting-order' | 'awaiting-decision' | 'committing' | 'aborting';
   /** Human-readable: what is still to happen. */
@@ -185,6 +211,18 @@ export interface ReceiptsReport {
   ok: boolean;
 }
 
+/** Client-led two-phase commit: what the shards' decision records (`StateShardBlock.decisions`) contained. */
+export interface ClientLedSummary {
+  /** Cross-shard transactions audited as client-led. */
+  transactions: number;
+  /** Decisions recorded in shard blocks (one per shard that applied a decision). */
+  decisions: number;
+  /** Of those, aborts by a shard's lock timeout. */
+  lockTimeouts: number;
+  /** The lock timeout the audit used, in blocks (see {@link AuditInput.lockTimeoutBlocks}); null when unknown. */
+  lockTimeoutBlocks: number | null;
+}
+
 /** What the orchestrator's blocks contained. */
 export interface OrchestratorSummary {
   /** Orchestrator blocks read. */
@@ -226,6 +264,8 @@ export interface AuditReport {
   shards: ShardSummary[];
   /** What the orchestrator's blocks contained. */
   orchestrator: OrchestratorSummary;
+  /** What the shards' client-led decision records contained. */
+  clientLed: ClientLedSummary;
   /** The report with every wei amount as a decimal string (used by `JSON.stringify`). */
   toJSON(): Jsonified<AuditReport>;
 }

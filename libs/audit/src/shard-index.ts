@@ -1,5 +1,5 @@
 // Indexes the state shards' collected blocks and accounts for the checks, reporting what it cannot read.
-import { ReceiptKind, SystemTxKind, Vote, type StateShardBlock, type SystemTransaction } from '@shardlab/proto';
+import { Decision, ReasonCode, ReceiptKind, SystemTxKind, Vote, type StateShardBlock, type SystemTransaction, type TpcResult } from '@shardlab/proto';
 import { finder, place, type Finding, type Found } from './findings';
 import { GENESIS_TX_HASH, type ShardAuditInput, type SystemKindName } from './report';
 import { mapOf, parseWeiOrUndefined, pushTo } from './util';
@@ -39,6 +39,25 @@ export interface ReceiptSeen {
 export interface VoteSeen {
   height: number;
   yes: boolean;
+}
+
+/**
+ * A client-led two-phase-commit decision a shard recorded in a block (`StateShardBlock.decisions`):
+ * the coordinator's, or an abort by the shard's own lock timeout.
+ */
+export interface ShardDecisionSeen {
+  /** The shard that recorded it. */
+  shardId: number;
+  /** Height of the shard block that recorded (and applied) it. */
+  height: number;
+  commit: boolean;
+  /** The shards it names as involved (a lock-timeout abort names only its own shard). */
+  involvedShards: number[];
+  /**
+   * Set for an abort by the shard's lock timeout (cause REASON_CODE_LOCK_TIMEOUT): the timeout in
+   * blocks and the height of the prepare (the reason's amount and detail; undefined when malformed).
+   */
+  lockTimeout?: { blocks: number | undefined; preparedAt: number | undefined };
 }
 
 /** An account as listed by its shard (the first listing of its address). */
@@ -99,6 +118,8 @@ export interface ShardsIndex {
   receipts: Map<string, ReceiptSeen[]>;
   /** Shard-led: transaction hash → its RECEIPT_DEBITs and RECEIPT_CREDITs and its outgoing receipts. */
   crossReceipts: Map<string, CrossReceiptFacts>;
+  /** Client-led: transaction hash → the decisions shards recorded for it, shards in shard-id order, each in block order. */
+  shardDecisions: Map<string, ShardDecisionSeen[]>;
   /** What could not be read (duplicate listings, malformed amounts, missing receipts, …). */
   findings: Finding[];
 }
@@ -130,7 +151,7 @@ function emptyKindCounts(): Record<SystemKindName, number> {
  * lower-cased; malformed amounts are reported and read as absent.
  */
 export function indexShards(inputs: readonly ShardAuditInput[]): ShardsIndex {
-  const index: ShardsIndex = { shards: [], effects: new Map(), votes: new Map(), receipts: new Map(), crossReceipts: new Map(), findings: [] };
+  const index: ShardsIndex = { shards: [], effects: new Map(), votes: new Map(), receipts: new Map(), crossReceipts: new Map(), shardDecisions: new Map(), findings: [] };
   const seen = new Set<number>();
   [...inputs]
     .sort((a, b) => a.shardId - b.shardId)
@@ -159,7 +180,7 @@ export function indexShards(inputs: readonly ShardAuditInput[]): ShardsIndex {
   return index;
 }
 
-/** Indexes one block's user transactions, receipts, system transactions and votes. */
+/** Indexes one block's user transactions, receipts, system transactions, votes and client-led decisions. */
 function indexBlock(index: ShardsIndex, shard: IndexedShard, b: StateShardBlock, found: Found): void {
   const s = shard.shardId;
   const userTxs = b.transactions.filter((t) => t.kind?.$case === 'user').length;
@@ -185,6 +206,22 @@ function indexBlock(index: ShardsIndex, shard: IndexedShard, b: StateShardBlock,
   for (const v of b.tpcPrepare) {
     pushTo(mapOf(index.votes, v.txHash.toLowerCase()), s, { height: b.height, yes: v.vote === Vote.VOTE_YES });
   }
+  for (const d of b.decisions ?? []) indexShardDecision(index, s, b.height, d, found);
+}
+
+/** Indexes one client-led decision recorded in shard `s`'s block at `height`; one that is neither commit nor abort is reported. */
+function indexShardDecision(index: ShardsIndex, s: number, height: number, d: TpcResult, found: Found): void {
+  const h = d.txHash.toLowerCase();
+  if (d.decision !== Decision.DECISION_COMMIT && d.decision !== Decision.DECISION_ABORT) {
+    found(`tx ${h}: shard ${s} block ${height} records a decision that is neither commit nor abort (${d.decision})`);
+    return;
+  }
+  const seen: ShardDecisionSeen = { shardId: s, height, commit: d.decision === Decision.DECISION_COMMIT, involvedShards: d.involvedShards.map(Number) };
+  if (!seen.commit && d.cause?.code === ReasonCode.REASON_CODE_LOCK_TIMEOUT) {
+    const int = (x: string) => (/^\d+$/.test(x) && Number.isSafeInteger(Number(x)) ? Number(x) : undefined);
+    seen.lockTimeout = { blocks: int(d.cause.amount), preparedAt: int(d.cause.detail) };
+  }
+  pushTo(index.shardDecisions, h, seen);
 }
 
 /** Indexes a block's receipts with their burn; none when the block's base fee is malformed. */

@@ -118,6 +118,10 @@ describe('collectAuditInput (fake shards and orchestrator, real registry)', () =
     const input = await collectAuditInput({ registryAddress: fake.registryAddress });
     expect(input.orchestratorBlocks).toEqual([]);
     expect(input.notes).toEqual([expect.stringContaining('does not serve blocks (UNIMPLEMENTED)')]);
+    expect(input).not.toHaveProperty('protocol');
+    // What the caller knows of the protocol is passed on to the audit.
+    const told = await collectAuditInput({ registryAddress: fake.registryAddress, protocol: 'client-led', lockTimeoutBlocks: 7 });
+    expect(told).toMatchObject({ protocol: 'client-led', lockTimeoutBlocks: 7 });
   });
 
   it('stops at the head although block streams stay open, and takes accounts listed across idle blocks as one snapshot', async () => {

@@ -1,5 +1,5 @@
 // Shard-led blocks appended to a synthetic audit input: a transfer's source block (user transaction, RECEIPT_DEBIT, outgoing receipt) and its destination's RECEIPT_CREDIT, balances moved as the shards move them.
-import { ReceiptKind, Account, StateShardBlock, SystemTxKind, Transaction, type BlockTransaction, type CrossShardReceipt, type Receipt } from '@shardlab/proto';
+import { ReceiptKind, Account, StateShardBlock, SystemTxKind, Transaction, type BlockTransaction, type CrossShardReceipt, type PrepareVote, type Receipt, type TpcResult } from '@shardlab/proto';
 import type { AuditInput } from '../src';
 import { BASE_FEE, coinbaseOf, GAS, TIP } from '@shardlab/testing';
 
@@ -23,8 +23,17 @@ export function moveBalance(input: AuditInput, s: number, address: string, by: b
   a.balance = v.toString();
 }
 
-/** Appends a block to shard `s` of `input`, chained to its head (hashes in the style of NetBuilder's, past its heights). */
-export function appendBlock(input: AuditInput, s: number, content: { transactions?: BlockTransaction[]; receipts?: Receipt[]; outgoingReceipts?: CrossShardReceipt[] }): void {
+/** What {@link appendBlock} puts in a block. */
+export interface BlockContent {
+  transactions?: BlockTransaction[];
+  receipts?: Receipt[];
+  outgoingReceipts?: CrossShardReceipt[];
+  tpcPrepare?: PrepareVote[];
+  decisions?: TpcResult[];
+}
+
+/** Appends a block to shard `s` of `input`, chained to its head (hashes in the style of NetBuilder's, past its heights); returns its height. */
+export function appendBlock(input: AuditInput, s: number, content: BlockContent): number {
   const blocks = input.shards.find((x) => x.shardId === s)!.blocks as StateShardBlock[];
   const head = blocks.at(-1)!;
   const height = blocks.length;
@@ -42,8 +51,11 @@ export function appendBlock(input: AuditInput, s: number, content: { transaction
       baseFeePerGas: BASE_FEE.toString(),
       orchestratorHeight: head.orchestratorHeight,
       outgoingReceipts: content.outgoingReceipts ?? [],
+      tpcPrepare: content.tpcPrepare ?? [],
+      decisions: content.decisions ?? [],
     }),
   );
+  return height;
 }
 
 /** A shard-led transfer as {@link sendReceipt} records it. */

@@ -1,9 +1,9 @@
 // runExperiment: a workload against a running network — declared to the tracker, submitted through the gateway, every outcome awaited, the rest asked of the gateway
-import { TxStatus, reasonKey, type GatewayServiceClient, type TransactionStatus } from '@shardlab/proto';
+import { ReasonCode, TxStatus, reasonKey, type GatewayServiceClient, type TransactionStatus } from '@shardlab/proto';
 import { unaryCall } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
 import { submitAll, type Submission, type SubmissionResult } from './submitter';
-import { OutcomeTracker, type TrackedOutcome, type TrackerPeers } from './tracker';
+import { OutcomeTracker, type CrossShardPath, type TrackedOutcome, type TrackerPeers } from './tracker';
 
 /** One transaction of an experiment's workload. */
 export interface ExperimentTx extends Submission {
@@ -28,8 +28,14 @@ export interface ExperimentOutcome<T extends ExperimentTx = ExperimentTx> {
    * (`shard-voted-no/read-set-changed`, see `reasonKey`), the gRPC code for a rejection.
    */
   reasonCode?: string;
-  /** Cross-shard: committed or aborted by block-2PC or by shard-led receipts (see TrackedOutcome.path). */
-  path?: 'block-2pc' | 'shard-led';
+  /** Cross-shard: committed or aborted by block-2PC, by shard-led receipts or by client-led 2PC (see {@link CrossShardPath}). */
+  path?: CrossShardPath;
+  /**
+   * Client-led, aborted by a shard's lock timeout (no decision reached it in time): the height of
+   * the shard block that recorded its prepare (the reason's detail) and of the one that recorded
+   * the abort, on that shard's chain; their difference is how long the transaction held its locks.
+   */
+  lockTimeout?: { preparedAtHeight: number; abortedAtHeight: number };
 }
 
 /** Counts shown while an experiment runs. */
@@ -101,6 +107,8 @@ export async function runExperiment<T extends ExperimentTx>(txs: readonly T[], o
     if (t.reason) o.reason = t.reason;
     if (t.cause) o.reasonCode = reasonKey(t.cause);
     if (t.path) o.path = t.path;
+    const window = lockTimeoutOf(t);
+    if (window) o.lockTimeout = window;
     p.inFlight -= 1;
     p[t.outcome] += 1;
     lastOutcomeAtMs = Date.now();
@@ -176,6 +184,18 @@ export async function runExperiment<T extends ExperimentTx>(txs: readonly T[], o
   } finally {
     await tracker.stop();
   }
+}
+
+/**
+ * The prepare and abort heights of an outcome ended by a shard's lock timeout (client-led: the
+ * cause is REASON_CODE_LOCK_TIMEOUT, its detail the prepare's height, and `height` the block that
+ * recorded the abort); undefined for any other outcome or a malformed detail.
+ */
+export function lockTimeoutOf(t: Pick<TrackedOutcome, 'outcome' | 'cause' | 'height' | 'path'>): ExperimentOutcome['lockTimeout'] {
+  if (t.outcome !== 'aborted' || t.path !== 'client-led' || t.cause?.code !== ReasonCode.REASON_CODE_LOCK_TIMEOUT) return undefined;
+  const preparedAtHeight = Number(t.cause.detail);
+  if (t.cause.detail === '' || !Number.isSafeInteger(preparedAtHeight) || preparedAtHeight < 0) return undefined;
+  return { preparedAtHeight, abortedAtHeight: t.height };
 }
 
 /** The terminal outcome a gateway status stands for, if it is terminal. */

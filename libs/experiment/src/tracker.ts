@@ -1,5 +1,5 @@
 // OutcomeTracker: terminal outcomes of an experiment's transactions from every shard's and the orchestrator's block streams, with no per-transaction request
-import { Decision, ReceiptKind, SystemTxKind, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock } from '@shardlab/proto';
+import { Decision, ReasonCode, ReceiptKind, SystemTxKind, type GetHeadResponse, type OrchestratorBlock, type Reason, type StateShardBlock, type TpcResult } from '@shardlab/proto';
 import { peerStream, type Peers } from '@shardlab/registry';
 import { followStream } from '@shardlab/rpc';
 import type { Logger } from '@shardlab/telemetry';
@@ -15,16 +15,23 @@ export interface TrackedOutcome {
   /** When the runner saw the block or decision that ended it, epoch milliseconds. */
   atMs: number;
   /**
-   * Height of the home-shard block (local), the orchestrator block (cross-shard, block-2PC) or the
-   * destination shard's block that credited its receipt (cross-shard transfer, shard-led) that ended it.
+   * Height of the block that ended it: the home shard's (local), the orchestrator's (cross-shard,
+   * block-2PC), the destination shard's that credited its receipt (cross-shard transfer,
+   * shard-led), or, client-led, the block of the last involved shard to record the decision (or
+   * of the shard whose lock timeout aborted it). Each is a height of that block's own chain.
    */
   height: number;
-  /**
-   * Cross-shard only: how it was committed or aborted — by block-2PC (a decision in an orchestrator
-   * block; under shard-led a `fallback`) or by shard-led receipts.
-   */
-  path?: 'block-2pc' | 'shard-led';
+  /** Cross-shard only: how it was committed or aborted (see {@link CrossShardPath}). */
+  path?: CrossShardPath;
 }
+
+/**
+ * How a cross-shard transaction was committed or aborted: `block-2pc` (a decision in an
+ * orchestrator block; under shard-led its fallback), `shard-led` (receipts), or `client-led`
+ * (two-phase commit coordinated by a client: the decision recorded in the involved shards' blocks,
+ * `StateShardBlock.decisions`, or an abort by a shard's lock timeout).
+ */
+export type CrossShardPath = 'block-2pc' | 'shard-led' | 'client-led';
 
 /** An inclusion of a user transaction in a state-shard block, as seen on the block stream. */
 interface Inclusion {
@@ -35,17 +42,30 @@ interface Inclusion {
   atMs: number;
 }
 
-/** A decision on a cross-shard transaction in an orchestrator block (or, shard-led, the credit that ends it). */
+/**
+ * What ended a cross-shard transaction: a decision in an orchestrator block, a shard-led credit,
+ * or a client-led decision recorded by every involved shard (or a lock-timeout abort).
+ */
 interface DecisionSeen {
   commit: boolean;
   /** Shard-led calls: the outcome of the call on the contract's shard. */
   call?: { success: boolean; error: string };
-  /** Ended by a shard-led receipt credit (not an orchestrator decision). */
-  receipt?: boolean;
+  path: CrossShardPath;
   reason: string;
   cause?: Reason;
   height: number;
   atMs: number;
+}
+
+/** A client-led decision recorded by some of the transaction's involved shards so far. */
+interface ClientLedDecision {
+  commit: boolean;
+  reason: string;
+  cause?: Reason;
+  /** Every shard the records name in `involved_shards`. */
+  involved: Set<number>;
+  /** The shards that recorded this decision. */
+  recorded: Set<number>;
 }
 
 /** What the runner knows of a transaction it expects. */
@@ -80,13 +100,19 @@ export interface OutcomeTrackerOpts {
  * includes it (its receipt says committed or reverted); a cross-shard one ends when an
  * orchestrator block carries its decision (the two-phase-commit commit point, docs/ARCHITECTURE.md
  * §3; shards apply it in their next block), or — shard-led transfers (docs/ARCHITECTURE.md §3, shard-led commit) — when a destination
- * shard's block credits its receipt. Events of a transaction that arrive before the
- * gateway's answer are kept until it is {@link OutcomeTracker.accepted}.
+ * shard's block credits its receipt, or — client-led two-phase commit — when every shard of the
+ * decision's `involved_shards` has recorded it in `StateShardBlock.decisions` (the decision is
+ * applied everywhere), or at once when a shard records an abort by its lock timeout
+ * (REASON_CODE_LOCK_TIMEOUT). As under block-2PC, the decision alone says committed or aborted.
+ * Events of a transaction that arrive before the gateway's answer are kept until it is
+ * {@link OutcomeTracker.accepted}.
  */
 export class OutcomeTracker {
   private readonly expected = new Map<string, Expected>();
   /** Shard-led calls whose CALL_RESULT was seen, until their sender's shard credits it. */
   private readonly callResults = new Map<string, { success: boolean; error: string }>();
+  /** Client-led transactions whose decision some, not yet all, involved shards recorded. */
+  private readonly clientLed = new Map<string, ClientLedDecision>();
   private readonly abort = new AbortController();
   private readonly follows: Promise<void>[] = [];
 
@@ -208,9 +234,39 @@ export class OutcomeTracker {
       if (!e || e.decision || results.has(h)) continue;
       const call = this.callResults.get(h);
       this.callResults.delete(h);
-      e.decision = { commit: true, reason: '', height: Number(b.height), atMs, receipt: true, ...(call ? { call } : {}) };
+      e.decision = { commit: true, path: 'shard-led', reason: '', height: Number(b.height), atMs, ...(call ? { call } : {}) };
       this.tryResolve(e);
     }
+    for (const d of b.decisions ?? []) this.onClientLedDecision(shardId, Number(b.height), d, atMs);
+  }
+
+  /**
+   * Client-led: shard `shardId` recorded decision `d` in its block at `height`. An abort by the
+   * shard's lock timeout ends the transaction at once; any other decision once every shard of its
+   * `involved_shards` has recorded it. A record that contradicts the first one seen (an atomicity
+   * violation, the audit's to report) does not count towards it.
+   */
+  private onClientLedDecision(shardId: number, height: number, d: TpcResult, atMs: number): void {
+    const h = d.txHash.toLowerCase();
+    const e = this.expected.get(h);
+    if (!e || e.decision) return;
+    const commit = d.decision === Decision.DECISION_COMMIT;
+    if (!commit && d.decision !== Decision.DECISION_ABORT) return;
+    const end = (c: Pick<ClientLedDecision, 'commit' | 'reason' | 'cause'>) => {
+      this.clientLed.delete(h);
+      e.decision = { commit: c.commit, path: 'client-led', reason: c.reason, ...(c.cause ? { cause: c.cause } : {}), height, atMs };
+      this.tryResolve(e);
+    };
+    if (!commit && d.cause?.code === ReasonCode.REASON_CODE_LOCK_TIMEOUT) {
+      end({ commit, reason: d.reason, ...(d.cause ? { cause: d.cause } : {}) });
+      return;
+    }
+    let c = this.clientLed.get(h);
+    if (!c) this.clientLed.set(h, (c = { commit, reason: d.reason, ...(d.cause ? { cause: d.cause } : {}), involved: new Set(), recorded: new Set() }));
+    if (c.commit !== commit) return;
+    for (const s of [shardId, ...d.involvedShards]) c.involved.add(Number(s));
+    c.recorded.add(shardId);
+    if ([...c.involved].every((s) => c.recorded.has(s))) end(c);
   }
 
   private onOrchestratorBlock(b: OrchestratorBlock): void {
@@ -218,7 +274,7 @@ export class OutcomeTracker {
     for (const d of b.tpcResult) {
       const e = this.expected.get(d.txHash.toLowerCase());
       if (!e || e.decision) continue;
-      e.decision = { commit: d.decision === Decision.DECISION_COMMIT, reason: d.reason, ...(d.cause ? { cause: d.cause } : {}), height: Number(b.height), atMs };
+      e.decision = { commit: d.decision === Decision.DECISION_COMMIT, path: 'block-2pc', reason: d.reason, ...(d.cause ? { cause: d.cause } : {}), height: Number(b.height), atMs };
       this.tryResolve(e);
     }
   }
@@ -235,7 +291,7 @@ export class OutcomeTracker {
         outcome: e.decision.commit ? 'committed' : 'aborted',
         atMs: e.decision.atMs,
         height: e.decision.height,
-        path: e.decision.receipt ? 'shard-led' : 'block-2pc',
+        path: e.decision.path,
         ...(e.decision.reason ? { reason: e.decision.reason } : {}),
         ...(e.decision.cause ? { cause: e.decision.cause } : {}),
       };

@@ -9,6 +9,7 @@ import {
   type CpuFigures,
   type LatencyFigures,
   type LatencyStats,
+  type LockTimeouts,
   type OutcomeCounts,
   type Report,
   type ReportInput,
@@ -38,7 +39,9 @@ export const REPORT_METHODS: Readonly<Record<string, string>> = {
     'committedPerSecond = committed / (last terminal time of any transaction - first submission); submittedPerSecond = submitted / (the later of submitEndedAtMs and the last submission - first submission).',
   crossShardRatio: 'Submitted cross-shard transactions / submitted transactions (rejected ones included).',
   crossShardPaths:
-    'Cross-shard transactions that ended, by how: credited through shard-led receipts, or decided by block-2PC (under shard-led, the fallback for calls that reach several shards).',
+    'Cross-shard transactions that ended, by how: credited through shard-led receipts, decided by block-2PC (under shard-led, the fallback for calls that reach several shards), or decided by client-led two-phase commit (the decision recorded by every involved shard, or an abort by a shard\'s lock timeout).',
+  lockTimeouts:
+    'Client-led aborts whose reason is a shard\'s lock timeout (no decision of the coordinator within the timeout after the prepare); blocking window = height of the shard block that recorded the abort - height of the block that recorded the prepare, on that shard; nearest-rank p50 and max.',
   perShard:
     'home: transactions whose sender is on the shard; involved: transactions for which the shard is the home shard or listed among the involved shards.',
   abortReasons:
@@ -276,6 +279,7 @@ export function buildReport(input: ReportInput): Report {
     latencyCdf: { local: cdf(sortedLocal), crossShard: cdf(sortedCross), all: cdf(sortedAll) },
     crossShardRatio: all.submitted > 0 ? byClass['cross-shard'].submitted / all.submitted : null,
     ...crossShardPathsOf(outcomes),
+    lockTimeouts: lockTimeoutsOf(outcomes),
     perShard,
     abortReasons: {
       aborted: groupReasons(outcomes.filter((o) => o.outcome === 'aborted').map((o) => ({ reason: o.reason, code: o.reasonCode }))),
@@ -289,9 +293,23 @@ export function buildReport(input: ReportInput): Report {
   };
 }
 
-/** How the cross-shard transactions ended (shard-led receipts or block-2PC), when outcomes say. */
-function crossShardPathsOf(outcomes: readonly TxOutcome[]): { crossShardPaths?: { shardLed: number; blockTwoPc: number } } {
+/** How the cross-shard transactions ended (shard-led receipts, block-2PC or client-led 2PC), when outcomes say. */
+function crossShardPathsOf(outcomes: readonly TxOutcome[]): Pick<Report, 'crossShardPaths'> {
   const withPath = outcomes.filter((o) => o.path !== undefined);
   if (withPath.length === 0) return {};
-  return { crossShardPaths: { shardLed: withPath.filter((o) => o.path === 'shard-led').length, blockTwoPc: withPath.filter((o) => o.path === 'block-2pc').length } };
+  const count = (p: TxOutcome['path']) => withPath.filter((o) => o.path === p).length;
+  return { crossShardPaths: { shardLed: count('shard-led'), blockTwoPc: count('block-2pc'), clientLed: count('client-led') } };
+}
+
+/**
+ * The aborts by a shard's lock timeout: those whose reason code is `lock-timeout`, and the
+ * blocking window (abort height − prepare height) of those whose outcome carries both heights.
+ */
+function lockTimeoutsOf(outcomes: readonly TxOutcome[]): LockTimeouts {
+  const timedOut = outcomes.filter((o) => o.outcome === 'aborted' && (o.reasonCode === 'lock-timeout' || o.lockTimeout !== undefined));
+  const windows = sortedAscending(timedOut.flatMap((o) => (o.lockTimeout ? [o.lockTimeout.abortedAtHeight - o.lockTimeout.preparedAtHeight] : [])));
+  return {
+    count: timedOut.length,
+    blockingWindowBlocks: { n: windows.length, p50: nearestRank(windows, 50), max: windows.length > 0 ? windows[windows.length - 1]! : null },
+  };
 }

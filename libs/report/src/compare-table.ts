@@ -29,7 +29,8 @@ const nullable = (v: number | null) => (v === null ? '-' : fmtInt(v));
 
 /**
  * The sections of the side-by-side comparison, shared by the terminal table and the HTML page:
- * throughput, transactions, latency per class, CPU, receipts (when any run's audit has them) and
+ * throughput, transactions, latency per class, CPU, receipts (when any run's audit has them),
+ * client-led 2PC (when any run ended a transaction by it or aborted one by a lock timeout) and
  * verdicts. Pure.
  */
 export function comparisonSections(c: Comparison): ComparisonSection[] {
@@ -71,6 +72,16 @@ export function comparisonSections(c: Comparison): ComparisonSection[] {
         { name: 'in flight', cell: (f) => nullable(f.receiptsInFlight) },
         { name: 'cross-shard by receipts', cell: (f) => nullable(f.viaReceipts) },
         { name: 'cross-shard by block-2PC', cell: (f) => nullable(f.viaBlockTwoPc) },
+      ],
+    });
+  if (c.runs.some((r) => (r.figures?.viaClientLed ?? 0) > 0 || (r.figures?.lockTimeouts ?? 0) > 0))
+    sections.push({
+      title: 'Client-led 2PC',
+      rows: [
+        { name: 'cross-shard by client-led', cell: (f) => nullable(f.viaClientLed) },
+        { name: 'lock timeouts', cell: (f) => nullable(f.lockTimeouts) },
+        { name: 'blocking p50 blk', cell: (f) => nullable(f.lockTimeoutP50Blocks) },
+        { name: 'blocking max blk', cell: (f) => nullable(f.lockTimeoutMaxBlocks) },
       ],
     });
   sections.push({

@@ -82,6 +82,13 @@ export interface RunFigures extends OutcomeCounts {
   /** Cross-shard transactions ended by shard-led receipts / by block-2PC (the fallback under shard-led); null when the report has no paths. */
   viaReceipts: number | null;
   viaBlockTwoPc: number | null;
+  /** Cross-shard transactions ended by client-led two-phase commit; null when the report has no client-led path count. */
+  viaClientLed: number | null;
+  /** Aborts by a shard's lock timeout (client-led); null in reports written before the count. */
+  lockTimeouts: number | null;
+  /** Blocking window of those aborts, prepare to abort, in blocks (p50, max); null without a measured one. */
+  lockTimeoutP50Blocks: number | null;
+  lockTimeoutMaxBlocks: number | null;
   /** Every transaction reached a terminal status. */
   accountedFor: boolean;
   /** The audit passed. */
@@ -200,6 +207,10 @@ export function runFigures(r: Report): RunFigures {
     receiptsInFlight: receipts?.inFlight ?? null,
     viaReceipts: r.crossShardPaths?.shardLed ?? null,
     viaBlockTwoPc: r.crossShardPaths?.blockTwoPc ?? null,
+    viaClientLed: r.crossShardPaths?.clientLed ?? null,
+    lockTimeouts: r.lockTimeouts?.count ?? null,
+    lockTimeoutP50Blocks: r.lockTimeouts?.blockingWindowBlocks.p50 ?? null,
+    lockTimeoutMaxBlocks: r.lockTimeouts?.blockingWindowBlocks.max ?? null,
     accountedFor: r.accountedFor,
     auditOk: r.audit.ok,
   };

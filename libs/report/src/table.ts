@@ -71,7 +71,8 @@ function reasonLines(title: string, what: string, total: number, reasons: readon
 
 /**
  * The terminal summary of a report: plain text (no colours), lines of at most 100 columns, each
- * ending in `\n`. Sections: set-up, counts by class, throughput, cross-shard ratio, latency
+ * ending in `\n`. Sections: set-up, counts by class, throughput, cross-shard ratio (with the
+ * cross-shard paths under shard-led and client-led, and the lock timeouts when there are any), latency
  * (class × p50/p95/p99/mean/max in ms, p50/p95/p99 in block intervals), per-shard load, the top 5
  * abort and rejection reasons, the audit (PASSED/FAILED with conservation, atomicity and locks),
  * CPU, and warnings. Pure.
@@ -126,6 +127,16 @@ export function formatReportTable(report: Report): string {
   const paths = report.crossShardPaths;
   if (paths && report.config.protocol === 'shard-led') {
     push(...labelled('Cross-shard paths', `${fmtInt(paths.shardLed)} by shard-led receipts, ${fmtInt(paths.blockTwoPc)} by block-2PC (fallback: calls reaching several shards)`));
+  }
+  if (paths && report.config.protocol === 'client-led') {
+    const others = [paths.blockTwoPc > 0 ? `${fmtInt(paths.blockTwoPc)} by block-2PC` : '', paths.shardLed > 0 ? `${fmtInt(paths.shardLed)} by shard-led receipts` : ''].filter(Boolean);
+    push(...labelled('Cross-shard paths', `${fmtInt(paths.clientLed ?? 0)} by client-led 2PC (decision recorded by every involved shard, or a lock timeout)${others.length > 0 ? `, ${others.join(', ')}` : ''}`));
+  }
+  const lt = report.lockTimeouts;
+  if (lt && lt.count > 0) {
+    const w = lt.blockingWindowBlocks;
+    const window = w.n > 0 ? `blocking window p50 ${fmtInt(w.p50!)}, max ${fmtInt(w.max!)} blocks from prepare to abort${w.n < lt.count ? ` (${fmtInt(w.n)} measured)` : ''}` : 'blocking window not measured';
+    push(...labelled('Lock timeouts', `${fmtInt(lt.count)} aborted by a shard's lock timeout (no decision from the coordinator); ${window}`));
   }
   blank();
 

@@ -48,8 +48,18 @@ export interface TxOutcome {
    * (`shard-voted-no/read-set-changed`), the gRPC code for a rejection (`failed-precondition`).
    */
   reasonCode?: string;
-  /** Cross-shard: how it ended — by block-2PC (under shard-led: a fallback) or by shard-led receipts. */
-  path?: 'block-2pc' | 'shard-led';
+  /**
+   * Cross-shard: how it ended — by block-2PC (under shard-led: a fallback), by shard-led receipts,
+   * or by client-led two-phase commit (the decision recorded by the involved shards, or an abort
+   * by a shard's lock timeout).
+   */
+  path?: 'block-2pc' | 'shard-led' | 'client-led';
+  /**
+   * Client-led, aborted by a shard's lock timeout (no decision of the coordinator reached it in
+   * time): heights, on that shard's chain, of the block that recorded its prepare and of the one
+   * that recorded the abort. Their difference is the blocking window (see {@link LockTimeouts}).
+   */
+  lockTimeout?: { preparedAtHeight: number; abortedAtHeight: number };
 }
 
 /** Workload of a run: the replay of a real trace, or a synthetic mix. */
@@ -271,6 +281,22 @@ export interface CpuFigures {
   averageCores: number | null;
 }
 
+/**
+ * Client-led two-phase commit: transactions aborted by a shard's lock timeout — the shard waited
+ * for a decision of the coordinator (a client) that did not come, so it held the transaction's
+ * locks until the timeout: the blocking window of a coordinator failure.
+ */
+export interface LockTimeouts {
+  /** Aborted transactions whose reason is a lock timeout (`reasonCode` `lock-timeout`). */
+  count: number;
+  /**
+   * Blocks from the prepare to the abort (abort block height − prepared-at height, on the shard
+   * that timed out), over the `n` of them whose outcome carries both heights; `p50` (nearest
+   * rank) and `max` are null when n = 0.
+   */
+  blockingWindowBlocks: { n: number; p50: number | null; max: number | null };
+}
+
 /** The experiment report: the content of `report.json`. Plain JSON data (no bigint, no NaN). */
 export interface Report {
   schema: typeof REPORT_SCHEMA;
@@ -286,10 +312,13 @@ export interface Report {
   /** Submitted cross-shard / submitted; null without transactions. */
   crossShardRatio: number | null;
   /**
-   * Cross-shard transactions that ended, by how: shard-led receipts, or block-2PC (under
-   * `shard-led`: the calls that reach several shards, its fallback). Absent in reports without paths.
+   * Cross-shard transactions that ended, by how: shard-led receipts, block-2PC (under
+   * `shard-led`: the calls that reach several shards, its fallback), or client-led two-phase
+   * commit (`clientLed`, absent in reports written before it). Absent in reports without paths.
    */
-  crossShardPaths?: { shardLed: number; blockTwoPc: number };
+  crossShardPaths?: { shardLed: number; blockTwoPc: number; clientLed?: number };
+  /** Aborts by a shard's lock timeout (client-led two-phase commit); absent in reports written before it. */
+  lockTimeouts?: LockTimeouts;
   /** One entry per shard 0..shards-1. */
   perShard: ShardLoad[];
   /** Reasons grouped after normalisation, most frequent first. */

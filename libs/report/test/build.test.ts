@@ -116,7 +116,34 @@ describe('buildReport', () => {
     expect(report.crossShardPaths).toBeUndefined();
     const withPaths = outcomes.map((o, i) => (o.class === 'cross-shard' && o.outcome !== 'rejected' ? { ...o, path: i % 2 === 0 ? ('shard-led' as const) : ('block-2pc' as const) } : o));
     // Cross-shard outcomes at indexes 3, 4, 5, 6 (7 was rejected): two each way.
-    expect(buildReport(input(withPaths)).crossShardPaths).toEqual({ shardLed: 2, blockTwoPc: 2 });
+    expect(buildReport(input(withPaths)).crossShardPaths).toEqual({ shardLed: 2, blockTwoPc: 2, clientLed: 0 });
+    const clientLed = outcomes.map((o) => (o.class === 'cross-shard' && o.outcome !== 'rejected' ? { ...o, path: 'client-led' as const } : o));
+    expect(buildReport(input(clientLed)).crossShardPaths).toEqual({ shardLed: 0, blockTwoPc: 0, clientLed: 4 });
+  });
+
+  it('counts aborts by a lock timeout with their blocking window (abort height − prepare height), and none when there are none', () => {
+    expect(report.lockTimeouts).toEqual({ count: 0, blockingWindowBlocks: { n: 0, p50: null, max: null } });
+    const timedOut = (preparedAtHeight: number, abortedAtHeight: number) =>
+      cross({ outcome: 'aborted', finalAtMs: T0 + 900, path: 'client-led', reasonCode: 'lock-timeout', reason: 'lock timeout', lockTimeout: { preparedAtHeight, abortedAtHeight } });
+    const r = buildReport(
+      input([
+        timedOut(10, 30),
+        timedOut(4, 14),
+        timedOut(100, 121),
+        // Grouped by its code, but without heights (e.g. from the gateway): counted, not measured.
+        cross({ outcome: 'aborted', finalAtMs: T0 + 900, reasonCode: 'lock-timeout', reason: 'lock timeout' }),
+        // Aborted by the coordinator, and a committed one: neither is a lock timeout.
+        cross({ outcome: 'aborted', finalAtMs: T0 + 900, path: 'client-led', reasonCode: 'coordinator-aborted', reason: 'aborted by the coordinator: x' }),
+        cross({ finalAtMs: T0 + 900, path: 'client-led' }),
+      ]),
+    );
+    // Windows 20, 10, 21 → sorted 10, 20, 21: p50 (rank 2) 20, max 21.
+    expect(r.lockTimeouts).toEqual({ count: 4, blockingWindowBlocks: { n: 3, p50: 20, max: 21 } });
+    expect(r.abortReasons.aborted.map((g) => [g.code, g.count])).toEqual([
+      ['lock-timeout', 4],
+      ['coordinator-aborted', 1],
+    ]);
+    expect(r.methods.lockTimeouts).toContain('blocking window');
   });
 
   it('is not accounted for when one transaction has no terminal status', () => {

@@ -187,6 +187,25 @@ describe('formatComparisonTable', () => {
     expect(text).toContain('note      the same planned rows in every run');
   });
 
+  it('adds a client-led section only when a run ended a transaction by client-led 2PC', () => {
+    expect(text).not.toContain('Client-led 2PC');
+    const clientLed = buildReport(
+      input(
+        [
+          cross({ finalAtMs: T0 + 400, path: 'client-led' }),
+          cross({ finalAtMs: T0 + 900, outcome: 'aborted', path: 'client-led', reasonCode: 'lock-timeout', reason: 'lock timeout', lockTimeout: { preparedAtHeight: 3, abortedAtHeight: 13 } }),
+        ],
+        { config: config({ protocol: 'client-led' }) },
+      ),
+    );
+    const t = formatComparisonTable(compare([runA(), { protocol: 'client-led', placement: 'hash', dir: 'client-led-hash', report: clientLed }])).split('\n');
+    const cells = (name: string) => t.find((l) => l.startsWith(`  ${name}  `))?.slice(2 + name.length).trim().split(/\s{2,}/);
+    expect(t).toContain('Client-led 2PC');
+    expect(cells('cross-shard by client-led')).toEqual(['-', '2']);
+    expect(cells('lock timeouts')).toEqual(['0', '1']);
+    expect(cells('blocking max blk')).toEqual(['-', '10']);
+  });
+
   it('ends with the ratios against the first run', () => {
     const ratios = lines.indexOf('Ratio to #1');
     expect(ratios).toBeGreaterThan(0);

@@ -103,6 +103,20 @@ describe('formatReportTable', () => {
     expect(t).toContain('problem: account 0x12 still locked');
   });
 
+  it('shows client-led paths under client-led, and the lock timeouts only when there are any', () => {
+    expect(text).not.toContain('Lock timeouts');
+    expect(text).not.toContain('Cross-shard paths');
+    const timedOut = cross({ outcome: 'aborted', finalAtMs: T0 + 50, path: 'client-led', reasonCode: 'lock-timeout', reason: 'lock timeout', lockTimeout: { preparedAtHeight: 5, abortedAtHeight: 17 } });
+    const committed = cross({ finalAtMs: T0 + 50, path: 'client-led' });
+    const clientLed = config({ protocol: 'client-led' });
+    const t = formatReportTable(buildReport(input([committed, committed, timedOut], { config: clientLed }))).replace(/\s+/g, ' ');
+    expect(t).toContain('Cross-shard paths 3 by client-led 2PC');
+    expect(t).toContain("Lock timeouts 1 aborted by a shard's lock timeout (no decision from the coordinator); blocking window p50 12, max 12 blocks from prepare to abort");
+    const none = formatReportTable(buildReport(input([committed], { config: clientLed })));
+    expect(none).toContain('Cross-shard paths');
+    expect(none).not.toContain('Lock timeouts');
+  });
+
   it('says when transactions are not accounted for', () => {
     const r = buildReport(input([local({ outcome: 'unknown' })]));
     expect(formatReportTable(r)).toMatch(/accounted for +NO: 1 transaction/);
