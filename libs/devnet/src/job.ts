@@ -313,6 +313,7 @@ function toOutcome(x: ExperimentOutcome): TxOutcome {
     ...(x.reason ? { reason: x.reason } : {}),
     ...(x.reasonCode ? { reasonCode: x.reasonCode } : {}),
     ...(x.path ? { path: x.path } : {}),
+    ...(x.lockTimeout ? { lockTimeout: x.lockTimeout } : {}),
   };
 }
 
@@ -417,7 +418,7 @@ export async function runPlannedWorkload(o: JobOpts, planned: PlannedWorkload, r
     const result = await runBatch(devnet, gateway, workload, o, log, 'workload', o.rate);
     const cpu1 = totalCpuSeconds(pids);
     say('auditing the network (conservation, atomicity, locks)...');
-    const audit = await auditWhenSettled(() => runAudit({ registryAddress: devnet.registryAddress }), { timeoutMs: 15_000 });
+    const audit = await auditWhenSettled(() => runAudit({ registryAddress: devnet.registryAddress, protocol: run.protocol }), { timeoutMs: 15_000 });
     const config: RunConfig = {
       shards: o.shards,
       blockIntervalMs: o.blockIntervalMs,

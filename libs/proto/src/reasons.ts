@@ -56,11 +56,11 @@ export const reasons = {
   notPreparable: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_NOT_PREPARABLE, detail }),
   /** The orchestrator could not take a forward. */
   forwardFailed: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_FORWARD_FAILED, detail }),
-  /** Anything without a code of its own (`detail`: the message). */
   /** Client-led: no decision reached the shard within `blocks` blocks of the prepare recorded at `preparedAt`. */
   lockTimeout: (blocks: number, preparedAt: number) => makeReason({ code: ReasonCode.REASON_CODE_LOCK_TIMEOUT, amount: String(blocks), detail: String(preparedAt) }),
   /** Client-led: the coordinator aborted for a reason other than a vote (`detail`: why). */
   coordinatorAborted: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_COORDINATOR_ABORTED, detail }),
+  /** Anything without a code of its own (`detail`: the message). */
   other: (detail: string) => makeReason({ code: ReasonCode.REASON_CODE_OTHER, detail }),
 };
 

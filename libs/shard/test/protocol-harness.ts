@@ -328,7 +328,9 @@ export class Network {
     const head = this.orchestrator.headInfo().height;
     const orchestratorBlocks = [];
     for (let h = 0; h <= head; h++) orchestratorBlocks.push(await this.orchestrator.getBlock(h));
-    return { shards, orchestratorBlocks };
+    const protocol = this.opts.shardOpts?.protocol;
+    const lockTimeoutBlocks = this.opts.shardOpts?.lockTimeoutBlocks;
+    return { shards, orchestratorBlocks, ...(protocol ? { protocol } : {}), ...(lockTimeoutBlocks !== undefined ? { lockTimeoutBlocks } : {}) };
   }
 
   genesisTotal(): bigint {

@@ -16,7 +16,7 @@ import { runAudit } from '@shardlab/audit';
 import type { DevAccount } from '@shardlab/chain';
 import { Decision, ReasonCode, StateShardServiceClient, TxStatus, type Account, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
-import { deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, getAmountOut, NetClient, reservesFor, strictStep, swapReq, until, type UniswapDeployment } from '@shardlab/contracts';
+import { addLiquidityReq, deployUniswap, E18, FOUR_SHARD_LAYOUT, fundTrader, getAmountOut, NetClient, reservesFor, strictStep, swapReq, until, type UniswapDeployment } from '@shardlab/contracts';
 import { startDevnet, type Devnet } from '@shardlab/devnet';
 import { addressOnShard } from '@shardlab/testing';
 
@@ -42,7 +42,7 @@ async function blocksOf(s: number, from = 1): Promise<StateShardBlock[]> {
 }
 
 async function expectCleanAudit(): Promise<void> {
-  const report = await runAudit({ registryAddress: devnet.registryAddress });
+  const report = await runAudit({ registryAddress: devnet.registryAddress, protocol: 'client-led', lockTimeoutBlocks: LOCK_TIMEOUT_BLOCKS });
   expect(report.problems).toEqual([]);
   expect(report.ok).toBe(true);
 }
@@ -89,6 +89,7 @@ describe('Uniswap V2 over 4 shards under client-led', () => {
     d = await deployUniswap(net, FOUR_SHARD_LAYOUT, step);
     trader = net.on(FOUR_SHARD_LAYOUT.trader)[2]!;
     await fundTrader(net, d, step, trader, 1_000n * E18);
+    await step(trader, addLiquidityReq(d, 400n * E18, 400n * E18, trader.address));
     const [rin, rout] = await reservesFor(net, d, d.tokenA);
     const amountIn = 10n * E18;
     const out = await net.send(trader, swapReq(d, d.tokenA, amountIn, 0n, trader.address));
