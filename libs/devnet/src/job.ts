@@ -446,6 +446,9 @@ export async function runPlannedWorkload(o: JobOpts, planned: PlannedWorkload, r
       say(formatReportTable(report));
     }
     for (const p of audit.problems.slice(0, 5)) say(`audit problem: ${p}`);
+    const unsettled = result.outcomes.filter((x) => x.outcome === 'unknown');
+    for (const x of unsettled.slice(0, 5)) say(`no terminal status: ${x.tx.hash} (${x.crossShard ? 'cross-shard' : 'local'}, home shard ${x.homeShard}, ${x.tx.kind})`);
+    if (unsettled.length > 5) say(`no terminal status: … and ${unsettled.length - 5} more`);
     const files = await writeReportFiles(run.out, report);
     say(`report: ${files.jsonPath} and ${files.htmlPath}`);
     const ok = report.accountedFor && audit.ok;

@@ -22,14 +22,34 @@ export interface ClientLedCoordinatorOpts {
   /** Block interval of the network, in ms: with a vote's lock expiry it bounds how late a commit may be sent. */
   blockIntervalMs: number;
   logger: Logger;
-  /** How long a shard that cannot be reached is asked again for its vote, in ms [20,000]. */
+  /** How long a shard other than the source is asked again for its vote (while it cannot be reached or has not voted), in ms [20,000]. */
   prepareBudgetMs?: number;
+  /**
+   * How long the source shard is asked again for its vote, in ms [60,000]: its acceptance follows
+   * the sender's nonce order and may wait for the sender's earlier transactions, holding nothing
+   * meanwhile (below the shard's 90 s reservation timeout).
+   */
+  sourcePrepareBudgetMs?: number;
+  /** How long the simulator is asked again while it cannot be reached, in ms [10,000]. */
+  simulateBudgetMs?: number;
   /** How long a shard that cannot be reached is asked again to apply the decision, in ms [120,000]. */
   decideBudgetMs?: number;
   /** Delay between two attempts on an unreachable shard, in ms (doubling up to 2 s) [100]. */
   retryMs?: number;
   /** Clock in ms [Date.now]. */
   now?: () => number;
+}
+
+/**
+ * When a contract call may be simulated: a sender's simulations run one after the other, in nonce
+ * order (as the orchestrator schedules them), since the simulator waits for the sender's earlier
+ * transactions to be in a block.
+ */
+export interface SimulationTurn {
+  /** Settles when the sender's previous simulation is over. */
+  wait: Promise<void>;
+  /** Called once this simulation is over (the next one may start). */
+  done(): void;
 }
 
 /** How a coordinated transaction ended. */
@@ -49,8 +69,10 @@ export interface CoordinatedOutcome {
 
 /**
  * The coordinator of client-led two-phase commit (docs/ARCHITECTURE.md §3, client-led), as the
- * project's notes describe it: the client tells every involved shard to prepare (lock); each shard
- * records its vote in a block and answers; the client decides commit (every vote YES) or abort and
+ * project's notes describe it: the client tells every involved shard to prepare (lock) — the
+ * source shard first, the others once it voted YES, so that their lock timeouts do not run while
+ * the source's acceptance waits for the sender's earlier transactions —; each shard records its
+ * vote in a block and answers; the client decides commit (every vote YES) or abort and
  * tells every shard, which applies the decision in its next block. A contract call is simulated
  * first (the simulator's RwSet names the involved shards and holds their keys locked), as
  * block-2PC does. A commit is sent only while every YES vote's lock has at least half its
@@ -70,7 +92,7 @@ export class ClientLedCoordinator {
    * nonce reserved there) and returns how it ended. Never throws for the network's answers: a
    * shard that cannot be reached within the prepare budget aborts the transaction.
    */
-  async coordinate(d: DecodedTx, traceContext: Record<string, string> = {}): Promise<CoordinatedOutcome> {
+  async coordinate(d: DecodedTx, traceContext: Record<string, string> = {}, turn?: SimulationTurn): Promise<CoordinatedOutcome> {
     const { opts } = this;
     const tx = toProtoTransaction(d);
     const home = opts.shardOf(d.from);
@@ -79,7 +101,11 @@ export class ClientLedCoordinator {
     let involved = [home, ...(d.to !== undefined && !isCall ? [opts.shardOf(d.to)] : [])];
     let rwSet: CrossShardTx['rwSet'];
     if (isCall) {
-      const sim = await opts.transport.simulate(tx).catch((err: Error): SimulateResponse => ({ success: false, error: err.message }));
+      // The simulator is asked again while it cannot be reached (as the orchestrator does).
+      await turn?.wait;
+      const sim = await this.retrying(() => opts.transport.simulate(tx), opts.simulateBudgetMs ?? 10_000)
+        .catch((err: Error): SimulateResponse => ({ success: false, error: err.message }))
+        .finally(() => turn?.done());
       if (!sim.success || !sim.rwSet) {
         // Nothing was prepared: the home shard consumes the nonce and the fee for the intrinsic gas.
         return this.decide(d.hash, [home], { commit: false, cause: reasons.simulationFailed(sim.error, sim.cause) }, traceContext, log);
@@ -89,15 +115,24 @@ export class ClientLedCoordinator {
     }
     involved = [...new Set(involved)].sort((a, b) => a - b);
     const x: CrossShardTx = { tx, involvedShards: involved, sourceShard: home, traceContext, ...(rwSet ? { rwSet } : {}) };
-    const votes = await Promise.all(involved.map((s) => this.prepareOn(s, x)));
-    const decision = this.tally(involved, votes);
+    // The source first: its acceptance follows the sender's nonce order and may wait for earlier
+    // transactions; the other shards lock only once it voted YES, so their lock timeouts do not
+    // run while it waits (one block more than preparing all at once).
+    const sourceVote = await this.prepareOn(home, x, opts.sourcePrepareBudgetMs ?? 60_000);
+    const others = involved.filter((s) => s !== home);
+    const sourceYes = sourceVote.res?.vote?.vote === Vote.VOTE_YES && !sourceVote.res.decided;
+    const otherVotes = sourceYes ? await Promise.all(others.map((s) => this.prepareOn(s, x))) : [];
+    const byShard = new Map<number, { res?: PrepareResponse; at: number; error?: string }>([[home, sourceVote], ...others.map((s, i) => [s, otherVotes[i] ?? { at: this.now(), error: 'not asked: the source did not vote YES' }] as const)]);
+    // The source's NO (or failure) is the reason, not the shards never asked.
+    const order = [home, ...others];
+    const votes = order.map((s) => byShard.get(s)!);
+    const decision = this.tally(order, votes);
     log.debug({ involved, commit: decision.commit }, 'client-led votes tallied');
     return this.decide(d.hash, involved, decision, traceContext, log);
   }
 
   /** One shard's vote, asked again while the shard cannot be reached (within the prepare budget). */
-  private async prepareOn(shard: number, x: CrossShardTx): Promise<{ res?: PrepareResponse; at: number; error?: string }> {
-    const budget = this.opts.prepareBudgetMs ?? 20_000;
+  private async prepareOn(shard: number, x: CrossShardTx, budget = this.opts.prepareBudgetMs ?? 20_000): Promise<{ res?: PrepareResponse; at: number; error?: string }> {
     try {
       const res = await this.retrying(() => this.opts.transport.prepare(shard, x), budget);
       return { res, at: this.now() };

@@ -3,7 +3,7 @@ import type { DecodedTx } from '@shardlab/chain';
 import { TxStatus, type TransactionStatus } from '@shardlab/proto';
 import type { Logger } from '@shardlab/telemetry';
 import { BoundedMap } from './bounded-map';
-import type { ClientLedCoordinator, CoordinatedOutcome } from './client-led-coordinator';
+import type { ClientLedCoordinator, CoordinatedOutcome, SimulationTurn } from './client-led-coordinator';
 
 interface Session {
   homeShard: number;
@@ -15,13 +15,15 @@ interface Session {
 /**
  * The client-led coordinations a gateway runs on behalf of its clients (docs/ARCHITECTURE.md §3,
  * client-led): started when the home shard answers that a submitted transaction is
- * `client_coordinated`; the outcome (decision applied on every involved shard, or abort with its
+ * `client_coordinated` (a sender's contract calls simulated one after the other, in nonce order); the outcome (decision applied on every involved shard, or abort with its
  * reason) is kept, bounded, for GetTransaction and WatchTransaction. A gateway that stops
  * mid-coordination leaves the shards' locks to their lock timeout.
  */
 export class ClientLedSessions {
   private readonly sessions: BoundedMap<string, Session>;
   private readonly running = new Set<Promise<void>>();
+  /** The end of the last simulation per sender: a sender's calls are simulated one after the other. */
+  private readonly simulationsBySender = new Map<string, Promise<void>>();
 
   constructor(
     private readonly coordinator: ClientLedCoordinator,
@@ -38,8 +40,20 @@ export class ClientLedSessions {
     if (this.sessions.get(d.hash)) return;
     const s: Session = { homeShard, listeners: new Set() };
     this.sessions.set(d.hash, s);
+    // A sender's calls are simulated one after the other, in nonce order (see SimulationTurn).
+    const isCall = d.to === undefined || d.tx.data.length > 0;
+    let turn: SimulationTurn | undefined;
+    if (isCall) {
+      let done!: () => void;
+      const mine = new Promise<void>((r) => (done = r));
+      turn = { wait: this.simulationsBySender.get(d.from) ?? Promise.resolve(), done };
+      this.simulationsBySender.set(d.from, mine);
+      void mine.then(() => {
+        if (this.simulationsBySender.get(d.from) === mine) this.simulationsBySender.delete(d.from);
+      });
+    }
     const run = this.coordinator
-      .coordinate(d, traceContext)
+      .coordinate(d, traceContext, turn)
       .then(
         (o) => {
           s.outcome = o;
@@ -48,6 +62,7 @@ export class ClientLedSessions {
         (err: Error) => this.logger.error({ txHash: d.hash, err: err.message }, 'client-led coordination failed'),
       )
       .finally(() => {
+        turn?.done(); // also when the coordination failed before its simulation
         this.running.delete(run);
         for (const l of s.listeners) l();
       });
