@@ -22,8 +22,8 @@ interface Session {
 export class ClientLedSessions {
   private readonly sessions: BoundedMap<string, Session>;
   private readonly running = new Set<Promise<void>>();
-  /** The end of the last simulation per sender: a sender's calls are simulated one after the other. */
-  private readonly simulationsBySender = new Map<string, Promise<void>>();
+  /** Simulations not over yet, per sender and nonce: a sender's calls are simulated in nonce order. */
+  private readonly simulationsBySender = new Map<string, Map<bigint, Promise<void>>>();
 
   constructor(
     private readonly coordinator: ClientLedCoordinator,
@@ -44,12 +44,18 @@ export class ClientLedSessions {
     const isCall = d.to === undefined || d.tx.data.length > 0;
     let turn: SimulationTurn | undefined;
     if (isCall) {
+      // Waits for the sender's calls of lower nonces only (whichever started first): a lower one
+      // never waits for a higher one, whose simulation waits for it to be in a block.
       let done!: () => void;
       const mine = new Promise<void>((r) => (done = r));
-      turn = { wait: this.simulationsBySender.get(d.from) ?? Promise.resolve(), done };
-      this.simulationsBySender.set(d.from, mine);
+      const bySender = this.simulationsBySender.get(d.from) ?? new Map<bigint, Promise<void>>();
+      this.simulationsBySender.set(d.from, bySender);
+      const earlier = [...bySender].filter(([nonce]) => nonce < d.nonce).map(([, p]) => p);
+      turn = { wait: Promise.all(earlier).then(() => undefined), done };
+      bySender.set(d.nonce, mine);
       void mine.then(() => {
-        if (this.simulationsBySender.get(d.from) === mine) this.simulationsBySender.delete(d.from);
+        bySender.delete(d.nonce);
+        if (bySender.size === 0 && this.simulationsBySender.get(d.from) === bySender) this.simulationsBySender.delete(d.from);
       });
     }
     const run = this.coordinator

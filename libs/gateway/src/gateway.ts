@@ -209,7 +209,8 @@ export class Gateway {
       if (tracking && !res.crossShard) this.receipts.untrack(tx.hash);
       else if (tracking) this.receipts.track(tx.hash, homeShard, destShard);
       // Client-led: the home shard reserved the nonce; the gateway coordinates for its client.
-      if (res.crossShard && res.clientCoordinated) (await this.clientLed()).start(tx, homeShard, injectContext());
+      // Started without an await when the coordinator exists, so a sender's calls start in order.
+      if (res.crossShard && res.clientCoordinated) (this.sessions ?? (await this.clientLed())).start(tx, homeShard, injectContext());
       const txHash = res.txHash !== '' ? res.txHash.toLowerCase() : tx.hash;
       this.locator.remember(txHash, { shardId: homeShard, crossShard: res.crossShard });
       span.setAttribute('tx.cross_shard', res.crossShard);
