@@ -10,7 +10,7 @@ import { createChainCommon, createPlacement, devAccounts, shardOf, signTransacti
 import {
   GatewayServiceClient,
   SystemTxKind,
-  TERMINAL_STATUSES,
+  isLastWatchStatus,
   TxStatus,
   GetProofRequest,
   type Account,
@@ -148,12 +148,16 @@ export class NetClient {
     return this.sendRaw(this.sign(from, req, nonce));
   }
 
-  /** Follows a transaction with WatchTransaction to a terminal status. */
+  /**
+   * Follows a transaction with WatchTransaction to its last status (`isLastWatchStatus`): a
+   * terminal one, and for a cross-shard decision the one `applied` by every involved shard, so
+   * that reads right after see its outcome. Gives up (the stream fails) after `timeoutMs`.
+   */
   async watch(txHash: string, timeoutMs = 30_000): Promise<TransactionStatus> {
     let final: TransactionStatus | undefined;
     for await (const s of streamCall('gateway', (md, o) => this.gateway.watchTransaction({ txHash }, md, o), AbortSignal.timeout(timeoutMs))) {
       final = s;
-      if (TERMINAL_STATUSES.has(s.status)) break;
+      if (isLastWatchStatus(s)) break;
     }
     if (!final) throw new Error(`no status for ${txHash}`);
     return final;

@@ -81,9 +81,12 @@ export class ClientLedSessions {
   }
 
   /**
-   * The terminal status of a coordinated transaction: COMMITTED once every involved shard applied
-   * the commit, ABORTED (with the reason) once the abort was sent; undefined while in progress or
-   * unknown here. No receipt: the caller attaches the home shard's.
+   * The terminal status of a coordinated transaction once its coordination ended (the decision was
+   * sent to every involved shard): COMMITTED, or ABORTED with the reason; undefined while in
+   * progress or unknown here. `involved_shards` are the coordination's; `applied` is true when every
+   * one of them answered Decide (the decision is in a durable block of each), false when some shard
+   * could not be reached within the coordinator's budget or refused it (the caller may ask the
+   * shards again, StateShardService.GetDecision). No receipt: the caller attaches the home shard's.
    */
   statusOf(txHash: string): TransactionStatus | undefined {
     const s = this.sessions.get(txHash);
@@ -99,6 +102,8 @@ export class ClientLedSessions {
       reason: o.reason ?? '',
       ...(o.cause ? { cause: o.cause } : {}),
       updatedAtMs: s.atMs ?? this.now(),
+      applied: o.involvedShards.every((x) => o.appliedOn.includes(x)),
+      involvedShards: [...o.involvedShards],
     };
   }
 

@@ -12,6 +12,7 @@ import {
   type SendRawTransactionResponse,
   type StateShardBlock,
   type DecideResponse,
+  type GetDecisionResponse,
   type PrepareResponse,
   type SimulateResponse,
   type SubmitTransactionResponse,
@@ -23,10 +24,12 @@ import { injectContext, tracer, withSpan, type Logger } from '@shardlab/telemetr
 import { ClientLedCoordinator } from './client-led-coordinator';
 import { ClientLedSessions } from './client-led-sessions';
 import { CrossShardWatchHub } from './cross-shard-watch';
+import { shuttingDown, watchCrossShardTransaction } from './cross-shard-watcher';
+import { DecisionTracker } from './decision-tracker';
 import { OrchestratorClient } from './orchestrator';
 import { ReceiptTracker } from './receipt-tracker';
 import { ShardRouter } from './shards';
-import { TxLocator, raceAbort, type Located } from './tx-locator';
+import { TxLocator, raceAbort } from './tx-locator';
 import { BlockWatchHub, advancesStatus } from './watch';
 
 /** Largest raw transaction accepted, in bytes (the txpool limit of geth). */
@@ -85,7 +88,9 @@ const tr = tracer('gateway');
  * the shard-led credits in shard blocks (a transfer's credit on its destination, a call's result
  * credited on its home; the home and destination block streams, see {@link ReceiptTracker}), or,
  * when the home shard answers that the transaction is `client_coordinated` (client-led), the
- * gateway's own coordination of it ({@link ClientLedSessions}). Every method throws ShardLabErrors that the gRPC edge turns into statuses.
+ * gateway's own coordination of it ({@link ClientLedSessions}). A decision is followed until every
+ * involved shard has applied it (`TransactionStatus.applied`, {@link DecisionTracker}). Every
+ * method throws ShardLabErrors that the gRPC edge turns into statuses.
  */
 export class Gateway {
   private readonly directory: GatewayDirectory;
@@ -97,6 +102,8 @@ export class Gateway {
   private readonly crossHub: CrossShardWatchHub;
   /** Shard-led evidence of cross-shard transactions, from the block streams of `hub`. */
   private readonly receipts: ReceiptTracker;
+  /** Where cross-shard decisions are applied (GetDecision of the involved shards, asked again on their blocks). */
+  private readonly decisions: DecisionTracker;
   /** The transaction index, status look-ups and home-shard receipts of cross-shard transactions. */
   private readonly locator: TxLocator;
   private readonly maxWatches: number;
@@ -122,6 +129,12 @@ export class Gateway {
       logger: opts.logger,
       capacity: opts.txIndexCapacity,
     });
+    this.decisions = new DecisionTracker({
+      ask: (shardId, txHash, signal) => this.router.call<GetDecisionResponse>(shardId, (c, md, o, cb) => c.getDecision({ txHash }, md, o, cb), { signal }),
+      follow: (shardId) => this.hub.follow(shardId),
+      logger: opts.logger,
+      capacity: opts.txIndexCapacity,
+    });
     this.locator = new TxLocator({
       directory: opts.directory,
       router: this.router,
@@ -130,12 +143,16 @@ export class Gateway {
       txIndexCapacity: opts.txIndexCapacity,
       receiptTimeoutMs: opts.receiptTimeoutMs,
       receipts: this.receipts,
+      decisions: this.decisions,
     });
     this.hub = new BlockWatchHub({
       router: this.router,
       logger: opts.logger,
       isCrossShard: (h) => this.locator.isCrossShard(h),
-      onBlock: (shardId, block) => this.receipts.onBlock(shardId, block),
+      onBlock: (shardId, block) => {
+        this.receipts.onBlock(shardId, block);
+        this.decisions.onBlock(shardId);
+      },
       ...reconnect,
     });
     this.crossHub = new CrossShardWatchHub({ orchestrator: this.orchestrator, logger: opts.logger, ...reconnect });
@@ -242,7 +259,11 @@ export class Gateway {
    * the home shard's view, PENDING (the fee receipt attached) until some evidence ends it. A
    * COMMITTED or ABORTED one carries a receipt once known: a shard-led call's outcome on its
    * contract's shard (gas used, logs, error), otherwise its home shard's (fee, gas used, logs; see
-   * {@link TxLocator.withHomeReceipt}).
+   * {@link TxLocator.withHomeReceipt}), and says whether every involved shard has applied the
+   * decision (`applied`; `involved_shards` names them): true for a shard-led end (the credit is
+   * the application) and a client-led one whose Decide every shard answered; for the
+   * orchestrator's decision, true once every involved shard answers GetDecision with it (asked
+   * now when not known, within `receiptTimeoutMs`), else false.
    * @throws ShardLabError INVALID_ARGUMENT for a malformed hash; NOT_FOUND when neither the shards
    *   nor the orchestrator know the transaction (or no shard knows it and the orchestrator cannot
    *   be asked); UNAVAILABLE when no shard knows it but some could not be asked, or when it is
@@ -252,24 +273,28 @@ export class Gateway {
   async getTransaction(txHash: string, signal?: AbortSignal): Promise<TransactionStatus> {
     const hash = parseHash(txHash, 'tx hash');
     const coordinated = this.sessions?.statusOf(hash);
-    if (coordinated) return this.locator.withReceipt(coordinated, coordinated.homeShard, signal);
+    if (coordinated) return this.locator.withApplied(await this.locator.withReceipt(coordinated, coordinated.homeShard, signal), signal);
     return (await this.locator.locate(hash, signal)).status;
   }
 
   /**
    * WatchTransaction: sends the current status (as {@link getTransaction}), then every change
-   * until a terminal status (FINAL, COMMITTED, ABORTED, DROPPED), then returns. Never sends the
-   * same status twice in a row nor an older one. For a local transaction FINAL comes from the
+   * until the last status (`isLastWatchStatus`: FINAL, DROPPED, or a cross-shard COMMITTED or
+   * ABORTED applied by every involved shard), then returns. Never sends the same status twice in a
+   * row nor an older one (`advancesStatus`; the same decision newly applied is a change). For a local transaction FINAL comes from the
    * home shard's block stream; after subscribing, the status is read again so that a transaction
    * that became final in between is not missed. For a cross-shard transaction the changes
    * (PENDING → PREPARED → COMMITTED | ABORTED) come from the orchestrator's status stream, shared
    * by every watch (see {@link CrossShardWatchHub}), and its end may also come from the shard-led
    * evidence of the home and destination block streams (COMMITTED once the destination credited a
    * transfer, or the home credited a call's result; {@link ReceiptTracker}); its home shard's
-   * block does not end the watch. The terminal COMMITTED or ABORTED carries its receipt (see
-   * {@link getTransaction}), read once when the end arrives (without it when the shard has not
-   * included the transaction, e.g. one aborted before its acceptance). Returns early when
-   * `signal` aborts (the client cancelled).
+   * block does not end the watch. The orchestrator's decision is sent at once with `applied`
+   * false, then again with `applied` true once every involved shard applied it (GetDecision,
+   * asked on each of their blocks; see {@link watchCrossShardTransaction}); only then does the
+   * watch end, so that a read right after sees the outcome on every shard. The terminal COMMITTED
+   * or ABORTED carries its receipt (see {@link getTransaction}), read once when the end arrives
+   * (without it when the shard has not included the transaction, e.g. one aborted before its
+   * acceptance). Returns early when `signal` aborts (the client cancelled).
    * @throws ShardLabError as {@link getTransaction} for the first status; RESOURCE_EXHAUSTED when
    *   too many watches are open; UNAVAILABLE when the gateway shuts down during the watch.
    */
@@ -279,7 +304,10 @@ export class Gateway {
       throw errors.resourceExhausted(`too many transactions are being watched (${this.maxWatches}); try again later`);
     }
     const first = await this.locator.locate(hash, signal);
-    if (first.crossShard) return this.watchCrossShard(hash, first, send, signal);
+    if (first.crossShard) {
+      const deps = { hub: this.crossHub, receipts: this.receipts, sessions: () => this.sessions, decisions: this.decisions, locator: this.locator, logger: this.log, recheckMs: this.watchRecheckMs };
+      return watchCrossShardTransaction(deps, hash, first, send, signal);
+    }
     await send(first.status);
     let last = first.status;
     if (TERMINAL_STATUSES.has(last.status) || signal.aborted) return;
@@ -293,7 +321,7 @@ export class Gateway {
 
       /** Sends `s` when it changes the status; true when the watch is over. */
       const emit = async (s: TransactionStatus): Promise<boolean> => {
-        if (advancesStatus(last.status, s.status)) {
+        if (advancesStatus(last, s)) {
           await send(s);
           last = s;
         }
@@ -362,73 +390,10 @@ export class Gateway {
    */
   async close(): Promise<void> {
     this.receipts.close();
+    this.decisions.close();
     await Promise.all([this.hub.close(), this.crossHub.close()]);
     this.orchestrator.close();
     this.peers.close();
-  }
-
-  /**
-   * The cross-shard part of WatchTransaction: `first` (as {@link getTransaction}), then the
-   * orchestrator's changes and the shard-led end, whichever comes, until COMMITTED or ABORTED.
-   */
-  private async watchCrossShard(
-    hash: string,
-    first: Located,
-    send: (status: TransactionStatus) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<void> {
-    let last = first.status;
-    await send(last);
-    if (TERMINAL_STATUSES.has(last.status) || signal.aborted) return;
-    const log = this.log.child({ txHash: hash, homeShard: first.shardId, crossShard: true });
-    const watch = this.crossHub.watch(hash);
-    // The shard-led end, from the block streams (tracked since its submission, or since `first`).
-    this.receipts.track(hash, first.shardId);
-    const ended = () => {
-      const s = this.receipts.statusOf(hash);
-      if (s) watch.deliver(s);
-    };
-    const unlisten = this.receipts.listen(hash, ended);
-    // Client-led: the end of the gateway's own coordination.
-    const coordinated = () => {
-      const s = this.sessions?.statusOf(hash);
-      if (s) watch.deliver(s);
-    };
-    const unlistenSession = this.sessions?.listen(hash, coordinated) ?? (() => {});
-    ended();
-    coordinated();
-    try {
-      while (!signal.aborted) {
-        const ev = await watch.next(signal, this.watchRecheckMs);
-        if (ev.kind === 'aborted') return;
-        if (ev.kind === 'closed') throw shuttingDown();
-        let s: TransactionStatus | undefined;
-        if (ev.kind === 'status') s = ev.status;
-        else {
-          // Safety net: the streams and the re-reads on (re)connection should have told us.
-          s = await this.locator.locate(hash, signal).then(
-            (l) => l.status,
-            (err: Error) => {
-              if (!signal.aborted) log.debug({ err: err.message }, 'could not re-read the cross-shard status');
-              return undefined;
-            },
-          );
-        }
-        if (s && advancesStatus(last.status, s.status)) {
-          last = { ...s, txHash: hash, crossShard: true };
-          if (TERMINAL_STATUSES.has(last.status)) last = await this.locator.withReceipt(last, first.shardId, signal);
-          await send(last);
-          if (TERMINAL_STATUSES.has(last.status)) {
-            log.debug({ status: TxStatus[last.status], reason: last.reason }, 'cross-shard transaction decided');
-            return;
-          }
-        }
-      }
-    } finally {
-      unlisten();
-      unlistenSession();
-      watch.close();
-    }
   }
 
   /** The gateway's client-led coordinator (see {@link ClientLedSessions}), created on first use. */
@@ -457,10 +422,6 @@ export class Gateway {
     if (this.common?.chainId !== chainId) this.common = { chainId, common: createChainCommon({ chainId }) };
     return this.common.common;
   }
-}
-
-function shuttingDown() {
-  return errors.unavailable('the gateway is shutting down; watch the transaction again');
 }
 
 /** Creates a {@link Gateway}; nothing is fetched until the first request. */

@@ -5,8 +5,8 @@
  * transactions, from the orchestrator's status stream); `gatewayService` is its gRPC edge;
  * `ShardRouter` and `BlockWatchHub` are its shard-facing parts (with `ReceiptTracker`, the
  * shard-led evidence of cross-shard transactions in shard blocks, and its pure rules in
- * `receipt-evidence`), `OrchestratorClient` and `CrossShardWatchHub` its orchestrator-facing
- * parts; `startGateway` starts it (server and registration) over a registry directory.
+ * `receipt-evidence`, and `DecisionTracker`, where a cross-shard decision is applied),
+ * `OrchestratorClient` and `CrossShardWatchHub` its orchestrator-facing parts; `startGateway` starts it (server and registration) over a registry directory.
  */
 export * from './gateway';
 export * from './service';
@@ -15,6 +15,8 @@ export * from './shards';
 export * from './watch';
 export * from './orchestrator';
 export * from './cross-shard-watch';
+export * from './cross-shard-watcher';
+export * from './decision-tracker';
 export * from './bounded-map';
 export * from './receipt-evidence';
 export * from './receipt-tracker';

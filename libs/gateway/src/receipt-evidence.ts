@@ -160,6 +160,9 @@ export function shardLedEnd(ev: ReceiptEvidence, homeShard: number, homeCommitte
  * outcome for a call ({@link callOutcomeReceipt}); absent while not known (a call's result not
  * seen, a home receipt not read). `block_height` is the home block that included it (0 when not
  * known), `updated_at_ms` the ending block's timestamp (`nowMs` when the end is the home's answer).
+ * `applied` is true (the ending credit is the last application of the transaction);
+ * `involved_shards` is the home and the destination (a transfer's crediting shard, a call's contract
+ * shard), empty while a call's result is not known.
  */
 export function shardLedStatus(
   txHash: string,
@@ -171,6 +174,7 @@ export function shardLedStatus(
   if (!end) return undefined;
   const homeReceipt = ev.home?.receipt;
   const receipt = end.kind === 'call' ? (ev.callResult ? callOutcomeReceipt(txHash, ev.callResult) : undefined) : homeReceipt;
+  const other = end.kind === 'transfer' ? ev.credit?.shardId : ev.callResult?.shardId;
   return {
     txHash,
     status: TxStatus.TX_STATUS_COMMITTED,
@@ -180,5 +184,7 @@ export function shardLedStatus(
     receipt,
     reason: '',
     updatedAtMs: end.at && end.at.timestampMs > 0 ? end.at.timestampMs : opts.nowMs,
+    applied: true,
+    involvedShards: other !== undefined ? [homeShard, other] : [],
   };
 }

@@ -1,9 +1,10 @@
 // Where the gateway finds a transaction and its status: the home-shard index, the search of every shard then the orchestrator, and the home-shard receipts of decided cross-shard ones.
 import { errors } from '@shardlab/common';
-import { TERMINAL_STATUSES, TxStatus, type Receipt, type TransactionStatus } from '@shardlab/proto';
+import { TERMINAL_STATUSES, TxStatus, awaitsApplication, type Receipt, type TransactionStatus } from '@shardlab/proto';
 import type { RegistryDirectory } from '@shardlab/registry';
 import type { Logger } from '@shardlab/telemetry';
 import { BoundedMap } from './bounded-map';
+import { decisionOfStatus, type DecisionTracker } from './decision-tracker';
 import type { OrchestratorClient } from './orchestrator';
 import type { ReceiptTracker } from './receipt-tracker';
 import type { ShardRouter } from './shards';
@@ -38,6 +39,8 @@ export interface TxLocatorOpts {
   receiptTimeoutMs?: number;
   /** The shard-led evidence of the block streams; without it only the orchestrator ends cross-shard transactions. */
   receipts?: ReceiptTracker;
+  /** Where decisions are known applied (GetDecision of the involved shards); without it `applied` stays as the source says. */
+  decisions?: DecisionTracker;
 }
 
 /**
@@ -45,8 +48,9 @@ export interface TxLocatorOpts {
  * cross-shard) of each transaction seen, bounded; the look-up of a transaction's status at its
  * home shard, at every shard, at the orchestrator, or in the shard-led evidence of the block
  * streams (a cross-shard transaction ends with whichever evidence comes: the orchestrator's
- * decision, or its receipt's credits in shard blocks); and the home shard's receipts of decided
- * cross-shard transactions, read once and remembered. Throws ShardLabErrors.
+ * decision, or its receipt's credits in shard blocks); the home shard's receipts of decided
+ * cross-shard transactions, read once and remembered; and whether the orchestrator's decision is
+ * applied on every involved shard ({@link withApplied}). Throws ShardLabErrors.
  */
 export class TxLocator {
   private readonly directory: Pick<RegistryDirectory, 'config'>;
@@ -60,6 +64,7 @@ export class TxLocator {
   /** Receipt look-ups in flight, shared by every watcher and reader of the same transaction. */
   private readonly receiptLookups = new Map<string, Promise<Receipt | undefined>>();
   private readonly receipts: ReceiptTracker | undefined;
+  private readonly decisions: DecisionTracker | undefined;
 
   /** @throws RangeError when `txIndexCapacity` is not a positive integer. */
   constructor(opts: TxLocatorOpts) {
@@ -71,6 +76,7 @@ export class TxLocator {
     this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 2000;
     this.crossReceipts = new BoundedMap(opts.txIndexCapacity ?? 100_000);
     this.receipts = opts.receipts;
+    this.decisions = opts.decisions;
   }
 
   /** Remembers the home shard of `txHash` (lowercase) and whether it is cross-shard. */
@@ -130,11 +136,24 @@ export class TxLocator {
   }
 
   /**
+   * `status` with `applied` true when it is a decision (COMMITTED or ABORTED) with its involved
+   * shards known and every one of them has applied it in a durable block: known already, or
+   * learned now by asking the shards not known to have (GetDecision, within `receiptTimeoutMs`);
+   * else `status` unchanged (applied false: not yet, or a shard could not be asked).
+   */
+  async withApplied(status: TransactionStatus, signal?: AbortSignal): Promise<TransactionStatus> {
+    if (!this.decisions || !awaitsApplication(status)) return status;
+    const applied = await this.decisions.check(status.txHash, decisionOfStatus(status.status), status.involvedShards, this.bounded(signal));
+    return applied ? { ...status, applied: true } : status;
+  }
+
+  /**
    * Finds `txHash` (lowercase): at its remembered home shard, else at every shard (the home's own
    * answer preferred: a shard-led call's contract shard knows it too), else at the orchestrator. A
    * cross-shard transaction's status comes from the shard-led evidence when it shows an end, else
-   * from the orchestrator, else (unknown to the orchestrator) from the shard-led evidence completed
-   * by reading the home shard and the destination's recent blocks, else from the home shard's view.
+   * from the orchestrator (a decision with its home receipt and `applied`), else (unknown to the
+   * orchestrator) from the shard-led evidence completed by reading the home shard and the
+   * destination's recent blocks, else from the home shard's view.
    * @throws ShardLabError as `Gateway.getTransaction` describes.
    */
   async locate(txHash: string, signal?: AbortSignal): Promise<Located> {
@@ -188,7 +207,7 @@ export class TxLocator {
     if (orch && isKnown(orch)) {
       this.txIndex.set(txHash, { shardId: orch.homeShard, crossShard: true });
       let status: TransactionStatus = { ...orch, txHash, crossShard: true };
-      if (TERMINAL_STATUSES.has(status.status)) status = await this.withHomeReceipt(status, orch.homeShard, signal);
+      if (TERMINAL_STATUSES.has(status.status)) status = await this.decided(status, orch.homeShard, signal);
       return { shardId: orch.homeShard, crossShard: true, status };
     }
     if (failures.length > 0) {
@@ -199,6 +218,12 @@ export class TxLocator {
       );
     }
     throw errors.notFound(`transaction ${txHash} is unknown to every shard`, { txHash });
+  }
+
+  /** A decided status of the orchestrator with its home receipt ({@link withHomeReceipt}) and `applied` ({@link withApplied}), both looked up at once. */
+  private async decided(status: TransactionStatus, homeShard: number, signal?: AbortSignal): Promise<TransactionStatus> {
+    const [withReceipt, applied] = await Promise.all([this.withHomeReceipt(status, homeShard, signal), this.withApplied(status, signal)]);
+    return { ...withReceipt, applied: applied.applied };
   }
 
   private async fetchHomeReceipt(txHash: string, shardId: number): Promise<Receipt | undefined> {
@@ -241,7 +266,7 @@ export class TxLocator {
       if (TERMINAL_STATUSES.has(status.status)) {
         // The home shard's answer, when it was read, already holds the receipt once included.
         if (shardView?.receipt && shardView.receipt.txHash.toLowerCase() === txHash) this.crossReceipts.set(txHash, shardView.receipt);
-        status = await this.withHomeReceipt(status, shardId, signal);
+        status = await this.decided(status, shardId, signal);
       }
       return { shardId, crossShard: true, status };
     }

@@ -83,13 +83,18 @@ export function statusRank(s: TxStatus): number {
   }
 }
 
+/** What {@link advancesStatus} compares: a status and whether its decision is applied everywhere. */
+export type StatusPoint = Pick<TransactionStatus, 'status'> & { applied?: boolean };
+
 /**
- * Whether `next` moves a watch on from `last`: a different status of a higher rank. A watch
- * sends only such statuses, so it never repeats a status and never goes backwards (no PREPARED
- * after COMMITTED, no PENDING after PREPARED).
+ * Whether `next` moves a watch on from `last`: a different status of a higher rank, or the same
+ * status newly `applied` (a cross-shard decision, known first, then applied by every involved
+ * shard). A watch sends only such statuses, so it never repeats a status and never goes backwards
+ * (no PREPARED after COMMITTED, no PENDING after PREPARED, no applied false after applied true).
  */
-export function advancesStatus(last: TxStatus, next: TxStatus): boolean {
-  return next !== last && statusRank(next) > statusRank(last);
+export function advancesStatus(last: StatusPoint, next: StatusPoint): boolean {
+  if (next.status === last.status) return next.applied === true && last.applied !== true;
+  return statusRank(next.status) > statusRank(last.status);
 }
 
 /**
@@ -352,6 +357,8 @@ export class BlockWatchHub {
         receipt,
         reason: '',
         updatedAtMs: block.timestampMs > 0 ? block.timestampMs : this.now(),
+        applied: false,
+        involvedShards: [],
       };
       this.log.debug({ txHash, height: block.height, watchers: set.size }, 'transaction final in a shard block');
       for (const w of set) if (w.shardId === shardId) w.deliver(status);

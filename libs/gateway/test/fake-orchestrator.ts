@@ -3,6 +3,14 @@ import { OrchestratorServiceService, TxStatus, type OrchestratorServiceServer, t
 import { serverStream, startServer, unary, type RunningServer } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
 
+/** What a status of the fake orchestrator may say besides its status (defaults: shard 0, no reason, no involved shards). */
+export interface StatusExtra {
+  homeShard?: number;
+  reason?: string;
+  /** The record's involved shards (the real orchestrator's always has them). */
+  involvedShards?: number[];
+}
+
 /**
  * An orchestrator for gateway tests: a real gRPC server implementing OrchestratorService.
  * GetCrossShardStatus answers from `statuses` (TX_STATUS_UNKNOWN for other hashes);
@@ -54,8 +62,8 @@ export class FakeOrchestrator {
     this.server = undefined;
   }
 
-  /** Records a status of `txHash` (homeShard, reason as given) and streams it to every subscriber. */
-  update(txHash: string, status: TxStatus, extra: { homeShard?: number; reason?: string } = {}): TransactionStatus {
+  /** Records a status of `txHash` (homeShard, reason, involved shards as given) and streams it to every subscriber. */
+  update(txHash: string, status: TxStatus, extra: StatusExtra = {}): TransactionStatus {
     const s = this.record(txHash, status, extra);
     for (const push of [...this.subscribers]) push(s);
     return s;
@@ -67,7 +75,7 @@ export class FakeOrchestrator {
   }
 
   /** Records a status without streaming it (a change the gateway can only learn by asking). */
-  record(txHash: string, status: TxStatus, extra: { homeShard?: number; reason?: string } = {}): TransactionStatus {
+  record(txHash: string, status: TxStatus, extra: StatusExtra = {}): TransactionStatus {
     const prev = this.statuses.get(txHash);
     const s: TransactionStatus = {
       txHash,
@@ -78,6 +86,8 @@ export class FakeOrchestrator {
       receipt: undefined,
       reason: extra.reason ?? '',
       updatedAtMs: Date.now(),
+      applied: false,
+      involvedShards: extra.involvedShards ?? prev?.involvedShards ?? [],
     };
     this.statuses.set(txHash, s);
     return s;
@@ -105,6 +115,8 @@ export class FakeOrchestrator {
             receipt: undefined,
             reason: '',
             updatedAtMs: 0,
+            applied: false,
+            involvedShards: [],
           }
         );
       }),

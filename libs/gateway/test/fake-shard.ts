@@ -2,7 +2,9 @@
 import { errors } from '@shardlab/common';
 import { createChainCommon, decodeTransaction, shardOf, toProtoTransaction, type Placement } from '@shardlab/chain';
 import {
+  Decision,
   type CrossShardReceipt,
+  type GetDecisionResponse,
   type Receipt,
   type SubmitTransactionResponse,
   StateShardServiceService,
@@ -22,12 +24,14 @@ const hex32 = (n: number) => '0x' + n.toString(16).padStart(64, '0');
  * What a fake block carries besides the queued transactions it includes (shard-led evidence):
  * system transactions before them (e.g. RECEIPT_CREDIT), transactions of senders placed on other
  * shards executed here (a shard-led call on its contract's shard, with receipt fields), and
- * outgoing receipts (e.g. a CALL_RESULT).
+ * outgoing receipts (e.g. a CALL_RESULT); and the cross-shard decisions it applies (block-2PC:
+ * GetDecision answers them, with this block's height, from the moment the block is produced).
  */
 export interface FakeBlockExtras {
   system?: SystemTransaction[];
   executed?: Array<{ raw: Uint8Array; receipt?: Partial<Receipt> }>;
   outgoingReceipts?: CrossShardReceipt[];
+  decisions?: Array<{ txHash: string; decision: Decision }>;
 }
 
 /** A RECEIPT_CREDIT system transaction of `txHash`: `amount` wei to `address`. */
@@ -57,6 +61,12 @@ export class FakeShard {
   readonly getTransactionCalls = new Map<string, number>();
   /** Heights asked with GetBlock, in order. */
   readonly getBlockCalls: number[] = [];
+  /** Decisions applied by this shard's blocks (see {@link FakeBlockExtras.decisions}), for GetDecision. */
+  readonly decisions = new Map<string, GetDecisionResponse>();
+  /** Number of GetDecision calls per hash. */
+  readonly getDecisionCalls = new Map<string, number>();
+  /** When set, GetDecision fails with it (a shard that cannot answer). */
+  getDecisionError: Error | undefined;
   /** Called after the n-th (1-based) GetTransaction of a hash computed its answer. */
   onGetTransaction: ((txHash: string, n: number) => void) | undefined;
   /** Accepts cross-shard transactions and forwards them here (the orchestrator), when set. */
@@ -133,6 +143,8 @@ export class FakeShard {
       receipt: undefined,
       reason: '',
       updatedAtMs: Date.now(),
+      applied: false,
+      involvedShards: [],
     };
     this.txs.set(d.hash, status);
     this.pending.set(d.hash, d);
@@ -168,8 +180,11 @@ export class FakeShard {
         receipt: r,
         reason: '',
         updatedAtMs: block.timestampMs,
+        applied: false,
+        involvedShards: [],
       });
     }
+    for (const d of extras.decisions ?? []) this.decisions.set(d.txHash, { decision: d.decision, height });
     for (const t of extras.system ?? []) {
       const st = this.txs.get(t.txHash);
       if (t.kind === SystemTxKind.SYSTEM_TX_KIND_RECEIPT_CREDIT && st && this.crossShard.has(t.txHash)) this.txs.set(t.txHash, { ...st, status: TxStatus.TX_STATUS_COMMITTED });
@@ -276,6 +291,8 @@ export class FakeShard {
           receipt: undefined,
           reason: '',
           updatedAtMs: 0,
+          applied: false,
+          involvedShards: [],
         };
         this.onGetTransaction?.(req.txHash, n);
         return status;
@@ -349,6 +366,12 @@ export class FakeShard {
       }),
       decide: unary(log, 'Decide', async () => {
         throw errors.unimplemented('not in the fake');
+      }),
+      getDecision: unary(log, 'GetDecision', async (req) => {
+        this.getDecisionCalls.set(req.txHash, (this.getDecisionCalls.get(req.txHash) ?? 0) + 1);
+        if (this.getDecisionError) throw this.getDecisionError;
+        if (!/^0x[0-9a-f]{64}$/.test(req.txHash)) throw errors.invalidArgument(`tx_hash must be a 0x-prefixed 32-byte hex hash, got ${JSON.stringify(req.txHash)}`);
+        return this.decisions.get(req.txHash) ?? { decision: Decision.DECISION_UNSPECIFIED, height: 0 };
       }),
     };
   }

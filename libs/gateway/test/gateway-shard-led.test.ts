@@ -61,7 +61,7 @@ describe('gateway with shard-led cross-shard transactions on two fake state shar
   const executeOnContractShard = (raw: Uint8Array, txHash: string, receipt: Partial<Receipt>, result: Parameters<typeof callResult>[2]) =>
     dest.produceBlock([], { system: [receiptCredit(txHash, a0.address, '5000')], executed: [{ raw, receipt }], outgoingReceipts: [callResult(txHash, a0.address, result)] });
 
-  it('ends a transfer COMMITTED when its destination credits it, not at its home debit, with the home receipt', async () => {
+  it('ends a transfer COMMITTED and applied when its destination credits it, not at its home debit, with the home receipt', async () => {
     const { txHash, crossShard } = await net.send(net.sign(a0, a1));
     expect(crossShard).toBe(true);
     const w = openWatch(net.client, txHash);
@@ -84,13 +84,17 @@ describe('gateway with shard-led cross-shard transactions on two fake state shar
       blockHeight: debit.height,
       updatedAtMs: credit.timestampMs,
       receipt: { txHash, shardId: 0, blockHeight: debit.height, gasUsed: 21_000, success: true },
+      // The credit is the application: nothing is left to apply anywhere.
+      applied: true,
+      involvedShards: [0, 1],
     });
+    expect(w.messages[0]).toMatchObject({ applied: false });
     // Followed on the block streams: the destination was never asked about it, nor read back.
     expect(dest.getTransactionCalls.get(txHash)).toBeUndefined();
     expect(dest.getBlockCalls).toEqual([]);
     // GetTransaction answers from what the streams showed, without the orchestrator.
     const asked = orch.getCalls.get(txHash);
-    expect(await net.getTransaction(txHash)).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: { txHash, shardId: 0 } });
+    expect(await net.getTransaction(txHash)).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, applied: true, receipt: { txHash, shardId: 0 } });
     expect(orch.getCalls.get(txHash)).toBe(asked);
     await waitFor(() => net.gateway.activeWatches === 0, 5000, 'the gateway to drop the watch');
   });
@@ -140,7 +144,7 @@ describe('gateway with shard-led cross-shard transactions on two fake state shar
     expect(await w.ended).toEqual({ code: 0, details: '' });
     expect(w.messages.map((m) => m.status)).toEqual([TxStatus.TX_STATUS_PENDING, TxStatus.TX_STATUS_COMMITTED]);
     const end = w.messages[1]!;
-    expect(end).toMatchObject({ txHash, homeShard: 0, crossShard: true, updatedAtMs: back.timestampMs });
+    expect(end).toMatchObject({ txHash, homeShard: 0, crossShard: true, updatedAtMs: back.timestampMs, applied: true, involvedShards: [0, 1] });
     expect(end.receipt).toMatchObject({ txHash, shardId: 1, blockHeight: executed.height, success: true, gasUsed: 43_210, error: '' });
     expect(end.receipt!.logs).toHaveLength(1);
     expect(end.receipt!.logs[0]).toMatchObject({ address: contract, topics: log.topics });
@@ -180,6 +184,6 @@ describe('gateway with shard-led cross-shard transactions on two fake state shar
     expect(dest.txs.get(direct.txHash)).toMatchObject({ status: TxStatus.TX_STATUS_PENDING, homeShard: 0, crossShard: true });
     expect(home.txs.get(direct.txHash)).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0 });
     const s = await net.getTransaction(direct.txHash);
-    expect(s).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0, crossShard: true, receipt: { txHash: direct.txHash, shardId: 1, blockHeight: executed.height, gasUsed: 31_000 } });
+    expect(s).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, homeShard: 0, crossShard: true, applied: true, receipt: { txHash: direct.txHash, shardId: 1, blockHeight: executed.height, gasUsed: 31_000 } });
   });
 });

@@ -131,7 +131,7 @@ describe('shardLedEnd and shardLedStatus', () => {
     expect(shardLedStatus(H, home, withHome(), { nowMs: 1 })).toBeUndefined();
   });
 
-  it('ends a transfer with its credit on another shard: COMMITTED with the home receipt', () => {
+  it('ends a transfer with its credit on another shard: COMMITTED and applied, with the home receipt', () => {
     const dest = block(1, 6, { transactions: [credit(H)] });
     const ev = mergeFacts(withHome(), blockFacts(dest, all).get(H)!, home);
     expect(shardLedEnd(ev, home)).toEqual({ kind: 'transfer', at: expect.objectContaining({ shardId: 1, height: 6 }) });
@@ -144,6 +144,8 @@ describe('shardLedEnd and shardLedStatus', () => {
       receipt: homeBlock.receipts[0],
       reason: '',
       updatedAtMs: dest.timestampMs,
+      applied: true,
+      involvedShards: [0, 1],
     });
   });
 
@@ -155,11 +157,11 @@ describe('shardLedEnd and shardLedStatus', () => {
     const back = block(0, 8, { transactions: [credit(H)] });
     ev = mergeFacts(ev, blockFacts(back, all).get(H)!, home);
     expect(shardLedEnd(ev, home)).toEqual({ kind: 'call', at: expect.objectContaining({ shardId: 0, height: 8 }) });
-    expect(shardLedStatus(H, home, ev, { nowMs: 1 })).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, blockHeight: 5, receipt: r, updatedAtMs: back.timestampMs });
+    expect(shardLedStatus(H, home, ev, { nowMs: 1 })).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, blockHeight: 5, receipt: r, updatedAtMs: back.timestampMs, applied: true, involvedShards: [0, 1] });
   });
 
   it("ends a call when its home answers COMMITTED, without a receipt until its result is known, then the refusal's receipt", () => {
-    expect(shardLedStatus(H, home, withHome(), { nowMs: 42, homeCommitted: true })).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: undefined, updatedAtMs: 42 });
+    expect(shardLedStatus(H, home, withHome(), { nowMs: 42, homeCommitted: true })).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, receipt: undefined, updatedAtMs: 42, applied: true, involvedShards: [] });
     const refused = block(1, 6, { transactions: [credit(H), debit(H)], outgoingReceipts: [callResult(H, { success: false, gasUsed: 0, error: 'reaches 0x33: the call needs block-2PC' })] });
     const ev = mergeFacts(withHome(), blockFacts(refused, all).get(H)!, home);
     const s = shardLedStatus(H, home, ev, { nowMs: 42, homeCommitted: true })!;

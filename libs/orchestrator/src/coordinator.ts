@@ -54,7 +54,10 @@ const STATUS: Record<CrossPhase, TxStatus> = {
   aborted: TxStatus.TX_STATUS_ABORTED,
 };
 
-/** The client-facing status of a record. */
+/**
+ * The client-facing status of a record, with its involved shards. `applied` is false: whether
+ * every involved shard applied the decision is the gateway's to learn (StateShardService.GetDecision).
+ */
 export function statusOf(r: CrossRecord): TransactionStatus {
   return {
     txHash: r.tx.hash,
@@ -66,6 +69,8 @@ export function statusOf(r: CrossRecord): TransactionStatus {
     reason: r.reason,
     ...(r.cause ? { cause: r.cause } : {}),
     updatedAtMs: r.updatedAtMs,
+    applied: false,
+    involvedShards: [...r.involved],
   };
 }
 

@@ -200,7 +200,7 @@ export class OrchestratorNode {
   status(txHash: string): TransactionStatus {
     const h = parseHash(txHash, 'tx_hash');
     const r = this.coordinator.get(h);
-    if (!r) return { txHash: h, status: TxStatus.TX_STATUS_UNKNOWN, homeShard: 0, crossShard: true, blockHeight: 0, receipt: undefined, reason: '', updatedAtMs: this.now() };
+    if (!r) return { txHash: h, status: TxStatus.TX_STATUS_UNKNOWN, homeShard: 0, crossShard: true, blockHeight: 0, receipt: undefined, reason: '', updatedAtMs: this.now(), applied: false, involvedShards: [] };
     return statusOf(r);
   }
 

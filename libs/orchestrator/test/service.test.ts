@@ -116,7 +116,7 @@ describe('OrchestratorService contract', () => {
       expect(await ok((md, o, cb) => client.forwardTransaction(fwd(1), md, o, cb))).toEqual({ status: TxStatus.TX_STATUS_PENDING });
       expect(await ok((md, o, cb) => client.forwardTransaction(fwd(1), md, o, cb))).toEqual({ status: TxStatus.TX_STATUS_PENDING });
       const st = await ok<TransactionStatus>((md, o, cb) => client.getCrossShardStatus({ txHash: hashOf(1) }, md, o, cb));
-      expect(st).toMatchObject({ txHash: hashOf(1), status: TxStatus.TX_STATUS_PENDING, homeShard: 0, crossShard: true });
+      expect(st).toMatchObject({ txHash: hashOf(1), status: TxStatus.TX_STATUS_PENDING, homeShard: 0, crossShard: true, involvedShards: [0, 2], applied: false });
       expect(node.inFlight()).toBe(1);
     });
 
@@ -183,7 +183,7 @@ describe('OrchestratorService contract', () => {
       const firstMsg = stream.next();
       await statusSubscribed.promise;
       await node.forward(fwd(4));
-      expect((await firstMsg).value).toMatchObject({ txHash: hashOf(4), status: TxStatus.TX_STATUS_PENDING, crossShard: true });
+      expect((await firstMsg).value).toMatchObject({ txHash: hashOf(4), status: TxStatus.TX_STATUS_PENDING, crossShard: true, involvedShards: [0, 2] });
       await node.produceBlock(); // orders 4
       const vote = (shardId: number, height: number): StateShardBlock => ({
         shardId,

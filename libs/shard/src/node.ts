@@ -3,7 +3,7 @@ import { EventEmitter, on } from 'node:events';
 import { hexToBytes } from '@ethereumjs/util';
 import { BlockExecutor, ZERO_HASH, buildBlock, shardOf, type TrieDB } from '@shardlab/chain';
 import { errors } from '@shardlab/common';
-import type { Account, CrossShardTx, DecideResponse, GetProofResponse, LockKey, OrchestratorBlock, PrepareResponse, StateShardBlock, TpcResult, TransactionStatus } from '@shardlab/proto';
+import type { Account, CrossShardTx, DecideResponse, GetDecisionResponse, GetProofResponse, LockKey, OrchestratorBlock, PrepareResponse, StateShardBlock, TpcResult, TransactionStatus } from '@shardlab/proto';
 import { Admission, type SubmitResult } from './admission';
 import { BlockProducer } from './block-production';
 import { Mutex, type DropRecord, type ShardCore, type ShardNodeOpts } from './context';
@@ -288,6 +288,11 @@ export class ShardNode {
   /** Status of a transaction submitted to this shard; see {@link ShardQueries.getTransaction}. */
   getTransaction(hash: string): Promise<TransactionStatus> {
     return this.queries.getTransaction(hash);
+  }
+
+  /** The decision on a cross-shard transaction applied here; see {@link ShardQueries.getDecision}. */
+  getDecision(hash: string): Promise<GetDecisionResponse> {
+    return this.queries.getDecision(hash);
   }
 
   /** A block by height, or the head block; see {@link ShardQueries.getBlock}. */

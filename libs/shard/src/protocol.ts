@@ -57,6 +57,12 @@ export interface CrossShardProtocol {
   /** A cross-shard transaction's decision as this shard applied it (status queries); undefined while open. */
   decisionOf(txHash: string): Promise<'commit' | 'abort' | undefined>;
   /**
+   * Height of the durable block that applied `txHash`'s decision here, when this process applied
+   * it (kept in memory, bounded); undefined otherwise (not applied, applied before a restart, or
+   * forgotten). Absent: never known (GetDecision then answers height 0).
+   */
+  decisionHeightOf?(txHash: string): number | undefined;
+  /**
    * Takes locks of a cross-shard contract call on keys of this shard (account fields and storage
    * slots, each shared, exclusive or credit), waiting first come first served up to `waitMs`
    * (block-2PC's simulation locks, see tpc/key-locks.ts).

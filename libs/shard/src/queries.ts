@@ -1,7 +1,7 @@
 // Read-only queries of a state shard: accounts, code, proofs (with simulation read locks), transaction status, blocks.
 import { decodeTransaction } from '@shardlab/chain';
 import { errors, parseAddress, parseHash } from '@shardlab/common';
-import { TxStatus, type Account, type GetProofResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
+import { Decision, TxStatus, type Account, type GetDecisionResponse, type GetProofResponse, type StateShardBlock, type TransactionStatus } from '@shardlab/proto';
 import { requireLocal, shardOfAddress, type ShardCore } from './context';
 import { parseProofRequest, type StateViewCache } from './proofs';
 import type { CrossShardProtocol } from './protocol';
@@ -190,7 +190,7 @@ export class ShardQueries {
    */
   async getTransaction(hash: string): Promise<TransactionStatus> {
     const h = parseHash(hash, 'tx_hash');
-    const base = { txHash: h, homeShard: this.core.shardId, crossShard: false, blockHeight: 0, reason: '', updatedAtMs: this.core.now(), receipt: undefined };
+    const base = { txHash: h, homeShard: this.core.shardId, crossShard: false, blockHeight: 0, reason: '', updatedAtMs: this.core.now(), receipt: undefined, applied: false, involvedShards: [] };
     // The mempool first: a transaction leaves it only after its block is durable, so one not
     // found there is already in the store (or dropped) by the time the store is read.
     const e = this.core.mempool.get(h);
@@ -221,6 +221,20 @@ export class ShardQueries {
     const d = this.core.dropped.get(h);
     if (d) return { ...base, status: TxStatus.TX_STATUS_DROPPED, reason: d.reason, cause: d.cause, updatedAtMs: d.atMs };
     return { ...base, status: TxStatus.TX_STATUS_UNKNOWN };
+  }
+
+  /**
+   * The decision on the cross-shard transaction `hash` that this shard applied in a durable block,
+   * as its protocol records it (`CrossShardProtocol.decisionOf`: block-2PC's `tpcd:<hash>`, kept
+   * across restarts), with the height of the block that applied it when this process applied it
+   * (`decisionHeightOf`), else 0. DECISION_UNSPECIFIED (height 0) while none is applied here.
+   * @throws ShardLabError INVALID_ARGUMENT for a malformed hash.
+   */
+  async getDecision(hash: string): Promise<GetDecisionResponse> {
+    const h = parseHash(hash, 'tx_hash');
+    const d = await this.protocol.decisionOf(h);
+    if (d === undefined) return { decision: Decision.DECISION_UNSPECIFIED, height: 0 };
+    return { decision: d === 'commit' ? Decision.DECISION_COMMIT : Decision.DECISION_ABORT, height: this.protocol.decisionHeightOf?.(h) ?? 0 };
   }
 
   /**

@@ -1,4 +1,4 @@
-// The gRPC implementation of StateShardService over a ShardNode: submission (single and batched), reads, block stream, receipt stream (shard-led), proofs, code, locks.
+// The gRPC implementation of StateShardService over a ShardNode: submission (single and batched), reads, block stream, receipt stream (shard-led), proofs, code, locks, applied decisions.
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import { errors } from '@shardlab/common';
 import type {
@@ -9,6 +9,8 @@ import type {
   GetBlockRequest,
   GetCodeRequest,
   GetCodeResponse,
+  GetDecisionRequest,
+  GetDecisionResponse,
   GetHeadRequest,
   GetHeadResponse,
   GetProofRequest,
@@ -112,5 +114,6 @@ export function stateShardService(node: ShardNode, logger: Logger): UntypedServi
     listAccounts: unary<ListAccountsRequest, ListAccountsResponse>(logger, 'ListAccounts', (req) => node.listAccounts(req.pageToken, req.pageSize)),
     prepare: unary<PrepareRequest, PrepareResponse>(logger, 'Prepare', (req) => node.prepare(req.transaction)),
     decide: unary<DecideRequest, DecideResponse>(logger, 'Decide', (req) => node.decide(req.result)),
+    getDecision: unary<GetDecisionRequest, GetDecisionResponse>(logger, 'GetDecision', (req) => node.getDecision(req.txHash)),
   };
 }

@@ -1,7 +1,7 @@
 // Cross-shard value transfers through the in-memory protocol harness: commit, abort on a contract recipient, locked funds, vote timeout, three shards.
 import { DEV_ACCOUNT_BALANCE, createPlacement, shardOf } from '@shardlab/chain';
 import { ErrorCode } from '@shardlab/common';
-import { ReasonCode, SystemTxKind, TxStatus, Vote } from '@shardlab/proto';
+import { Decision, ReasonCode, SystemTxKind, TxStatus, Vote } from '@shardlab/proto';
 import { genesisAllocation, shardCoinbase } from '../src';
 import { Network } from './protocol-harness';
 import { rejection } from '@shardlab/testing';
@@ -30,7 +30,7 @@ describe('cross-shard value transfers (in-memory protocol harness)', () => {
     const statuses = recordStatuses(net);
     const value = 3n * ETHER;
     const res = await net.submit(alice, { to: bob.address, value, nonce: 0n });
-    expect(res).toEqual({ txHash: res.txHash, shardId: 0, crossShard: true, status: TxStatus.TX_STATUS_PENDING });
+    expect(res).toEqual({ txHash: res.txHash, shardId: 0, crossShard: true, status: TxStatus.TX_STATUS_PENDING, clientCoordinated: false });
     const h = res.txHash;
     expect(net.orchestrator.status(h)).toMatchObject({ status: TxStatus.TX_STATUS_PENDING, homeShard: 0, crossShard: true });
     expect(await net.shards[0]!.getTransaction(h)).toMatchObject({ status: TxStatus.TX_STATUS_PENDING, crossShard: true });
@@ -49,9 +49,13 @@ describe('cross-shard value transfers (in-memory protocol harness)', () => {
     expect(src.transactions.map((t) => (t.kind?.$case === 'user' ? t.kind.value.hash : SystemTxKind[t.kind!.value.kind]))).toEqual([h, 'SYSTEM_TX_KIND_LOCK']);
     expect((await net.shards[1]!.getBlock()).tpcPrepare).toEqual([{ txHash: h, vote: Vote.VOTE_YES, reason: '' }]);
     expect(await net.shards[0]!.getTransaction(h)).toMatchObject({ status: TxStatus.TX_STATUS_PENDING, crossShard: true, blockHeight: 1 });
+    // Prepared, not decided: no shard has applied a decision.
+    for (const s of net.shards) expect(await s.getDecision(h)).toEqual({ decision: Decision.DECISION_UNSPECIFIED, height: 0 });
 
     // Round 2: committed; debit on the source, credit on the destination.
     await net.step();
+    // Each shard applied the commit in its block of round 2 (GetDecision names that block).
+    for (const s of net.shards) expect(await s.getDecision(h)).toEqual({ decision: Decision.DECISION_COMMIT, height: (await s.getBlock()).height });
     expect(net.orchestrator.status(h)).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, blockHeight: 2, reason: '' });
     expect(await balanceOf(net, alice)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE - value - TRANSFER_FEE, locked: 0n, nonce: 1 });
     expect(await balanceOf(net, bob)).toMatchObject({ balance: DEV_ACCOUNT_BALANCE + value, locked: 0n, nonce: 0 });
@@ -96,6 +100,11 @@ describe('cross-shard value transfers (in-memory protocol harness)', () => {
     expect(await net.systemOps(0, h)).toEqual(['LOCK', 'UNLOCK']);
     expect(await net.systemOps(1, h)).toEqual([]);
     expect(await net.shards[0]!.getTransaction(h)).toMatchObject({ status: TxStatus.TX_STATUS_ABORTED, crossShard: true });
+    // The destination that voted NO applied the abort too, though its block holds no step of it.
+    for (const s of net.shards) expect(await s.getDecision(h)).toEqual({ decision: Decision.DECISION_ABORT, height: (await s.getBlock()).height });
+    // After a restart the decision is still known (it is durable), its block height no longer.
+    expect(await (await net.restartShard(1)).getDecision(h)).toEqual({ decision: Decision.DECISION_ABORT, height: 0 });
+    await expect(net.shards[1]!.getDecision('0x1234')).rejects.toMatchObject({ code: ErrorCode.InvalidArgument });
 
     // The nonce stays consumed: the same transaction is a duplicate, nonce 1 is next.
     expect((await rejection(net.submit(alice, { to: created, value, nonce: 0n }))).code).toBe(ErrorCode.AlreadyExists);

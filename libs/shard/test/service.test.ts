@@ -1,7 +1,7 @@
 import type { GetCodeResponse, GetProofResponse } from '@shardlab/proto';
 import { status, type Metadata, type CallOptions, type ServiceError } from '@grpc/grpc-js';
 import { createChainCommon, createPlacement, decodeTransaction, devAccounts, shardOf, signTransaction, type DevAccount, type SignaturePool, type TxRequest } from '@shardlab/chain';
-import { StateShardServiceClient, StateShardServiceService, TxStatus, type Account, type StateShardBlock, type SubmitTransactionsResponse, type TransactionStatus } from '@shardlab/proto';
+import { Decision, StateShardServiceClient, StateShardServiceService, TxStatus, type Account, type GetDecisionResponse, type StateShardBlock, type SubmitTransactionsResponse, type TransactionStatus } from '@shardlab/proto';
 import { createClient, MAX_BATCH_ITEMS, startServer, streamCall, type RunningServer } from '@shardlab/rpc';
 import { MemoryKV, ShardStore } from '@shardlab/storage';
 import { silentLogger } from '@shardlab/telemetry';
@@ -71,7 +71,7 @@ describe('StateShardService over gRPC', () => {
   it('SubmitTransaction queues a good transaction and GetTransaction follows it to FINAL', async () => {
     const raw = sign(alice, { nonce: 0n, value: 42n });
     const hash = decodeTransaction(raw, common).hash;
-    expect(await submit(raw)).toEqual({ txHash: hash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED });
+    expect(await submit(raw)).toEqual({ txHash: hash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED, clientCoordinated: false });
     expect(await call((cb) => client.getTransaction({ txHash: hash }, cb))).toMatchObject({ txHash: hash, status: TxStatus.TX_STATUS_QUEUED });
     expect(await call((cb) => client.getHead({}, cb))).toMatchObject({ mempoolSize: 1 });
 
@@ -145,6 +145,13 @@ describe('StateShardService over gRPC', () => {
     expect(err.code).toBe(status.INVALID_ARGUMENT);
   });
 
+  it('GetDecision answers no decision for a transaction not decided here and INVALID_ARGUMENT for a malformed hash', async () => {
+    expect(await call<GetDecisionResponse>((cb) => client.getDecision({ txHash: '0x' + '5a'.repeat(32) }, cb))).toEqual({ decision: Decision.DECISION_UNSPECIFIED, height: 0 });
+    const err = await grpcError(call((cb) => client.getDecision({ txHash: 'not a hash' }, cb)));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toMatch(/tx_hash must be a 0x-prefixed 32-byte hex hash/);
+  });
+
   it('GetBlock answers the head without a height, a given height, and NOT_FOUND beyond the head', async () => {
     const head = node.head();
     const headBlock = await call<StateShardBlock>((cb) => client.getBlock({}, cb));
@@ -216,7 +223,7 @@ describe('StateShardService over gRPC', () => {
     const res = await submitMany(client, raws);
     expect(res.results).toHaveLength(N);
     expect(res.results.map((r) => r.outcome)).toEqual(
-      hashes.map((txHash) => ({ $case: 'accepted', value: { txHash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED } })),
+      hashes.map((txHash) => ({ $case: 'accepted', value: { txHash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED, clientCoordinated: false } })),
     );
     // All of them execute, in nonce order, in the next block.
     const block = await node.produceBlock();

@@ -1,7 +1,8 @@
 /**
  * End to end: real processes (registry, gateway, 2 state shards) started by the devnet launcher,
  * signed transfers committed through the gateway (the experiment runner), then shards restarted — cleanly and with
- * SIGKILL — and found at the same blocks, state roots and balances (docs/ARCHITECTURE.md §4 and §5.4).
+ * SIGKILL — and found at the same blocks, state roots and balances (docs/ARCHITECTURE.md §4 and §5.4);
+ * a cross-shard transfer whose watch ends only once applied on both shards (§3, Streams).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,9 +10,11 @@ import { join } from 'node:path';
 import { createChainCommon, createPlacement, devAccounts, DEV_ACCOUNT_BALANCE, shardOf } from '@shardlab/chain';
 import { runExperimentOn, startDevnet, type Devnet } from '@shardlab/devnet';
 import type { ExperimentOutcome } from '@shardlab/experiment';
-import { GatewayServiceClient, type Account, type StateShardBlock } from '@shardlab/proto';
+import { NetClient } from '@shardlab/contracts';
+import { GatewayServiceClient, TxStatus, type Account, type StateShardBlock } from '@shardlab/proto';
 import { createClient, unaryCall } from '@shardlab/rpc';
 import { silentLogger } from '@shardlab/telemetry';
+import { addressOnShard } from '@shardlab/testing';
 import { planLocalTransfers, type PlannedTransfer } from '@shardlab/workload';
 
 const SHARDS = 2;
@@ -118,4 +121,19 @@ test('a shard killed with SIGKILL resumes at the same blocks, state root and bal
   const [r] = await run(plan);
   expect(r?.crossShard).toBe(false);
   expect(r?.outcome).toBe('committed');
+}, 60_000);
+
+test("a cross-shard transfer's watch ends only once both shards applied it: the recipient's balance shows the value right after", async () => {
+  const net = new NetClient(devnet.registryAddress, devnet.gatewayAddress, SHARDS);
+  try {
+    const sender = net.on(0)[1]!;
+    const recipient = addressOnShard(net.placement, 1, 4242);
+    const value = 10n ** 15n;
+    const { sent, final } = await net.send(sender, { to: recipient, value, data: '' });
+    expect(sent.crossShard).toBe(true);
+    expect(final).toMatchObject({ status: TxStatus.TX_STATUS_COMMITTED, applied: true, involvedShards: [0, 1] });
+    expect(BigInt((await account(recipient)).balance)).toBe(value);
+  } finally {
+    net.close();
+  }
 }, 60_000);

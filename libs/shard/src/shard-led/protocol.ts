@@ -137,6 +137,11 @@ export class ShardLedProtocol implements CrossShardProtocol {
     return this.fallback.decisionOf(txHash);
   }
 
+  /** Block-2PC's height for the transactions it carries; unknown for shard-led credits. */
+  decisionHeightOf(txHash: string): number | undefined {
+    return this.fallback.decisionHeightOf(txHash.toLowerCase());
+  }
+
   acquireLocks(txHash: string, keys: readonly LockKey[], ttlMs?: number, waitMs?: number): Promise<LocksGranted> {
     return this.fallback.acquireLocks(txHash, keys, ttlMs, waitMs);
   }

@@ -53,6 +53,8 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
   private orchDurable: number;
   /** Decisions seen on cross-shard transactions (bounded), for status queries. */
   private readonly decided = new Map<string, 'commit' | 'abort'>();
+  /** Height of the durable block that applied each decision of {@link decided} (bounded; memory only). */
+  private readonly decidedAt = new Map<string, number>();
   /** Ordered copies whose acceptance waits for the sender's earlier transactions. */
   private readonly waitingCopies = new Map<string, { tx: Transaction; call?: CallAcceptance }>();
   /** Locks of cross-shard contract calls by key (call-locks.ts). */
@@ -99,6 +101,10 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
 
   async decisionOf(txHash: string): Promise<'commit' | 'abort' | undefined> {
     return this.decided.get(txHash) ?? (await this.tpcStore.decision(txHash));
+  }
+
+  decisionHeightOf(txHash: string): number | undefined {
+    return this.decidedAt.get(txHash);
   }
 
   /**
@@ -152,6 +158,7 @@ export class BlockTwoPhaseCommit implements CrossShardProtocol {
       participant: this.participant,
       tpcStore: this.tpcStore,
       decided: this.decided,
+      decidedAt: this.decidedAt,
       waitingCopies: this.waitingCopies,
       simLocks: this.locks.table,
       orchDurable: () => this.orchDurable,
@@ -174,6 +181,8 @@ interface TpcShared {
   participant: Participant;
   tpcStore: TpcStore;
   decided: Map<string, 'commit' | 'abort'>;
+  /** Height of the block that applied each decision (see {@link BlockTwoPhaseCommit.decisionHeightOf}). */
+  decidedAt: Map<string, number>;
   waitingCopies: Map<string, { tx: Transaction; call?: CallAcceptance }>;
   simLocks: KeyLocks;
   /** Last orchestrator height recorded in a durable block. */
@@ -356,8 +365,12 @@ class TpcBlock implements ProtocolBlock {
 
   applyDurable(deferred: ReadonlySet<string>): string[] {
     const plan = this.plan_;
-    for (const [h, d] of plan.decided) this.s.decided.set(h, d);
+    for (const [h, d] of plan.decided) {
+      this.s.decided.set(h, d);
+      this.s.decidedAt.set(h, this.input.height);
+    }
     trimMap(this.s.decided);
+    trimMap(this.s.decidedAt);
     // Ordered copies accepted or refused are settled; deferred ones wait for the next block
     // (in memory: after a crash the orchestrator's vote timeout aborts them — nothing was locked).
     for (const a of plan.accepts) {
