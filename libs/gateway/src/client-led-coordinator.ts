@@ -25,9 +25,9 @@ export interface ClientLedCoordinatorOpts {
   /** How long a shard other than the source is asked again for its vote (while it cannot be reached or has not voted), in ms [20,000]. */
   prepareBudgetMs?: number;
   /**
-   * How long the source shard is asked again for its vote, in ms [60,000]: its acceptance follows
-   * the sender's nonce order and may wait for the sender's earlier transactions, holding nothing
-   * meanwhile (below the shard's 90 s reservation timeout).
+   * How long the source shard is asked again for its vote, in ms [600,000]: its acceptance follows
+   * the sender's nonce order and may wait for a long chain of the sender's earlier transactions,
+   * holding nothing meanwhile; the shard always ends up voting (NO when the acceptance fails).
    */
   sourcePrepareBudgetMs?: number;
   /** How long the simulator is asked again while it cannot be reached, in ms [10,000]. */
@@ -118,7 +118,7 @@ export class ClientLedCoordinator {
     // The source first: its acceptance follows the sender's nonce order and may wait for earlier
     // transactions; the other shards lock only once it voted YES, so their lock timeouts do not
     // run while it waits (one block more than preparing all at once).
-    const sourceVote = await this.prepareOn(home, x, opts.sourcePrepareBudgetMs ?? 60_000);
+    const sourceVote = await this.prepareOn(home, x, opts.sourcePrepareBudgetMs ?? 600_000);
     const others = involved.filter((s) => s !== home);
     const sourceYes = sourceVote.res?.vote?.vote === Vote.VOTE_YES && !sourceVote.res.decided;
     const otherVotes = sourceYes ? await Promise.all(others.map((s) => this.prepareOn(s, x))) : [];

@@ -65,6 +65,18 @@ export class Mempool {
     return undefined;
   }
 
+  /** The lowest nonce each of `senders` has in the mempool (senders with none are left out); one pass over the entries. */
+  lowestNonces(senders: ReadonlySet<string>): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    if (senders.size === 0) return out;
+    for (const e of this.entries.values()) {
+      if (!senders.has(e.tx.from)) continue;
+      const n = out.get(e.tx.from);
+      if (n === undefined || e.tx.nonce < n) out.set(e.tx.from, e.tx.nonce);
+    }
+    return out;
+  }
+
   /**
    * Adds a validated transaction.
    * @throws ShardLabError RESOURCE_EXHAUSTED when the mempool is full.

@@ -11,7 +11,7 @@ import { checkDecideRequest, checkPrepareRequest, decodeRecordedVote, encodeReco
 
 /** Store metadata prefix of recorded votes (`clv:<hash>` → {@link encodeRecordedVote}). */
 const VOTE_PREFIX = 'clv:';
-/** Blocks after a prepare (or a reservation) without a decision before the shard aborts by itself [40]. */
+/** Blocks after a vote without a decision before the shard aborts by itself [40]. */
 export const DEFAULT_LOCK_TIMEOUT_BLOCKS = 40;
 /** Longest a Prepare or Decide call waits for its block, in ms, before answering UNAVAILABLE (ask again). */
 const WAIT_MS = 30_000;
@@ -40,7 +40,8 @@ type Answer = { kind: 'vote'; v: RecordedVote } | { kind: 'decided'; decision: '
  * `clv:<hash>` in the store) and answered once that block is durable; each decision is applied in
  * the next block, recorded in its `decisions`, and answered once durable. Without a decision
  * `lockTimeoutBlocks` blocks after its vote (or 90 s of blocks after a call's nonce reservation
- * that no prepare followed: its simulation may wait that long), the shard
+ * became its sender's oldest transaction here without a prepare: its simulation may wait that
+ * long), the shard
  * aborts the transaction by itself and records that abort (`lock timeout`); after a restart the
  * count starts again from the restart, so a coordinator gets a whole timeout to reach a shard
  * that was down. A shard-local commit can then meet a late commit elsewhere: that is the
@@ -64,8 +65,12 @@ export class ClientLedProtocol implements CrossShardProtocol {
   private readonly votes: Map<string, RecordedVote>;
   /** Height from which the lock timeout of each vote counts (its block, or the restart). */
   private readonly timeoutFrom = new Map<string, number>();
-  /** Nonce reservations of contract calls admitted here, by hash → head height then. */
-  private readonly reservedAt = new Map<string, number>();
+  /**
+   * Nonce reservations of contract calls admitted here, by hash: the height from which it was its
+   * sender's oldest transaction here (undefined while earlier ones of the sender wait: a long
+   * chain of one sender's transactions is not a coordinator that disappeared).
+   */
+  private readonly reservedAt = new Map<string, { tx: DecodedTx; at?: number }>();
   /** Decisions applied here (bounded), with the block height, for answers. */
   private readonly applied = new Map<string, { decision: 'commit' | 'abort'; height: number }>();
   private readonly waiters = new Map<string, ((a: Answer) => void)[]>();
@@ -102,7 +107,7 @@ export class ClientLedProtocol implements CrossShardProtocol {
 
   /** The admitted transaction waits for its client's coordinator; its entry may enter a block at once. */
   async dispatch(tx: DecodedTx, entry: MempoolEntry): Promise<void> {
-    if (entry.reservation) this.reservedAt.set(tx.hash, this.core.opts.store.head()!.height);
+    if (entry.reservation) this.reservedAt.set(tx.hash, { tx });
     entry.ready = true;
   }
 
@@ -223,9 +228,13 @@ export class ClientLedProtocol implements CrossShardProtocol {
       this.prepares.delete(h);
     };
     for (const [h, from] of this.timeoutFrom) if (height - from >= this.lockTimeoutBlocks) timeout(h, this.votes.get(h)?.height ?? from, this.lockTimeoutBlocks);
-    for (const [h, at] of this.reservedAt) {
+    const waiting = new Set([...this.reservedAt.values()].filter((r) => r.at === undefined).map((r) => r.tx.from));
+    const lowest = this.core.mempool.lowestNonces(waiting);
+    for (const [h, r] of this.reservedAt) {
       if (!this.core.mempool.get(h)) this.reservedAt.delete(h);
-      else if (!this.votes.has(h) && height - at >= this.reservationTimeoutBlocks) timeout(h, at, this.reservationTimeoutBlocks);
+      else if (r.at === undefined) {
+        if (lowest.get(r.tx.from) === r.tx.nonce) r.at = height;
+      } else if (!this.votes.has(h) && height - r.at >= this.reservationTimeoutBlocks) timeout(h, r.at, this.reservationTimeoutBlocks);
     }
   }
 
