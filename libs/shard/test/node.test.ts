@@ -119,7 +119,7 @@ describe('ShardNode', () => {
     const raw = sign(alice, { nonce: 0n, value: 12_345n, maxPriorityFeePerGas: 7n });
     const hash = decodeTransaction(raw, common).hash;
 
-    expect(await n.submit(raw)).toEqual({ txHash: hash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED });
+    expect(await n.submit(raw)).toEqual({ txHash: hash, shardId: SHARD, crossShard: false, status: TxStatus.TX_STATUS_QUEUED, clientCoordinated: false });
     expect((await n.getTransaction(hash)).status).toBe(TxStatus.TX_STATUS_QUEUED);
     expect(n.head().mempoolSize).toBe(1);
     // State does not move before the block.
